@@ -1,0 +1,108 @@
+"""Secrets from AWS Secrets Manager, through Powertools Parameters.
+
+Powertools gives the TTL cache and ``force_fetch``; this module adds what it
+lacks for a sign-in path: keep serving the last good value when Secrets Manager
+fails (an outage must not become a sign-in outage while we hold a key), and
+parse each secret value once rather than on every request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, Protocol
+
+from handler.errors import SecretUnavailable
+
+
+class SecretFetcher(Protocol):
+    """The slice of Powertools' ``SecretsProvider`` we use."""
+
+    def get(self, name: str, **options: Any) -> object: ...
+
+
+def powertools_secrets_provider() -> SecretFetcher:
+    """A ``SecretsProvider`` with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally."""
+    # Imported here: boto3 costs ~100 ms of cold start, and is only needed on
+    # the first request that reaches Secrets Manager.
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from botocore.config import Config as BotoConfig
+
+    boto_config = BotoConfig(
+        connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2}
+    )
+    return SecretsProvider(boto_config=boto_config)
+
+
+@lru_cache(maxsize=8)
+def parse_secret_value(raw: str) -> str:
+    """The key inside a secret: the bare string, or the ``api_key`` of a JSON object.
+
+    Cached on the raw text, so a value is parsed once however often it is read.
+    """
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise ValueError("the secret looks like JSON but does not parse") from None
+        value = document.get("api_key") if isinstance(document, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError('the secret\'s JSON has no "api_key" string')
+        return value.strip()
+    if not text:
+        raise ValueError("the secret is empty")
+    return text
+
+
+class SecretSource:
+    """Reads one secret, cached for ``max_age`` seconds, falling back to the last good value."""
+
+    def __init__(
+        self,
+        secret_id: str,
+        fetcher_factory: Callable[[], SecretFetcher],
+        max_age: int,
+    ) -> None:
+        self._secret_id = secret_id
+        self._fetcher_factory = fetcher_factory
+        self._fetcher: SecretFetcher | None = None
+        self._max_age = max_age
+        self._last_good: str | None = None
+        self._lock = threading.Lock()
+
+    def get(self, *, force_fetch: bool = False) -> str:
+        """The secret's value; ``force_fetch`` bypasses the cache (after a key rotation)."""
+        try:
+            raw = self._fetcher_instance().get(
+                self._secret_id, max_age=self._max_age, force_fetch=force_fetch
+            )
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8")
+            if not isinstance(raw, str):
+                raise TypeError("the secret is not a string")
+            value = parse_secret_value(raw)
+        except Exception as error:  # noqa: BLE001 - any failure falls back the same way
+            if self._last_good is not None:
+                return self._last_good
+            # Our own and botocore's messages name the failure, never the value.
+            raise SecretUnavailable(
+                f"secret {self._secret_id!r}: {type(error).__name__}: {str(error)[:200]}"
+            ) from None
+        self._last_good = value
+        return value
+
+    def drop_cached(self) -> None:
+        """Forget the client and cached values (after a SnapStart restore)."""
+        with self._lock:
+            self._fetcher = None
+            self._last_good = None
+
+    def _fetcher_instance(self) -> SecretFetcher:
+        # Created on first use, once per container (boto3 client creation is slow).
+        with self._lock:
+            if self._fetcher is None:
+                self._fetcher = self._fetcher_factory()
+            return self._fetcher

@@ -1,0 +1,53 @@
+"""The sign-in itself, free of Lambda and HTTP: token in, Big Interview login URL out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from handler.config import Config
+from handler.partner_api import PartnerApiClient
+from handler.redirects import check_redirect_to, check_return_url, sso_login_url
+from handler.tokens import TokenVerifier, VerifiedToken
+
+
+@dataclass(frozen=True)
+class SignInRequest:
+    """What the partner's browser sent: the token and optional unsigned parameters."""
+
+    token: str
+    redirect_to: str | None = None
+    return_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A completed sign-in: where to send the browser, and what to log about it."""
+
+    location: str
+    claims: VerifiedToken
+    partner_status: int
+
+
+class SsoService:
+    """Verifies the partner's token, gets an SSO token, builds the login URL."""
+
+    def __init__(self, config: Config, verifier: TokenVerifier, partner_api: PartnerApiClient) -> None:
+        self._config = config
+        self._verifier = verifier
+        self._partner_api = partner_api
+
+    def sign_in(self, request: SignInRequest, remaining_seconds: Callable[[], float]) -> SignIn:
+        """Every check happens before the Partner API is called; it is called last."""
+        claims = self._verifier.verify(request.token)
+        # A signed claim wins over an unsigned parameter.
+        redirect_to = claims.redirect_to or request.redirect_to
+        if redirect_to is not None:
+            check_redirect_to(redirect_to)
+        return_url = request.return_url
+        if return_url is not None:
+            check_return_url(return_url, self._config)
+        return_url = return_url or self._config.sso_return_url
+        token, status = self._partner_api.sso_token(claims.partner_id, claims.profile, remaining_seconds)
+        location = sso_login_url(self._config, token, redirect_to, return_url)
+        return SignIn(location=location, claims=claims, partner_status=status)

@@ -1,0 +1,280 @@
+"""Verifying a partner's JWT: every rule of the project's JWT security checklist.
+
+PyJWT checks the signature and the registered claims. Around it, this module
+adds what PyJWT leaves to the caller: a strict compact-serialisation parse
+(three unpadded base64url segments, UTF-8 JSON objects, no duplicate members),
+the header rules (algorithm allow-list, ``typ``, no ``crit``, untrusted ``kid``),
+claim types, the lifetime limit, and the user claim as a Big Interview
+``partner_id``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from jwt import PyJWK
+
+from handler.config import Config
+from handler.errors import (
+    InvalidAudience,
+    InvalidClaim,
+    InvalidIssuer,
+    InvalidSignature,
+    InvalidToken,
+    InvalidUser,
+    MalformedToken,
+    MissingClaim,
+    SecretUnavailable,
+    TokenExpired,
+    TokenLifetimeTooLong,
+    TokenNotYetValid,
+    TokenTooLarge,
+    UnknownKey,
+    UnsupportedAlgorithm,
+)
+from handler.keys import JwksKeySource
+from handler.secrets import SecretSource
+
+MAX_TOKEN_BYTES = 8 * 1024
+SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
+PARTNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_KID_LENGTH = 256
+MAX_JTI_LENGTH = 256
+# Profile claims we pass on, with their Partner API names and length limits.
+PROFILE_CLAIMS = {
+    "given_name": ("first_name", 256),
+    "family_name": ("last_name", 256),
+    "email": ("email", 254),
+}
+MIN_HMAC_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """What a verified token tells us; ``profile`` uses the Partner API's field names."""
+
+    issuer: str
+    kid: str | None
+    jti: str | None
+    partner_id: str
+    expires_at: float
+    profile: dict[str, str] = field(default_factory=dict)
+    redirect_to: str | None = None
+
+
+@dataclass(frozen=True)
+class UnverifiedHeader:
+    """The parts of a token that are known before the signature is checked (for logs)."""
+
+    alg: str | None = None
+    kid: str | None = None
+    issuer: str | None = None
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise MalformedToken(f"duplicate JSON member {key[:40]!r}")
+        document[key] = value
+    return document
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedToken(f"non-finite number {name}")
+
+
+def decode_segment(segment: str, what: str) -> dict[str, Any]:
+    """One base64url segment to a JSON object, strictly."""
+    if not SEGMENT.match(segment):
+        raise MalformedToken(f"the {what} is not unpadded base64url")
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        document = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise MalformedToken(f"the {what} is not base64url-encoded UTF-8 JSON") from None
+    if not isinstance(document, dict):
+        raise MalformedToken(f"the {what} is not a JSON object")
+    return document
+
+
+def split_token(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and payload of a compact JWS, parsed but not trusted."""
+    if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
+        raise TokenTooLarge(f"{len(token)} characters; the limit is {MAX_TOKEN_BYTES} bytes")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedToken(f"{len(parts)} segments; a JWT has exactly 3")
+    if not SEGMENT.match(parts[2]):
+        raise MalformedToken("the signature is empty or not unpadded base64url")
+    return decode_segment(parts[0], "header"), decode_segment(parts[1], "payload")
+
+
+def peek(token: str) -> UnverifiedHeader:
+    """``alg``, ``kid`` and ``iss`` for the log line, whether or not the token is valid."""
+    try:
+        header, payload = split_token(token)
+    except InvalidToken:
+        return UnverifiedHeader()
+    except Exception:  # noqa: BLE001 - a log helper must never fail a request
+        return UnverifiedHeader()
+
+    def text(value: Any) -> str | None:
+        return value[:200] if isinstance(value, str) else None
+
+    return UnverifiedHeader(text(header.get("alg")), text(header.get("kid")), text(payload.get("iss")))
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class TokenVerifier:
+    """Verifies a partner JWT against the configuration and the partner's keys."""
+
+    def __init__(
+        self,
+        config: Config,
+        keys: JwksKeySource,
+        hmac_secret: SecretSource | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._keys = keys
+        self._hmac_secret = hmac_secret if config.hs256_enabled else None
+        self._clock = clock
+        self._allowed = frozenset(
+            alg for alg in config.algorithms if alg != "HS256" or self._hmac_secret is not None
+        )
+        self._required = ["iss", "aud", "exp", "iat", config.user_claim]
+
+    def verify(self, token: str) -> VerifiedToken:
+        """The verified claims, or a typed ``InvalidToken``/``InvalidUser`` error."""
+        header, payload = split_token(token)
+        alg = self._check_header(header)
+        issuer = payload.get("iss")
+        if not isinstance(issuer, str):
+            raise (MissingClaim("iss") if issuer is None else InvalidClaim("iss is not a string"))
+        if issuer not in self._config.issuers:
+            raise InvalidIssuer(f"iss {issuer[:200]!r} is not one of {list(self._config.issuers)}")
+        kid = header.get("kid")
+        key = self._key_for(issuer, kid, alg)
+        claims = self._decode(token, key, alg)
+        return self._check_claims(claims, issuer, kid)
+
+    def _check_header(self, header: dict[str, Any]) -> str:
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._allowed:
+            shown = alg[:20] if isinstance(alg, str) else type(alg).__name__
+            raise UnsupportedAlgorithm(f"alg {shown!r} is not in {sorted(self._allowed)}")
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+            raise MalformedToken("typ must be 'JWT' when present")
+        if "crit" in header:
+            # No critical extension is understood here, so any is a reason to refuse (RFC 7515 §4.1.11).
+            raise MalformedToken("the header has a crit member")
+        kid = header.get("kid")
+        if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH):
+            raise MalformedToken("kid must be a short string")
+        # jku, x5u, jwk and x5c are never read: key material named by a token is not trusted.
+        return alg
+
+    def _key_for(self, issuer: str, kid: Any, alg: str) -> PyJWK | bytes:
+        if alg == "HS256":
+            assert self._hmac_secret is not None  # guaranteed by the allow-list
+            secret = self._hmac_secret.get().encode("utf-8")
+            if len(secret) < MIN_HMAC_KEY_BYTES:
+                raise SecretUnavailable("the HS256 secret is shorter than 256 bits")
+            return secret
+        if kid is None:
+            raise UnknownKey("the token header has no kid")
+        return self._keys.signing_key(issuer, kid, alg)
+
+    def _decode(self, token: str, key: PyJWK | bytes, alg: str) -> dict[str, Any]:
+        config = self._config
+        try:
+            return jwt.decode(
+                token,
+                key.key if isinstance(key, PyJWK) else key,
+                algorithms=[alg],
+                audience=config.audience,
+                issuer=list(config.issuers),
+                leeway=config.leeway_seconds,
+                options={"require": self._required, "verify_sub": False, "verify_jti": False},
+            )
+        except jwt.InvalidSignatureError:
+            raise InvalidSignature("the signature does not verify") from None
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("exp is in the past") from None
+        except jwt.ImmatureSignatureError as error:
+            raise TokenNotYetValid(str(error)) from None
+        except jwt.InvalidAudienceError:
+            raise InvalidAudience(f"aud does not contain {config.audience!r}") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidIssuer("iss is not allowed") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise MissingClaim(f"the token has no {error.claim!r} claim") from None
+        except (jwt.InvalidIssuedAtError, jwt.DecodeError) as error:
+            raise InvalidClaim(str(error)[:200]) from None
+        except jwt.PyJWTError as error:
+            raise InvalidToken(f"{type(error).__name__}") from None
+
+    def _check_claims(self, claims: dict[str, Any], issuer: str, kid: str | None) -> VerifiedToken:
+        config = self._config
+        for name in ("exp", "iat", "nbf"):
+            if name in claims and not is_number(claims[name]):
+                raise InvalidClaim(f"{name} must be a number of seconds")
+        exp, iat = float(claims["exp"]), float(claims["iat"])
+        if exp - iat > config.max_age_seconds:
+            raise TokenLifetimeTooLong(
+                f"exp is {exp - iat:.0f} s after iat; the limit is {config.max_age_seconds} s"
+            )
+        age = self._clock() - iat
+        if age > config.max_age_seconds + config.leeway_seconds:
+            raise TokenExpired(
+                f"iat is {age:.0f} s ago; the limit is {config.max_age_seconds} s "
+                f"plus {config.leeway_seconds} s leeway"
+            )
+        aud = claims["aud"]
+        if not isinstance(aud, str) and not (isinstance(aud, list) and all(isinstance(a, str) for a in aud)):
+            raise InvalidClaim("aud must be a string or a list of strings")
+        jti = claims.get("jti")
+        if jti is not None and (not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH):
+            raise InvalidClaim("jti must be a short non-empty string")
+        profile: dict[str, str] = {}
+        for claim, (field_name, limit) in PROFILE_CLAIMS.items():
+            value = claims.get(claim)
+            if value is None:
+                continue
+            if not isinstance(value, str) or len(value) > limit:
+                raise InvalidClaim(f"{claim} must be a string of at most {limit} characters")
+            profile[field_name] = value
+        redirect_to = claims.get("redirect_to")
+        if redirect_to is not None and not isinstance(redirect_to, str):
+            raise InvalidClaim("redirect_to must be a string")
+        user = claims[config.user_claim]
+        if not isinstance(user, str) or not PARTNER_ID.match(user):
+            # Checked before the value goes anywhere near a URL path.
+            raise InvalidUser(f"{config.user_claim} is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)")
+        return VerifiedToken(
+            issuer=issuer,
+            kid=kid,
+            jti=jti,
+            partner_id=user,
+            expires_at=exp,
+            profile=profile,
+            redirect_to=redirect_to,
+        )
