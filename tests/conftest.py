@@ -1,0 +1,190 @@
+"""Shared fixtures: real HTTPS servers on loopback (Partner API, JWKS), moto, the handler.
+
+Also the suite-wide leak check: everything the tests print or log is collected,
+and the session fails if a registered secret appears in it (see ``leakcheck``).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import trustme
+from moto import mock_aws
+from pytest_httpserver import HTTPServer
+
+from handler.api import LambdaHandler, build_service, create_handler, new_http_pool
+from handler.config import Config, load_config
+from tests import leakcheck
+from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, LambdaContext, SigningKey
+
+SECRET_ID = "bi-sso/test/api-key"
+_suite_output: list[str] = []
+
+
+# ---- the leak check over the whole suite's output -------------------------------------------
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for _, content in report.sections:
+        _suite_output.append(content)
+    if report.longreprtext:
+        _suite_output.append(report.longreprtext)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    found = leakcheck.leaks("\n".join(_suite_output))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"leak check: {leakcheck.registered_count()} secrets looked for in "
+            f"{sum(map(len, _suite_output))} characters of test output; {len(found)} found"
+        )
+    if found:
+        if reporter is not None:
+            reporter.write_line(f"SECRETS FOUND IN LOGS: {found}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ---- TLS and servers ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def server_ssl_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+def _https_server(context: ssl.SSLContext) -> Iterator[HTTPServer]:
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def _partner_server(server_ssl_context: ssl.SSLContext) -> Iterator[HTTPServer]:
+    yield from _https_server(server_ssl_context)
+
+
+@pytest.fixture(scope="session")
+def _jwks_server(server_ssl_context: ssl.SSLContext) -> Iterator[HTTPServer]:
+    yield from _https_server(server_ssl_context)
+
+
+@pytest.fixture
+def partner_server(_partner_server: HTTPServer) -> Iterator[HTTPServer]:
+    """The Partner API's HTTPS server; tests add expectations, cleared afterwards."""
+    yield _partner_server
+    _partner_server.clear()
+
+
+@pytest.fixture
+def jwks_server(_jwks_server: HTTPServer) -> Iterator[HTTPServer]:
+    """The partner's JWKS HTTPS server; cleared afterwards."""
+    yield _jwks_server
+    _jwks_server.clear()
+
+
+@pytest.fixture
+def partner_api(partner_server: HTTPServer) -> FakePartnerApi:
+    """The documented Partner API behaviour on ``partner_server``."""
+    fake = FakePartnerApi()
+    partner_server.expect_request(re.compile(r"^/api/users/[^/]+$"), method="POST").respond_with_handler(
+        fake
+    )
+    return fake
+
+
+# ---- keys -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def rsa_key() -> SigningKey:
+    return SigningKey.rsa()
+
+
+@pytest.fixture(scope="session")
+def ec_key() -> SigningKey:
+    return SigningKey.ec()
+
+
+@pytest.fixture
+def jwks(jwks_server: HTTPServer, rsa_key: SigningKey, ec_key: SigningKey) -> dict[str, Any]:
+    """The partner's JWKS with an RSA and an EC key, served at ``/jwks.json``."""
+    document = {"keys": [rsa_key.jwk, ec_key.jwk]}
+    jwks_server.expect_request("/jwks.json").respond_with_json(document)
+    return document
+
+
+# ---- AWS (moto) -------------------------------------------------------------------------------
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Secrets Manager in moto, holding the org's API key as JSON."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        client.create_secret(Name=SECRET_ID, SecretString=f'{{"api_key": "{API_KEY}"}}')
+        yield client
+
+
+# ---- the handler --------------------------------------------------------------------------------
+@dataclass
+class Sso:
+    """A handler wired to the test servers, and a way to call it."""
+
+    config: Config
+    handler: LambdaHandler
+
+    def __call__(self, event: dict[str, Any], remaining_ms: int = 9_000) -> dict[str, Any]:
+        return self.handler(event, LambdaContext(remaining_ms))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def base_env(partner_server: HTTPServer, jwks_server: HTTPServer) -> dict[str, str]:
+    return {
+        "BI_ORG": "xyz",
+        "BI_BASE_URL": partner_server.url_for("").rstrip("/"),
+        "BI_API_KEY_SECRET_ID": SECRET_ID,
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
+        "JWT_JWKS_URL": jwks_server.url_for("/jwks.json"),
+    }
+
+
+@pytest.fixture
+def make_sso(base_env: dict[str, str], ca_file: Path, aws: Any) -> Callable[..., Sso]:
+    """Build a handler from ``base_env`` plus overrides (``None`` removes a variable)."""
+
+    def build(**overrides: str | None) -> Sso:
+        env = {**base_env, **overrides}
+        config = load_config({k: v for k, v in env.items() if v is not None})
+        service = build_service(config, new_http_pool(ca_certs=str(ca_file)))
+        return Sso(config, create_handler(config, service))
+
+    return build
+
+
+@pytest.fixture
+def sso(make_sso: Callable[..., Sso], partner_api: FakePartnerApi, jwks: dict[str, Any]) -> Sso:
+    """The handler with the documented Partner API, the JWKS and moto all up."""
+    return make_sso()
