@@ -1,0 +1,58 @@
+# The README's two commands are `make dev` and `make test`; everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# SAM needs python3.13 (the function's runtime) on PATH; pyenv provides it here.
+export PYENV_VERSION ?= 3.11.7:3.13.0
+
+.PHONY: venv dev test lint typecheck
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check handler infra tests
+	$(VENV)/bin/mypy --strict handler
+
+test: venv
+	$(PY) -m pytest
+
+# ---------------------------------------------------------------------------
+# Build (SAM). `sam build` runs the target build-SsoFunction below for the
+# function (template.yaml: Metadata BuildMethod: makefile). SAM does not pass
+# the function's architecture to a makefile build, so ARCHITECTURE (exported
+# to infra/build-function.sh) must match the template's Architecture parameter:
+# `make build ARCHITECTURE=x86_64` sets both.
+# ---------------------------------------------------------------------------
+ARCHITECTURE ?= arm64
+export ARCHITECTURE
+SAM := $(VENV)/bin/sam
+
+.PHONY: build validate build-SsoFunction
+
+build: venv
+	SAM_CLI_TELEMETRY=0 $(SAM) build --build-in-source --parameter-overrides Architecture=$(ARCHITECTURE)
+
+validate: venv
+	$(VENV)/bin/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0 $(SAM) validate --lint
+
+# Called by `sam build` with ARTIFACTS_DIR set; not meant to be run by hand.
+build-SsoFunction:
+	infra/build-function.sh "$(ARTIFACTS_DIR)"
+
+# ---------------------------------------------------------------------------
+# Local stack (infra/local/). `make dev` starts, on 127.0.0.1: the handler behind
+# a local API Gateway (:3000), a development identity provider (:3001), a sandbox
+# Big Interview (:3002) and moto as Secrets Manager (:3003); Ctrl-C stops it.
+# Ports: LOCAL_API_PORT, LOCAL_IDP_PORT, LOCAL_BI_PORT, LOCAL_SECRETS_PORT.
+# BI_BASE_URL, BI_API_KEY_SECRET_ID, AWS_ENDPOINT_URL, JWT_ISSUER point it at
+# real services instead: see infra/local/README.md.
+# ---------------------------------------------------------------------------
+dev: venv
+	$(PY) -m infra.local
