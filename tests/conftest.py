@@ -107,9 +107,7 @@ def jwks_server(_jwks_server: HTTPServer) -> Iterator[HTTPServer]:
 def partner_api(partner_server: HTTPServer) -> FakePartnerApi:
     """The documented Partner API behaviour on ``partner_server``."""
     fake = FakePartnerApi()
-    partner_server.expect_request(re.compile(r"^/api/users/[^/]+$"), method="POST").respond_with_handler(
-        fake
-    )
+    partner_server.expect_request(re.compile(r"^/api/users/[^/]+$"), method="POST").respond_with_handler(fake)
     return fake
 
 

@@ -80,7 +80,9 @@ def http_event(
 def form_event(fields: dict[str, str], base64_body: bool = True, **kwargs: Any) -> dict[str, Any]:
     """``POST /sso`` with a form body (base64-encoded by default, as API Gateway sends it)."""
     headers = {"content-type": "application/x-www-form-urlencoded", **kwargs.pop("headers", {})}
-    return http_event("POST", "/sso", headers=headers, body=urlencode(fields), base64_body=base64_body, **kwargs)
+    return http_event(
+        "POST", "/sso", headers=headers, body=urlencode(fields), base64_body=base64_body, **kwargs
+    )
 
 
 class LambdaContext:
@@ -152,6 +154,18 @@ def mint(key: SigningKey, headers: dict[str, Any] | None = None, **claim_overrid
     return token
 
 
+def sign_raw(key: SigningKey, payload: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+    """A token signed over any JSON, even claims PyJWT's encoder would refuse to write."""
+    token = jwt.api_jws.PyJWS().encode(
+        json.dumps(payload).encode(),
+        key.private,
+        algorithm=key.alg,
+        headers={"kid": key.kid, **(headers or {})},
+    )
+    leakcheck.register(token)
+    return token
+
+
 @dataclass
 class FakePartnerApi:
     """Big Interview's documented ``POST /api/users/{partner_id}``, for pytest-httpserver."""
@@ -163,11 +177,11 @@ class FakePartnerApi:
     def __call__(self, request: Request) -> Response:
         partner_id = request.path.rsplit("/", 1)[1]
         body = request.get_json(silent=True) or {}
-        self.calls.append(
-            {"partner_id": partner_id, "headers": dict(request.headers), "json": body}
-        )
+        self.calls.append({"partner_id": partner_id, "headers": dict(request.headers), "json": body})
         if request.headers.get("Authorization") != self.api_key:
-            return Response(json.dumps({"error": {"type": "unauthorized"}}), 401, content_type="application/json")
+            return Response(
+                json.dumps({"error": {"type": "unauthorized"}}), 401, content_type="application/json"
+            )
         created = partner_id not in self.users
         if created and not all(body.get(f) for f in ("first_name", "last_name", "email")):
             error = {"error": {"type": "validation_error", "message": {"email": ["can't be blank"]}}}

@@ -21,7 +21,9 @@ def location_params(result: dict[str, Any]) -> dict[str, list[str]]:
     return parse_qs(urlsplit(result["headers"]["Location"]).query)
 
 
-def test_valid_link_redirects_to_big_interview_sso_login(sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi) -> None:
+def test_valid_link_redirects_to_big_interview_sso_login(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
     result = sso(http_event(query={"jwt": mint(rsa_key)}))
 
     assert result["statusCode"] == 302
@@ -40,14 +42,20 @@ def partner_api_token(partner_api: FakePartnerApi, result: dict[str, Any]) -> st
     return token
 
 
-def test_partner_api_gets_bare_key_profile_and_user_agent(sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi) -> None:
+def test_partner_api_gets_bare_key_profile_and_user_agent(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
     sso(http_event(query={"jwt": mint(rsa_key)}))
 
     [call] = partner_api.calls
     assert call["headers"]["Authorization"] == API_KEY
     assert call["headers"]["Accept"] == "application/json"
     assert call["headers"]["User-Agent"].startswith("big-interview-sso-redirector/")
-    assert call["json"] == {"first_name": "Adelheid", "last_name": "Quixotte", "email": "adelheid.q@example.edu"}
+    assert call["json"] == {
+        "first_name": "Adelheid",
+        "last_name": "Quixotte",
+        "email": "adelheid.q@example.edu",
+    }
 
 
 def test_es256_token_is_accepted(sso: Sso, ec_key: SigningKey) -> None:
@@ -72,7 +80,9 @@ def test_bearer_with_accept_json_answers_200_with_redirect_url(sso: Sso, rsa_key
     assert url.startswith(sso.config.bi_base_url + "/sso/login?token=")
 
 
-def test_redirect_to_claim_and_return_url_are_appended_url_encoded(make_sso: Any, partner_api: FakePartnerApi, jwks: Any, rsa_key: SigningKey) -> None:
+def test_redirect_to_claim_and_return_url_are_appended_url_encoded(
+    make_sso: Any, partner_api: FakePartnerApi, jwks: Any, rsa_key: SigningKey
+) -> None:
     sso = make_sso(SSO_RETURN_URL="https://portal.example.edu/")
     result = sso(http_event(query={"jwt": mint(rsa_key, redirect_to="/members/curriculum?chapter=6")}))
 
@@ -87,8 +97,12 @@ def test_redirect_to_query_parameter_is_appended(sso: Sso, rsa_key: SigningKey) 
     assert location_params(result)["redirect_to"] == ["/members/dashboard"]
 
 
-@pytest.mark.parametrize("bad", ["//evil.example", "https://evil.example/", "/\\evil.example", "/a\tb", "x" * 10])
-def test_invalid_redirect_to_is_400_and_partner_api_not_called(sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi, bad: str) -> None:
+@pytest.mark.parametrize(
+    "bad", ["//evil.example", "https://evil.example/", "/\\evil.example", "/a\tb", "x" * 10]
+)
+def test_invalid_redirect_to_is_400_and_partner_api_not_called(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi, bad: str
+) -> None:
     result = sso(http_event(query={"jwt": mint(rsa_key), "redirect_to": bad}))
 
     assert result["statusCode"] == 400
@@ -96,7 +110,9 @@ def test_invalid_redirect_to_is_400_and_partner_api_not_called(sso: Sso, rsa_key
     assert "Location" not in result["headers"]
 
 
-def test_return_url_outside_allow_list_is_400(sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi) -> None:
+def test_return_url_outside_allow_list_is_400(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
     result = sso(http_event(query={"jwt": mint(rsa_key), "return_url": "https://evil.example/"}))
 
     assert result["statusCode"] == 400
@@ -126,7 +142,9 @@ def test_missing_token_is_400(sso: Sso) -> None:
     assert "missing_token" in result["body"]
 
 
-def test_expired_token_is_401_html_page_with_request_id(sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi) -> None:
+def test_expired_token_is_401_html_page_with_request_id(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
     import time
 
     now = int(time.time())
@@ -155,7 +173,9 @@ def test_error_as_json_when_client_prefers_json(sso: Sso) -> None:
     assert error["message"]
 
 
-def test_invalid_partner_id_is_403_before_any_call(sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi) -> None:
+def test_invalid_partner_id_is_403_before_any_call(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
     result = sso(http_event(query={"jwt": mint(rsa_key, sub="../admin")}))
 
     assert result["statusCode"] == 403
@@ -170,7 +190,9 @@ def test_partner_api_422_is_502(sso: Sso, rsa_key: SigningKey) -> None:
     assert "partner_api_error" in result["body"]
 
 
-def test_secrets_manager_without_the_secret_and_nothing_cached_is_503(sso: Sso, aws: Any, rsa_key: SigningKey) -> None:
+def test_secrets_manager_without_the_secret_and_nothing_cached_is_503(
+    sso: Sso, aws: Any, rsa_key: SigningKey
+) -> None:
     aws.delete_secret(SecretId="bi-sso/test/api-key", ForceDeleteWithoutRecovery=True)
 
     result = sso(http_event(query={"jwt": mint(rsa_key)}))

@@ -1,0 +1,434 @@
+"""TokenVerifier: the rules of the JWT security checklist, one test each.
+
+The verifier is exercised with real keys and a real HTTPS JWKS server; the
+errors asserted are the typed ones the HTTP layer maps to 401/403.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from handler.api import new_http_pool
+from handler.config import load_config
+from handler.errors import (
+    InvalidAudience,
+    InvalidClaim,
+    InvalidIssuer,
+    InvalidSignature,
+    InvalidUser,
+    MalformedToken,
+    MissingClaim,
+    SsoError,
+    TokenExpired,
+    TokenLifetimeTooLong,
+    TokenNotYetValid,
+    TokenTooLarge,
+    UnknownKey,
+    UnsupportedAlgorithm,
+)
+from handler.keys import JwksKeySource
+from handler.secrets import SecretSource
+from handler.tokens import TokenVerifier, peek
+from tests import leakcheck
+from tests.support import AUDIENCE, ISSUER, SigningKey, claims, mint, sign_raw
+
+
+def b64(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def forge(header: dict[str, Any] | str, payload: dict[str, Any] | str, signature: str = "c2ln") -> str:
+    """A token from raw parts, for tokens no honest signer makes."""
+    h = header if isinstance(header, str) else json.dumps(header)
+    p = payload if isinstance(payload, str) else json.dumps(payload)
+    return f"{b64(h)}.{b64(p)}.{signature}"
+
+
+@pytest.fixture
+def make_verifier(base_env: dict[str, str], ca_file: Path, jwks: Any) -> Callable[..., TokenVerifier]:
+    def build(hmac_secret: SecretSource | None = None, **overrides: str) -> TokenVerifier:
+        config = load_config({**base_env, **overrides})
+        keys = JwksKeySource(new_http_pool(ca_certs=str(ca_file)), config.issuers, config.jwks_url)
+        return TokenVerifier(config, keys, hmac_secret)
+
+    return build
+
+
+@pytest.fixture
+def verifier(make_verifier: Callable[..., TokenVerifier]) -> TokenVerifier:
+    return make_verifier()
+
+
+def refused(verifier: TokenVerifier, token: str) -> SsoError:
+    with pytest.raises(SsoError) as caught:
+        verifier.verify(token)
+    return caught.value
+
+
+# ---- accepted ----------------------------------------------------------------------------------------
+def test_valid_rs256_token_yields_partner_id_profile_and_jti(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    verified = verifier.verify(mint(rsa_key, jti="link-1", redirect_to="/members/dashboard"))
+
+    assert verified.partner_id == "abc123"
+    assert verified.issuer == ISSUER
+    assert verified.kid == rsa_key.kid
+    assert verified.jti == "link-1"
+    assert verified.redirect_to == "/members/dashboard"
+    assert verified.profile == {
+        "first_name": "Adelheid",
+        "last_name": "Quixotte",
+        "email": "adelheid.q@example.edu",
+    }
+
+
+def test_valid_es256_token_is_accepted(verifier: TokenVerifier, ec_key: SigningKey) -> None:
+    assert verifier.verify(mint(ec_key)).partner_id == "abc123"
+
+
+def test_aud_list_containing_the_audience_is_accepted(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    assert verifier.verify(mint(rsa_key, aud=["other", AUDIENCE])).partner_id == "abc123"
+
+
+def test_one_of_several_configured_issuers_is_accepted(
+    make_verifier: Callable[..., TokenVerifier], rsa_key: SigningKey
+) -> None:
+    verifier = make_verifier(JWT_ISSUER=f"https://other.test,{ISSUER}")
+
+    assert verifier.verify(mint(rsa_key)).issuer == ISSUER
+
+
+def test_custom_user_claim_carries_the_partner_id(
+    make_verifier: Callable[..., TokenVerifier], rsa_key: SigningKey
+) -> None:
+    verifier = make_verifier(JWT_USER_CLAIM="student_id")
+
+    assert verifier.verify(mint(rsa_key, student_id="s-42")).partner_id == "s-42"
+
+
+def test_typ_jwt_in_any_case_is_accepted(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    assert verifier.verify(mint(rsa_key, headers={"typ": "jwt"})).partner_id == "abc123"
+
+
+# ---- header rules ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE", "HS256", "RS512", "", None, 7])
+def test_algorithm_outside_the_allow_list_is_refused(verifier: TokenVerifier, alg: Any) -> None:
+    token = forge({"alg": alg, "kid": "rsa-1"}, claims())
+
+    assert isinstance(refused(verifier, token), UnsupportedAlgorithm)
+
+
+def test_alg_none_with_empty_signature_is_refused(verifier: TokenVerifier) -> None:
+    token = f"{b64(json.dumps({'alg': 'none'}))}.{b64(json.dumps(claims()))}."
+
+    assert isinstance(refused(verifier, token), MalformedToken)
+
+
+def test_typ_other_than_jwt_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    assert isinstance(refused(verifier, mint(rsa_key, headers={"typ": "at+jwt"})), MalformedToken)
+
+
+def test_crit_header_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    token = mint(rsa_key, headers={"crit": ["exp"], "exp": 1})
+
+    assert isinstance(refused(verifier, token), MalformedToken)
+
+
+def test_missing_kid_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    token = jwt.encode(claims(), rsa_key.private, algorithm="RS256")
+    leakcheck.register(token)
+
+    assert isinstance(refused(verifier, token), UnknownKey)
+
+
+def test_kid_that_is_not_a_string_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    # PyJWT will not write such a header; the signature does not matter, the header is refused first.
+    assert isinstance(refused(verifier, forge({"alg": "RS256", "kid": 5}, claims())), MalformedToken)
+
+
+def test_signature_of_another_token_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    one, other = mint(rsa_key, sub="alice"), mint(rsa_key, sub="mallory")
+    spliced = one.rsplit(".", 1)[0] + "." + other.rsplit(".", 1)[1]
+
+    assert isinstance(refused(verifier, spliced), InvalidSignature)
+
+
+def test_payload_tampered_after_signing_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    header, _, signature = mint(rsa_key).split(".")
+    tampered = f"{header}.{b64(json.dumps(claims(sub='admin')))}.{signature}"
+
+    assert isinstance(refused(verifier, tampered), InvalidSignature)
+
+
+def test_key_with_matching_kid_but_wrong_key_material_is_refused(verifier: TokenVerifier) -> None:
+    impostor = SigningKey.rsa(kid="rsa-1")
+
+    assert isinstance(refused(verifier, mint(impostor)), InvalidSignature)
+
+
+def test_rs256_token_with_kid_of_ec_key_is_refused(
+    verifier: TokenVerifier, rsa_key: SigningKey, ec_key: SigningKey
+) -> None:
+    token = mint(rsa_key, headers={"kid": ec_key.kid})
+
+    assert isinstance(refused(verifier, token), UnknownKey)
+
+
+def test_hs256_signed_with_the_rsa_public_key_is_refused(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    pem = rsa_key.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    token = forge({"alg": "HS256", "kid": rsa_key.kid}, claims())
+    signing_input = token.rsplit(".", 1)[0].encode()
+    import hashlib
+    import hmac
+
+    signature = b64(hmac.new(pem, signing_input, hashlib.sha256).digest())
+
+    assert isinstance(refused(verifier, f"{token.rsplit('.', 1)[0]}.{signature}"), UnsupportedAlgorithm)
+
+
+def test_unknown_kid_is_refused(verifier: TokenVerifier) -> None:
+    assert isinstance(refused(verifier, mint(SigningKey.rsa(kid="not-in-jwks"))), UnknownKey)
+
+
+# ---- structure -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        "a.b.c.d.e",
+        "..",
+        "eyJhbGciOiJSUzI1NiJ9..c2ln",
+        "eyJhbGciOiJSUzI1NiJ9.e30=.c2ln",
+        "eyJhbGciOiJSUzI1NiJ9.e30.c2l+",
+        "eyJhbGciOiJSUzI1NiJ9.e30.",
+        "not base64!.e30.c2ln",
+    ],
+)
+def test_malformed_compact_serialisation_is_refused(verifier: TokenVerifier, token: str) -> None:
+    assert isinstance(refused(verifier, token), MalformedToken)
+
+
+@pytest.mark.parametrize(
+    "header, payload",
+    [
+        ('{"alg":"RS256","alg":"none"}', "{}"),
+        ('{"alg":"RS256"}', '{"sub":"a","sub":"b"}'),
+        ('["RS256"]', "{}"),
+        ('{"alg":"RS256"}', "[1,2]"),
+        ('{"alg":"RS256"}', '"text"'),
+        ('{"alg":"RS256"}', '{"exp": NaN}'),
+        ('{"alg":"RS256"', "{}"),
+    ],
+    ids=[
+        "duplicate-header",
+        "duplicate-payload",
+        "array-header",
+        "array-payload",
+        "string-payload",
+        "nan",
+        "truncated",
+    ],
+)
+def test_non_object_or_duplicate_json_is_refused(verifier: TokenVerifier, header: str, payload: str) -> None:
+    assert isinstance(refused(verifier, forge(header, payload)), MalformedToken)
+
+
+def test_non_utf8_segment_is_refused(verifier: TokenVerifier) -> None:
+    not_utf8 = b64(b"\xff\xfe")
+
+    assert isinstance(refused(verifier, f"{not_utf8}.{b64('{}')}.c2ln"), MalformedToken)
+
+
+def test_token_over_8_kib_is_refused_before_parsing(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    token = mint(rsa_key, padding="x" * 9000)
+
+    assert isinstance(refused(verifier, token), TokenTooLarge)
+
+
+# ---- claims ------------------------------------------------------------------------------------------
+def test_expired_token_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    now = int(time.time())
+
+    assert isinstance(refused(verifier, mint(rsa_key, iat=now - 200, exp=now - 60)), TokenExpired)
+
+
+def test_expiry_within_leeway_is_accepted(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    now = int(time.time())
+
+    assert verifier.verify(mint(rsa_key, iat=now - 100, exp=now - 20)).partner_id == "abc123"
+
+
+def test_nbf_in_the_future_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    now = int(time.time())
+
+    assert isinstance(refused(verifier, mint(rsa_key, nbf=now + 120)), TokenNotYetValid)
+
+
+def test_iat_in_the_future_beyond_leeway_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    now = int(time.time())
+
+    assert isinstance(refused(verifier, mint(rsa_key, iat=now + 120, exp=now + 200)), TokenNotYetValid)
+
+
+def test_lifetime_longer_than_max_age_is_refused_with_figures(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    now = int(time.time())
+
+    error = refused(verifier, mint(rsa_key, iat=now, exp=now + 7200))
+
+    assert isinstance(error, TokenLifetimeTooLong)
+    assert "7200 s after iat; the limit is 300 s" in error.detail
+
+
+def test_iat_older_than_max_age_plus_leeway_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    # With exp - iat <= 300 s, an iat more than 330 s old means exp has passed beyond the leeway.
+    now = int(time.time())
+
+    assert isinstance(refused(verifier, mint(rsa_key, iat=now - 331, exp=now - 31)), TokenExpired)
+
+
+def test_wrong_issuer_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    assert isinstance(refused(verifier, mint(rsa_key, iss="https://evil.test")), InvalidIssuer)
+
+
+def test_issuer_is_matched_exactly_not_as_substring(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    assert isinstance(refused(verifier, mint(rsa_key, iss=ISSUER[:-1])), InvalidIssuer)
+
+
+def test_wrong_audience_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    assert isinstance(refused(verifier, mint(rsa_key, aud="someone-else")), InvalidAudience)
+
+
+@pytest.mark.parametrize("claim", ["iss", "aud", "exp", "iat", "sub"])
+def test_missing_required_claim_is_refused(verifier: TokenVerifier, rsa_key: SigningKey, claim: str) -> None:
+    error = refused(verifier, mint(rsa_key, **{claim: None}))
+
+    assert isinstance(error, MissingClaim)
+    assert error.status == 401
+
+
+@pytest.mark.parametrize(
+    "claim, value",
+    [
+        ("exp", "9999999999"),
+        ("iat", True),
+        ("nbf", "0"),
+        ("iss", 42),
+        ("aud", 42),
+        ("aud", ["ok", 42]),
+        ("jti", 42),
+        ("jti", ""),
+        ("email", ["a@b.c"]),
+        ("given_name", 1),
+        ("family_name", "x" * 300),
+        ("redirect_to", 5),
+    ],
+)
+def test_claim_of_the_wrong_type_is_refused(
+    verifier: TokenVerifier, rsa_key: SigningKey, claim: str, value: Any
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(**{claim: value})))
+
+    assert error.status == 401
+    assert isinstance(error, (InvalidClaim, InvalidIssuer, InvalidAudience, MalformedToken))
+
+
+@pytest.mark.parametrize("sub", ["a/b", "..", "%2F", "a b", "x" * 65, "", 42, "ü"])
+def test_user_claim_that_is_not_a_partner_id_is_403(
+    verifier: TokenVerifier, rsa_key: SigningKey, sub: Any
+) -> None:
+    error = refused(verifier, mint(rsa_key, sub=sub))
+
+    assert isinstance(error, InvalidUser)
+    assert error.status == 403
+
+
+def test_partner_id_of_64_characters_is_accepted(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    assert verifier.verify(mint(rsa_key, sub="A_b-9" * 12 + "abcd")).partner_id == "A_b-9" * 12 + "abcd"
+
+
+# ---- HS256 -------------------------------------------------------------------------------------------
+class StaticSecret(SecretSource):
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def get(self, *, force_fetch: bool = False) -> str:
+        return self.value
+
+
+HMAC_SECRET = "s" * 40
+
+
+def hs256(secret: str, **overrides: Any) -> str:
+    token = jwt.encode(claims(**overrides), secret, algorithm="HS256")
+    leakcheck.register(token)
+    return token
+
+
+def test_hs256_is_refused_unless_configured(verifier: TokenVerifier) -> None:
+    assert isinstance(refused(verifier, hs256(HMAC_SECRET)), UnsupportedAlgorithm)
+
+
+def test_hs256_with_configured_secret_is_accepted(make_verifier: Callable[..., TokenVerifier]) -> None:
+    verifier = make_verifier(
+        StaticSecret(HMAC_SECRET), JWT_ALGORITHMS="RS256,HS256", JWT_HS256_SECRET_ID="hs"
+    )
+
+    assert verifier.verify(hs256(HMAC_SECRET)).partner_id == "abc123"
+
+
+def test_hs256_with_another_secret_is_refused(make_verifier: Callable[..., TokenVerifier]) -> None:
+    verifier = make_verifier(StaticSecret(HMAC_SECRET), JWT_ALGORITHMS="HS256", JWT_HS256_SECRET_ID="hs")
+
+    assert isinstance(refused(verifier, hs256("t" * 40)), InvalidSignature)
+
+
+def test_hs256_secret_shorter_than_256_bits_is_never_used(
+    make_verifier: Callable[..., TokenVerifier],
+) -> None:
+    verifier = make_verifier(StaticSecret("short"), JWT_ALGORITHMS="HS256", JWT_HS256_SECRET_ID="hs")
+
+    assert refused(verifier, hs256("short" * 8)).status == 503
+
+
+def test_hs256_signed_with_empty_secret_is_refused(make_verifier: Callable[..., TokenVerifier]) -> None:
+    verifier = make_verifier(StaticSecret(HMAC_SECRET), JWT_ALGORITHMS="HS256", JWT_HS256_SECRET_ID="hs")
+    token = forge({"alg": "HS256", "typ": "JWT"}, claims())
+    import hashlib
+    import hmac
+
+    signature = b64(hmac.new(b"", token.rsplit(".", 1)[0].encode(), hashlib.sha256).digest())
+
+    assert isinstance(refused(verifier, token.rsplit(".", 1)[0] + "." + signature), InvalidSignature)
+
+
+# ---- peek (for logs) ---------------------------------------------------------------------------------
+def test_peek_reads_alg_kid_and_iss_without_verifying(rsa_key: SigningKey) -> None:
+    seen = peek(mint(rsa_key))
+
+    assert (seen.alg, seen.kid, seen.issuer) == ("RS256", rsa_key.kid, ISSUER)
+
+
+def test_peek_of_garbage_is_empty() -> None:
+    assert peek("garbage") == peek("a.b.c")
+    assert peek("garbage").alg is None
