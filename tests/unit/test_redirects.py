@@ -1,0 +1,114 @@
+"""The login URL and the open-redirect rules for redirect_to and return_url."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from handler.config import load_config
+from handler.errors import InvalidRedirect
+from handler.redirects import check_redirect_to, check_return_url, sso_login_url
+
+CONFIG = load_config(
+    {
+        "BI_ORG": "xyz",
+        "BI_API_KEY_SECRET_ID": "s",
+        "JWT_ISSUER": "https://idp.test",
+        "JWT_AUDIENCE": "bi",
+        "RETURN_URL_ALLOWED_ORIGINS": "https://portal.example.edu",
+    }
+)
+
+
+def test_login_url_matches_the_partner_docs_encoding() -> None:
+    url = sso_login_url(CONFIG, "935d85189822bf9c", "/members/curriculum?chapter=6", None)
+
+    assert url == (
+        "https://xyz.biginterview.com/sso/login?token=935d85189822bf9c"
+        "&redirect_to=%2Fmembers%2Fcurriculum%3Fchapter%3D6"
+    )
+
+
+def test_return_url_is_encoded_like_the_partner_docs() -> None:
+    url = sso_login_url(CONFIG, "935d85189822bf9c", None, "https://google.com/")
+
+    assert url.endswith("token=935d85189822bf9c&return_url=https%3A%2F%2Fgoogle.com%2F")
+
+
+def test_token_with_reserved_characters_round_trips() -> None:
+    token = "a b/c?d&e=f+g%#"
+
+    url = sso_login_url(CONFIG, token, None, None)
+
+    assert urlsplit(url).netloc == "xyz.biginterview.com"
+    assert parse_qs(urlsplit(url).query) == {"token": [token]}
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/members/dashboard", "/members/curriculum?chapter=6", "/a-b_c/~d?x=%20"]
+)
+def test_relative_paths_are_accepted(path: str) -> None:
+    assert check_redirect_to(path) == path
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "members",
+        "//evil.example",
+        "///evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "https:evil.example",
+        "https://evil.example",
+        "javascript:alert(1)",
+        "/%2F%2Fevil.example",
+        "/%2fevil",
+        "/%5Cevil",
+        "/%252F%252Fevil.example",
+        "/a\tb",
+        "/a\nb",
+        "/a\rb",
+        "/a\x00b",
+        "/a\x7fb",
+        "/\u2028evil",
+        "/\uff0fevil.example",
+        "\uff0f\uff0fevil.example",
+        "/" + "a" * 2048,
+    ],
+)
+def test_unsafe_redirect_to_is_refused(value: str) -> None:
+    with pytest.raises(InvalidRedirect):
+        check_redirect_to(value)
+
+
+def test_redirect_to_of_exactly_2_kib_is_accepted() -> None:
+    value = "/" + "a" * 2047
+
+    assert check_redirect_to(value) == value
+
+
+def test_allow_listed_return_url_is_accepted() -> None:
+    assert (
+        check_return_url("https://portal.example.edu/logout", CONFIG) == "https://portal.example.edu/logout"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://evil.example/",
+        "https://portal.example.edu.evil.example/",
+        "http://portal.example.edu/",
+        "https://portal.example.edu:444/",
+        "//portal.example.edu/",
+        "/relative",
+        "https://portal.example.edu\\@evil.example/",
+        "https://portal.example.edu/\nx",
+    ],
+)
+def test_return_url_outside_the_allow_list_is_refused(value: str) -> None:
+    with pytest.raises(InvalidRedirect):
+        check_return_url(value, CONFIG)
