@@ -1,0 +1,1 @@
+"""Development-only infrastructure (never packaged into the Lambda function)."""

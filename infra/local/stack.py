@@ -1,0 +1,345 @@
+"""The whole local stack, started and stopped as one: what ``make dev`` runs.
+
+Each sandbox piece stands in for one external dependency, and is skipped when
+the environment already points the handler at the real thing, through the
+same variables the deployed function reads:
+
+=====================  ========================================================
+set in the environment  effect
+=====================  ========================================================
+``BI_BASE_URL`` or     no sandbox Big Interview; the handler calls that Big
+``BI_ORG``             Interview (``BI_API_KEY_SECRET_ID`` is then required)
+``BI_API_KEY_SECRET_ID`` no secret is seeded; the handler reads that secret. If
+                       the sandbox Big Interview runs, it accepts that key
+``AWS_ENDPOINT_URL``   moto is not started; that endpoint is used (without it,
+or ``BI_API_KEY_``     boto3's usual credential chain reaches real AWS)
+``SECRET_ID``
+``JWT_ISSUER``         no development identity provider; tokens come from yours
+``JWT_AUDIENCE``       used instead of ``big-interview-sso``
+=====================  ========================================================
+
+Every other variable of the configuration contract (``JWT_ALGORITHMS``,
+``SSO_RETURN_URL``, ...) passes through unchanged. ``JWT_JWKS_URL`` is left
+unset with the development IdP, so the handler exercises OIDC discovery.
+
+The handler reads its configuration at import, so the stack sets the
+environment first and then imports ``handler.app`` fresh (a new "container");
+``stop()`` restores the environment and the previously loaded modules.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from infra.local.api_gateway import DEFAULT_TEXT_CONTENT_TYPES, LocalApiGateway
+from infra.local.dev_identity_provider import DEFAULT_AUDIENCE, DevIdentityProvider
+from infra.local.http_server import Service
+from infra.local.lambda_runtime import ColdImport, LambdaHandler
+from infra.local.moto_secrets import (
+    FAKE_ACCESS_KEY_ID,
+    FAKE_SECRET_ACCESS_KEY,
+    MotoSecretsManager,
+    api_key_secret_value,
+    new_api_key,
+    parse_api_key,
+    put_secret,
+    read_secret,
+    secrets_client,
+)
+from infra.local.sam_template import FunctionSpec, read_function_spec
+from infra.local.sandbox_big_interview import SandboxBigInterview
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATE = REPOSITORY_ROOT / "template.yaml"
+DEFAULT_HANDLER = "handler.app.lambda_handler"
+SANDBOX_ORG = "sandbox"
+SANDBOX_SECRET_NAME = "bi-sso/sandbox/api-key"  # noqa: S105 - a name, not a secret
+DEFAULT_REGION = "us-east-1"
+T = TypeVar("T")
+DEMO_USER = {
+    "sub": "demo-user",
+    "given_name": "Dana",
+    "family_name": "Demo",
+    "email": "dana.demo@example.com",
+}
+
+# The function's configuration contract (issue 2) plus the AWS variables the
+# stack may set: while the stack runs, the handler sees exactly the stack's
+# choice for each of these, whatever the surrounding process had.
+MANAGED_VARIABLES = (
+    "BI_ORG",
+    "BI_BASE_URL",
+    "BI_API_KEY_SECRET_ID",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_JWKS_URL",
+    "JWT_ALGORITHMS",
+    "JWT_HS256_SECRET_ID",
+    "JWT_USER_CLAIM",
+    "JWT_MAX_AGE_SECONDS",
+    "JWT_LEEWAY_SECONDS",
+    "PARTNER_API_TIMEOUT_SECONDS",
+    "SSO_RETURN_URL",
+    "ERROR_REDIRECT_URL",
+    "RETURN_URL_ALLOWED_ORIGINS",
+    "CORS_ALLOWED_ORIGINS",
+    "SECRET_CACHE_SECONDS",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where each server listens; 0 picks a free port."""
+
+    api: int = 3000
+    identity_provider: int = 3001
+    big_interview: int = 3002
+    secrets_manager: int = 3003
+
+    # The environment variable that overrides each port.
+    ENV_NAMES: ClassVar[dict[str, str]] = {
+        "api": "LOCAL_API_PORT",
+        "identity_provider": "LOCAL_IDP_PORT",
+        "big_interview": "LOCAL_BI_PORT",
+        "secrets_manager": "LOCAL_SECRETS_PORT",
+    }
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Ports:
+        """Defaults, overridden by the variables in ``ENV_NAMES`` (``LOCAL_API_PORT``, ...)."""
+        values: dict[str, int] = {}
+        for item in fields(cls):
+            raw = environ.get(cls.ENV_NAMES[item.name], "").strip()
+            if raw:
+                if not raw.isdigit() or int(raw) > 65535:
+                    raise ValueError(f"{cls.ENV_NAMES[item.name]} must be a port number, got {raw!r}")
+                values[item.name] = int(raw)
+        return cls(**values)
+
+    @classmethod
+    def ephemeral(cls) -> Ports:
+        """Every server on a free port (tests)."""
+        return cls(0, 0, 0, 0)
+
+
+class StackConfigurationError(Exception):
+    """The environment asks for a combination the stack cannot serve."""
+
+
+class LocalStack(Service):
+    """moto + sandbox Big Interview + development IdP + the handler behind a local API Gateway.
+
+    ``environ`` is the configuration to honour (default: this process's
+    environment); pass ``{}`` for an all-sandbox stack whatever the shell has.
+    ``lambda_handler`` replaces the cold import of ``handler_path`` (e.g. a
+    recording function in tests). ``text_content_types`` is passed to the gateway
+    (drop form-urlencoded from it to receive form bodies base64-encoded).
+    """
+
+    def __init__(
+        self,
+        *,
+        ports: Ports | None = None,
+        template_path: Path = DEFAULT_TEMPLATE,
+        environ: Mapping[str, str] | None = None,
+        handler_path: str = DEFAULT_HANDLER,
+        lambda_handler: LambdaHandler | None = None,
+        access_log: bool = False,
+        text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
+    ) -> None:
+        self.ports = ports or Ports()
+        self.template_path = template_path
+        self._environ = dict(os.environ if environ is None else environ)
+        self._handler_path = handler_path
+        self._given_handler = lambda_handler
+        self._access_log = access_log
+        self._text_content_types = tuple(text_content_types)
+        self.region = (
+            self._environ.get("AWS_REGION") or self._environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        )
+
+        self.secrets_manager: MotoSecretsManager | None = None
+        self.big_interview: SandboxBigInterview | None = None
+        self.identity_provider: DevIdentityProvider | None = None
+        self.gateway: LocalApiGateway | None = None
+        self.function: FunctionSpec | None = None
+        self.handler_environment: dict[str, str] = {}
+        self._cold_import: ColdImport | None = None
+        self._saved_environ: dict[str, str | None] = {}
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        """Start every piece in dependency order; on failure, stop what started and re-raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        environ = self._environ
+        # Read the template first: a broken template should fail before any server starts.
+        self.function = read_function_spec(self.template_path)
+        stack_values: dict[str, str] = {"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
+
+        user_secret_id = environ.get("BI_API_KEY_SECRET_ID")
+        endpoint = environ.get("AWS_ENDPOINT_URL")
+        fake_credentials = False
+        if not user_secret_id and not endpoint:
+            self.secrets_manager = MotoSecretsManager(self.ports.secrets_manager, self.region)
+            self.secrets_manager.start()
+            endpoint = self.secrets_manager.url
+            fake_credentials = True
+            stack_values.update(
+                AWS_ENDPOINT_URL=endpoint,
+                AWS_ACCESS_KEY_ID=FAKE_ACCESS_KEY_ID,
+                AWS_SECRET_ACCESS_KEY=FAKE_SECRET_ACCESS_KEY,
+            )
+        elif endpoint and "AWS_ACCESS_KEY_ID" not in environ and "AWS_PROFILE" not in environ:
+            # A user-run emulator (moto, LocalStack) with no credentials configured.
+            fake_credentials = True
+            stack_values.update(
+                AWS_ACCESS_KEY_ID=FAKE_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=FAKE_SECRET_ACCESS_KEY
+            )
+
+        wants_sandbox = not environ.get("BI_BASE_URL") and not environ.get("BI_ORG")
+        if not wants_sandbox and not user_secret_id:
+            raise StackConfigurationError(
+                "BI_BASE_URL/BI_ORG point at a real Big Interview: set BI_API_KEY_SECRET_ID "
+                "to the Secrets Manager secret that holds its API key"
+            )
+        client = secrets_client(self.region, endpoint, fake_credentials)
+        if wants_sandbox:
+            if user_secret_id:
+                api_key = parse_api_key(read_secret(client, user_secret_id))
+            else:
+                api_key = new_api_key()
+                put_secret(client, SANDBOX_SECRET_NAME, api_key_secret_value(api_key))
+                stack_values["BI_API_KEY_SECRET_ID"] = SANDBOX_SECRET_NAME
+            self.big_interview = SandboxBigInterview(api_key, self.ports.big_interview)
+            self.big_interview.start()
+            stack_values.update(BI_ORG=SANDBOX_ORG, BI_BASE_URL=self.big_interview.url)
+
+        if not environ.get("JWT_ISSUER"):
+            audience = environ.get("JWT_AUDIENCE") or DEFAULT_AUDIENCE
+            self.identity_provider = DevIdentityProvider(audience=audience, port=self.ports.identity_provider)
+            self.identity_provider.start()
+            stack_values.update(JWT_ISSUER=self.identity_provider.issuer, JWT_AUDIENCE=audience)
+            if not environ.get("SSO_RETURN_URL"):
+                # "Log out" on the sandbox leads back to the demo partner page.
+                stack_values["SSO_RETURN_URL"] = f"{self.identity_provider.url}/"
+
+        self.handler_environment = self._handler_environment(stack_values)
+        self._apply_environment(self.handler_environment)
+        if self._given_handler is not None:
+            lambda_handler = self._given_handler
+        else:
+            self._cold_import = ColdImport(self._handler_path)
+            lambda_handler = self._cold_import.load()
+
+        self.gateway = LocalApiGateway(
+            lambda_handler,
+            self.function,
+            port=self.ports.api,
+            region=self.region,
+            text_content_types=self._text_content_types,
+            access_log=self._access_log,
+        )
+        self.gateway.start()
+        if self.identity_provider is not None:
+            self.identity_provider.api_url = self.gateway.url
+
+    def _handler_environment(self, stack_values: Mapping[str, str]) -> dict[str, str]:
+        """Template literals < local defaults < the user's environment < the stack's own choices."""
+        assert self.function is not None
+        environment = dict(self.function.environment)
+        environment.setdefault("POWERTOOLS_SERVICE_NAME", "sso-redirector")
+        environment.setdefault("POWERTOOLS_METRICS_NAMESPACE", "sso-redirector-local")
+        environment.update(
+            {name: self._environ[name] for name in MANAGED_VARIABLES if self._environ.get(name)}
+        )
+        environment.update(stack_values)
+        return environment
+
+    def _apply_environment(self, environment: Mapping[str, str]) -> None:
+        """Set ``environment`` in ``os.environ`` (saving what was there); unset other managed names."""
+        for name in {*MANAGED_VARIABLES, *environment}:
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            if name in environment:
+                os.environ[name] = environment[name]
+            else:
+                os.environ.pop(name, None)
+
+    def stop(self) -> None:
+        """Stop everything that runs, restore the environment and modules; safe to call twice."""
+        for server in (self.gateway, self.identity_provider, self.big_interview, self.secrets_manager):
+            if server is not None:
+                server.stop()
+        if self._cold_import is not None:
+            self._cold_import.release()
+            self._cold_import = None
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ = {}
+
+    # -- what callers use ---------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        """The local API Gateway's base URL (``{api_url}/sso``, ``{api_url}/health``)."""
+        return self._require(self.gateway, "API gateway").url
+
+    @property
+    def idp_url(self) -> str | None:
+        """The development IdP's base URL, or None when ``JWT_ISSUER`` names another IdP."""
+        return self.identity_provider.url if self.identity_provider else None
+
+    @property
+    def big_interview_url(self) -> str:
+        """The Big Interview the handler calls (the sandbox, or the configured one)."""
+        return (
+            self.handler_environment.get("BI_BASE_URL")
+            or f"https://{self.handler_environment['BI_ORG']}.biginterview.com"
+        )
+
+    @property
+    def secrets_manager_url(self) -> str | None:
+        """The Secrets Manager endpoint in use, or None for real AWS."""
+        return self.handler_environment.get("AWS_ENDPOINT_URL")
+
+    @property
+    def api_calls(self) -> int:
+        """Partner API calls received by the sandbox Big Interview."""
+        return self._require(self.big_interview, "sandbox Big Interview").api_calls
+
+    def sign_in_url(self, sub: str = DEMO_USER["sub"], **claims: Any) -> str:
+        """``{api}/sso?jwt=...`` with a token freshly minted by the development IdP.
+
+        The demo user's names and email are the defaults (a new user needs them);
+        ``claims`` (``given_name``, ``redirect_to``, ...) override them.
+        """
+        idp = self._require(self.identity_provider, "development identity provider")
+        profile = {k: v for k, v in DEMO_USER.items() if k != "sub"}
+        return idp.sso_link(idp.mint_token(sub, **{**profile, **claims}))
+
+    @staticmethod
+    def _require(server: T | None, what: str) -> T:
+        if server is None:
+            raise RuntimeError(f"the {what} is not running in this stack")
+        return server

@@ -1,0 +1,165 @@
+"""``make dev`` starts the whole stack from one command and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.local.stack import MANAGED_VARIABLES, REPOSITORY_ROOT, Ports
+from tests.local.conftest import free_port
+
+STARTUP_TIMEOUT_SECONDS = 120  # includes `make venv` when the venv is stale
+
+
+class RunningMakeDev:
+    """``make dev`` in its own process group, its output collected line by line."""
+
+    def __init__(self) -> None:
+        environment = {k: v for k, v in os.environ.items() if k not in MANAGED_VARIABLES}
+        environment.update({name: str(free_port()) for name in Ports.ENV_NAMES.values()})
+        self.process = subprocess.Popen(
+            ["make", "--no-print-directory", "dev"],
+            cwd=REPOSITORY_ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # like a terminal job: Ctrl-C reaches the whole group
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            if found := re.search(pattern, line):
+                return found
+        raise AssertionError(f"{pattern!r} not seen; output so far:\n{self.output}")
+
+    def finish(self, timeout: float = 30) -> int:
+        code = self.process.wait(timeout=timeout)
+        while (line := self._queue.get(timeout=5)) is not None:
+            self.lines.append(line)
+        return code
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stack_pid(self) -> int:
+        """The ``python -m infra.local`` process under make."""
+        pending = [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            if "infra.local" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                return pid
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        raise AssertionError("no infra.local process under make")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def make_dev() -> Iterator[RunningMakeDev]:
+    running = RunningMakeDev()
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+def test_make_dev_prints_a_working_sign_in_link_and_stops_with_0_on_sigint(make_dev: RunningMakeDev) -> None:
+    link = make_dev.wait_for(r"Sign-in link:\s+(\S+)", STARTUP_TIMEOUT_SECONDS).group(1)
+    assert "Demo partner page:" in make_dev.output
+
+    with urllib.request.urlopen(link, timeout=30) as response:  # noqa: S310 - loopback
+        page = response.read().decode()
+    assert "Signed in to Big Interview (sandbox) as Dana Demo (demo-user)" in page
+
+    os.kill(make_dev.stack_pid(), signal.SIGINT)
+    assert make_dev.finish() == 0
+    assert "Stopped." in make_dev.output
+    assert "Traceback" not in make_dev.output
+
+
+def test_ctrl_c_on_the_terminal_stops_the_stack_cleanly(make_dev: RunningMakeDev) -> None:
+    make_dev.wait_for(r"Sign-in link:", STARTUP_TIMEOUT_SECONDS)
+    # A terminal's Ctrl-C signals the whole foreground group: make and the stack.
+    os.killpg(make_dev.process.pid, signal.SIGINT)
+    code = make_dev.finish()
+    assert "Stopped." in make_dev.output
+    assert "Traceback" not in make_dev.output
+    # GNU make itself always reports an interrupt by dying of the signal it got.
+    assert code in (0, -signal.SIGINT)
+
+
+def run_stack_module(*arguments: str) -> subprocess.Popen[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in MANAGED_VARIABLES}
+    return subprocess.Popen(
+        [sys.executable, "-m", "infra.local", *arguments],
+        cwd=REPOSITORY_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_sigterm_stops_the_stack_with_0() -> None:
+    process = run_stack_module("--api-port", "0", "--idp-port", "0", "--bi-port", "0", "--secrets-port", "0")
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("Sign-in link:"):
+                break
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert "Stopped." in output
+    assert "Traceback" not in output
+
+
+def test_a_busy_port_is_a_clear_error_not_a_traceback() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = run_stack_module(
+            "--api-port", "0", "--idp-port", "0", "--bi-port", str(port), "--secrets-port", "0"
+        )
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "could not start the local stack" in output
+    assert "Traceback" not in output
