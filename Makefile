@@ -19,8 +19,12 @@ lint: venv
 	$(VENV)/bin/ruff check handler infra tests
 	$(VENV)/bin/mypy --strict handler
 
-test: venv
-	$(PY) -m pytest
+# The full suite: static checks, then pytest (unit, integration, the local stack,
+# the template's cfn-lint / sam validate / sam build). pytest's exit code 5
+# ("no tests ran") fails the target like any other failure.
+test: lint
+	$(PY) -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
 
 # ---------------------------------------------------------------------------
 # Build (SAM). `sam build` runs the target build-SsoFunction below for the

@@ -25,28 +25,32 @@ from tests import leakcheck
 from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, LambdaContext, SigningKey
 
 SECRET_ID = "bi-sso/test/api-key"
-_suite_output: list[str] = []
+# (test id, section name, text): everything each test printed or logged.
+_suite_output: list[tuple[str, str, str]] = []
 
 
 # ---- the leak check over the whole suite's output -------------------------------------------
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    for _, content in report.sections:
-        _suite_output.append(content)
-    if report.longreprtext:
-        _suite_output.append(report.longreprtext)
+    for name, content in report.sections:
+        _suite_output.append((report.nodeid, name, content))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    found = leakcheck.leaks("\n".join(_suite_output))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    findings = [
+        (nodeid, section, found)
+        for nodeid, section, text in _suite_output
+        if (found := leakcheck.leaks(text))
+    ]
     if reporter is not None:
         reporter.write_line(
             f"leak check: {leakcheck.registered_count()} secrets looked for in "
-            f"{sum(map(len, _suite_output))} characters of test output; {len(found)} found"
+            f"{sum(len(text) for _, _, text in _suite_output)} characters of test output; "
+            f"{len(findings)} leaking sections"
         )
-    if found:
-        if reporter is not None:
-            reporter.write_line(f"SECRETS FOUND IN LOGS: {found}", red=True)
+        for nodeid, section, found in findings:
+            reporter.write_line(f"SECRET IN LOGS: {nodeid} [{section}]: {found}", red=True)
+    if findings:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
