@@ -1,14 +1,21 @@
 """Big Interview's Partner API: ``POST /api/users/{partner_id}`` for an SSO token.
 
 One module-level urllib3 pool (passed in) keeps the TLS connection open across
-warm invocations. urllib3's ``Retry`` does the retrying: the call is idempotent
-(it creates or refreshes the user), so connection errors, 429 and 502/503/504
-are retried at most twice, honouring ``Retry-After`` up to 2 s.
+warm invocations. The call is idempotent (it creates or refreshes the user), so
+connection errors, 429 and 502/503/504 are retried at most twice, honouring
+``Retry-After`` up to 2 s.
+
+The retry loop is ours rather than urllib3's ``Retry``: ``Retry`` cannot see
+Lambda's deadline and gives every attempt the same timeout, so a retry after a
+slow failure could outlive the invocation. Here every attempt's timeouts are
+cut to the time that is left, and no attempt starts that could not finish.
+``Retry-After`` is still parsed by urllib3.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,20 +33,9 @@ CONNECT_TIMEOUT = 2.0
 DEADLINE_MARGIN_SECONDS = 0.5
 # Below this, starting a call is pointless: it could not finish.
 MIN_CALL_SECONDS = 0.25
-RETRY = Retry(
-    total=2,
-    connect=2,
-    read=0,  # a read timeout already spent the time budget; do not double it
-    status=2,
-    other=0,
-    allowed_methods=None,  # POST is safe to retry: the call is idempotent
-    status_forcelist=(429, 502, 503, 504),
-    backoff_factor=0.1,
-    backoff_max=1.0,
-    retry_after_max=2,
-    raise_on_status=False,  # hand the last answer back, so we can report its status
-    redirect=False,
-)
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+BACKOFF_SECONDS = (0.1, 0.2)  # before the first and the second retry
+RETRY_AFTER = Retry(retry_after_max=2)  # parses Retry-After (seconds or HTTP date), capped at 2 s
 
 
 class PartnerApiClient:
@@ -51,11 +47,13 @@ class PartnerApiClient:
         api_key: SecretSource,
         http: urllib3.PoolManager,
         read_timeout: float,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._base_url = base_url
         self._api_key = api_key
         self._http = http
         self._read_timeout = read_timeout
+        self._sleep = sleep
 
     def sso_token(
         self, partner_id: str, profile: dict[str, str], remaining_seconds: Callable[[], float]
@@ -66,12 +64,11 @@ class PartnerApiClient:
         On 401/403 the key is read again from Secrets Manager and the call made once more,
         so a rotated key needs no redeploy.
         """
+        url = f"{self._base_url}/api/users/{partner_id}"
         body = json.dumps(profile).encode("utf-8")
-        status, document = self._post(partner_id, body, self._api_key.get(), remaining_seconds)
+        status, document = self._call(url, body, self._api_key.get(), remaining_seconds)
         if status in (401, 403):
-            status, document = self._post(
-                partner_id, body, self._api_key.get(force_fetch=True), remaining_seconds
-            )
+            status, document = self._call(url, body, self._api_key.get(force_fetch=True), remaining_seconds)
         if status not in (200, 201):
             raise PartnerApiError(f"Partner API answered {status}")
         token = _token_in(document)
@@ -79,35 +76,69 @@ class PartnerApiClient:
             raise PartnerApiError(f"Partner API answered {status} without user.token.token")
         return token, status
 
-    def _post(
-        self, partner_id: str, body: bytes, api_key: str, remaining_seconds: Callable[[], float]
+    def _call(
+        self, url: str, body: bytes, api_key: str, remaining_seconds: Callable[[], float]
     ) -> tuple[int, Any]:
-        budget = remaining_seconds() - DEADLINE_MARGIN_SECONDS
-        if budget < MIN_CALL_SECONDS:
-            raise PartnerApiTimeout(f"only {budget:.2f} s left before the Lambda deadline")
-        timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT, budget), read=min(self._read_timeout, budget))
+        """One call with its retries; every attempt fits in the time that is left."""
+        headers = {
+            "Authorization": api_key,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        backoffs = iter(BACKOFF_SECONDS)
+        while True:
+            budget = remaining_seconds() - DEADLINE_MARGIN_SECONDS
+            if budget < MIN_CALL_SECONDS:
+                raise PartnerApiTimeout(f"only {budget:.2f} s left before the Lambda deadline")
+            timeout = urllib3.Timeout(
+                connect=min(CONNECT_TIMEOUT, budget), read=min(self._read_timeout, budget)
+            )
+            try:
+                status, document, retry_after = self._attempt(url, body, headers, timeout)
+            except _Unreachable as error:
+                backoff = next(backoffs, None)
+                if backoff is None or not self._pause(backoff, remaining_seconds):
+                    raise PartnerApiError(f"Partner API unreachable: {error}") from None
+                continue
+            if status not in RETRYABLE_STATUSES:
+                return status, document
+            backoff = next(backoffs, None)
+            if backoff is None or not self._pause(
+                backoff if retry_after is None else retry_after, remaining_seconds
+            ):
+                return status, document
+
+    def _pause(self, seconds: float, remaining_seconds: Callable[[], float]) -> bool:
+        """Sleep before a retry, if a retry can still start afterwards."""
+        if remaining_seconds() - DEADLINE_MARGIN_SECONDS - seconds < MIN_CALL_SECONDS:
+            return False
+        self._sleep(seconds)
+        return True
+
+    def _attempt(
+        self, url: str, body: bytes, headers: dict[str, str], timeout: urllib3.Timeout
+    ) -> tuple[int, Any, float | None]:
+        """One request: status, parsed JSON (or None) and the Retry-After pause, if any."""
         try:
             response = self._http.request(
                 "POST",
-                f"{self._base_url}/api/users/{partner_id}",
+                url,
                 body=body,
-                headers={
-                    "Authorization": api_key,
-                    "Accept": "application/json",
-                    "Content-Type": "application/json",
-                    "User-Agent": USER_AGENT,
-                },
+                headers=headers,
                 timeout=timeout,
-                retries=RETRY,
+                retries=False,
+                redirect=False,
                 preload_content=False,
             )
-        except (urllib3.exceptions.TimeoutError, urllib3.exceptions.MaxRetryError) as error:
-            reason = getattr(error, "reason", error)
-            if isinstance(error, urllib3.exceptions.TimeoutError) or isinstance(
-                reason, urllib3.exceptions.TimeoutError
-            ):
-                raise PartnerApiTimeout(f"Partner API timed out: {type(reason).__name__}") from None
-            raise PartnerApiError(f"Partner API unreachable: {type(reason).__name__}") from None
+        except urllib3.exceptions.NewConnectionError as error:
+            # Checked first: urllib3 makes NewConnectionError (refused, unreachable) a
+            # subclass of ConnectTimeoutError, but the API is down, not slow.
+            raise _Unreachable(type(error).__name__) from None
+        except urllib3.exceptions.TimeoutError as error:
+            raise PartnerApiTimeout(f"Partner API timed out: {type(error).__name__}") from None
+        except urllib3.exceptions.ProtocolError as error:  # reset or dropped before an answer
+            raise _Unreachable(type(error).__name__) from None
         except urllib3.exceptions.HTTPError as error:
             raise PartnerApiError(f"Partner API call failed: {type(error).__name__}") from None
         try:
@@ -125,7 +156,17 @@ class PartnerApiClient:
             document = json.loads(raw) if raw else None
         except ValueError:
             document = None
-        return response.status, document
+        retry_after = None
+        if response.status in RETRYABLE_STATUSES and response.headers.get("Retry-After"):
+            try:
+                retry_after = RETRY_AFTER.get_retry_after(response)
+            except urllib3.exceptions.InvalidHeader:
+                retry_after = None
+        return response.status, document, retry_after
+
+
+class _Unreachable(Exception):
+    """The request got no answer (refused, reset): worth retrying."""
 
 
 def _token_in(document: Any) -> str | None:
