@@ -25,6 +25,7 @@ from handler.config import Config
 from handler.errors import NotFound, SsoError
 from handler.keys import JwksKeySource
 from handler.partner_api import PartnerApiClient
+from handler.replay import ReplayGuard, dynamodb_client
 from handler.request import sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
 from handler.secrets import SecretFetcher, SecretSource, powertools_secrets_provider
@@ -44,6 +45,7 @@ def build_service(
     config: Config,
     http: urllib3.PoolManager,
     secret_fetcher_factory: Callable[[], SecretFetcher] = powertools_secrets_provider,
+    dynamodb_client_factory: Callable[[], Any] = dynamodb_client,
 ) -> SsoService:
     """The sign-in service and its dependencies, from configuration."""
     keys = JwksKeySource(http, config.issuers, config.jwks_url)
@@ -55,7 +57,12 @@ def build_service(
     api_key = SecretSource(config.api_key_secret_id, secret_fetcher_factory, config.secret_cache_seconds)
     verifier = TokenVerifier(config, keys, hmac_secret)
     partner_api = PartnerApiClient(config.bi_base_url, api_key, http, config.partner_api_timeout_seconds)
-    return SsoService(config, verifier, partner_api)
+    replay_guard = (
+        ReplayGuard(config.replay_table_name, config.leeway_seconds, dynamodb_client_factory)
+        if config.replay_table_name
+        else None
+    )
+    return SsoService(config, verifier, partner_api, replay_guard)
 
 
 def create_handler(

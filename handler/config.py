@@ -44,6 +44,7 @@ class Config:
     error_redirect_url: str | None
     cors_allowed_origins: tuple[str, ...]
     secret_cache_seconds: int
+    replay_table_name: str | None = None
 
     @property
     def hs256_enabled(self) -> bool:
@@ -186,6 +187,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         error_redirect_url=url("ERROR_REDIRECT_URL", get("ERROR_REDIRECT_URL")),
         cors_allowed_origins=cors,
         secret_cache_seconds=integer("SECRET_CACHE_SECONDS", 300, 0, 86400),
+        replay_table_name=get("REPLAY_TABLE_NAME"),
     )
     if problems:
         raise ConfigError(problems)

@@ -78,6 +78,14 @@ class TokenExpired(InvalidToken):
     message = "The sign-in link has expired. Go back to your portal and click the link again."
 
 
+class LinkAlreadyUsed(InvalidToken):
+    code = "link_already_used"
+    message = (
+        "This sign-in link was already used. Go back to your portal and click the link again "
+        "to get a fresh one."
+    )
+
+
 class TokenNotYetValid(InvalidToken):
     code = "token_not_yet_valid"
     message = "The sign-in link is not valid yet. Check the clock of the system that made it."
@@ -125,6 +133,12 @@ class KeysUnavailable(SsoError):
 
 class SecretUnavailable(SsoError):
     code = "secret_unavailable"
+    status = 503
+    message = "Sign-in is temporarily unavailable. Please try again in a minute."
+
+
+class ReplayStoreUnavailable(SsoError):
+    code = "replay_store_unavailable"
     status = 503
     message = "Sign-in is temporarily unavailable. Please try again in a minute."
 

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handler.config import Config
+from handler.errors import MissingClaim
 from handler.partner_api import PartnerApiClient
 from handler.redirects import check_redirect_to, check_return_url, sso_login_url
+from handler.replay import ReplayGuard
 from handler.tokens import TokenVerifier, VerifiedToken
 
 
@@ -32,10 +34,17 @@ class SignIn:
 class SsoService:
     """Verifies the partner's token, gets an SSO token, builds the login URL."""
 
-    def __init__(self, config: Config, verifier: TokenVerifier, partner_api: PartnerApiClient) -> None:
+    def __init__(
+        self,
+        config: Config,
+        verifier: TokenVerifier,
+        partner_api: PartnerApiClient,
+        replay_guard: ReplayGuard | None = None,
+    ) -> None:
         self._config = config
         self._verifier = verifier
         self._partner_api = partner_api
+        self._replay_guard = replay_guard
 
     def sign_in(self, request: SignInRequest, remaining_seconds: Callable[[], float]) -> SignIn:
         """Every check happens before the Partner API is called; it is called last."""
@@ -48,6 +57,11 @@ class SsoService:
         if return_url is not None:
             check_return_url(return_url, self._config)
         return_url = return_url or self._config.sso_return_url
+        if self._replay_guard is not None:
+            # Last check before the Partner API: a link refused for any other reason stays unused.
+            if claims.jti is None:
+                raise MissingClaim("one-time links need a jti claim")
+            self._replay_guard.use_once(claims.issuer, claims.jti, claims.expires_at)
         token, status = self._partner_api.sso_token(claims.partner_id, claims.profile, remaining_seconds)
         location = sso_login_url(self._config, token, redirect_to, return_url)
         return SignIn(location=location, claims=claims, partner_status=status)

@@ -25,6 +25,7 @@ from tests import leakcheck
 from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, LambdaContext, SigningKey
 
 SECRET_ID = "bi-sso/test/api-key"
+REPLAY_TABLE = "bi-sso-test-replay"
 # (test id, section name, text): everything each test printed or logged.
 _suite_output: list[tuple[str, str, str]] = []
 
@@ -147,6 +148,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         client = boto3.client("secretsmanager", region_name="us-east-1")
         client.create_secret(Name=SECRET_ID, SecretString=f'{{"api_key": "{API_KEY}"}}')
         yield client
+
+
+@pytest.fixture
+def replay_table(aws: Any) -> Any:
+    """The one-time-link table in moto, shaped as template.yaml creates it; returns a client."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(
+        TableName=REPLAY_TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
 
 
 # ---- the handler --------------------------------------------------------------------------------

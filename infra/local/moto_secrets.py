@@ -1,7 +1,7 @@
-"""Secrets Manager for local use: moto in server mode, and the sandbox API key secret.
+"""AWS for local use: moto in server mode, the sandbox API key secret and the replay table.
 
 The handler reaches it through the standard ``AWS_ENDPOINT_URL`` variable, so
-the same code path talks to moto here and to real Secrets Manager in AWS.
+the same code path talks to moto here and to real Secrets Manager and DynamoDB in AWS.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import boto3
 from moto.server import ThreadedMotoServer
 
+from handler.secrets import parse_secret_value
 from infra.local.http_server import LOOPBACK, Service
 
 if TYPE_CHECKING:
@@ -35,11 +36,28 @@ def api_key_secret_value(api_key: str) -> str:
 
 
 def parse_api_key(secret_value: str) -> str:
-    """The key inside a secret value: the bare string, or the ``api_key`` of a JSON object."""
-    text = secret_value.strip()
-    if text.startswith("{"):
-        return str(json.loads(text)["api_key"]).strip()
-    return text
+    """The key inside a secret value, read exactly as the handler reads it."""
+    return parse_secret_value(secret_value)
+
+
+def create_replay_table(region: str, endpoint_url: str, name: str) -> None:
+    """The one-time-link table, shaped as template.yaml's ``ReplayTable``."""
+    client = boto3.client(
+        "dynamodb",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=FAKE_ACCESS_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+    )
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
 
 
 def secrets_client(region: str, endpoint_url: str | None, fake_credentials: bool) -> SecretsManagerClient:

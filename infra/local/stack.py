@@ -16,6 +16,8 @@ or ``BI_API_KEY_``     boto3's usual credential chain reaches real AWS)
 ``SECRET_ID``
 ``JWT_ISSUER``         no development identity provider; tokens come from yours
 ``JWT_AUDIENCE``       used instead of ``big-interview-sso``
+``REPLAY_TABLE_NAME``  that table for one-time links (empty: links are reusable);
+                       unset, with moto, a sandbox table is created in moto
 =====================  ========================================================
 
 Every other variable of the configuration contract (``JWT_ALGORITHMS``,
@@ -44,6 +46,7 @@ from infra.local.moto_secrets import (
     FAKE_SECRET_ACCESS_KEY,
     MotoSecretsManager,
     api_key_secret_value,
+    create_replay_table,
     new_api_key,
     parse_api_key,
     put_secret,
@@ -58,6 +61,7 @@ DEFAULT_TEMPLATE = REPOSITORY_ROOT / "template.yaml"
 DEFAULT_HANDLER = "handler.app.lambda_handler"
 SANDBOX_ORG = "sandbox"
 SANDBOX_SECRET_NAME = "bi-sso/sandbox/api-key"  # noqa: S105 - a name, not a secret
+SANDBOX_REPLAY_TABLE = "bi-sso-sandbox-replay"
 DEFAULT_REGION = "us-east-1"
 T = TypeVar("T")
 DEMO_USER = {
@@ -88,6 +92,7 @@ MANAGED_VARIABLES = (
     "RETURN_URL_ALLOWED_ORIGINS",
     "CORS_ALLOWED_ORIGINS",
     "SECRET_CACHE_SECONDS",
+    "REPLAY_TABLE_NAME",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
     "AWS_ACCESS_KEY_ID",
@@ -209,6 +214,9 @@ class LocalStack(Service):
                 AWS_ACCESS_KEY_ID=FAKE_ACCESS_KEY_ID,
                 AWS_SECRET_ACCESS_KEY=FAKE_SECRET_ACCESS_KEY,
             )
+            if "REPLAY_TABLE_NAME" not in environ:  # set it empty to turn one-time links off
+                create_replay_table(self.region, endpoint, SANDBOX_REPLAY_TABLE)
+                stack_values["REPLAY_TABLE_NAME"] = SANDBOX_REPLAY_TABLE
         elif endpoint and "AWS_ACCESS_KEY_ID" not in environ and "AWS_PROFILE" not in environ:
             # A user-run emulator (moto, LocalStack) with no credentials configured.
             fake_credentials = True

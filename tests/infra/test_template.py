@@ -238,7 +238,7 @@ def test_every_contract_variable_comes_from_a_described_constrained_parameter(
     template: dict[str, Any], props: dict[str, Any]
 ) -> None:
     variables = props["Environment"]["Variables"]
-    assert set(variables) == set(CONTRACT) | set(LITERALS)
+    assert set(variables) == set(CONTRACT) | set(LITERALS) | {"REPLAY_TABLE_NAME"}
     for name, value in LITERALS.items():
         assert variables[name] == value, name
     for name, parameter_name in CONTRACT.items():
@@ -347,7 +347,8 @@ def test_hs256_in_the_allow_list_requires_its_secret(template: dict[str, Any]) -
 def test_policy_allows_only_reading_the_configured_secrets(
     template: dict[str, Any], props: dict[str, Any]
 ) -> None:
-    policies = props["Policies"]
+    # The first policy reads secrets; the second (conditional) is the replay table's, tested below.
+    policies = props["Policies"][:1]
     assert all(isinstance(policy, dict) and "Statement" in policy for policy in policies), (
         "only inline policy documents: no SAM policy templates or managed policies with wider scope"
     )
@@ -383,6 +384,42 @@ def test_policy_allows_only_reading_the_configured_secrets(
         assert conditions[condition] == {
             "Fn::Equals": [{"Fn::Select": [0, {"Fn::Split": [":", {"Ref": parameter}]}]}, "arn"]
         }
+
+
+# ---- one-time links (replay protection) -------------------------------------------------------------
+def test_replay_table_is_on_demand_keyed_on_pk_with_ttl_and_encryption(template: dict[str, Any]) -> None:
+    table = template["Resources"]["ReplayTable"]
+    parameter = template["Parameters"]["ReplayProtection"]
+
+    assert parameter["Default"] == "Enabled"
+    assert parameter["AllowedValues"] == ["Enabled", "Disabled"]
+    assert table["Condition"] == "ReplayProtectionEnabled"
+    assert template["Conditions"]["ReplayProtectionEnabled"] == {
+        "Fn::Equals": [{"Ref": "ReplayProtection"}, "Enabled"]
+    }
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert properties["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_function_gets_the_table_name_and_may_only_put_items_in_it(props: dict[str, Any]) -> None:
+    assert props["Environment"]["Variables"]["REPLAY_TABLE_NAME"] == {
+        "Fn::If": ["ReplayProtectionEnabled", {"Ref": "ReplayTable"}, ""]
+    }
+    [replay_policy] = props["Policies"][1:]
+    condition, policy, otherwise = replay_policy["Fn::If"]
+    assert (condition, otherwise) == ("ReplayProtectionEnabled", {"Ref": "AWS::NoValue"})
+    assert policy["Statement"] == [
+        {
+            "Sid": "RecordOneTimeLinks",
+            "Effect": "Allow",
+            "Action": "dynamodb:PutItem",
+            "Resource": {"Fn::GetAtt": ["ReplayTable", "Arn"]},
+        }
+    ]
 
 
 # ---- logging ------------------------------------------------------------------------------------

@@ -114,3 +114,15 @@ def test_an_invalid_partner_id_is_refused_with_403(local_stack: LocalStack) -> N
 
 def test_an_unknown_route_is_404_from_the_gateway(local_stack: LocalStack) -> None:
     assert fetch("GET", f"{local_stack.api_url}/elsewhere").status == 404
+
+
+def test_a_link_used_twice_shows_the_already_used_page(local_stack: LocalStack) -> None:
+    url = local_stack.sign_in_url("e2e-twice")
+    assert fetch("GET", url).status == 302
+
+    again = fetch("GET", url)
+
+    assert again.status == 401
+    assert "link_already_used" in again.text
+    assert "already used" in again.text
+    assert "Location" not in again.headers

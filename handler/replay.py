@@ -1,0 +1,75 @@
+"""One-time links: each ``(iss, jti)`` is accepted once, remembered in DynamoDB.
+
+A captured link is a login, so after the signature and claims are valid and
+before the Partner API is called, the link's ``(iss, jti)`` is written with a
+condition that it is new. The key is never the token text: the same signed
+token has several spellings. Items expire (DynamoDB TTL) at ``exp`` + leeway,
+when the token could no longer be used anyway. If DynamoDB cannot answer, the
+request is refused (fail closed).
+
+Powertools' Idempotency utility is built on the same conditional write, but
+answers a repeat with the first response; a repeated link must be refused, so
+this is the plain ``PutItem`` it would wrap.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from handler.errors import LinkAlreadyUsed, ReplayStoreUnavailable
+
+
+def dynamodb_client() -> Any:
+    """A DynamoDB client with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally."""
+    # Imported on first use: boto3 is slow to import and create.
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    config = BotoConfig(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
+    return boto3.client("dynamodb", config=config)
+
+
+class ReplayGuard:
+    """Refuses the second use of a link, by ``(iss, jti)``."""
+
+    def __init__(
+        self, table_name: str, leeway_seconds: int, client_factory: Callable[[], Any] = dynamodb_client
+    ):
+        self._table_name = table_name
+        self._leeway = leeway_seconds
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def use_once(self, issuer: str, jti: str, expires_at: float) -> None:
+        """Record the link as used, or raise ``LinkAlreadyUsed`` if it already was."""
+        client = self._client_instance()
+        try:
+            client.put_item(
+                TableName=self._table_name,
+                Item={
+                    "pk": {"S": f"{issuer}#{jti}"},
+                    "expires_at": {"N": str(int(expires_at) + self._leeway)},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            raise LinkAlreadyUsed("(iss, jti) seen before") from None
+        except Exception as error:  # noqa: BLE001 - any other failure refuses the request
+            raise ReplayStoreUnavailable(f"DynamoDB: {type(error).__name__}") from None
+
+    def drop_client(self) -> None:
+        """Forget the client (after a SnapStart restore: its connections are stale)."""
+        with self._lock:
+            self._client = None
+
+    def _client_instance(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._client = self._client_factory()
+                except Exception as error:  # noqa: BLE001 - e.g. no region: refuse, do not crash
+                    raise ReplayStoreUnavailable(f"DynamoDB client: {type(error).__name__}") from None
+            return self._client

@@ -1,0 +1,121 @@
+"""One-time links: the second use of a link is refused, keyed on (iss, jti), failing closed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPLAY_TABLE, Sso
+from tests.support import ISSUER, FakePartnerApi, SigningKey, http_event, mint
+
+
+@pytest.fixture
+def sso(make_sso: Callable[..., Sso], partner_api: FakePartnerApi, jwks: Any, replay_table: Any) -> Sso:
+    return make_sso(REPLAY_TABLE_NAME=REPLAY_TABLE)
+
+
+def items(replay_table: Any) -> list[dict[str, Any]]:
+    return replay_table.scan(TableName=REPLAY_TABLE)["Items"]
+
+
+def test_first_use_redirects_and_records_iss_and_jti_until_exp_plus_leeway(
+    sso: Sso, rsa_key: SigningKey, replay_table: Any
+) -> None:
+    exp = int(time.time()) + 120
+
+    assert sso(http_event(query={"jwt": mint(rsa_key, jti="link-1", exp=exp)}))["statusCode"] == 302
+    assert items(replay_table) == [{"pk": {"S": f"{ISSUER}#link-1"}, "expires_at": {"N": str(exp + 30)}}]
+
+
+def test_second_use_of_a_link_is_401_link_already_used(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
+    token = mint(rsa_key)
+    sso(http_event(query={"jwt": token}))
+
+    again = sso(http_event(query={"jwt": token}))
+
+    assert again["statusCode"] == 401
+    assert "link_already_used" in again["body"]
+    assert "already used" in again["body"]
+    assert len(partner_api.calls) == 1
+
+
+def test_another_token_with_the_same_iss_and_jti_counts_as_used(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
+    now = int(time.time())
+    sso(http_event(query={"jwt": mint(rsa_key, jti="same", iat=now)}))
+
+    again = sso(http_event(query={"jwt": mint(rsa_key, jti="same", iat=now - 1)}))
+
+    assert again["statusCode"] == 401
+    assert "link_already_used" in again["body"]
+    assert len(partner_api.calls) == 1
+
+
+def test_padded_re_encoding_of_a_used_token_is_refused(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
+    token = mint(rsa_key)
+    sso(http_event(query={"jwt": token}))
+    header, payload, signature = token.split(".")
+    padded = ".".join(part + "=" * (-len(part) % 4) for part in (header, payload, signature))
+    assert padded != token
+
+    again = sso(http_event(query={"jwt": padded}))
+
+    assert again["statusCode"] == 401
+    assert len(partner_api.calls) == 1
+
+
+def test_same_jti_from_another_issuer_is_a_different_link(
+    make_sso: Callable[..., Sso],
+    partner_api: FakePartnerApi,
+    jwks: Any,
+    replay_table: Any,
+    rsa_key: SigningKey,
+) -> None:
+    sso = make_sso(REPLAY_TABLE_NAME=REPLAY_TABLE, JWT_ISSUER=f"{ISSUER},https://second.test")
+
+    first = sso(http_event(query={"jwt": mint(rsa_key, jti="shared")}))
+    second = sso(http_event(query={"jwt": mint(rsa_key, jti="shared", iss="https://second.test")}))
+
+    assert (first["statusCode"], second["statusCode"]) == (302, 302)
+
+
+def test_token_without_jti_is_refused_when_links_are_one_time(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
+    result = sso(http_event(query={"jwt": mint(rsa_key, jti=None)}))
+
+    assert result["statusCode"] == 401
+    assert "missing_claim" in result["body"]
+    assert partner_api.calls == []
+
+
+def test_invalid_redirect_does_not_use_up_the_link(sso: Sso, rsa_key: SigningKey, replay_table: Any) -> None:
+    token = mint(rsa_key)
+
+    assert sso(http_event(query={"jwt": token, "redirect_to": "//evil"}))["statusCode"] == 400
+    assert items(replay_table) == []
+    assert sso(http_event(query={"jwt": token}))["statusCode"] == 302
+
+
+def test_replay_store_unavailable_refuses_with_503(
+    make_sso: Callable[..., Sso],
+    partner_api: FakePartnerApi,
+    jwks: Any,
+    replay_table: Any,
+    rsa_key: SigningKey,
+) -> None:
+    sso = make_sso(REPLAY_TABLE_NAME="no-such-table")
+
+    result = sso(http_event(query={"jwt": mint(rsa_key)}))
+
+    assert result["statusCode"] == 503
+    assert "replay_store_unavailable" in result["body"]
+    assert partner_api.calls == []
