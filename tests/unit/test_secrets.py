@@ -1,0 +1,298 @@
+"""SecretSource and parse_secret_value against Secrets Manager in moto.
+
+GetSecretValue calls are counted where they leave boto3 (a botocore ``before-call``
+hook on the real client), not at the Powertools provider, so Powertools' own
+cache is part of what is tested. The last tests run moto as a real server on
+loopback and stop it, for outages.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import urllib3
+from moto.server import ThreadedMotoServer
+
+from handler.errors import SecretUnavailable
+from handler.secrets import SecretFetcher, SecretSource, parse_secret_value, powertools_secrets_provider
+from tests import leakcheck
+from tests.conftest import SECRET_ID
+from tests.support import API_KEY, ROTATED_API_KEY
+
+
+class CountingProviders:
+    """A fetcher factory: the production provider, counting providers made, API calls sent,
+    and calls that never got an answer (connection errors)."""
+
+    def __init__(self) -> None:
+        self.created = 0
+        self.api_calls = 0
+        self.unanswered = 0
+
+    def __call__(self) -> SecretFetcher:
+        self.created += 1
+        provider = powertools_secrets_provider()
+        events = provider.client.meta.events  # type: ignore[attr-defined]
+        events.register("before-call.secrets-manager.GetSecretValue", self._count_call)
+        events.register("after-call-error.secrets-manager.GetSecretValue", self._count_unanswered)
+        return provider
+
+    def _count_call(self, **_: Any) -> None:
+        self.api_calls += 1
+
+    def _count_unanswered(self, **_: Any) -> None:
+        self.unanswered += 1
+
+
+@pytest.fixture
+def providers() -> CountingProviders:
+    return CountingProviders()
+
+
+def put(aws: Any, value: str) -> None:
+    aws.put_secret_value(SecretId=SECRET_ID, SecretString=value)
+
+
+# ---- parse_secret_value -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (API_KEY, API_KEY),
+        (f"  {API_KEY}\n", API_KEY),
+        (json.dumps({"api_key": API_KEY}), API_KEY),
+        (json.dumps({"api_key": f" {API_KEY} ", "note": "x"}), API_KEY),
+    ],
+    ids=["bare", "bare-with-whitespace", "json", "json-with-more-fields"],
+)
+def test_parse_secret_value_finds_the_key(raw: str, key: str) -> None:
+    assert parse_secret_value(raw) == key
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "   ", '{"api_key": ', '{"apikey": "x"}', '{"api_key": 12}', '{"api_key": " "}'],
+    ids=["empty", "blank", "truncated-json", "no-api-key", "number", "blank-key"],
+)
+def test_parse_secret_value_refuses_unusable_values(raw: str) -> None:
+    with pytest.raises(ValueError):
+        parse_secret_value(raw)
+
+
+# ---- SecretSource ---------------------------------------------------------------------------------------
+def test_bare_string_secret_is_the_key(aws: Any, providers: CountingProviders) -> None:
+    put(aws, API_KEY)
+
+    assert SecretSource(SECRET_ID, providers, max_age=300).get() == API_KEY
+
+
+def test_json_secret_gives_its_api_key(aws: Any, providers: CountingProviders) -> None:
+    assert SecretSource(SECRET_ID, providers, max_age=300).get() == API_KEY
+
+
+def test_json_without_api_key_and_nothing_cached_is_secret_unavailable(
+    aws: Any, providers: CountingProviders
+) -> None:
+    put(aws, json.dumps({"key": API_KEY}))
+
+    with pytest.raises(SecretUnavailable) as raised:
+        SecretSource(SECRET_ID, providers, max_age=300).get()
+
+    assert raised.value.code == "secret_unavailable"
+
+
+def test_malformed_json_secret_is_secret_unavailable(aws: Any, providers: CountingProviders) -> None:
+    put(aws, '{"api_key": "' + API_KEY)
+
+    with pytest.raises(SecretUnavailable, match="does not parse"):
+        SecretSource(SECRET_ID, providers, max_age=300).get()
+
+
+def test_missing_secret_is_secret_unavailable(aws: Any, providers: CountingProviders) -> None:
+    with pytest.raises(SecretUnavailable, match="no-such-secret"):
+        SecretSource("bi-sso/test/no-such-secret", providers, max_age=300).get()
+
+
+def test_value_is_cached_for_max_age(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=300)
+
+    values = [source.get() for _ in range(5)]
+
+    assert values == [API_KEY] * 5
+    assert providers.api_calls == 1
+
+
+def test_max_age_zero_reads_secrets_manager_every_time(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=0)
+
+    for _ in range(3):
+        source.get()
+
+    assert providers.api_calls == 3
+
+
+def test_last_good_value_is_served_when_secrets_manager_fails(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=0)  # max_age=0: no Powertools cache
+    source.get()
+    aws.delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+
+    assert source.get() == API_KEY
+    assert providers.api_calls == 2  # really asked, really failed
+
+
+def test_last_good_value_is_served_when_the_secret_turns_unusable(
+    aws: Any, providers: CountingProviders
+) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=0)
+    source.get()
+    put(aws, '{"api_key": ')
+
+    assert source.get() == API_KEY
+
+
+def test_force_fetch_picks_up_a_rotated_value(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=3600)
+    source.get()
+    put(aws, json.dumps({"api_key": ROTATED_API_KEY}))
+
+    assert (source.get(), source.get(force_fetch=True)) == (API_KEY, ROTATED_API_KEY)
+
+
+def test_force_fetched_value_is_then_served_from_the_cache(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=3600)
+    source.get()
+    put(aws, json.dumps({"api_key": ROTATED_API_KEY}))
+    source.get(force_fetch=True)
+
+    assert source.get() == ROTATED_API_KEY
+    assert providers.api_calls == 2
+
+
+def test_provider_is_not_created_before_the_first_get(aws: Any, providers: CountingProviders) -> None:
+    SecretSource(SECRET_ID, providers, max_age=300)
+
+    assert providers.created == 0
+
+
+def test_provider_is_created_once_over_many_gets(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=0)
+
+    for _ in range(3):
+        source.get()
+    source.get(force_fetch=True)
+
+    assert providers.created == 1
+
+
+def test_drop_cached_forgets_the_value(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=3600)
+    source.get()
+    source.drop_cached()
+    aws.delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+
+    with pytest.raises(SecretUnavailable):
+        source.get()
+
+
+def test_drop_cached_makes_a_new_provider(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=3600)
+    source.get()
+    source.drop_cached()
+
+    source.get()
+
+    assert (providers.created, providers.api_calls) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"api_key": "sk-live-7f3a9c1e5b2d4f60',
+        '{"apikey": "sk-live-7f3a9c1e5b2d4f60"}',
+        '{"api_key": ["sk-live-7f3a9c1e5b2d4f60"]}',
+        '{"api_key": "sk-live-7f3a9c1e5b2d4f60", }',
+    ],
+    ids=["truncated-json", "misnamed-field", "list-value", "trailing-comma"],
+)
+def test_error_message_never_contains_the_secret_value(
+    aws: Any, providers: CountingProviders, raw: str
+) -> None:
+    secret = "sk-live-7f3a9c1e5b2d4f60"
+    leakcheck.register(secret)
+    put(aws, raw)
+
+    with pytest.raises(SecretUnavailable) as raised:
+        SecretSource(SECRET_ID, providers, max_age=300).get()
+
+    assert secret not in str(raised.value)
+    assert secret not in raised.value.detail
+
+
+# ---- moto as a real server, stopped for outages ---------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture
+def moto_server(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedMotoServer]:
+    """moto in server mode on loopback, holding the key; ``AWS_ENDPOINT_URL`` points botocore at it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    # moto's state is process-wide and outlives a stopped server: start from a clean one.
+    urllib3.request("POST", f"{endpoint}/moto-api/reset", timeout=5.0)
+    client = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=endpoint)
+    client.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
+    yield server
+    stop(server)
+
+
+def stop(server: ThreadedMotoServer) -> None:
+    """Stop serving and close the listening socket (``stop()`` alone leaves it accepting)."""
+    if server._server is not None:  # moto keeps its WSGI server private
+        server.stop()
+        server._server.server_close()
+        server._server = None
+
+
+def test_server_mode_secrets_manager_serves_the_key(
+    moto_server: ThreadedMotoServer, providers: CountingProviders
+) -> None:
+    assert SecretSource(SECRET_ID, providers, max_age=0).get() == API_KEY
+
+
+def test_secrets_manager_down_later_serves_the_cached_value(
+    moto_server: ThreadedMotoServer, providers: CountingProviders
+) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=0)
+    source.get()
+    stop(moto_server)
+
+    assert source.get() == API_KEY
+    assert providers.unanswered >= 1  # it really asked, and the stopped server did not answer
+
+
+def test_secrets_manager_down_at_cold_start_is_secret_unavailable(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, providers: CountingProviders
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+
+    with pytest.raises(SecretUnavailable, match="Could not connect"):
+        SecretSource(SECRET_ID, providers, max_age=0).get()
