@@ -60,3 +60,34 @@ build-SsoFunction:
 # ---------------------------------------------------------------------------
 dev: venv
 	$(PY) -m infra.local
+
+# ---------------------------------------------------------------------------
+# Partner tools (infra/partner/; docs/partner-guide.md):
+#   make keys [ALG=ES256] [OUT=keys/]
+#   make token USER=abc123 [EMAIL= FIRST= LAST= REDIRECT_TO= KEY= KID= ISS= AUD= API= IDP=]
+#   make check-link URL=<link or token> [JWKS= ISS= AUD= MAX_AGE= LEEWAY= USER_CLAIM= ALGORITHMS=
+#                   RETURN_ORIGINS=]
+# Only variables given on the make command line become flags: USER, for one, is
+# also the login name in the environment. Values are single-quoted for the shell.
+# The recipes are silent (@) because a token is a login: make must not echo it.
+# ---------------------------------------------------------------------------
+partner_flag = $(if $(filter command line,$(origin $(1))),$(2) '$(subst ','\'',$($(1)))')
+
+.PHONY: keys token check-link
+
+keys: venv
+	@$(PY) -m infra.partner.keys $(call partner_flag,ALG,--alg) $(call partner_flag,OUT,--out)
+
+token: venv
+	@$(PY) -m infra.partner.token $(call partner_flag,USER,--user) $(call partner_flag,EMAIL,--email) \
+		$(call partner_flag,FIRST,--first) $(call partner_flag,LAST,--last) \
+		$(call partner_flag,REDIRECT_TO,--redirect-to) $(call partner_flag,KEY,--key) \
+		$(call partner_flag,KID,--kid) $(call partner_flag,ISS,--iss) $(call partner_flag,AUD,--aud) \
+		$(call partner_flag,API,--api) $(call partner_flag,IDP,--idp)
+
+check-link: venv
+	@$(PY) -m infra.partner.check_link $(if $(filter command line,$(origin URL)),'$(subst ','\'',$(URL))',-) \
+		$(call partner_flag,JWKS,--jwks) $(call partner_flag,ISS,--iss) $(call partner_flag,AUD,--aud) \
+		$(call partner_flag,MAX_AGE,--max-age) $(call partner_flag,LEEWAY,--leeway) \
+		$(call partner_flag,USER_CLAIM,--user-claim) $(call partner_flag,ALGORITHMS,--algorithms) \
+		$(call partner_flag,RETURN_ORIGINS,--return-origins)
