@@ -127,10 +127,18 @@ class JwksKeySource:
     def signing_key(self, issuer: str, kid: str, alg: str) -> PyJWK:
         """The key object for ``kid`` to verify ``alg``; ``issuer`` is already allow-listed."""
         key_set = self._sets[issuer]
-        objects = key_set.objects  # the dict for the keys we look at, even if a refetch lands
-        key = objects.get((kid, alg))
+        key = key_set.objects.get((kid, alg))
         if key is not None:
             return key
+        jwk = key_set.keys.get(kid) or self._refresh_for(issuer, key_set, kid)
+        check_key_fits(jwk, alg)
+        try:
+            key = PyJWK(dict(jwk), algorithm=alg)
+        except PyJWTError as error:
+            raise UnknownKey(f"kid {kid!r} is not a usable {alg} key: {error}") from None
+        if key_set.keys.get(kid) is jwk:  # not if a concurrent refetch replaced the key meanwhile
+            key_set.objects[(kid, alg)] = key
+        return key
         jwk = key_set.keys.get(kid) or self._refresh_for(issuer, key_set, kid)
         check_key_fits(jwk, alg)
         try:

@@ -96,12 +96,6 @@ def test_ec_key_is_found_by_kid(source: JwksKeySource, endpoint: JwksEndpoint, e
     assert signs_and_verifies(ec_key, found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: JwksKeySource.signing_key stores a new key object in the `objects` dict it read "
-    "before calling _refresh_for, which replaces key_set.objects; so a kid found by a fetch "
-    "(the cold-start load or a refetch) is built again on its next use",
-)
 def test_key_object_is_built_once_per_kid_and_alg(source: JwksKeySource, endpoint: JwksEndpoint) -> None:
     first = source.signing_key(ISSUER, "rsa-1", "RS256")
 
