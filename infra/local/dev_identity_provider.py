@@ -59,6 +59,10 @@ class DevIdentityProvider(LoopbackService):
         token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        # Browsers check a form's CSP form-action against every redirect that
+        # follows the submit, so the sign-in forms must also allow the origins the
+        # API redirects to (Big Interview; ERROR_REDIRECT_URL). The stack sets it.
+        self.redirect_origins: tuple[str, ...] = ()
         self.audience = audience
         self.token_lifetime_seconds = token_lifetime_seconds
         # 2048-bit RSA: the common partner choice, and quick enough to make per start.
@@ -126,6 +130,11 @@ class DevIdentityProvider(LoopbackService):
         claims.update({name: value for name, value in profile.items() if value})
         claims.update(extra_claims or {})
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.kid})
+
+    def form_action(self, *sources: str) -> str:
+        """The CSP ``form-action`` for a sign-in form: ``sources``, the API and where it redirects."""
+        allowed = [*sources, *(origin for origin in (self.api_url, *self.redirect_origins) if origin)]
+        return "form-action " + (" ".join(dict.fromkeys(allowed)) or "'none'")
 
     def sso_link(self, token: str) -> str:
         """The GET-style sign-in URL on the API for ``token``."""
@@ -210,7 +219,10 @@ def _handler_class_for(idp: DevIdentityProvider) -> type[QuietHandler]:
             elif parts.path == "/.well-known/jwks.json":
                 self.send_json(200, idp.jwks, [("Cache-Control", "max-age=300")])
             elif parts.path == "/":
-                self.send_html(200, _demo_page())
+                # The link style answers the form with a 303 to the API: a redirect the form-action covers.
+                form_action = idp.form_action("'self'")
+                csp = f"default-src 'none'; {form_action}; frame-ancestors 'none'"
+                self.send_html(200, _demo_page(), csp=csp)
             elif parts.path == "/token":
                 self._token(query)
             elif parts.path == "/sign-in":
@@ -257,12 +269,12 @@ def _handler_class_for(idp: DevIdentityProvider) -> type[QuietHandler]:
             if first(query, "style") == "link":
                 self.send(303, headers=[("Location", idp.sso_link(token)), ("Cache-Control", "no-store")])
                 return
-            # The inline script is allowed by its nonce only, and the form may go only to the API.
+            # The inline script is allowed by its nonce only, and the form may go only to the API
+            # (and on along the API's redirect, to Big Interview).
             nonce = secrets.token_urlsafe(16)
-            api_origin = idp.api_url or "'none'"
             csp = (
                 f"default-src 'none'; script-src 'nonce-{nonce}'; "
-                f"form-action {api_origin}; frame-ancestors 'none'"
+                f"{idp.form_action()}; frame-ancestors 'none'"
             )
             self.send_html(200, _auto_post_page(f"{idp.api_url}/sso", token, nonce), csp=csp)
 

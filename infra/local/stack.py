@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 from infra.local.api_gateway import DEFAULT_TEXT_CONTENT_TYPES, LocalApiGateway
 from infra.local.dev_identity_provider import DEFAULT_AUDIENCE, DevIdentityProvider
@@ -270,6 +271,11 @@ class LocalStack(Service):
         self.gateway.start()
         if self.identity_provider is not None:
             self.identity_provider.api_url = self.gateway.url
+            # Where the API sends browsers next: the sign-in forms' CSP must allow it.
+            redirect_targets = (self.big_interview_url, self.handler_environment.get("ERROR_REDIRECT_URL"))
+            self.identity_provider.redirect_origins = tuple(
+                _origin(url) for url in redirect_targets if url
+            )
 
     def _handler_environment(self, stack_values: Mapping[str, str]) -> dict[str, str]:
         """Template literals < local defaults < the user's environment < the stack's own choices."""
@@ -351,3 +357,9 @@ class LocalStack(Service):
         if server is None:
             raise RuntimeError(f"the {what} is not running in this stack")
         return server
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
