@@ -1,8 +1,8 @@
 """The HTTP API: routes, error mapping, the per-request log line and metrics.
 
-``create_handler`` turns an ``SsoService`` into a Lambda handler;
-``build_service`` wires the service's dependencies from configuration. Both take
-their parts as arguments, so tests and the local stack pass real local servers.
+``create_handler`` turns an ``SsoService`` into a Lambda handler: the routes of
+an ``APIGatewayHttpResolver``, one summary log line per request, and the
+Powertools decorators for the correlation id, metrics and (optionally) tracing.
 """
 
 from __future__ import annotations
@@ -13,69 +13,39 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import urllib3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler import __version__
 from handler.config import Config
 from handler.errors import NotFound, SsoError
-from handler.keys import JwksKeySource
-from handler.partner_api import PartnerApiClient
-from handler.replay import ReplayGuard, dynamodb_client
 from handler.request import sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
-from handler.secrets import SecretFetcher, SecretSource, powertools_secrets_provider
 from handler.sso import SignIn, SsoService
-from handler.tokens import TokenVerifier, peek
+from handler.telemetry import SERVICE, PowertoolsTelemetry, Telemetry
+from handler.tokens import peek
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
-SERVICE = "sso-redirector"
 
 
-def new_http_pool(**pool_options: Any) -> urllib3.PoolManager:
-    """The one connection pool for the Partner API and the JWKS (TLS verified)."""
-    return urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, **pool_options)
-
-
-def build_service(
-    config: Config,
-    http: urllib3.PoolManager,
-    secret_fetcher_factory: Callable[[], SecretFetcher] = powertools_secrets_provider,
-    dynamodb_client_factory: Callable[[], Any] = dynamodb_client,
-) -> SsoService:
-    """The sign-in service and its dependencies, from configuration."""
-    keys = JwksKeySource(http, config.issuers, config.jwks_url)
-    hmac_secret = (
-        SecretSource(config.hs256_secret_id, secret_fetcher_factory, config.secret_cache_seconds)
-        if config.hs256_secret_id
-        else None
-    )
-    api_key = SecretSource(config.api_key_secret_id, secret_fetcher_factory, config.secret_cache_seconds)
-    verifier = TokenVerifier(config, keys, hmac_secret)
-    partner_api = PartnerApiClient(config.bi_base_url, api_key, http, config.partner_api_timeout_seconds)
-    replay_guard = (
-        ReplayGuard(config.replay_table_name, config.leeway_seconds, dynamodb_client_factory)
-        if config.replay_table_name
-        else None
-    )
-    return SsoService(config, verifier, partner_api, replay_guard)
+def new_telemetry(tracing: bool = False) -> PowertoolsTelemetry:
+    """Metrics in the configured namespace (POWERTOOLS_METRICS_NAMESPACE), optional X-Ray."""
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "BigInterviewSso"
+    return PowertoolsTelemetry(Metrics(namespace=namespace, service=SERVICE), tracing)
 
 
 def create_handler(
     config: Config,
     service: SsoService,
+    telemetry: PowertoolsTelemetry | None = None,
     logger: Logger | None = None,
-    metrics: Metrics | None = None,
 ) -> LambdaHandler:
     """The Lambda handler for ``service``: routes, error mapping, logging and metrics."""
     logger = logger or Logger(service=SERVICE)
-    metrics = metrics or Metrics(
-        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "BigInterviewSso"
-    )
+    telemetry = telemetry or new_telemetry()
+    metrics = telemetry.metrics
     cors = (
         CORSConfig(
             allow_origin=config.cors_allowed_origins[0],
@@ -111,7 +81,7 @@ def create_handler(
             outcome = service.sign_in(request, remaining_seconds)
         except SsoError as error:
             outcome = error
-        log_outcome(logger, metrics, outcome, token, started)
+        log_outcome(logger, telemetry, outcome, token, started)
         json_wanted = wants_json(event) or bool(event.headers.get("authorization"))
         if isinstance(outcome, SsoError):
             return error_response(outcome, request_id(), json_wanted, config.error_redirect_url)
@@ -134,6 +104,10 @@ def create_handler(
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return with_security_headers(app.resolve(event, context))
 
+    if telemetry.tracer is not None:
+        # The response holds the SSO login URL: never put it in a trace.
+        lambda_handler = telemetry.tracer.capture_lambda_handler(capture_response=False)(lambda_handler)
+
     # The decorators are typed loosely; the wrapped function keeps this signature.
     handler: LambdaHandler = lambda_handler
 
@@ -142,7 +116,7 @@ def create_handler(
 
 def log_outcome(
     logger: Logger,
-    metrics: Metrics,
+    telemetry: Telemetry,
     outcome: SignIn | SsoError,
     token: str | None,
     started: float,
@@ -164,7 +138,7 @@ def log_outcome(
                 "latency_ms": latency_ms,
             },
         )
-        metrics.add_metric(name="SsoRedirect", unit=MetricUnit.Count, value=1)
+        telemetry.redirected()
         return
     seen = peek(token) if token else None
     logger.info(
@@ -179,10 +153,7 @@ def log_outcome(
             "latency_ms": latency_ms,
         },
     )
-    with single_metric(
-        name="SsoRefused", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
-    ) as metric:
-        metric.add_dimension(name="reason", value=outcome.code)
+    telemetry.refused(outcome.code)
 
 
 def _digest(value: str | None) -> str | None:

@@ -1,17 +1,29 @@
 """Lambda entry point (``handler.app.lambda_handler`` in template.yaml).
 
 Everything expensive (configuration, the urllib3 pool, the key and secret
-caches) is built here at import, during INIT, once per container, so warm
-invocations reuse it. An invalid configuration fails INIT with every problem
-listed by variable name.
+caches) is built here at import, during INIT, once per execution environment,
+so warm invocations reuse it. An invalid configuration fails INIT with every
+problem listed by variable name. With SnapStart, the runtime calls the hooks
+registered below around the snapshot.
 """
 
 from __future__ import annotations
 
 import os
 
-from handler.api import LambdaHandler, build_service, create_handler, new_http_pool
+from handler.api import LambdaHandler, create_handler, new_telemetry
 from handler.config import load_config
+from handler.container import Container, new_http_pool
 
 config = load_config(os.environ)
-lambda_handler: LambdaHandler = create_handler(config, build_service(config, new_http_pool()))
+telemetry = new_telemetry(tracing=config.tracing)
+container = Container.build(config, new_http_pool(), telemetry)
+lambda_handler: LambdaHandler = create_handler(config, container.service, telemetry)
+
+try:  # provided by Lambda's Python runtimes (3.12+); absent elsewhere
+    from snapshot_restore_py import register_after_restore, register_before_snapshot
+except ImportError:  # pragma: no cover - outside Lambda without the PyPI package
+    pass
+else:
+    register_before_snapshot(container.before_snapshot)
+    register_after_restore(container.after_restore)

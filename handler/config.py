@@ -45,6 +45,7 @@ class Config:
     cors_allowed_origins: tuple[str, ...]
     secret_cache_seconds: int
     replay_table_name: str | None = None
+    tracing: bool = False
 
     @property
     def hs256_enabled(self) -> bool:
@@ -188,6 +189,8 @@ def load_config(environ: Mapping[str, str]) -> Config:
         cors_allowed_origins=cors,
         secret_cache_seconds=integer("SECRET_CACHE_SECONDS", 300, 0, 86400),
         replay_table_name=get("REPLAY_TABLE_NAME"),
+        # Powertools' own switch; tracing is on only when it is explicitly "false".
+        tracing=(get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
     )
     if problems:
         raise ConfigError(problems)

@@ -26,6 +26,7 @@ from jwt.exceptions import PyJWTError
 
 from handler.config import url_problem
 from handler.errors import InvalidToken, KeysUnavailable, UnknownKey
+from handler.telemetry import Telemetry
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 FETCH_TIMEOUT = urllib3.Timeout(connect=2.0, read=2.0)
@@ -112,13 +113,13 @@ class JwksKeySource:
         *,
         cooldown_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
-        on_fetch: Callable[[str], None] = lambda outcome: None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._http = http
         self._jwks_url = jwks_url
         self._cooldown = cooldown_seconds
         self._clock = clock
-        self._on_fetch = on_fetch
+        self._telemetry = telemetry or Telemetry()
         # One key set for a configured URL; otherwise one per issuer (discovery).
         shared = _KeySet()
         self._sets = {issuer: shared if jwks_url else _KeySet() for issuer in issuers}
@@ -138,14 +139,6 @@ class JwksKeySource:
             raise UnknownKey(f"kid {kid!r} is not a usable {alg} key: {error}") from None
         if key_set.keys.get(kid) is jwk:  # not if a concurrent refetch replaced the key meanwhile
             key_set.objects[(kid, alg)] = key
-        return key
-        jwk = key_set.keys.get(kid) or self._refresh_for(issuer, key_set, kid)
-        check_key_fits(jwk, alg)
-        try:
-            key = PyJWK(dict(jwk), algorithm=alg)
-        except PyJWTError as error:
-            raise UnknownKey(f"kid {kid!r} is not a usable {alg} key: {error}") from None
-        objects[(kid, alg)] = key
         return key
 
     def warm(self) -> None:
@@ -175,12 +168,13 @@ class JwksKeySource:
                 raise UnknownKey(f"kid {kid!r} is not in the JWKS (refetch cooling down)")
             key_set.last_attempt = now
             try:
-                key_set.keys = self._fetch_keys(issuer)
+                with self._telemetry.span("jwks_fetch"):
+                    key_set.keys = self._fetch_keys(issuer)
                 key_set.objects = {}
                 key_set.loaded = True
-                self._on_fetch("ok")
+                self._telemetry.jwks_fetched("ok")
             except KeyFetchError as error:
-                self._on_fetch("error")
+                self._telemetry.jwks_fetched("error")
                 if not key_set.loaded:
                     raise KeysUnavailable(str(error)) from None
                 # Keep the keys we had: a JWKS blip must not log everyone out.

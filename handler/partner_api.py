@@ -25,6 +25,7 @@ from urllib3.util import Retry
 from handler import __version__
 from handler.errors import PartnerApiError, PartnerApiTimeout
 from handler.secrets import SecretSource
+from handler.telemetry import Telemetry
 
 USER_AGENT = f"big-interview-sso-redirector/{__version__}"
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -48,12 +49,14 @@ class PartnerApiClient:
         http: urllib3.PoolManager,
         read_timeout: float,
         sleep: Callable[[float], None] = time.sleep,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._base_url = base_url
         self._api_key = api_key
         self._http = http
         self._read_timeout = read_timeout
         self._sleep = sleep
+        self._telemetry = telemetry or Telemetry()
 
     def sso_token(
         self, partner_id: str, profile: dict[str, str], remaining_seconds: Callable[[], float]
@@ -66,15 +69,39 @@ class PartnerApiClient:
         """
         url = f"{self._base_url}/api/users/{partner_id}"
         body = json.dumps(profile).encode("utf-8")
-        status, document = self._call(url, body, self._api_key.get(), remaining_seconds)
+        status, document = self._observed_call(url, body, self._api_key.get(), remaining_seconds)
         if status in (401, 403):
-            status, document = self._call(url, body, self._api_key.get(force_fetch=True), remaining_seconds)
+            api_key = self._api_key.get(force_fetch=True)
+            status, document = self._observed_call(url, body, api_key, remaining_seconds)
         if status not in (200, 201):
             raise PartnerApiError(f"Partner API answered {status}")
         token = _token_in(document)
         if token is None:
             raise PartnerApiError(f"Partner API answered {status} without user.token.token")
         return token, status
+
+    def _observed_call(
+        self, url: str, body: bytes, api_key: str, remaining_seconds: Callable[[], float]
+    ) -> tuple[int, Any]:
+        """``_call``, traced, with its latency and failure class reported."""
+        started = time.perf_counter()
+        status_class: str | None = None
+        try:
+            with self._telemetry.span("partner_api"):
+                status, document = self._call(url, body, api_key, remaining_seconds)
+            if status not in (200, 201):
+                status_class = f"{status // 100}xx"
+            elif _token_in(document) is None:
+                status_class = "bad_answer"
+            return status, document
+        except PartnerApiTimeout:
+            status_class = "timeout"
+            raise
+        except PartnerApiError:
+            status_class = "network"
+            raise
+        finally:
+            self._telemetry.partner_api_call((time.perf_counter() - started) * 1000, status_class)
 
     def _call(
         self, url: str, body: bytes, api_key: str, remaining_seconds: Callable[[], float]

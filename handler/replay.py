@@ -60,10 +60,9 @@ class ReplayGuard:
         except Exception as error:  # noqa: BLE001 - any other failure refuses the request
             raise ReplayStoreUnavailable(f"DynamoDB: {type(error).__name__}") from None
 
-    def drop_client(self) -> None:
-        """Forget the client (after a SnapStart restore: its connections are stale)."""
-        with self._lock:
-            self._client = None
+    def warm_client(self) -> None:
+        """Create the client now (before a SnapStart snapshot)."""
+        self._client_instance()
 
     def _client_instance(self) -> Any:
         with self._lock:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from handler.errors import SecretUnavailable
+from handler.telemetry import Telemetry
 
 
 class SecretFetcher(Protocol):
@@ -23,8 +24,12 @@ class SecretFetcher(Protocol):
     def get(self, name: str, **options: Any) -> object: ...
 
 
-def powertools_secrets_provider() -> SecretFetcher:
-    """A ``SecretsProvider`` with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally."""
+def powertools_secrets_provider(telemetry: Telemetry | None = None) -> SecretFetcher:
+    """A ``SecretsProvider`` with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally.
+
+    Each real ``GetSecretValue`` call (not a cache hit) is counted through botocore's
+    event hooks; with tracing on, the X-Ray botocore patch gives it a subsegment.
+    """
     # Imported here: boto3 costs ~100 ms of cold start, and is only needed on
     # the first request that reaches Secrets Manager.
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -33,7 +38,13 @@ def powertools_secrets_provider() -> SecretFetcher:
     boto_config = BotoConfig(
         connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2}
     )
-    return SecretsProvider(boto_config=boto_config)
+    provider = SecretsProvider(boto_config=boto_config)
+    if telemetry is not None:
+        provider.client.meta.events.register(
+            "after-call.secrets-manager.GetSecretValue",
+            lambda **_: telemetry.secret_fetched(),
+        )
+    return provider
 
 
 @lru_cache(maxsize=8)
@@ -71,13 +82,14 @@ class SecretSource:
         self._fetcher: SecretFetcher | None = None
         self._max_age = max_age
         self._last_good: str | None = None
+        self._refetch = False  # set after a SnapStart restore: the next read goes to Secrets Manager
         self._lock = threading.Lock()
 
     def get(self, *, force_fetch: bool = False) -> str:
         """The secret's value; ``force_fetch`` bypasses the cache (after a key rotation)."""
         try:
             raw = self._fetcher_instance().get(
-                self._secret_id, max_age=self._max_age, force_fetch=force_fetch
+                self._secret_id, max_age=self._max_age, force_fetch=force_fetch or self._refetch
             )
             if isinstance(raw, bytes):
                 raw = raw.decode("utf-8")
@@ -92,13 +104,18 @@ class SecretSource:
                 f"secret {self._secret_id!r}: {type(error).__name__}: {str(error)[:200]}"
             ) from None
         self._last_good = value
+        self._refetch = False
         return value
 
-    def drop_cached(self) -> None:
-        """Forget the client and cached values (after a SnapStart restore)."""
+    def forget_value(self) -> None:
+        """Make the next read go to Secrets Manager, with no fallback to the old value."""
         with self._lock:
-            self._fetcher = None
             self._last_good = None
+            self._refetch = True
+
+    def warm_client(self) -> None:
+        """Create the client now (before a SnapStart snapshot), without reading the secret."""
+        self._fetcher_instance()
 
     def _fetcher_instance(self) -> SecretFetcher:
         # Created on first use, once per container (boto3 client creation is slow).

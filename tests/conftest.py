@@ -19,8 +19,9 @@ import trustme
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
-from handler.api import LambdaHandler, build_service, create_handler, new_http_pool
+from handler.api import LambdaHandler, create_handler, new_telemetry
 from handler.config import Config, load_config
+from handler.container import Container, new_http_pool
 from tests import leakcheck
 from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, LambdaContext, SigningKey
 
@@ -170,6 +171,7 @@ class Sso:
 
     config: Config
     handler: LambdaHandler
+    container: Container
 
     def __call__(self, event: dict[str, Any], remaining_ms: int = 9_000) -> dict[str, Any]:
         return self.handler(event, LambdaContext(remaining_ms))  # type: ignore[arg-type]
@@ -194,8 +196,9 @@ def make_sso(base_env: dict[str, str], ca_file: Path, aws: Any) -> Callable[...,
     def build(**overrides: str | None) -> Sso:
         env = {**base_env, **overrides}
         config = load_config({k: v for k, v in env.items() if v is not None})
-        service = build_service(config, new_http_pool(ca_certs=str(ca_file)))
-        return Sso(config, create_handler(config, service))
+        telemetry = new_telemetry()
+        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
+        return Sso(config, create_handler(config, container.service, telemetry), container)
 
     return build
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from handler.api import new_http_pool
+from handler.container import new_http_pool
 from handler.errors import KeysUnavailable, UnknownKey
 from handler.keys import JwksKeySource, check_key_fits
 from tests import leakcheck

@@ -26,7 +26,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from handler import __version__
-from handler.api import new_http_pool
+from handler.container import new_http_pool
 from handler.errors import PartnerApiError, PartnerApiTimeout, SsoError
 from handler.partner_api import PartnerApiClient
 from handler.secrets import SecretSource, powertools_secrets_provider

@@ -188,24 +188,37 @@ def test_provider_is_created_once_over_many_gets(aws: Any, providers: CountingPr
     assert providers.created == 1
 
 
-def test_drop_cached_forgets_the_value(aws: Any, providers: CountingProviders) -> None:
+def test_forget_value_leaves_no_fallback(aws: Any, providers: CountingProviders) -> None:
     source = SecretSource(SECRET_ID, providers, max_age=3600)
     source.get()
-    source.drop_cached()
+    source.forget_value()
     aws.delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
 
     with pytest.raises(SecretUnavailable):
         source.get()
 
 
-def test_drop_cached_makes_a_new_provider(aws: Any, providers: CountingProviders) -> None:
+def test_forget_value_reads_secrets_manager_once_more_with_the_same_provider(
+    aws: Any, providers: CountingProviders
+) -> None:
     source = SecretSource(SECRET_ID, providers, max_age=3600)
     source.get()
-    source.drop_cached()
+    source.forget_value()
 
     source.get()
+    source.get()
 
-    assert (providers.created, providers.api_calls) == (2, 2)
+    assert (providers.created, providers.api_calls) == (1, 2)
+
+
+def test_warm_client_creates_the_provider_without_reading_the_secret(
+    aws: Any, providers: CountingProviders
+) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=3600)
+
+    source.warm_client()
+
+    assert (providers.created, providers.api_calls) == (1, 0)
 
 
 @pytest.mark.parametrize(

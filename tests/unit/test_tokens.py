@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 import pytest
 
-from handler.api import new_http_pool
+from handler.container import new_http_pool
 from handler.config import load_config
 from handler.errors import (
     InvalidAudience,

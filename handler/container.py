@@ -1,0 +1,96 @@
+"""Everything built once per Lambda execution environment, and how SnapStart renews it.
+
+``Container.build`` wires the sign-in service's dependencies from
+configuration. Each takes its parts as arguments, so tests and the local stack
+pass real local servers. With SnapStart, the environment is snapshotted after
+INIT and restored many times: ``before_snapshot`` warms what a snapshot should
+hold (imports, AWS clients, the partner's JWKS; never a secret), and
+``after_restore`` renews what must not be shared between restored copies.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+
+from handler.config import Config
+from handler.keys import JwksKeySource
+from handler.partner_api import PartnerApiClient
+from handler.replay import ReplayGuard, dynamodb_client
+from handler.secrets import SecretFetcher, SecretSource, powertools_secrets_provider
+from handler.sso import SsoService
+from handler.telemetry import Telemetry
+from handler.tokens import TokenVerifier
+
+
+def new_http_pool(**pool_options: Any) -> urllib3.PoolManager:
+    """The one connection pool for the Partner API and the JWKS (TLS verified)."""
+    return urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, **pool_options)
+
+
+@dataclass
+class Container:
+    """The service and the stateful parts behind it (pool, caches, clients)."""
+
+    service: SsoService
+    http: urllib3.PoolManager
+    keys: JwksKeySource
+    secrets: tuple[SecretSource, ...]
+    replay_guard: ReplayGuard | None
+
+    @classmethod
+    def build(
+        cls,
+        config: Config,
+        http: urllib3.PoolManager,
+        telemetry: Telemetry | None = None,
+        secret_fetcher_factory: Callable[[], SecretFetcher] | None = None,
+        dynamodb_client_factory: Callable[[], Any] = dynamodb_client,
+    ) -> Container:
+        """Wire the service from configuration; nothing is fetched yet."""
+        telemetry = telemetry or Telemetry()
+        fetcher_factory = secret_fetcher_factory or (lambda: powertools_secrets_provider(telemetry))
+        keys = JwksKeySource(http, config.issuers, config.jwks_url, telemetry=telemetry)
+        api_key = SecretSource(config.api_key_secret_id, fetcher_factory, config.secret_cache_seconds)
+        hmac_secret = (
+            SecretSource(config.hs256_secret_id, fetcher_factory, config.secret_cache_seconds)
+            if config.hs256_secret_id
+            else None
+        )
+        partner_api = PartnerApiClient(
+            config.bi_base_url, api_key, http, config.partner_api_timeout_seconds, telemetry=telemetry
+        )
+        replay_guard = (
+            ReplayGuard(config.replay_table_name, config.leeway_seconds, dynamodb_client_factory)
+            if config.replay_table_name
+            else None
+        )
+        service = SsoService(config, TokenVerifier(config, keys, hmac_secret), partner_api, replay_guard)
+        secrets = (api_key,) if hmac_secret is None else (api_key, hmac_secret)
+        return cls(service, http, keys, secrets, replay_guard)
+
+    def before_snapshot(self) -> None:
+        """Warm what every restored copy needs: AWS clients and the JWKS, but no secret."""
+        self.keys.warm()
+        for source in self.secrets:
+            source.warm_client()
+        if self.replay_guard is not None:
+            self.replay_guard.warm_client()
+
+    def after_restore(self) -> None:
+        """Renew what a snapshot must not share: connections, cached secrets, randomness.
+
+        The AWS clients are kept: botocore retries a request whose pooled
+        connection went stale, and creating them again would cost what the
+        snapshot saved.
+        """
+        self.http.clear()  # pooled TLS connections are stale (and shared by every copy)
+        for source in self.secrets:
+            source.forget_value()  # a restore may come long after the value's TTL
+        self.keys.drop_cooldowns()  # likewise: allow a refetch at once
+        random.seed(os.urandom(32))  # every restored copy would otherwise draw the same numbers
