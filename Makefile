@@ -91,3 +91,34 @@ check-link: venv
 		$(call partner_flag,MAX_AGE,--max-age) $(call partner_flag,LEEWAY,--leeway) \
 		$(call partner_flag,USER_CLAIM,--user-claim) $(call partner_flag,ALGORITHMS,--algorithms) \
 		$(call partner_flag,RETURN_ORIGINS,--return-origins)
+
+# ---------------------------------------------------------------------------
+# Infrastructure checks (issue 5: monitoring, limits, security scans, artifact).
+# checkov lives in its own venv: it pins boto3/botocore versions aws-sam-cli
+# does not accept. `make checkov` scans template.yaml and infra/monitoring.yaml
+# (0 failed checks expected; skips carry a one-line reason in the template).
+# tests/infra/test_checkov.py runs the same scan inside `make test`, creating
+# the venv through `make checkov-venv` when missing (about 50 s). The artifact
+# check (tests/infra/test_artifact.py) writes its figures to build/artifact.json;
+# `make artifact` runs just that test.
+# ---------------------------------------------------------------------------
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV_FILES := template.yaml infra/monitoring.yaml
+
+.PHONY: checkov checkov-venv artifact
+
+checkov-venv: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q checkov==$(CHECKOV_VERSION)
+	touch $@
+
+checkov: checkov-venv
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --compact --quiet \
+		$(addprefix -f ,$(CHECKOV_FILES))
+
+artifact: venv
+	$(PY) -m pytest --no-cov -p no:cacheprovider tests/infra/test_artifact.py
