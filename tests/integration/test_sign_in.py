@@ -240,3 +240,25 @@ def test_redirect_has_security_headers(sso: Sso, rsa_key: SigningKey) -> None:
     headers = sso(http_event(query={"jwt": mint(rsa_key)}))["headers"]
 
     assert all(headers[name] for name in SECURITY_HEADERS)
+
+
+def test_cors_allows_only_listed_origins(
+    make_sso: Any, partner_api: FakePartnerApi, jwks: Any, rsa_key: SigningKey
+) -> None:
+    sso = make_sso(CORS_ALLOWED_ORIGINS="https://portal.example.edu")
+    headers = {"Accept": "application/json", "Authorization": f"Bearer {mint(rsa_key)}"}
+
+    allowed = sso(http_event(headers={**headers, "Origin": "https://portal.example.edu"}))
+    other = sso(http_event(headers={"Accept": "application/json", "Origin": "https://evil.example"}))
+
+    assert allowed["statusCode"] == 200
+    assert allowed["headers"]["Access-Control-Allow-Origin"] == "https://portal.example.edu"
+    assert "Access-Control-Allow-Origin" not in other["headers"]
+
+
+def test_without_cors_origins_no_cors_headers_are_sent(sso: Sso, rsa_key: SigningKey) -> None:
+    event = http_event(
+        headers={"Authorization": f"Bearer {mint(rsa_key)}", "Origin": "https://portal.example.edu"}
+    )
+
+    assert "Access-Control-Allow-Origin" not in sso(event)["headers"]
