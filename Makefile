@@ -122,3 +122,15 @@ checkov: checkov-venv
 
 artifact: venv
 	$(PY) -m pytest --no-cov -p no:cacheprovider tests/infra/test_artifact.py
+
+# ---------------------------------------------------------------------------
+# Fuzzing (issue 3). `make test` runs the property tests in tests/fuzz/ with the
+# hypothesis profile "ci" (1,500 examples, under a minute); `make fuzz` runs them
+# with the profile "long" (50,000 examples per property, no deadline; failing
+# examples are kept in build/hypothesis) and prints hypothesis's statistics.
+# ---------------------------------------------------------------------------
+.PHONY: fuzz
+
+fuzz: venv
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest --no-cov -p no:cacheprovider \
+		--hypothesis-show-statistics tests/fuzz
