@@ -154,6 +154,7 @@ class LocalStack(Service):
     ``lambda_handler`` replaces the cold import of ``handler_path`` (e.g. a
     recording function in tests). ``text_content_types`` is passed to the gateway
     (drop form-urlencoded from it to receive form bodies base64-encoded).
+    ``serialize_invocations=False`` lets the gateway run invocations in parallel threads.
     """
 
     def __init__(
@@ -166,6 +167,7 @@ class LocalStack(Service):
         lambda_handler: LambdaHandler | None = None,
         access_log: bool = False,
         text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
+        serialize_invocations: bool = True,
     ) -> None:
         self.ports = ports or Ports()
         self.template_path = template_path
@@ -174,6 +176,7 @@ class LocalStack(Service):
         self._given_handler = lambda_handler
         self._access_log = access_log
         self._text_content_types = tuple(text_content_types)
+        self._serialize_invocations = serialize_invocations
         self.region = (
             self._environ.get("AWS_REGION") or self._environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         )
@@ -266,6 +269,7 @@ class LocalStack(Service):
             port=self.ports.api,
             region=self.region,
             text_content_types=self._text_content_types,
+            serialize_invocations=self._serialize_invocations,
             access_log=self._access_log,
         )
         self.gateway.start()
