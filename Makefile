@@ -134,3 +134,13 @@ artifact: venv
 fuzz: venv
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest --no-cov -p no:cacheprovider \
 		--hypothesis-show-statistics tests/fuzz
+
+# ---------------------------------------------------------------------------
+# API description: docs/openapi.json, generated from the handler's own routes
+# (handler/api_description.py holds their metadata). tests/api fails when the
+# committed file is stale, and runs schemathesis from it against the local stack.
+# ---------------------------------------------------------------------------
+.PHONY: openapi
+
+openapi: venv
+	$(PY) -m infra.openapi
