@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConf
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handler import __version__
+from handler import __version__, api_description
 from handler.config import Config
 from handler.errors import NotFound, SsoError
 from handler.request import sign_in_request, wants_json
@@ -41,8 +41,13 @@ def create_handler(
     service: SsoService,
     telemetry: PowertoolsTelemetry | None = None,
     logger: Logger | None = None,
+    resolver: APIGatewayHttpResolver | None = None,
 ) -> LambdaHandler:
-    """The Lambda handler for ``service``: routes, error mapping, logging and metrics."""
+    """The Lambda handler for ``service``: routes, error mapping, logging and metrics.
+
+    ``resolver`` is where the routes are registered (default: a new one with the
+    configured CORS); ``infra.openapi`` passes its own to describe the routes.
+    """
     logger = logger or Logger(service=SERVICE)
     telemetry = telemetry or new_telemetry()
     metrics = telemetry.metrics
@@ -56,7 +61,7 @@ def create_handler(
         if config.cors_allowed_origins
         else None
     )
-    app = APIGatewayHttpResolver(cors=cors)
+    app = resolver if resolver is not None else APIGatewayHttpResolver(cors=cors)
 
     def request_id() -> str:
         return app.current_event.request_context.request_id or "-"
@@ -64,12 +69,12 @@ def create_handler(
     def remaining_seconds() -> float:
         return app.lambda_context.get_remaining_time_in_millis() / 1000
 
-    @app.get("/health")
+    @app.get("/health", **api_description.HEALTH)
     def health() -> dict[str, str]:
         return {"status": "ok", "service": SERVICE, "version": __version__}
 
-    @app.get("/sso")
-    @app.post("/sso")
+    @app.get("/sso", **api_description.SSO_GET)
+    @app.post("/sso", **api_description.SSO_POST)
     def sso() -> Response[str]:
         started = time.perf_counter()
         event = app.current_event
