@@ -1,0 +1,126 @@
+"""docs/openapi.json: generated from the handler's routes, kept in sync, and true of the running API.
+
+schemathesis generates requests from the committed description and sends them
+to the real handler behind the local API Gateway. Tokens it makes up never
+verify, so the answers are 4xx: the description must document them, and no
+answer may be a server error or break the description.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter, defaultdict
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from infra.local.stack import LocalStack
+from infra.openapi import REPOSITORY_ROOT, SPEC_PATH, openapi_document, render, resolver_with_routes
+
+# The coverage phase also sends methods the description does not list. TRACE and QUERY are
+# left out: the local gateway's HTTP server answers them 501 itself (real API Gateway
+# never passes them to the function), which says nothing about the handler.
+UNEXPECTED_METHODS = ["get", "put", "post", "delete", "options", "patch"]
+CONFIG = {"phases": {"coverage": {"unexpected-methods": UNEXPECTED_METHODS}}}
+schema = schemathesis.openapi.from_path(SPEC_PATH, config=SchemathesisConfig.from_dict(CONFIG))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+MAX_EXAMPLES = 50
+ARTIFACTS = REPOSITORY_ROOT / "build" / "api"
+# (operation, status) -> how many answers, filled by the schemathesis test.
+ANSWERS: defaultdict[str, Counter[int]] = defaultdict(Counter)
+
+
+def test_the_committed_description_is_current() -> None:
+    """Fails when a route or its metadata changed without `make openapi`."""
+    assert SPEC_PATH.read_text() == render(openapi_document()), "docs/openapi.json is stale: run make openapi"
+
+
+def test_the_description_covers_every_route_the_handler_registers() -> None:
+    resolver = resolver_with_routes()
+    routes = {(route.method.lower(), route.openapi_path) for route in resolver._static_routes}
+    routes |= {(route.method.lower(), route.openapi_path) for route in resolver._dynamic_routes}
+    described = {
+        (method, path) for path, item in json.loads(SPEC_PATH.read_text())["paths"].items() for method in item
+    }
+    assert described == routes == {("get", "/health"), ("get", "/sso"), ("post", "/sso")}
+
+
+def test_the_error_answers_and_the_jwt_inputs_are_described() -> None:
+    paths = json.loads(SPEC_PATH.read_text())["paths"]
+    get, post = paths["/sso"]["get"], paths["/sso"]["post"]
+    for operation in (get, post):
+        assert set(operation["responses"]) == {"200", "302", "400", "401", "403", "500", "502", "503", "504"}
+        assert "Location" in operation["responses"]["302"]["headers"]
+        error = operation["responses"]["401"]["content"]
+        assert error["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+        assert "text/html" in error
+    assert [p["name"] for p in get["parameters"]] == ["jwt", "redirect_to", "return_url"]
+    form = post["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert set(form["properties"]) == {"jwt", "redirect_to", "return_url"}
+
+
+def test_describing_the_routes_turns_no_validation_on_and_imports_nothing_at_run_time() -> None:
+    """The metadata is inert: the Lambda's resolver does not validate and never imports pydantic."""
+    assert resolver_with_routes()._enable_validation is False
+    program = """
+import json, sys
+from handler.api import create_handler
+from handler.config import load_config
+from tests.support import LambdaContext
+environ = {"BI_ORG": "x", "BI_API_KEY_SECRET_ID": "s", "JWT_ISSUER": "https://i", "JWT_AUDIENCE": "a"}
+config = load_config(environ)
+handler = create_handler(config, None)
+answer = handler(json.load(open("events/health.json")), LambdaContext())
+assert answer["statusCode"] == 200, answer
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "pydantic")))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+def test_the_running_api_keeps_to_its_description(case: schemathesis.Case, local_stack: LocalStack) -> None:
+    response = case.call_and_validate(base_url=local_stack.api_url, checks=CHECKS, timeout=15)
+    ANSWERS[case.operation.label][response.status_code] += 1
+
+
+def test_schemathesis_exercised_every_operation_and_met_no_server_error() -> None:
+    """Runs after the generated cases (same module): their tally, also saved under build/api/."""
+    if not ANSWERS:
+        pytest.skip("run with the schemathesis test (it fills the tally)")
+    tally = {operation: dict(sorted(statuses.items())) for operation, statuses in sorted(ANSWERS.items())}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "schemathesis.json").write_text(json.dumps(tally, indent=2) + "\n")
+    print("schemathesis answers by operation and status:", json.dumps(tally))
+    assert set(tally) == {"GET /health", "GET /sso", "POST /sso"}
+    statuses = {status for answers in tally.values() for status in answers}
+    assert not any(status >= 500 for status in statuses)
+    # Made-up tokens never verify: the sign-in answers are the documented 4xx.
+    assert {400, 401} <= statuses
