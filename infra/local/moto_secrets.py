@@ -41,7 +41,11 @@ def parse_api_key(secret_value: str) -> str:
 
 
 def create_replay_table(region: str, endpoint_url: str, name: str) -> None:
-    """The one-time-link table, shaped as template.yaml's ``ReplayTable``."""
+    """The one-time-link table, shaped as template.yaml's ``ReplayTable``.
+
+    moto keeps its state per process, not per server: a second stack in the same
+    process (several test modules) finds the table already there, and reuses it.
+    """
     client = boto3.client(
         "dynamodb",
         region_name=region,
@@ -49,12 +53,15 @@ def create_replay_table(region: str, endpoint_url: str, name: str) -> None:
         aws_access_key_id=FAKE_ACCESS_KEY_ID,
         aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
     )
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    try:
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except client.exceptions.ResourceInUseException:
+        return
     client.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )
