@@ -1,0 +1,54 @@
+"""``python -m infra.bench`` (``make bench``): run every measurement, print the table, write the files."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from infra.bench.report import chart, table, write_json
+from infra.bench.run import BUILD_DIR, Options, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = Options()
+    parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__)
+    parser.add_argument("--cold-samples", type=int, default=defaults.cold_samples)
+    parser.add_argument("--tracing-samples", type=int, default=defaults.tracing_samples)
+    parser.add_argument("--warm-requests", type=int, default=defaults.warm_requests)
+    parser.add_argument("--calls-requests", type=int, default=defaults.calls_requests)
+    parser.add_argument("--memory-requests", type=int, default=defaults.memory_requests)
+    parser.add_argument(
+        "--artifact",
+        choices=("build", "file", "skip"),
+        default=defaults.artifact,
+        help="build: package the function (infra/build-function.sh); file: read build/artifact.json",
+    )
+    parser.add_argument("--python", default=defaults.python, help="interpreter for the child processes")
+    parser.add_argument("--out-dir", type=Path, default=BUILD_DIR)
+    parser.add_argument("--smoke", action="store_true", help="tiny sample counts (what make test runs)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        options = dataclasses.replace(Options.smoke(args.out_dir), python=args.python)
+    else:
+        options = Options(
+            cold_samples=args.cold_samples,
+            tracing_samples=args.tracing_samples,
+            warm_requests=args.warm_requests,
+            calls_requests=args.calls_requests,
+            memory_requests=args.memory_requests,
+            artifact=args.artifact,
+            python=args.python,
+            out_dir=args.out_dir,
+        )
+    report = run(options)
+    write_json(report, options.out_dir / "bench.json")
+    if options.chart:
+        chart(report, options.out_dir / "bench.png")
+    print(table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

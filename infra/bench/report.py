@@ -1,0 +1,176 @@
+"""The bench's outputs: the printed table, ``build/bench.json`` and ``build/bench.png``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SECTIONS = ("cold", "warm", "warm_replay", "calls", "memory", "artifact")
+
+
+def _ok(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def table(report: dict[str, Any]) -> str:
+    """The human-readable table (plain text, fits 100 columns)."""
+    machine, options, goals = report["machine"], report["options"], report["goals"]
+    lines = [
+        f"make bench: Python {machine['python']} on {machine['cpu']} ({machine['cores']} cores), "
+        f"load average at start {machine['load_average_at_start']}",
+        "Every ratio compares samples taken interleaved in this run; absolute times move with the load.",
+        "",
+    ]
+    cold = report["cold"]["variants"]
+    lines += [
+        f"1. Cold start: a fresh process per sample, import + first request "
+        f"({options['cold_samples']} samples each, interleaved)",
+        f"   {'':24}{'import p50':>11}{'1st req p50':>12}{'total p50':>11}{'total p90':>11}"
+        f"{'ratio p50':>10}{'ratio p90':>10}{'RSS MB':>8}",
+    ]
+    labels = {"reference": "reference", "ours": "ours, tracing off", "ours_tracing": "ours, tracing on"}
+    for name, label in labels.items():
+        if name not in cold:
+            continue
+        row = cold[name]
+        lines.append(
+            f"   {label:24}{row['import_ms']['p50']:>9.0f}ms{row['first_request_ms']['p50']:>10.0f}ms"
+            f"{row['total_ms']['p50']:>9.0f}ms{row['total_ms']['p90']:>9.0f}ms"
+            f"{row['ratio']['p50']:>10.2f}{row['ratio']['p90']:>10.2f}{row['peak_rss_mb']['p50']:>8.1f}"
+        )
+    lines.append(
+        f"   goal: ratio p50 <= 1.15 with tracing off: {_ok(goals['cold_ratio_p50']['met'])} "
+        f"({goals['cold_ratio_p50']['value']:.2f}); X-Ray SDK loaded with tracing on: "
+        f"{cold.get('ours_tracing', {}).get('xray_loaded', '-')}, off: {cold['ours']['xray_loaded']}; "
+        f"segments sent to the X-Ray daemon address: {report['cold']['xray_datagrams']}"
+    )
+    if "importtime" in report:
+        imports = report["importtime"]
+        lines.append(
+            f"   -X importtime (ours, import + first request): {imports['total_ms']:.0f} ms in imports; "
+            "top 10 packages by self time:"
+        )
+        tops = imports["top_packages_self_ms"]
+        for index in range(0, len(tops), 5):
+            lines.append(
+                "     " + "  ".join(f"{t['package']} {t['ms']:.0f}" for t in tops[index : index + 5])
+            )
+    lines.append("")
+    for key, title in (
+        ("warm", "replay protection off"),
+        ("warm_replay", "replay protection on (moto DynamoDB)"),
+    ):
+        warm = report[key]
+        stats = warm["stats"]
+        lines += [
+            f"2. Warm requests, {title}: {warm['requests']} each, "
+            f"interleaved in blocks of {options['block']}",
+            f"   {'':24}{'p50':>9}{'p99':>9}{'vs ref p50':>11}{'vs ref p99':>11}"
+            f"{'vs floor p50':>13}{'vs floor p99':>13}",
+        ]
+        for name, label in (("reference", "reference"), ("ours", "ours"), ("floor", "floor (bare POST)")):
+            row = stats[name]
+            ref, floor = stats["reference"], stats["floor"]
+            lines.append(
+                f"   {label:24}{row['p50']:>7.2f}ms{row['p99']:>7.2f}ms{row['p50'] / ref['p50']:>11.2f}"
+                f"{row['p99'] / ref['p99']:>11.2f}{row['p50'] / floor['p50']:>13.2f}"
+                f"{row['p99'] / floor['p99']:>13.2f}"
+            )
+        if key == "warm":
+            lines.append(
+                f"   goals: p50 <= 1.2x reference {_ok(goals['warm_ratio_p50']['met'])}, "
+                f"p99 <= 1.5x reference {_ok(goals['warm_ratio_p99']['met'])}"
+            )
+        else:
+            lines.append(f"   conditional PutItem calls seen by moto: {warm['put_items']}")
+        lines.append("")
+    calls = report["calls"]
+    counts = calls["counts"]
+    lines += [
+        f"3. Calls counted at the servers, one fresh process serving {calls['requests']} warm-path requests",
+        f"   GetSecretValue {counts['get_secret_value']}, JWKS fetches {counts['jwks_fetches']}, "
+        f"new Partner API connections {counts['partner_api_connections']} "
+        f"(Partner API calls {counts['partner_api_calls']}); expected 1, 1, 1: "
+        f"{_ok(goals['calls_1_1_1']['met'])}",
+        "",
+    ]
+    memory = report["memory"]
+    lines += [
+        f"4. Memory (ours, VmHWM): peak RSS {memory['peak_rss_mb_after_1']:.1f} MB after 1 request, "
+        f"{memory['peak_rss_mb_after_n']:.1f} MB after {memory['requests']} "
+        f"(growth {memory['growth_percent']:+.1f} %)",
+        f"   goals: < 100 MB {_ok(goals['peak_rss_mb']['met'])}, "
+        f"< 5 % growth {_ok(goals['rss_growth_percent']['met'])}",
+        "",
+    ]
+    artifact = report["artifact"]
+    if "unzipped_bytes" in artifact:
+        lines.append(
+            f"5. Artifact: {artifact['unzipped_bytes'] / 2**20:.1f} MB unzipped, "
+            f"{artifact['zipped_bytes'] / 2**20:.1f} MB zipped (deflate), "
+            f"{artifact.get('files', '?')} files; "
+            f"source: {artifact['source']}"
+        )
+    else:
+        lines.append(f"5. Artifact: {artifact['source']}")
+    lines += ["", f"bench took {report['seconds']:.0f} s; build/bench.json and build/bench.png written"]
+    return "\n".join(lines)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(report, indent=1, default=str) + "\n")
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    """Three panels: cold start (p50, p90), warm latency (p50, p99) without and with replay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    cold = report["cold"]["variants"]
+    names = [name for name in ("reference", "ours", "ours_tracing") if name in cold]
+    labels = {"reference": "reference", "ours": "ours", "ours_tracing": "ours+trace", "floor": "floor"}
+    _bars(
+        axes[0],
+        [labels[n] for n in names],
+        {
+            "p50": [cold[n]["total_ms"]["p50"] for n in names],
+            "p90": [cold[n]["total_ms"]["p90"] for n in names],
+        },
+        "Cold start: import + 1st request (ms)",
+    )
+    for axis, key, title in (
+        (axes[1], "warm", "Warm request (ms), replay off"),
+        (axes[2], "warm_replay", "Warm request (ms), replay on"),
+    ):
+        stats = report[key]["stats"]
+        order = ["floor", "reference", "ours"]
+        _bars(
+            axis,
+            [labels[n] for n in order],
+            {"p50": [stats[n]["p50"] for n in order], "p99": [stats[n]["p99"] for n in order]},
+            title,
+        )
+    machine = report["machine"]
+    figure.suptitle(
+        f"make bench - Python {machine['python']}, {machine['cpu']} "
+        f"({machine['cores']} cores), shared machine",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def _bars(axis: Any, labels: list[str], series: dict[str, list[float]], title: str) -> None:
+    width = 0.8 / len(series)
+    for index, (name, values) in enumerate(series.items()):
+        positions = [i + (index - (len(series) - 1) / 2) * width for i in range(len(labels))]
+        bars = axis.bar(positions, values, width, label=name)
+        axis.bar_label(bars, fmt="%.1f", fontsize=7)
+    axis.set_xticks(range(len(labels)), labels)
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=8)

@@ -1,0 +1,410 @@
+"""The bench's measurements: each one runs child processes against a ``BenchStack``.
+
+Every comparison is made in the same run, interleaved, and reported as a ratio
+of medians (or of 90th/99th percentiles), so the noise of a shared machine
+cancels out as far as it can. Absolute times are reported too, for context.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.bench.servers import REPOSITORY_ROOT, BenchStack
+
+CHILD = REPOSITORY_ROOT / "infra" / "bench" / "child.py"
+BUILD_DIR = REPOSITORY_ROOT / "build"
+
+GOALS = {
+    "cold_ratio_p50": 1.15,
+    "warm_ratio_p50": 1.2,
+    "warm_ratio_p99": 1.5,
+    "peak_rss_mb": 100.0,
+    "rss_growth_percent": 5.0,
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Sample counts (``full`` for ``make bench``, ``smoke`` for the test) and where to write."""
+
+    cold_samples: int = 15
+    tracing_samples: int = 15
+    warm_requests: int = 2000
+    warmup: int = 100
+    block: int = 100
+    calls_requests: int = 1000
+    memory_requests: int = 5000
+    importtime: bool = True
+    artifact: str = "build"  # build: run the packaging script; file: read build/artifact.json; skip
+    python: str = sys.executable
+    out_dir: Path = BUILD_DIR
+    chart: bool = True
+
+    @classmethod
+    def smoke(cls, out_dir: Path) -> Options:
+        return cls(
+            cold_samples=2,
+            tracing_samples=1,
+            warm_requests=50,
+            warmup=5,
+            block=10,
+            calls_requests=50,
+            memory_requests=50,
+            importtime=True,
+            artifact="skip",
+            out_dir=out_dir,
+            chart=True,
+        )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) with linear interpolation."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "min": min(values) if values else float("nan"),
+    }
+
+
+class Runner:
+    """Runs child processes against the stack; keeps the scratch directory."""
+
+    def __init__(self, stack: BenchStack, options: Options, scratch: Path) -> None:
+        self.stack = stack
+        self.options = options
+        self.scratch = scratch
+        self._number = 0
+
+    def child(
+        self, spec: dict[str, Any], environment: dict[str, str], python_flags: tuple[str, ...] = ()
+    ) -> tuple[dict[str, Any], float, str]:
+        """Run one child; its result, its wall time (ms) and its stderr."""
+        self._number += 1
+        spec_path = self.scratch / f"spec-{self._number}.json"
+        out = self.scratch / f"out-{self._number}.json"
+        spec_path.write_text(json.dumps({**spec, "out": str(out), "base_url": self.stack.big_interview.url}))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", str(self.scratch)),
+            "PYTHONPATH": str(REPOSITORY_ROOT),
+            "LANG": "C.UTF-8",
+            **environment,
+        }
+        started = time.perf_counter()
+        process = subprocess.run(
+            [self.options.python, *python_flags, str(CHILD), str(spec_path)],
+            env=env,
+            stdout=subprocess.DEVNULL,  # the handler's log lines and EMF metrics
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        wall_ms = (time.perf_counter() - started) * 1000
+        if process.returncode != 0 or not out.exists():
+            raise RuntimeError(
+                f"bench child {spec['mode']} failed ({process.returncode}):\n{process.stderr[-3000:]}"
+            )
+        return json.loads(out.read_text()), wall_ms, process.stderr
+
+
+def write_tokens(path: Path, tokens: list[str]) -> Path:
+    path.write_text("\n".join(tokens) + "\n")
+    return path
+
+
+def measure_cold(runner: Runner, tokens: list[str]) -> dict[str, Any]:
+    """Fresh processes, interleaved: reference, ours, ours with tracing on, reference, ..."""
+    options, stack = runner.options, runner.stack
+    variants: list[tuple[str, str, dict[str, str]]] = [
+        ("reference", "reference", stack.child_environment()),
+        ("ours", "ours", stack.child_environment()),
+    ]
+    if options.tracing_samples:
+        variants.append(("ours_tracing", "ours", stack.child_environment(tracing=True)))
+    samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    token_iter = iter(tokens)
+    # One discarded run each: compiles the project's .pyc files and warms the OS page cache.
+    for _, target, environment in variants:
+        runner.child({"mode": "cold", "target": target, "token": next(token_iter)}, environment)
+    datagrams_before = stack.counts()["xray_datagrams"]
+    rounds = max(options.cold_samples, options.tracing_samples)
+    for round_number in range(rounds):
+        for name, target, environment in variants:
+            wanted = options.tracing_samples if name == "ours_tracing" else options.cold_samples
+            if round_number >= wanted:
+                continue
+            result, wall_ms, _ = runner.child(
+                {"mode": "cold", "target": target, "token": next(token_iter)}, environment
+            )
+            samples[name].append({**result, "process_ms": wall_ms})
+    report: dict[str, Any] = {"samples": dict(samples), "variants": {}}
+    for name, rows in samples.items():
+        report["variants"][name] = {
+            field: summary([row[field] for row in rows])
+            for field in ("import_ms", "first_request_ms", "total_ms", "process_ms")
+        } | {
+            "peak_rss_mb": summary([row["VmHWM"] / 1024 for row in rows]),
+            "pydantic_loaded": any(row["pydantic_loaded"] for row in rows),
+            "xray_loaded": any(row["xray_loaded"] for row in rows),
+        }
+    reference = report["variants"]["reference"]["total_ms"]
+    for name in report["variants"]:
+        total = report["variants"][name]["total_ms"]
+        report["variants"][name]["ratio"] = {
+            "p50": total["p50"] / reference["p50"],
+            "p90": total["p90"] / reference["p90"],
+        }
+    report["xray_datagrams"] = stack.counts()["xray_datagrams"] - datagrams_before
+    return report
+
+
+def measure_importtime(runner: Runner, token: str, top: int = 10) -> dict[str, Any]:
+    """``-X importtime`` of our import and first request: self time summed per top-level package."""
+    _, _, stderr = runner.child(
+        {"mode": "cold", "target": "ours", "token": token},
+        runner.stack.child_environment(),
+        python_flags=("-X", "importtime"),
+    )
+    per_package: dict[str, float] = defaultdict(float)
+    cumulative: dict[str, float] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        _, self_us, cumulative_us, name = (
+            part.strip() for part in line.replace("import time:", "|").split("|")
+        )
+        module = name.strip()
+        per_package[module.split(".")[0]] += int(self_us) / 1000
+        cumulative[module] = max(cumulative.get(module, 0.0), int(cumulative_us) / 1000)
+    ranked = sorted(per_package.items(), key=lambda item: item[1], reverse=True)
+    return {
+        "top_packages_self_ms": [{"package": name, "ms": round(ms, 1)} for name, ms in ranked[:top]],
+        "total_ms": round(sum(per_package.values()), 1),
+        "top_modules_cumulative_ms": [
+            {"module": name, "ms": round(ms, 1)}
+            for name, ms in sorted(cumulative.items(), key=lambda item: item[1], reverse=True)[:top]
+        ],
+    }
+
+
+def measure_warm(runner: Runner, tokens_file: Path, *, replay: bool) -> dict[str, Any]:
+    options = runner.options
+    counts_before = runner.stack.counts()
+    result, _, _ = runner.child(
+        {
+            "mode": "warm",
+            "tokens": str(tokens_file),
+            "requests": options.warm_requests,
+            "warmup": options.warmup,
+            "block": options.block,
+            "api_key": runner.stack.api_key,
+        },
+        runner.stack.child_environment(replay=replay),
+    )
+    counts_after = runner.stack.counts()
+    latencies = result["latencies_ms"]
+    stats = {name: summary(values) for name, values in latencies.items()}
+    ours, reference, floor = stats["ours"], stats["reference"], stats["floor"]
+    return {
+        "replay": replay,
+        "requests": options.warm_requests,
+        "stats": stats,
+        "ratio_to_reference": {"p50": ours["p50"] / reference["p50"], "p99": ours["p99"] / reference["p99"]},
+        "ratio_to_floor": {"p50": ours["p50"] / floor["p50"], "p99": ours["p99"] / floor["p99"]},
+        "reference_to_floor": {
+            "p50": reference["p50"] / floor["p50"],
+            "p99": reference["p99"] / floor["p99"],
+        },
+        "put_items": counts_after["put_item"] - counts_before["put_item"],
+        "latencies_ms": latencies,
+    }
+
+
+def measure_calls(runner: Runner, tokens_file: Path) -> dict[str, Any]:
+    """Server-side counts for one fresh process serving ``calls_requests`` requests."""
+    before = runner.stack.counts()
+    result, _, _ = runner.child(
+        {"mode": "calls", "tokens": str(tokens_file), "requests": runner.options.calls_requests},
+        runner.stack.child_environment(),
+    )
+    after = runner.stack.counts()
+    delta = {name: after[name] - before[name] for name in after}
+    requests = result["requests"]
+    return {
+        "requests": requests,
+        "counts": delta,
+        "per_1000": {name: round(value * 1000 / requests, 2) for name, value in delta.items()},
+    }
+
+
+def measure_memory(runner: Runner, tokens_file: Path) -> dict[str, Any]:
+    result, _, _ = runner.child(
+        {"mode": "memory", "tokens": str(tokens_file), "requests": runner.options.memory_requests},
+        runner.stack.child_environment(),
+    )
+    after_one = result["after_1"]["VmHWM"] / 1024
+    after_n = result["after_n"]["VmHWM"] / 1024
+    return {
+        "requests": result["requests"],
+        "peak_rss_mb_after_1": after_one,
+        "peak_rss_mb_after_n": after_n,
+        "rss_mb_after_n": result["after_n"]["VmRSS"] / 1024,
+        "growth_percent": (after_n - after_one) / after_one * 100,
+    }
+
+
+def directory_sizes(root: Path) -> dict[str, Any]:
+    files = [path for path in root.rglob("*") if path.is_file()]
+    unzipped = sum(path.stat().st_size for path in files)
+    with tempfile.TemporaryFile() as archive:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for path in sorted(files):
+                bundle.write(path, path.relative_to(root))
+        zipped = archive.tell()
+    return {"files": len(files), "unzipped_bytes": unzipped, "zipped_bytes": zipped}
+
+
+def measure_artifact(mode: str, out_dir: Path) -> dict[str, Any]:
+    """``build``: run the script ``sam build`` runs for the function; ``file``: read artifact.json."""
+    if mode == "skip":
+        return {"source": "skipped"}
+    if mode == "build":
+        target = out_dir / "bench-sam"
+        started = time.perf_counter()
+        process = subprocess.run(
+            [str(REPOSITORY_ROOT / "infra" / "build-function.sh"), str(target)],
+            env={**os.environ, "ARCHITECTURE": os.environ.get("ARCHITECTURE", "arm64")},
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        if process.returncode == 0:
+            return {
+                "source": f"infra/build-function.sh {target.relative_to(REPOSITORY_ROOT)} "
+                "(what `sam build` runs for SsoFunction)",
+                "architecture": os.environ.get("ARCHITECTURE", "arm64"),
+                "seconds": round(time.perf_counter() - started, 1),
+                **directory_sizes(target),
+            }
+        failure = process.stderr.strip().splitlines()[-1:] or ["?"]
+        fallback = measure_artifact("file", out_dir)
+        return {**fallback, "build_failed": failure[0]}
+    artifact_json = out_dir / "artifact.json"
+    if artifact_json.exists():
+        return {
+            "source": str(artifact_json.relative_to(REPOSITORY_ROOT)),
+            **json.loads(artifact_json.read_text()),
+        }
+    return {"source": "unavailable (no build, no build/artifact.json)"}
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
+        "platform": platform.platform(),
+    }
+
+
+def run(options: Options) -> dict[str, Any]:
+    """Every measurement, in order; the report as a dict (also written as JSON)."""
+    started = time.perf_counter()
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"machine": machine(), "options": {}}
+    report["machine"]["python"] = subprocess.run(
+        [options.python, "-c", "import sys; print(sys.version.split()[0])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    report["options"] = {
+        name: getattr(options, name)
+        for name in (
+            "cold_samples",
+            "tracing_samples",
+            "warm_requests",
+            "warmup",
+            "block",
+            "calls_requests",
+            "memory_requests",
+            "artifact",
+        )
+    }
+    # The artifact first: packaging is CPU-heavy and must not overlap a timing.
+    report["artifact"] = measure_artifact(options.artifact, options.out_dir)
+    stack = BenchStack()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        stack.start()
+        per_side = options.warm_requests + options.warmup
+        tokens = stack.mint(2 * per_side)
+        tokens_file = write_tokens(scratch / "tokens.txt", tokens)
+        runner = Runner(stack, options, scratch)
+        cold_tokens = stack.mint(3 + 3 * max(options.cold_samples, options.tracing_samples) + 1)
+        report["cold"] = measure_cold(runner, cold_tokens)
+        if options.importtime:
+            report["importtime"] = measure_importtime(runner, cold_tokens[-1])
+        report["warm"] = measure_warm(runner, tokens_file, replay=False)
+        report["warm_replay"] = measure_warm(runner, tokens_file, replay=True)
+        report["calls"] = measure_calls(runner, tokens_file)
+        report["memory"] = measure_memory(runner, tokens_file)
+    finally:
+        stack.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["goals"] = goals(report)
+    return report
+
+
+def goals(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    cold = report["cold"]["variants"]["ours"]["ratio"]["p50"]
+    warm = report["warm"]
+    memory = report["memory"]
+    calls = report["calls"]["counts"]
+    checks = {
+        "cold_ratio_p50": (cold, cold <= GOALS["cold_ratio_p50"]),
+        "warm_ratio_p50": (warm["ratio_to_reference"]["p50"], warm["ratio_to_reference"]["p50"] <= 1.2),
+        "warm_ratio_p99": (warm["ratio_to_reference"]["p99"], warm["ratio_to_reference"]["p99"] <= 1.5),
+        "peak_rss_mb": (memory["peak_rss_mb_after_n"], memory["peak_rss_mb_after_n"] < 100),
+        "rss_growth_percent": (memory["growth_percent"], memory["growth_percent"] < 5),
+        "calls_1_1_1": (
+            (calls["get_secret_value"], calls["jwks_fetches"], calls["partner_api_connections"]),
+            (calls["get_secret_value"], calls["jwks_fetches"], calls["partner_api_connections"]) == (1, 1, 1),
+        ),
+    }
+    return {name: {"value": value, "met": met} for name, (value, met) in checks.items()}
