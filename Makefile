@@ -144,3 +144,18 @@ fuzz: venv
 
 openapi: venv
 	$(PY) -m infra.openapi
+
+# ---------------------------------------------------------------------------
+# Performance (issue 6): `make bench` prints the table and writes
+# build/bench.json and build/bench.png (README "Performance"). Cold starts run
+# in fresh child processes of BENCH_PYTHON (default: the venv's interpreter);
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--cold-samples 5 --artifact file".
+# tests/bench/test_bench_smoke.py runs the same machinery with tiny counts.
+# ---------------------------------------------------------------------------
+BENCH_PYTHON ?= $(PY)
+BENCH_ARGS ?=
+
+.PHONY: bench
+
+bench: venv
+	$(PY) -m infra.bench --python $(BENCH_PYTHON) $(BENCH_ARGS)
