@@ -52,6 +52,7 @@ CONTRACT = {
     "SECRET_CACHE_SECONDS": "SecretCacheSeconds",
     "POWERTOOLS_METRICS_NAMESPACE": "MetricsNamespace",
     "POWERTOOLS_LOG_LEVEL": "LogLevel",
+    "POWERTOOLS_LOGGER_SAMPLE_RATE": "LogSampleRate",
 }
 # Literal values: not configurable per stack.
 LITERALS = {
@@ -238,7 +239,9 @@ def test_every_contract_variable_comes_from_a_described_constrained_parameter(
     template: dict[str, Any], props: dict[str, Any]
 ) -> None:
     variables = props["Environment"]["Variables"]
-    assert set(variables) == set(CONTRACT) | set(LITERALS) | {"REPLAY_TABLE_NAME"}
+    # REPLAY_TABLE_NAME and POWERTOOLS_TRACE_DISABLED are conditional (tests/infra/test_limits.py).
+    conditional = {"REPLAY_TABLE_NAME", "POWERTOOLS_TRACE_DISABLED"}
+    assert set(variables) == set(CONTRACT) | set(LITERALS) | conditional
     for name, value in LITERALS.items():
         assert variables[name] == value, name
     for name, parameter_name in CONTRACT.items():

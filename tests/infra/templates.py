@@ -1,0 +1,63 @@
+"""Shared readers for the infra tests: the templates as cfn-lint decodes them, and
+template.yaml as the SAM transform turns it into plain CloudFormation."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from cfnlint.decode import decode_str
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+MONITORING_PATH = ROOT / "infra" / "monitoring.yaml"
+
+
+def plain(value: Any) -> Any:
+    """cfn-lint's node classes turned into plain dicts/lists/strings."""
+    return json.loads(json.dumps(value, default=str))
+
+
+@cache
+def _load(path: Path) -> str:
+    decoded, problems = decode_str(path.read_text(encoding="utf-8"))
+    assert not problems, problems
+    assert decoded is not None
+    return json.dumps(plain(decoded))
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A fresh copy of the decoded template (short tags become ``Fn::...`` / ``Ref``)."""
+    return json.loads(_load(path))  # type: ignore[no-any-return]
+
+
+class _ManagedPolicies:
+    def load(self) -> dict[str, str]:
+        return {
+            "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        }
+
+
+@cache
+def _transformed() -> str:
+    from samtranslator.translator.transform import transform
+
+    template = load(TEMPLATE_PATH)
+    # What `sam package` does before the transform runs in CloudFormation.
+    template["Resources"]["SsoFunction"]["Properties"]["CodeUri"] = "s3://bucket/function.zip"
+    template["Resources"]["Monitoring"]["Properties"]["Location"] = (
+        "https://s3.amazonaws.com/bucket/monitoring.template"
+    )
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": "us-east-1"}):
+        processed = transform(template, {}, _ManagedPolicies())
+    return json.dumps(processed)
+
+
+def transformed() -> dict[str, Any]:
+    """template.yaml after the AWS::Serverless-2016-10-31 transform (samtranslator)."""
+    return json.loads(_transformed())  # type: ignore[no-any-return]
