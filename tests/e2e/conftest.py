@@ -69,13 +69,14 @@ def local_stack() -> Iterator[LocalStack]:
         yield stack
 
 
-@pytest.fixture(scope="session")
+# Module scope: the driver (and its event loop) is gone before other test modules run.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(
