@@ -40,6 +40,7 @@ class Options:
     """Sample counts (``full`` for ``make bench``, ``smoke`` for the test) and where to write."""
 
     cold_samples: int = 15
+    cold_warmup: bool = True  # one discarded cold run per variant (compiles .pyc, warms the page cache)
     tracing_samples: int = 15
     warm_requests: int = 2000
     warmup: int = 100
@@ -56,6 +57,7 @@ class Options:
     def smoke(cls, out_dir: Path) -> Options:
         return cls(
             cold_samples=2,
+            cold_warmup=False,
             tracing_samples=1,
             warm_requests=50,
             warmup=5,
@@ -114,20 +116,23 @@ class Runner:
             "LANG": "C.UTF-8",
             **environment,
         }
+        log = self.scratch / f"stdout-{self._number}.log"
         started = time.perf_counter()
-        process = subprocess.run(
-            [self.options.python, *python_flags, str(CHILD), str(spec_path)],
-            env=env,
-            stdout=subprocess.DEVNULL,  # the handler's log lines and EMF metrics
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        with log.open("w") as stdout:  # the handler's log lines and EMF metrics
+            process = subprocess.run(
+                [self.options.python, *python_flags, str(CHILD), str(spec_path)],
+                env=env,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=300,
+                check=False,
+            )
         wall_ms = (time.perf_counter() - started) * 1000
         if process.returncode != 0 or not out.exists():
             raise RuntimeError(
-                f"bench child {spec['mode']} failed ({process.returncode}):\n{process.stderr[-3000:]}"
+                f"bench child {spec['mode']} failed ({process.returncode}):\n{process.stderr[-3000:]}\n"
+                f"its last log lines:\n{log.read_text()[-3000:]}"
             )
         return json.loads(out.read_text()), wall_ms, process.stderr
 
@@ -149,7 +154,7 @@ def measure_cold(runner: Runner, tokens: list[str]) -> dict[str, Any]:
     samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
     token_iter = iter(tokens)
     # One discarded run each: compiles the project's .pyc files and warms the OS page cache.
-    for _, target, environment in variants:
+    for _, target, environment in variants if options.cold_warmup else ():
         runner.child({"mode": "cold", "target": target, "token": next(token_iter)}, environment)
     datagrams_before = stack.counts()["xray_datagrams"]
     rounds = max(options.cold_samples, options.tracing_samples)

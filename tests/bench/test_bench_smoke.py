@@ -1,0 +1,85 @@
+"""The `make bench` machinery with tiny sample counts: it works, and the calls are counted right.
+
+No timing is asserted: this machine is shared, and timings belong to `make bench`,
+which reports ratios of interleaved samples. What is asserted is what does not
+depend on load: every section is produced, and one fresh process serving many
+requests makes exactly one GetSecretValue, one JWKS fetch and one Partner API
+connection, as counted by the servers themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.bench.report import SECTIONS, chart, table, write_json
+from infra.bench.run import Options, run
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out_dir = tmp_path_factory.mktemp("bench")
+    report = run(Options.smoke(out_dir))
+    write_json(report, out_dir / "bench.json")
+    chart(report, out_dir / "bench.png")
+    return report, out_dir
+
+
+def test_one_secret_read_one_jwks_fetch_one_connection(smoke: tuple[dict[str, Any], Path]) -> None:
+    report, _ = smoke
+    calls = report["calls"]
+    assert calls["requests"] == Options.smoke(Path()).calls_requests
+    counts = calls["counts"]
+    assert counts["get_secret_value"] == 1
+    assert counts["jwks_fetches"] == 1
+    assert counts["partner_api_connections"] == 1
+    assert counts["partner_api_calls"] == calls["requests"]
+    assert report["goals"]["calls_1_1_1"]["met"]
+
+
+def test_every_section_is_measured(smoke: tuple[dict[str, Any], Path]) -> None:
+    report, _ = smoke
+    for section in SECTIONS:
+        assert section in report
+    cold = report["cold"]["variants"]
+    assert set(cold) == {"reference", "ours", "ours_tracing"}
+    assert all(variant["total_ms"]["n"] >= 1 for variant in cold.values())
+    # Tracing off never loads the X-Ray SDK; on, it does and segments reach the daemon address.
+    assert not cold["ours"]["xray_loaded"] and cold["ours_tracing"]["xray_loaded"]
+    assert report["cold"]["xray_datagrams"] > 0
+    assert not any(variant["pydantic_loaded"] for variant in cold.values())
+    assert report["importtime"]["top_packages_self_ms"]
+    for key in ("warm", "warm_replay"):
+        stats = report[key]["stats"]
+        assert {name: stats[name]["n"] for name in stats} == {
+            "ours": report["warm"]["requests"],
+            "reference": report["warm"]["requests"],
+            "floor": report["warm"]["requests"],
+        }
+    # With one-time links on, ours and the reference each wrote one item per request (warm-up included).
+    warmup_and_requests = report["options"]["warmup"] + report["warm"]["requests"]
+    assert report["warm_replay"]["put_items"] == 2 * warmup_and_requests
+    assert report["warm"]["put_items"] == 0
+    assert report["memory"]["requests"] == Options.smoke(Path()).memory_requests
+    assert report["memory"]["peak_rss_mb_after_n"] > 0
+    assert report["artifact"]["source"] == "skipped"
+
+
+def test_outputs_are_written(smoke: tuple[dict[str, Any], Path]) -> None:
+    report, out_dir = smoke
+    written = json.loads((out_dir / "bench.json").read_text())
+    assert set(SECTIONS) <= set(written)
+    assert (out_dir / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = table(report)
+    for heading in (
+        "1. Cold start",
+        "2. Warm requests, replay protection off",
+        "replay protection on",
+        "3. Calls counted at the servers",
+        "4. Memory",
+        "5. Artifact",
+    ):
+        assert heading in text
