@@ -121,8 +121,9 @@ class PartnerApiClient:
             timeout = urllib3.Timeout(
                 connect=min(CONNECT_TIMEOUT, budget), read=min(self._read_timeout, budget)
             )
+            deadline = time.monotonic() + budget
             try:
-                status, document, retry_after = self._attempt(url, body, headers, timeout)
+                status, document, retry_after = self._attempt(url, body, headers, timeout, deadline)
             except _Unreachable as error:
                 backoff = next(backoffs, None)
                 if backoff is None or not self._pause(backoff, remaining_seconds):
@@ -144,7 +145,7 @@ class PartnerApiClient:
         return True
 
     def _attempt(
-        self, url: str, body: bytes, headers: dict[str, str], timeout: urllib3.Timeout
+        self, url: str, body: bytes, headers: dict[str, str], timeout: urllib3.Timeout, deadline: float
     ) -> tuple[int, Any, float | None]:
         """One request: status, parsed JSON (or None) and the Retry-After pause, if any."""
         try:
@@ -169,10 +170,7 @@ class PartnerApiClient:
         except urllib3.exceptions.HTTPError as error:
             raise PartnerApiError(f"Partner API call failed: {type(error).__name__}") from None
         try:
-            raw = response.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
-            if len(raw) > MAX_RESPONSE_BYTES:
-                response.close()  # do not read (or pool) the rest of an oversized answer
-                raise PartnerApiError(f"Partner API answer is larger than {MAX_RESPONSE_BYTES} bytes")
+            raw = self._read_body(response, deadline)
         except urllib3.exceptions.ReadTimeoutError:
             raise PartnerApiTimeout("Partner API timed out while sending its answer") from None
         except urllib3.exceptions.HTTPError as error:
@@ -190,6 +188,32 @@ class PartnerApiClient:
             except urllib3.exceptions.InvalidHeader:
                 retry_after = None
         return response.status, document, retry_after
+
+    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+        """The answer's body, at most ``MAX_RESPONSE_BYTES``, read before ``deadline``.
+
+        The read timeout bounds each wait for data, not the whole answer: a server
+        trickling a byte at a time would keep us reading past Lambda's deadline.
+        So read what arrives, chunk by chunk, each wait cut to the time left.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                response.close()
+                raise PartnerApiTimeout("Partner API answer still arriving at the deadline")
+            sock = getattr(response.connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(min(self._read_timeout, left))
+            chunk = response.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                response.close()  # do not read (or pool) the rest of an oversized answer
+                raise PartnerApiError(f"Partner API answer is larger than {MAX_RESPONSE_BYTES} bytes")
+            chunks.append(chunk)
 
 
 class _Unreachable(Exception):

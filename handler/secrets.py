@@ -99,6 +99,9 @@ class SecretSource:
         except Exception as error:  # noqa: BLE001 - any failure falls back the same way
             if self._last_good is not None:
                 return self._last_good
+            # Nothing to fall back on: the next read goes to Secrets Manager again, so a
+            # fixed secret works at once rather than when Powertools' cached copy expires.
+            self._refetch = True
             # Our own and botocore's messages name the failure, never the value.
             raise SecretUnavailable(
                 f"secret {self._secret_id!r}: {type(error).__name__}: {str(error)[:200]}"

@@ -77,15 +77,6 @@ def test_answer_slower_than_the_timeout_is_504(
     h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the Lambda deadline bounds each socket read (urllib3 read timeout), not the whole "
-    "answer: a Partner API that trickles its body (a byte every 0.3 s) keeps the handler reading "
-    "until the server gives up (here 5 s: 502 partner_api_error) although only 2.5 s were left; "
-    "in Lambda the invocation is killed without an answer. handler/partner_api.py _attempt should "
-    "stop reading at the deadline (e.g. read in chunks and check the remaining time, or a total "
-    "timeout) and answer 504 partner_api_timeout.",
-)
 def test_answer_trickling_in_past_the_lambda_deadline_is_cut_off_with_504(
     build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
     aws: Any, jwks: Any, rsa_key: SigningKey,

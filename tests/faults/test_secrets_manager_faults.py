@@ -90,14 +90,6 @@ def test_secret_holding_malformed_json_is_503_until_fixed_and_the_cache_expires(
     h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unparseable secret value stays in Powertools' cache: SecretSource.get parses "
-    "after SecretsProvider.get(max_age=SECRET_CACHE_SECONDS) has cached the raw text, and on a "
-    "parse error (with no last good value) raises without dropping it, so after the secret is "
-    "fixed every sign-in is still 503 secret_unavailable until the cache expires (300 s by "
-    "default). handler/secrets.py should force_fetch on the next read after a parse failure.",
-)
 def test_secret_holding_malformed_json_recovers_as_soon_as_it_is_fixed(
     build_sso: Build, harness: Callable[..., Harness], moto: Moto,
     partner_api: FakePartnerApi, jwks: Any, rsa_key: SigningKey,
