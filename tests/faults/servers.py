@@ -258,8 +258,7 @@ def reset_mid_body() -> Behaviour:
 
     def reset(server: RawPartnerApi, conn: socket.socket, request: SeenRequest) -> None:
         conn.sendall(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
-            b'{"user": {'
+            b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"user": {'
         )
         time.sleep(0.05)
         rst_close(conn)
@@ -381,5 +380,3 @@ class SwitchableProxy:
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-
-

@@ -24,8 +24,14 @@ def jwks_fetches(server: HTTPServer, path: str = "/jwks.json") -> int:
 
 
 def test_jwks_down_at_cold_start_is_503_then_works_once_it_is_back(
-    build_sso: Build, harness: Callable[..., Harness], https_server_on: Callable[[int], HTTPServer],
-    partner_api: FakePartnerApi, aws: Any, rsa_key: SigningKey, clock: FakeClock, closed_port: int,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    https_server_on: Callable[[int], HTTPServer],
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+    clock: FakeClock,
+    closed_port: int,
 ) -> None:
     h = harness(build_sso(JWT_JWKS_URL=f"https://127.0.0.1:{closed_port}/jwks.json"))
 
@@ -39,8 +45,14 @@ def test_jwks_down_at_cold_start_is_503_then_works_once_it_is_back(
 
 
 def test_jwks_down_later_keeps_serving_the_cached_keys(
-    build_sso: Build, harness: Callable[..., Harness], https_server_on: Callable[[int], HTTPServer],
-    partner_api: FakePartnerApi, aws: Any, rsa_key: SigningKey, clock: FakeClock, closed_port: int,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    https_server_on: Callable[[int], HTTPServer],
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+    clock: FakeClock,
+    closed_port: int,
 ) -> None:
     server = https_server_on(closed_port)
     server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
@@ -58,8 +70,13 @@ def test_jwks_down_later_keeps_serving_the_cached_keys(
 
 
 def test_rotated_key_is_accepted_after_exactly_one_refetch(
-    build_sso: Build, harness: Callable[..., Harness], jwks_server: HTTPServer,
-    partner_api: FakePartnerApi, aws: Any, rsa_key: SigningKey, clock: FakeClock,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+    clock: FakeClock,
 ) -> None:
     jwks_server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
     h = harness(build_sso())
@@ -82,8 +99,13 @@ def test_rotated_key_is_accepted_after_exactly_one_refetch(
 
 
 def test_storm_of_unknown_kids_causes_one_fetch_per_cooldown(
-    build_sso: Build, harness: Callable[..., Harness], jwks_server: HTTPServer,
-    partner_api: FakePartnerApi, aws: Any, rsa_key: SigningKey, clock: FakeClock,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+    clock: FakeClock,
 ) -> None:
     jwks_server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
     h = harness(build_sso())
@@ -105,8 +127,13 @@ def test_storm_of_unknown_kids_causes_one_fetch_per_cooldown(
 
 
 def test_jwks_answering_with_a_redirect_is_not_followed(
-    build_sso: Build, harness: Callable[..., Harness], jwks_server: HTTPServer,
-    partner_server: HTTPServer, partner_api: FakePartnerApi, aws: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    jwks_server: HTTPServer,
+    partner_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
     clock: FakeClock,
 ) -> None:
     target = partner_server.url_for("/elsewhere/jwks.json")
@@ -129,8 +156,13 @@ def test_jwks_answering_with_a_redirect_is_not_followed(
 
 
 def test_jwks_larger_than_64_kib_is_refused(
-    build_sso: Build, harness: Callable[..., Harness], jwks_server: HTTPServer,
-    partner_api: FakePartnerApi, aws: Any, rsa_key: SigningKey, clock: FakeClock,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+    clock: FakeClock,
 ) -> None:
     padding = [{**SigningKey.rsa(kid=f"pad-{i}").jwk} for i in range(1)] * 120  # ~ 50 KiB of keys ...
     big = {"keys": [rsa_key.jwk, *padding], "comment": "x" * 40_000}  # ... and then some: > 64 KiB

@@ -13,8 +13,12 @@ Build = Callable[..., Any]
 
 
 def test_too_little_time_left_is_504_without_calling_the_partner_api(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     api = raw_partner_api()
     h = harness(build_sso(BI_BASE_URL=api.url))
@@ -31,8 +35,12 @@ def test_too_little_time_left_is_504_without_calling_the_partner_api(
 
 
 def test_slow_partner_api_is_cut_off_at_the_deadline_with_504(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     # The read timeout (5 s) is longer than the time left (2 s): the deadline must win.
     api = raw_partner_api()

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 from tests.conftest import SECRET_ID
 from tests.faults.conftest import Harness
 from tests.faults.servers import (
@@ -33,8 +31,13 @@ Build = Callable[..., Any]
 
 
 def test_refused_connections_are_502_then_signs_in_once_the_api_listens(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey, closed_port: int,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
+    closed_port: int,
 ) -> None:
     api = raw_partner_api(port=closed_port, start=False)  # nothing listens on the port yet
     h = harness(build_sso(BI_BASE_URL=api.url))
@@ -49,8 +52,12 @@ def test_refused_connections_are_502_then_signs_in_once_the_api_listens(
 
 
 def test_accepts_and_never_answers_is_504_within_the_timeout(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     api = raw_partner_api().then(silent())
     h = harness(build_sso(BI_BASE_URL=api.url, PARTNER_API_TIMEOUT_SECONDS="1"))
@@ -64,8 +71,12 @@ def test_accepts_and_never_answers_is_504_within_the_timeout(
 
 
 def test_answer_slower_than_the_timeout_is_504(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     api = raw_partner_api().then(delayed(3.0))
     h = harness(build_sso(BI_BASE_URL=api.url, PARTNER_API_TIMEOUT_SECONDS="1"))
@@ -78,8 +89,12 @@ def test_answer_slower_than_the_timeout_is_504(
 
 
 def test_answer_trickling_in_past_the_lambda_deadline_is_cut_off_with_504(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     # One body byte every 0.3 s never trips a 1 s read timeout; only the deadline can stop it.
     # The server gives up after 5 s, so the test is bounded whatever the handler does.
@@ -94,8 +109,12 @@ def test_answer_trickling_in_past_the_lambda_deadline_is_cut_off_with_504(
 
 
 def test_reset_in_the_middle_of_the_body_is_502(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     api = raw_partner_api().then(reset_mid_body())
     h = harness(build_sso(BI_BASE_URL=api.url))
@@ -109,8 +128,12 @@ def test_reset_in_the_middle_of_the_body_is_502(
 
 
 def test_500_is_502_without_retry_and_the_next_request_gets_the_200(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     # Only connection errors, 429 and 502/503/504 are retried (issue 2); a 500 is reported.
     api = raw_partner_api().then(answer(500, '{"error": {"type": "server_error"}}'))
@@ -125,8 +148,12 @@ def test_500_is_502_without_retry_and_the_next_request_gets_the_200(
 
 
 def test_503_then_200_is_retried_within_the_request_and_signs_in(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     api = raw_partner_api().then(answer(503, "busy", "text/plain"))
     h = harness(build_sso(BI_BASE_URL=api.url))
@@ -137,8 +164,12 @@ def test_503_then_200_is_retried_within_the_request_and_signs_in(
 
 
 def test_429_with_retry_after_is_retried_after_the_pause_and_signs_in(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     api = raw_partner_api()
     h = harness(build_sso(BI_BASE_URL=api.url))
@@ -155,8 +186,12 @@ def test_429_with_retry_after_is_retried_after_the_pause_and_signs_in(
 
 
 def test_401_after_a_key_rotation_is_fixed_by_the_refreshed_secret(
-    build_sso: Build, harness: Callable[..., Harness], partner_api: FakePartnerApi,
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    partner_api: FakePartnerApi,
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     h = harness(build_sso())  # the secret is cached for 300 s (SECRET_CACHE_SECONDS default)
     h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
@@ -175,8 +210,12 @@ def test_401_after_a_key_rotation_is_fixed_by_the_refreshed_secret(
 
 
 def test_401_while_the_secret_still_holds_the_old_key_is_502_until_it_is_updated(
-    build_sso: Build, harness: Callable[..., Harness], partner_api: FakePartnerApi,
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    partner_api: FakePartnerApi,
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     h = harness(build_sso())
     partner_api.api_key = ROTATED_API_KEY  # rotated at Big Interview, not yet in Secrets Manager
@@ -190,8 +229,12 @@ def test_401_while_the_secret_still_holds_the_old_key_is_502_until_it_is_updated
 
 
 def test_html_instead_of_json_is_502(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     page = "<!doctype html><html><body><h1>Welcome to Big Interview</h1></body></html>"
     api = raw_partner_api().then(answer(200, page, "text/html; charset=utf-8"))
@@ -202,8 +245,12 @@ def test_html_instead_of_json_is_502(
 
 
 def test_json_without_a_token_is_502(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     document = {"user": {"partner_id": "abc123", "token": {"expires_at": "2099-01-01T00:00:00.000Z"}}}
     api = raw_partner_api().then(answer(200, json.dumps(document)))
@@ -217,8 +264,12 @@ def test_json_without_a_token_is_502(
 
 
 def test_20_mb_body_is_502_quickly_and_the_same_handler_signs_in_next(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     api = raw_partner_api().then(huge(20 * 1024 * 1024))
     h = harness(build_sso(BI_BASE_URL=api.url))
@@ -233,8 +284,12 @@ def test_20_mb_body_is_502_quickly_and_the_same_handler_signs_in_next(
 
 
 def test_sso_token_needing_url_encoding_reaches_the_location_exactly(
-    build_sso: Build, harness: Callable[..., Harness], raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     awkward = "a+b/c=d&e f%2F?g#h;i,j\"k'l<m>n\\o~é漢"
     api = raw_partner_api().then(healthy(token=awkward))

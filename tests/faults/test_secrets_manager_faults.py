@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.conftest import SECRET_ID
 from tests.faults.conftest import Harness, Moto
 from tests.support import API_KEY, FakePartnerApi, SigningKey, mint
@@ -22,8 +20,12 @@ Build = Callable[..., Any]
 
 
 def test_down_at_cold_start_is_503_then_works_once_it_is_back(
-    build_sso: Build, harness: Callable[..., Harness], moto: Moto,
-    partner_api: FakePartnerApi, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    moto: Moto,
+    partner_api: FakePartnerApi,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     moto.proxy.set_down()
     h = harness(build_sso())
@@ -39,8 +41,12 @@ def test_down_at_cold_start_is_503_then_works_once_it_is_back(
 
 
 def test_down_later_serves_the_last_good_value_after_the_cache_expired(
-    build_sso: Build, harness: Callable[..., Harness], moto: Moto,
-    partner_api: FakePartnerApi, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    moto: Moto,
+    partner_api: FakePartnerApi,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     # SECRET_CACHE_SECONDS=0 would not cache at all; 1 s lets the cached value expire quickly.
     h = harness(build_sso(SECRET_CACHE_SECONDS="1"))
@@ -57,8 +63,12 @@ def test_down_later_serves_the_last_good_value_after_the_cache_expired(
 
 
 def test_deleted_secret_with_nothing_cached_is_503(
-    build_sso: Build, harness: Callable[..., Harness], moto: Moto,
-    partner_api: FakePartnerApi, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    moto: Moto,
+    partner_api: FakePartnerApi,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     moto.client().delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
     h = harness(build_sso())
@@ -73,8 +83,12 @@ def test_deleted_secret_with_nothing_cached_is_503(
 
 
 def test_secret_holding_malformed_json_is_503_until_fixed_and_the_cache_expires(
-    build_sso: Build, harness: Callable[..., Harness], moto: Moto,
-    partner_api: FakePartnerApi, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    moto: Moto,
+    partner_api: FakePartnerApi,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     malformed = '{"api_key": "' + API_KEY + '",'  # cut short: not JSON
     moto.client().put_secret_value(SecretId=SECRET_ID, SecretString=malformed)
@@ -91,8 +105,12 @@ def test_secret_holding_malformed_json_is_503_until_fixed_and_the_cache_expires(
 
 
 def test_secret_holding_malformed_json_recovers_as_soon_as_it_is_fixed(
-    build_sso: Build, harness: Callable[..., Harness], moto: Moto,
-    partner_api: FakePartnerApi, jwks: Any, rsa_key: SigningKey,
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    moto: Moto,
+    partner_api: FakePartnerApi,
+    jwks: Any,
+    rsa_key: SigningKey,
 ) -> None:
     moto.client().put_secret_value(SecretId=SECRET_ID, SecretString='{"api_key": ')
     h = harness(build_sso())  # SECRET_CACHE_SECONDS: the default 300 s
