@@ -22,7 +22,7 @@ from handler.config import Config
 from handler.keys import JwksKeySource
 from handler.partner_api import PartnerApiClient
 from handler.replay import ReplayGuard, dynamodb_client
-from handler.secrets import SecretFetcher, SecretSource, powertools_secrets_provider
+from handler.secrets import SecretFetcher, SecretSource, secrets_manager_fetcher
 from handler.sso import SsoService
 from handler.telemetry import Telemetry
 from handler.tokens import TokenVerifier
@@ -54,7 +54,7 @@ class Container:
     ) -> Container:
         """Wire the service from configuration; nothing is fetched yet."""
         telemetry = telemetry or Telemetry()
-        fetcher_factory = secret_fetcher_factory or (lambda: powertools_secrets_provider(telemetry))
+        fetcher_factory = secret_fetcher_factory or (lambda: secrets_manager_fetcher(telemetry))
         keys = JwksKeySource(http, config.issuers, config.jwks_url, telemetry=telemetry)
         api_key = SecretSource(config.api_key_secret_id, fetcher_factory, config.secret_cache_seconds)
         hmac_secret = (

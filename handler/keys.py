@@ -11,6 +11,8 @@ JWK into a key object is still PyJWT's job (``jwt.PyJWK``), done once per
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import threading
@@ -33,6 +35,49 @@ FETCH_TIMEOUT = urllib3.Timeout(connect=2.0, read=2.0)
 # kty (and curve) each algorithm family may be used with.
 KEY_TYPES = {"RS": ("RSA", None), "PS": ("RSA", None), "Ed": ("OKP", ("Ed25519",))}
 EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+MIN_RSA_BITS = 2048
+# The primes of the ROCA fingerprint test (Nemec et al., CCS 2017), each with the powers of 65537 mod p.
+ROCA_PRIMES = (
+    3,
+    5,
+    7,
+    11,
+    13,
+    17,
+    19,
+    23,
+    29,
+    31,
+    37,
+    41,
+    43,
+    47,
+    53,
+    59,
+    61,
+    67,
+    71,
+    73,
+    79,
+    83,
+    89,
+    97,
+    101,
+    103,
+    107,
+    109,
+    113,
+    127,
+    131,
+    137,
+    139,
+    149,
+    151,
+    157,
+    163,
+    167,
+)
+ROCA_SUBGROUPS = tuple((p, frozenset(pow(65537, k, p) for k in range(p))) for p in ROCA_PRIMES)
 
 
 class KeyFetchError(Exception):
@@ -88,6 +133,31 @@ def check_key_fits(jwk: Mapping[str, Any], alg: str) -> None:
         raise UnknownKey(f"{alg} cannot be verified with a {kty!r} key from a JWKS")
     if curves is not None and jwk.get("crv") not in curves:
         raise UnknownKey(f"{alg} needs one of {curves}, found {jwk.get('crv')!r}")
+    if kty == "RSA":
+        check_rsa_modulus(jwk.get("n"))
+
+
+def check_rsa_modulus(n_b64: Any) -> None:
+    """Refuse RSA keys under 2048 bits (RFC 7518 §3.3) and keys with the ROCA flaw."""
+    if not isinstance(n_b64, str):
+        raise UnknownKey("the RSA key has no modulus 'n'")
+    try:
+        n = int.from_bytes(base64.urlsafe_b64decode(n_b64 + "=" * (-len(n_b64) % 4)), "big")
+    except (binascii.Error, ValueError):
+        raise UnknownKey("the RSA key's modulus is not base64url") from None
+    if n.bit_length() < MIN_RSA_BITS:
+        raise UnknownKey(f"the RSA key has {n.bit_length()} bits; at least {MIN_RSA_BITS} are required")
+    if has_roca_fingerprint(n):
+        raise UnknownKey("the RSA key was made by a generator with the ROCA flaw (CVE-2017-15361)")
+
+
+def has_roca_fingerprint(n: int) -> bool:
+    """True if ``n`` came from the flawed Infineon generator (CVE-2017-15361, the ROCA test).
+
+    Such moduli are, for every small prime p below, congruent mod p to a power of 65537.
+    A sound modulus passes all these primes by chance with negligible probability.
+    """
+    return all(n % p in generated for p, generated in ROCA_SUBGROUPS)
 
 
 @dataclass

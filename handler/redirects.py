@@ -40,11 +40,16 @@ def check_redirect_to(value: str) -> str:
     path = value.split("?", 1)[0].lower()
     if any(marker in path for marker in ("%2f", "%5c", "%25", "%00", "%09", "%0a", "%0d")):
         raise InvalidRedirect("redirect_to's path contains an encoded slash or control character")
+    if "//" in path:
+        # '/.//evil' or '/a/..//evil' become '//evil' once dot segments are removed.
+        raise InvalidRedirect("redirect_to's path contains '//'")
     return value
 
 
 def check_return_url(value: str, config: Config) -> str:
     """``value`` if its origin is allow-listed (``RETURN_URL_ALLOWED_ORIGINS``, ``SSO_RETURN_URL``)."""
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_REDIRECT_TO_BYTES:
+        raise InvalidRedirect(f"return_url is longer than {MAX_REDIRECT_TO_BYTES} bytes")
     if CONTROL.search(value) or "\\" in value or url_problem(value):
         raise InvalidRedirect("return_url must be an absolute https URL")
     if origin_of(value) not in config.return_url_allowed_origins:

@@ -182,12 +182,6 @@ def test_return_url_trick_is_refused(
     assert_refused(result, status=400, code="invalid_redirect")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: handler/redirects.py check_return_url has no length limit (redirect_to has 2 KiB): "
-    "a 12 KiB return_url is accepted, the link is used up and the Partner API called, and the "
-    "Location header is then too large for API Gateway to return",
-)
 @pytest.mark.parametrize("size", [12 * 1024, 1024 * 1024], ids=["12-KiB-form", "1-MiB-query"])
 def test_very_long_return_url_is_refused(
     secured_with_return_urls: Sso, rsa_key: SigningKey, assert_refused: Refused, size: int
@@ -202,12 +196,6 @@ def test_very_long_return_url_is_refused(
     assert_refused(secured_with_return_urls(event), status=400, code="invalid_redirect")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: handler/redirects.py check_redirect_to accepts '//' after a dot segment: "
-    "'/.//evil.test' and '/a/..//evil.test' become the path '//evil.test' after RFC 3986 "
-    "dot-segment removal, a protocol-relative URL if Big Interview echoes it as a Location",
-)
 @pytest.mark.parametrize("value", ["/.//evil.test", "/a/..//evil.test", "/members//evil.test"])
 def test_double_slash_after_the_first_segment_is_refused(
     secured: Sso, rsa_key: SigningKey, assert_refused: Refused, value: str

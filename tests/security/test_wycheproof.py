@@ -44,11 +44,6 @@ BY_ID = {vector.id: vector for vector in VECTORS}
 # (the file lost whatever padding change they describe): no verifier can refuse one
 # and accept the other. Proven by test_defective_vectors_repeat_a_valid_token.
 DEFECTIVE = {"jws-367": "jws-357", "jws-370": "jws-357"}
-# Invalid vectors we accept because of a gap in handler/: each has a strict xfail.
-HANDLER_GAPS = {
-    "jwk-7": "BUG: handler/keys.py accepts an RSA key with the ROCA fingerprint (CVE-2017-15361) "
-    "from the JWKS; no key-quality check is made",
-}
 TABLE_ROW = re.compile(
     r"^\|\s*`((?:jws|jwk)-\d+)`\s*\|[^|]*\|\s*(valid|invalid|acceptable)\s*\|\s*`([^`]+)`\s*\|"
 )
@@ -87,10 +82,7 @@ def documented_deviations() -> dict[str, tuple[str, str]]:
 
 
 def vector_param(vector: Vector) -> Any:
-    marks = []
-    if vector.id in HANDLER_GAPS:
-        marks.append(pytest.mark.xfail(strict=True, reason=HANDLER_GAPS[vector.id]))
-    return pytest.param(vector, id=f"{vector.id}-{vector.comment}", marks=marks)
+    return pytest.param(vector, id=f"{vector.id}-{vector.comment}")
 
 
 INVALID = [vector_param(v) for v in VECTORS if v.result == "invalid" and v.id not in DEFECTIVE]
@@ -148,13 +140,12 @@ def test_figures_are_written_and_no_invalid_vector_is_accepted_unexplained(
         "invalid_accepted": counts["invalid-accepted"],
         "invalid_accepted_ids": invalid_accepted,
         "defective_vectors": DEFECTIVE,
-        "handler_gaps": HANDLER_GAPS,
         "refusal_codes": dict(Counter(o.code for o in outcomes.values() if not o.accepted)),
     }
     FIGURES.parent.mkdir(exist_ok=True)
     FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\nWycheproof: {json.dumps({k: figures[k] for k in list(figures)[:6]})}")
-    assert sorted(set(invalid_accepted) - set(DEFECTIVE) - set(HANDLER_GAPS)) == []
+    assert sorted(set(invalid_accepted) - set(DEFECTIVE)) == []
 
 
 # ---- the runner is the verifier: the signature layer and verify() agree on our own tokens -------------
@@ -240,11 +231,6 @@ def vector_private_key(group_comment: str) -> dict[str, Any]:
     return dict(private["keys"][0] if "keys" in private else private)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: handler/keys.py accepts a 1024-bit RSA key from the JWKS; RFC 7518 §3.3 requires "
-    ">= 2048 bits for RS*/PS* (Wycheproof jwk-8 is refused only because its payload is empty)",
-)
 def test_rsa_key_shorter_than_2048_bits_is_refused(
     make_secured: Callable[..., Sso], assert_refused: Callable[..., None]
 ) -> None:
@@ -257,7 +243,6 @@ def test_rsa_key_shorter_than_2048_bits_is_refused(
     assert_refused(sso(http_event(query={"jwt": token})), status=401)
 
 
-@pytest.mark.xfail(strict=True, reason=HANDLER_GAPS["jwk-7"])
 def test_rsa_key_with_the_roca_fingerprint_is_refused(
     make_secured: Callable[..., Sso], assert_refused: Callable[..., None]
 ) -> None:
