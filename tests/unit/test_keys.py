@@ -14,13 +14,13 @@ from typing import Any
 import jwt
 import pytest
 import urllib3
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from handler.container import new_http_pool
 from handler.errors import KeysUnavailable, UnknownKey
-from handler.keys import JwksKeySource, check_key_fits
+from handler.keys import JwksKeySource, check_key_fits, has_roca_fingerprint
 from tests import leakcheck
 from tests.support import SigningKey
 
@@ -374,7 +374,7 @@ UNFIT = {
     "rsa-key-for-es256": (lambda rsa: without(rsa, "alg"), "ES256", "needs an EC P-256 key"),
     "p384-key-for-es256": (lambda rsa: {**p384_jwk(), "alg": "ES256"}, "ES256", "needs an EC P-256 key"),
     "oct-key-for-hs256": (lambda rsa: {**hmac_jwk(), "alg": "HS256"}, "HS256", "cannot be verified"),
-    "rsa-without-n": (lambda rsa: without(rsa, "n"), "RS256", "not a usable RS256 key"),
+    "rsa-without-n": (lambda rsa: without(rsa, "n"), "RS256", "the RSA key has no modulus"),
 }
 
 
@@ -411,3 +411,26 @@ def test_ed25519_key_is_found_for_eddsa(source: JwksKeySource, endpoint: JwksEnd
 def test_check_key_fits_refuses_a_key_of_the_wrong_kind(jwk: dict[str, Any], alg: str) -> None:
     with pytest.raises(UnknownKey):
         check_key_fits(jwk, alg)
+
+
+def test_rsa_key_of_1024_bits_is_refused_whatever_else_fits() -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key())), "kid": "small"}
+
+    with pytest.raises(UnknownKey, match="1024 bits; at least 2048"):
+        check_key_fits(jwk, "RS256")
+
+
+def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
+    vectors = json.loads(
+        (Path(__file__).parents[1] / "security" / "wycheproof" / "json_web_key_test.json").read_text()
+    )
+    roca = next(g for g in vectors["testGroups"] if g["comment"] == "jws_rsa_roca_key")["private"]
+    roca_key = roca["keys"][0] if "keys" in roca else roca
+    sound = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SigningKey.rsa().private.public_key()))
+
+    def modulus(jwk: dict[str, Any]) -> int:
+        return int.from_bytes(base64.urlsafe_b64decode(jwk["n"] + "=" * (-len(jwk["n"]) % 4)), "big")
+
+    assert has_roca_fingerprint(modulus(roca_key))
+    assert not has_roca_fingerprint(modulus(sound))
