@@ -45,7 +45,7 @@ def test_every_section_is_measured(smoke: tuple[dict[str, Any], Path]) -> None:
     for section in SECTIONS:
         assert section in report
     cold = report["cold"]["variants"]
-    assert set(cold) == {"reference", "ours", "ours_tracing"}
+    assert set(cold) == {"reference", "ours", "ours_tracing", "ours_snapstart"}
     assert all(variant["total_ms"]["n"] >= 1 for variant in cold.values())
     # Tracing off never loads the X-Ray SDK; on, it does and segments reach the daemon address.
     assert not cold["ours"]["xray_loaded"] and cold["ours_tracing"]["xray_loaded"]

@@ -16,8 +16,8 @@ from typing import Any
 import jwt
 import pytest
 
-from handler.container import new_http_pool
 from handler.config import load_config
+from handler.container import new_http_pool
 from handler.errors import (
     InvalidAudience,
     InvalidClaim,
