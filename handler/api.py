@@ -146,6 +146,7 @@ def log_outcome(
         telemetry.redirected()
         return
     seen = peek(token) if token else None
+    verified = outcome.claims  # set when the refusal came after the token was verified
     logger.info(
         "sign-in refused",
         extra={
@@ -155,6 +156,9 @@ def log_outcome(
             "detail": outcome.detail,
             "iss": seen.issuer if seen else None,
             "kid": seen.kid if seen else None,
+            "jti_sha256": _digest(verified.jti) if verified else None,
+            "partner_id": verified.partner_id if verified else None,
+            "partner_status": outcome.partner_status,
             "latency_ms": latency_ms,
         },
     )

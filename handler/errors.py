@@ -10,6 +10,8 @@ found, never the token, a key or a profile claim.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SsoError(Exception):
     """Base class: a request that cannot end in a sign-in."""
@@ -18,9 +20,13 @@ class SsoError(Exception):
     status = 500
     message = "Something went wrong on our side. Please try again."
 
-    def __init__(self, detail: str = "") -> None:
+    def __init__(self, detail: str = "", *, partner_status: int | None = None) -> None:
         super().__init__(detail or self.code)
         self.detail = detail
+        # For the log line: the Partner API's status, and the verified token's claims
+        # (a ``VerifiedToken``) when the refusal came after verification.
+        self.partner_status = partner_status
+        self.claims: Any = None
 
 
 # 400: the request itself is unusable.

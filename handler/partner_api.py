@@ -74,10 +74,12 @@ class PartnerApiClient:
             api_key = self._api_key.get(force_fetch=True)
             status, document = self._observed_call(url, body, api_key, remaining_seconds)
         if status not in (200, 201):
-            raise PartnerApiError(f"Partner API answered {status}")
+            raise PartnerApiError(f"Partner API answered {status}", partner_status=status)
         token = _token_in(document)
         if token is None:
-            raise PartnerApiError(f"Partner API answered {status} without user.token.token")
+            raise PartnerApiError(
+                f"Partner API answered {status} without user.token.token", partner_status=status
+            )
         return token, status
 
     def _observed_call(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handler.config import Config
-from handler.errors import MissingClaim
+from handler.errors import MissingClaim, SsoError
 from handler.partner_api import PartnerApiClient
 from handler.redirects import check_redirect_to, check_return_url, sso_login_url
 from handler.replay import ReplayGuard
@@ -49,6 +49,15 @@ class SsoService:
     def sign_in(self, request: SignInRequest, remaining_seconds: Callable[[], float]) -> SignIn:
         """Every check happens before the Partner API is called; it is called last."""
         claims = self._verifier.verify(request.token)
+        try:
+            return self._sign_in_verified(claims, request, remaining_seconds)
+        except SsoError as error:
+            error.claims = claims  # so the log line can say who was refused, and why
+            raise
+
+    def _sign_in_verified(
+        self, claims: VerifiedToken, request: SignInRequest, remaining_seconds: Callable[[], float]
+    ) -> SignIn:
         # A signed claim wins over an unsigned parameter.
         redirect_to = claims.redirect_to or request.redirect_to
         if redirect_to is not None:

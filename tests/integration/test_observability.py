@@ -264,3 +264,20 @@ def test_importing_the_app_registers_the_snapstart_hooks(monkeypatch: pytest.Mon
         assert after == app.container.after_restore
     finally:
         sys.modules.pop("handler.app", None)
+
+
+def test_a_refusal_after_verification_names_the_user_and_the_partner_status(
+    make_sso: Callable[..., Sso], jwks: Any, partner_server: Any, rsa_key: SigningKey, caplog: Any
+) -> None:
+    partner_server.expect_request("/api/users/abc123").respond_with_data("{}", status=422)
+    sso = make_sso()
+
+    assert sso(http_event(query={"jwt": mint(rsa_key, jti="link-7")}))["statusCode"] == 502
+
+    [line] = summaries(caplog)
+    assert (line["reason"], line["partner_id"], line["partner_status"]) == (
+        "partner_api_error",
+        "abc123",
+        422,
+    )
+    assert line["jti_sha256"] and line["jti_sha256"] != "link-7"
