@@ -59,6 +59,7 @@ LITERALS = {
     "POWERTOOLS_SERVICE_NAME": "sso-redirector",
     # Always empty when deployed; lets `sam local invoke --env-vars` reach moto.
     "AWS_ENDPOINT_URL_SECRETS_MANAGER": "",
+    "AWS_ENDPOINT_URL_DYNAMODB": "",
 }
 DEFAULTS = {
     "Architecture": "arm64",
@@ -565,6 +566,9 @@ def test_env_json_example_sets_only_variables_the_template_declares(props: dict[
     assert variables["BI_BASE_URL"] == "http://127.0.0.1:3002"
     assert variables["JWT_ISSUER"] == "http://127.0.0.1:3001"
     assert variables["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == "http://127.0.0.1:3003"
+    # The local stack's one-time-link table, in the same moto.
+    assert variables["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:3003"
+    assert variables["REPLAY_TABLE_NAME"] == "bi-sso-sandbox-replay"
 
 
 REQUIRED_ENV = {"BI_ORG", "BI_API_KEY_SECRET_ID", "JWT_ISSUER", "JWT_AUDIENCE"}
