@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__)
     parser.add_argument("--cold-samples", type=int, default=defaults.cold_samples)
     parser.add_argument("--tracing-samples", type=int, default=defaults.tracing_samples)
+    parser.add_argument("--snapstart-samples", type=int, default=defaults.snapstart_samples)
     parser.add_argument("--warm-requests", type=int, default=defaults.warm_requests)
     parser.add_argument("--calls-requests", type=int, default=defaults.calls_requests)
     parser.add_argument("--memory-requests", type=int, default=defaults.memory_requests)
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         options = Options(
             cold_samples=args.cold_samples,
             tracing_samples=args.tracing_samples,
+            snapstart_samples=args.snapstart_samples,
             warm_requests=args.warm_requests,
             calls_requests=args.calls_requests,
             memory_requests=args.memory_requests,

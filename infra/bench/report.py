@@ -29,7 +29,12 @@ def table(report: dict[str, Any]) -> str:
         f"   {'':24}{'import p50':>11}{'1st req p50':>12}{'total p50':>11}{'total p90':>11}"
         f"{'ratio p50':>10}{'ratio p90':>10}{'RSS MB':>8}",
     ]
-    labels = {"reference": "reference", "ours": "ours, tracing off", "ours_tracing": "ours, tracing on"}
+    labels = {
+        "reference": "reference",
+        "ours": "ours, tracing off",
+        "ours_tracing": "ours, tracing on",
+        "ours_snapstart": "ours, hooks, then 1st*",
+    }
     for name, label in labels.items():
         if name not in cold:
             continue
@@ -45,6 +50,11 @@ def table(report: dict[str, Any]) -> str:
         f"{cold.get('ours_tracing', {}).get('xray_loaded', '-')}, off: {cold['ours']['xray_loaded']}; "
         f"segments sent to the X-Ray daemon address: {report['cold']['xray_datagrams']}"
     )
+    if "ours_snapstart" in cold:
+        lines.append(
+            "   * SnapStart-like: before_snapshot() and after_restore() run after the import; its "
+            "'1st req' is a restored copy's first request (its 'import' includes the hooks)"
+        )
     if "importtime" in report:
         imports = report["importtime"]
         lines.append(

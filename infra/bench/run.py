@@ -42,6 +42,7 @@ class Options:
     cold_samples: int = 15
     cold_warmup: bool = True  # one discarded cold run per variant (compiles .pyc, warms the page cache)
     tracing_samples: int = 15
+    snapstart_samples: int = 10
     warm_requests: int = 2000
     warmup: int = 100
     block: int = 100
@@ -59,6 +60,7 @@ class Options:
             cold_samples=2,
             cold_warmup=False,
             tracing_samples=1,
+            snapstart_samples=1,
             warm_requests=50,
             warmup=5,
             block=10,
@@ -145,26 +147,32 @@ def write_tokens(path: Path, tokens: list[str]) -> Path:
 def measure_cold(runner: Runner, tokens: list[str]) -> dict[str, Any]:
     """Fresh processes, interleaved: reference, ours, ours with tracing on, reference, ..."""
     options, stack = runner.options, runner.stack
-    variants: list[tuple[str, str, dict[str, str]]] = [
-        ("reference", "reference", stack.child_environment()),
-        ("ours", "ours", stack.child_environment()),
+    variants: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+        ("reference", {"target": "reference"}, stack.child_environment()),
+        ("ours", {"target": "ours"}, stack.child_environment()),
     ]
     if options.tracing_samples:
-        variants.append(("ours_tracing", "ours", stack.child_environment(tracing=True)))
+        variants.append(("ours_tracing", {"target": "ours"}, stack.child_environment(tracing=True)))
+    if options.snapstart_samples:
+        variants.append(("ours_snapstart", {"target": "ours", "snapstart": True}, stack.child_environment()))
+    wanted = {
+        "reference": options.cold_samples,
+        "ours": options.cold_samples,
+        "ours_tracing": options.tracing_samples,
+        "ours_snapstart": options.snapstart_samples,
+    }
     samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
     token_iter = iter(tokens)
     # One discarded run each: compiles the project's .pyc files and warms the OS page cache.
-    for _, target, environment in variants if options.cold_warmup else ():
-        runner.child({"mode": "cold", "target": target, "token": next(token_iter)}, environment)
+    for _, spec, environment in variants if options.cold_warmup else ():
+        runner.child({"mode": "cold", **spec, "token": next(token_iter)}, environment)
     datagrams_before = stack.counts()["xray_datagrams"]
-    rounds = max(options.cold_samples, options.tracing_samples)
-    for round_number in range(rounds):
-        for name, target, environment in variants:
-            wanted = options.tracing_samples if name == "ours_tracing" else options.cold_samples
-            if round_number >= wanted:
+    for round_number in range(max(wanted.values())):
+        for name, spec, environment in variants:
+            if round_number >= wanted[name]:
                 continue
             result, wall_ms, _ = runner.child(
-                {"mode": "cold", "target": target, "token": next(token_iter)}, environment
+                {"mode": "cold", **spec, "token": next(token_iter)}, environment
             )
             samples[name].append({**result, "process_ms": wall_ms})
     report: dict[str, Any] = {"samples": dict(samples), "variants": {}}
@@ -362,6 +370,7 @@ def run(options: Options) -> dict[str, Any]:
         for name in (
             "cold_samples",
             "tracing_samples",
+            "snapstart_samples",
             "warm_requests",
             "warmup",
             "block",
@@ -380,7 +389,9 @@ def run(options: Options) -> dict[str, Any]:
         tokens = stack.mint(2 * per_side)
         tokens_file = write_tokens(scratch / "tokens.txt", tokens)
         runner = Runner(stack, options, scratch)
-        cold_tokens = stack.mint(3 + 3 * max(options.cold_samples, options.tracing_samples) + 1)
+        cold_tokens = stack.mint(
+            4 + options.cold_samples * 2 + options.tracing_samples + options.snapstart_samples + 1
+        )
         report["cold"] = measure_cold(runner, cold_tokens)
         if options.importtime:
             report["importtime"] = measure_importtime(runner, cold_tokens[-1])
