@@ -42,6 +42,7 @@ from infra.local.moto_secrets import (
     api_key_secret_value,
     create_replay_table,
     new_api_key,
+    put_secret,
 )
 from infra.local.sandbox_big_interview import SandboxBigInterview
 
@@ -235,7 +236,8 @@ class BenchStack:
             aws_access_key_id=FAKE_ACCESS_KEY_ID,
             aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
         )
-        client.create_secret(Name=SECRET_NAME, SecretString=api_key_secret_value(self.api_key))
+        # moto keeps its state per process: a second stack in one process finds the secret there.
+        put_secret(client, SECRET_NAME, api_key_secret_value(self.api_key))
         create_replay_table(REGION, self.moto.url, REPLAY_TABLE)
         self.big_interview.start()
         # The sandbox's server is the stock ThreadingHTTPServer behind infra.local's
