@@ -166,6 +166,20 @@ def sign_raw(key: SigningKey, payload: dict[str, Any], headers: dict[str, Any] |
     return token
 
 
+def user_document(
+    token: str, partner_id: str = "abc123", expires_at: str = "2016-05-28T17:16:18.817Z"
+) -> dict[str, Any]:
+    """The Partner API's documented answer for a user, holding the SSO ``token``."""
+    return {
+        "user": {
+            "partner_id": partner_id,
+            "created_at": "2015-01-01T00:00:00.000Z",
+            "anonymous": False,
+            "token": {"token": token, "expires_at": expires_at},
+        }
+    }
+
+
 @dataclass
 class FakePartnerApi:
     """Big Interview's documented ``POST /api/users/{partner_id}``, for pytest-httpserver."""
@@ -189,10 +203,5 @@ class FakePartnerApi:
         self.users.add(partner_id)
         token = secrets.token_hex(32)
         leakcheck.register(token)
-        user = {
-            "partner_id": partner_id,
-            "created_at": "2015-01-01T00:00:00.000Z",
-            "anonymous": False,
-            "token": {"token": token, "expires_at": "2016-05-28T17:16:18.817Z"},
-        }
-        return Response(json.dumps({"user": user}), 201 if created else 200, content_type="application/json")
+        document = user_document(token, partner_id)
+        return Response(json.dumps(document), 201 if created else 200, content_type="application/json")

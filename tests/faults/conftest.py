@@ -36,7 +36,7 @@ from handler.container import Container, new_http_pool
 from handler.telemetry import SERVICE
 from tests import leakcheck
 from tests.conftest import SECRET_ID, Sso
-from tests.faults.servers import LOOPBACK, RawPartnerApi, SwitchableProxy, free_port
+from tests.servers import LOOPBACK, RawPartnerApi, SwitchableProxy, free_port
 from tests.support import API_KEY, ROTATED_API_KEY, http_event
 
 # Everything the handler must never log, besides each test's tokens.

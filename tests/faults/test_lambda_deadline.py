@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.faults.conftest import Harness
-from tests.faults.servers import RawPartnerApi, delayed
+from tests.servers import RawPartnerApi, delayed
 from tests.support import SigningKey, mint
 
 Build = Callable[..., Any]

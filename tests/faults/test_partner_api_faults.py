@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.conftest import SECRET_ID
 from tests.faults.conftest import Harness
-from tests.faults.servers import (
+from tests.servers import (
     RawPartnerApi,
     answer,
     delayed,

@@ -2,8 +2,8 @@
 
 Well-behaved answers come from pytest-httpserver (``partner_server``); servers that
 misbehave at the socket level (silent, slow, resetting, streaming too much) are a
-tiny TLS server in a thread (``RawServer``), so a test never blocks the shared
-pytest-httpserver.
+tiny TLS server in a thread (``tests.servers.RawServer``), so a test never blocks the
+shared pytest-httpserver.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import re
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +31,8 @@ from handler.partner_api import PartnerApiClient
 from handler.secrets import SecretSource, powertools_secrets_provider
 from tests import leakcheck
 from tests.conftest import SECRET_ID
-from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, http_event, mint
+from tests.servers import Handle, RawServer, free_port, http_answer, read_request, rst_close
+from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, http_event, mint, user_document
 
 PROFILE = {"first_name": "Adelheid", "last_name": "Quixotte", "email": "adelheid.q@example.edu"}
 USER_PATH = re.compile(r"^/api/users/[^/]+$")
@@ -41,17 +41,6 @@ leakcheck.register(*PROFILE.values())
 
 def plenty_of_time() -> float:
     return 9.0
-
-
-def user_document(token: str) -> dict[str, Any]:
-    return {
-        "user": {
-            "partner_id": "abc123",
-            "created_at": "2015-01-01T00:00:00.000Z",
-            "anonymous": False,
-            "token": {"token": token, "expires_at": "2016-05-28T17:16:18.817Z"},
-        }
-    }
 
 
 def sso_token_value() -> str:
@@ -120,107 +109,18 @@ def serve(partner_server: HTTPServer, *answers: tuple[int, Any, dict[str, str]])
     return script
 
 
-# ---- a raw TLS server for misbehaving Partner APIs --------------------------------------------
-def read_request(conn: socket.socket) -> bytes:
-    """Read one HTTP request (headers and a Content-Length body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-    length = int(match.group(1)) if match else 0
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return data
-
-
-def json_answer(document: dict[str, Any], status: int = 200) -> bytes:
-    body = json.dumps(document).encode()
-    head = (
-        f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-class RawServer:
-    """TCP on 127.0.0.1 (TLS when given a context); runs ``handle(conn, index, stopping)`` per connection."""
-
-    def __init__(
-        self,
-        handle: Callable[[socket.socket, int, threading.Event], None],
-        ssl_context: ssl.SSLContext | None,
-    ) -> None:
-        self._handle = handle
-        self._context = ssl_context
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
-        self.port = self._listener.getsockname()[1]
-        self.url = f"https://127.0.0.1:{self.port}"
-        self.stopping = threading.Event()
-        self.connections = 0
-        self.requests = 0
-        self._threads: list[threading.Thread] = []
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
-        self._acceptor.start()
-
-    def _accept_loop(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            index = self.connections
-            self.connections += 1
-            thread = threading.Thread(target=self._run, args=(conn, index), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _run(self, conn: socket.socket, index: int) -> None:
-        try:
-            conn.settimeout(10)
-            if self._context is not None:
-                conn = self._context.wrap_socket(conn, server_side=True)
-            self._handle(conn, index, self.stopping)
-        except OSError:
-            pass  # the client went away: that is what several tests do on purpose
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self._acceptor.join(timeout=5)
-        self._listener.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-
 @pytest.fixture
 def raw_server(server_ssl_context: ssl.SSLContext) -> Iterator[Callable[..., RawServer]]:
     started: list[RawServer] = []
 
-    def start(handle: Callable[[socket.socket, int, threading.Event], None], tls: bool = True) -> RawServer:
-        server = RawServer(handle, server_ssl_context if tls else None)
+    def start(handle: Handle, tls: bool = True) -> RawServer:
+        server = RawServer(handle, server_ssl_context if tls else None, timeout=10)
         started.append(server)
-        return server
+        return server.start()
 
     yield start
     for server in started:
         server.stop()
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---- success --------------------------------------------------------------------------------------
@@ -477,7 +377,7 @@ def test_body_over_1_mib_is_refused_quickly_and_the_pool_still_works(
     def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
         read_request(conn)
         if index > 0:
-            conn.sendall(json_answer(user_document(token)))
+            conn.sendall(http_answer(200, json.dumps(user_document(token)).encode()))
             return
         size = 20 * 1024 * 1024
         conn.sendall(
@@ -509,7 +409,7 @@ def test_connection_reset_mid_body_is_partner_api_error(
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
         conn.sendall(b'{"user": {"token": ')
         time.sleep(0.1)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        rst_close(conn)
 
     server = raw_server(handle)
 
@@ -521,7 +421,7 @@ def test_connection_reset_mid_body_is_partner_api_error(
 
 # ---- unreachable and slow servers ---------------------------------------------------------------------
 def test_connection_refused_is_partner_api_error(make_client: Callable[..., PartnerApiClient]) -> None:
-    client = make_client(f"https://127.0.0.1:{closed_port()}")
+    client = make_client(f"https://127.0.0.1:{free_port()}")
 
     # Caught as SsoError and checked here: a refused connection once came out as a 504
     # timeout (urllib3's NewConnectionError subclasses ConnectTimeoutError). Checking in
@@ -540,9 +440,9 @@ def test_connection_reset_before_an_answer_is_retried(
     def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
         read_request(conn)
         if index == 0:
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+            rst_close(conn)
             return
-        conn.sendall(json_answer(user_document(token)))
+        conn.sendall(http_answer(200, json.dumps(user_document(token)).encode()))
 
     server = raw_server(handle)
 
@@ -555,7 +455,7 @@ def test_connection_reset_before_every_answer_is_partner_api_error_after_three_a
 ) -> None:
     def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
         read_request(conn)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        rst_close(conn)
 
     server = raw_server(handle)
 
@@ -620,7 +520,7 @@ def test_read_timeout_is_cut_to_the_remaining_time(
     def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
         read_request(conn)
         if not stopping.wait(5):
-            conn.sendall(json_answer(user_document(token)))
+            conn.sendall(http_answer(200, json.dumps(user_document(token)).encode()))
 
     server = raw_server(handle)
     client = make_client(server.url, read_timeout=5.0)

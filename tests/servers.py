@@ -1,6 +1,11 @@
 """Servers that misbehave on purpose, on 127.0.0.1, each stoppable and bounded in time.
 
-``RawPartnerApi`` is a tiny TLS server that answers each Partner API request with
+``RawServer`` accepts TCP connections (TLS when given a context) and runs a test's
+function on each, in a thread of its own, so a misbehaving server never blocks the
+shared pytest-httpserver. ``read_request`` and ``http_answer`` read and write HTTP/1.1
+on such a connection, and ``rst_close`` hangs up with a TCP RST.
+
+``RawPartnerApi`` is a TLS ``RawServer`` that answers each Partner API request with
 the next behaviour of its script (then a healthy answer), at the socket level:
 silence, slowness, a reset in the middle of the body, 20 MB, ... It may be bound
 to a fixed port and started late, so a test can show "refused, then back".
@@ -23,11 +28,12 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Self
 
 from tests import leakcheck
+from tests.support import user_document
 
 MAX_HANG_SECONDS = 20.0
 LOOPBACK = "127.0.0.1"
@@ -38,6 +44,28 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))
         return int(probe.getsockname()[1])
+
+
+def listening(port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1:``port``, whose ``accept`` waits 50 ms at a time."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((LOOPBACK, port))
+    listener.listen(64)
+    listener.settimeout(0.05)
+    return listener
+
+
+def accepted(listener: socket.socket, stopping: threading.Event) -> Iterator[socket.socket]:
+    """The connections ``listener`` accepts, until ``stopping`` is set or the listener is closed."""
+    while not stopping.is_set():
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        yield conn
 
 
 @dataclass
@@ -83,17 +111,6 @@ def http_answer(status: int, body: bytes, content_type: str = "application/json"
     return head.encode() + body
 
 
-def user_document(token: str) -> dict[str, Any]:
-    return {
-        "user": {
-            "partner_id": "abc123",
-            "created_at": "2015-01-01T00:00:00.000Z",
-            "anonymous": False,
-            "token": {"token": token, "expires_at": "2099-05-28T17:16:18.817Z"},
-        }
-    }
-
-
 def rst_close(conn: socket.socket) -> None:
     """Close with a TCP RST (SO_LINGER 0) rather than a FIN."""
     with contextlib.suppress(OSError):
@@ -103,84 +120,103 @@ def rst_close(conn: socket.socket) -> None:
         socket.socket.close(conn)
 
 
-# A behaviour answers one request: (server, connection, request) -> None.
-Behaviour = Callable[["RawPartnerApi", socket.socket, SeenRequest], None]
+Handle = Callable[[socket.socket, int, threading.Event], None]
 
 
-class RawPartnerApi:
-    """A Partner API on raw TLS sockets; ``script`` behaviours first, then ``healthy``."""
+class RawServer:
+    """TCP on 127.0.0.1 (TLS when given a context); runs ``handle(conn, index, stopping)`` per connection.
 
-    def __init__(self, ssl_context: ssl.SSLContext, port: int = 0, api_key: str | None = None) -> None:
+    ``index`` counts the connections from 0; ``stopping`` is set by ``stop``. The server
+    may be bound to a fixed ``port`` and started late, stopped and started again. Each
+    connection's socket operations time out after ``timeout`` seconds.
+    """
+
+    def __init__(
+        self,
+        handle: Handle,
+        ssl_context: ssl.SSLContext | None,
+        port: int = 0,
+        timeout: float = MAX_HANG_SECONDS,
+    ) -> None:
+        self._handle = handle
         self._context = ssl_context
+        self._timeout = timeout
         self.port = port or free_port()
         self.url = f"https://{LOOPBACK}:{self.port}"
-        self.api_key = api_key
-        self.script: deque[Behaviour] = deque()
-        self.requests: list[SeenRequest] = []
-        self.issued: list[str] = []  # SSO tokens handed out by healthy answers
         self.stopping = threading.Event()
-        self._lock = threading.Lock()
+        self.connections = 0
         self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
 
-    # -- lifecycle ------------------------------------------------------------
-    def start(self) -> RawPartnerApi:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((LOOPBACK, self.port))
-        listener.listen(64)
-        listener.settimeout(0.05)
+    def start(self) -> Self:
+        listener = listening(self.port)
         self._listener = listener
         self.stopping.clear()
-        thread = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True)
-        self._threads.append(thread)
-        thread.start()
+        self._acceptor = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True)
+        self._acceptor.start()
         return self
 
     def stop(self) -> None:
         self.stopping.set()
+        if self._acceptor is not None:
+            self._acceptor.join(timeout=5)
+            self._acceptor = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None
         for thread in self._threads:
-            thread.join(timeout=MAX_HANG_SECONDS + 5)
+            thread.join(timeout=self._timeout + 5)
         self._threads = []
 
-    def then(self, *behaviours: Behaviour) -> RawPartnerApi:
-        self.script.extend(behaviours)
-        return self
-
-    # -- serving ----------------------------------------------------------------
     def _accept_loop(self, listener: socket.socket) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+        for conn in accepted(listener, self.stopping):
+            index = self.connections
+            self.connections += 1
+            thread = threading.Thread(target=self._run, args=(conn, index), daemon=True)
             self._threads.append(thread)
             thread.start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _run(self, conn: socket.socket, index: int) -> None:
         try:
-            conn.settimeout(MAX_HANG_SECONDS)
-            tls = self._context.wrap_socket(conn, server_side=True)
-            request = read_request(tls)
-            if request is None:
-                return
-            with self._lock:
-                self.requests.append(request)
-                behaviour = self.script.popleft() if self.script else healthy()
-            behaviour(self, tls, request)
-            with contextlib.suppress(OSError):
-                tls.close()
+            conn.settimeout(self._timeout)
+            if self._context is not None:
+                conn = self._context.wrap_socket(conn, server_side=True)
+            self._handle(conn, index, self.stopping)
         except OSError:
-            pass  # the handler hung up: several behaviours provoke exactly that
+            pass  # the client hung up: several behaviours provoke exactly that
         finally:
             with contextlib.suppress(OSError):
                 conn.close()
+
+
+# A behaviour answers one request: (server, connection, request) -> None.
+Behaviour = Callable[["RawPartnerApi", socket.socket, SeenRequest], None]
+
+
+class RawPartnerApi(RawServer):
+    """A Partner API on raw TLS sockets; ``script`` behaviours first, then ``healthy``."""
+
+    def __init__(self, ssl_context: ssl.SSLContext, port: int = 0, api_key: str | None = None) -> None:
+        super().__init__(self._answer, ssl_context, port)
+        self.api_key = api_key
+        self.script: deque[Behaviour] = deque()
+        self.requests: list[SeenRequest] = []
+        self.issued: list[str] = []  # SSO tokens handed out by healthy answers
+        self._lock = threading.Lock()
+
+    def then(self, *behaviours: Behaviour) -> Self:
+        self.script.extend(behaviours)
+        return self
+
+    def _answer(self, conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        request = read_request(conn)
+        if request is None:
+            return
+        with self._lock:
+            self.requests.append(request)
+            behaviour = self.script.popleft() if self.script else healthy()
+        behaviour(self, conn, request)
 
     def new_token(self, value: str | None = None) -> str:
         token = value or secrets.token_hex(32)
@@ -198,7 +234,7 @@ def healthy(status: int = 201, token: str | None = None) -> Behaviour:
         if server.api_key is not None and request.headers.get("authorization") != server.api_key:
             conn.sendall(http_answer(401, b'{"error": {"type": "unauthorized"}}'))
             return
-        document = user_document(server.new_token(token))
+        document = user_document(server.new_token(token), expires_at="2099-05-28T17:16:18.817Z")
         conn.sendall(http_answer(status, json.dumps(document).encode()))
 
     return answer
@@ -307,11 +343,7 @@ class SwitchableProxy:
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self) -> SwitchableProxy:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((LOOPBACK, self.port))
-        listener.listen(64)
-        listener.settimeout(0.05)
+        listener = listening(self.port)
         self._listener = listener
         thread = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True)
         self._threads.append(thread)
@@ -339,13 +371,7 @@ class SwitchableProxy:
             thread.join(timeout=5)
 
     def _accept_loop(self, listener: socket.socket) -> None:
-        while not self._stopping.is_set():
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
+        for client in accepted(listener, self._stopping):
             with self._lock:
                 up = self.up
                 if not up:
