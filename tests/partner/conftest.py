@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from infra.local.http_server import BackgroundHTTPServer, QuietHandler
 from infra.partner.keys import PrivateKey, load_private_key, write_key_pair
 from tests import leakcheck
+from tests.support import claims
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUER = "https://idp.partner-school.test"
@@ -67,22 +66,15 @@ def other_rsa_pair(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
 
 
 def sign(pair: KeyPair, headers: dict[str, Any] | None = None, **overrides: Any) -> str:
-    """A token for ``abc123`` signed with ``pair`` (``None`` removes a claim); registered as a secret."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "abc123",
-        "iat": now,
-        "exp": now + 120,
-        "jti": uuid.uuid4().hex,
-        "given_name": FIRST,
-        "family_name": LAST,
-        "email": EMAIL,
-        **overrides,
-    }
-    claims = {name: value for name, value in claims.items() if value is not None}
-    token = jwt.encode(claims, pair.private, algorithm=pair.alg, headers={"kid": pair.kid, **(headers or {})})
+    """A token for ``abc123`` signed with ``pair`` (``None`` removes a claim); registered as a secret.
+
+    The suite's ``claims``, with this module's issuer, audience and user.
+    """
+    own = {"iss": ISSUER, "aud": AUDIENCE, "given_name": FIRST, "family_name": LAST, "email": EMAIL}
+    payload = claims(**{**own, **overrides})
+    token = jwt.encode(
+        payload, pair.private, algorithm=pair.alg, headers={"kid": pair.kid, **(headers or {})}
+    )
     leakcheck.register(token, token.rsplit(".", 1)[1])
     return token
 
