@@ -28,9 +28,10 @@ CLOCK = time.perf_counter
 class _Absent:
     """A meta-path finder that makes the modules named in ``BENCH_ABSENT_MODULES`` unimportable.
 
-    The Lambda runtime's boto3 comes without ``awscrt``; a development venv may
-    have it (aws-sam-cli brings it), and botocore imports it when present (about
-    0.2 s). Hiding it makes the children import what Lambda would.
+    The Lambda runtime's boto3 comes without ``awscrt`` and pyOpenSSL; a
+    development venv may have them (aws-sam-cli brings them), and botocore
+    imports them when present (``awscrt`` alone costs about 0.2 s). Hiding them
+    makes the children import what Lambda would.
     """
 
     def __init__(self, names: set[str]) -> None:

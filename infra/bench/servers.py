@@ -313,8 +313,9 @@ class BenchStack:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
             "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
             "AWS_XRAY_DAEMON_ADDRESS": self.xray.address,
-            # Not in Lambda's Python runtime (see infra/bench/child.py).
-            "BENCH_ABSENT_MODULES": "awscrt",
+            # Not in Lambda's Python runtime (see infra/bench/child.py): the dev venv has them
+            # for aws-sam-cli, and botocore imports them when they are there.
+            "BENCH_ABSENT_MODULES": "awscrt,OpenSSL",
         }
         if replay:
             environment["REPLAY_TABLE_NAME"] = REPLAY_TABLE
