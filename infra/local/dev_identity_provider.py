@@ -18,10 +18,7 @@ Tokens carry ``iss`` (this server's URL), ``aud``, ``sub``, ``iat``, ``exp`` (+1
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
-import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -33,19 +30,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from infra.local.http_server import BackgroundHTTPServer, LoopbackService, QuietHandler, first, html_page
+from infra.partner.keys import jwk_thumbprint
 
 DEFAULT_AUDIENCE = "big-interview-sso"
 DEFAULT_TOKEN_LIFETIME_SECONDS = 120
 PROFILE_CLAIMS = ("given_name", "family_name", "email", "redirect_to")
-
-
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """RFC 7638 SHA-256 thumbprint of an RSA JWK: the required members, sorted, no spaces."""
-    canonical = json.dumps(
-        {name: jwk[name] for name in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True
-    )
-    digest = hashlib.sha256(canonical.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 class DevIdentityProvider(LoopbackService):
@@ -273,8 +262,7 @@ def _handler_class_for(idp: DevIdentityProvider) -> type[QuietHandler]:
             # (and on along the API's redirect, to Big Interview).
             nonce = secrets.token_urlsafe(16)
             csp = (
-                f"default-src 'none'; script-src 'nonce-{nonce}'; "
-                f"{idp.form_action()}; frame-ancestors 'none'"
+                f"default-src 'none'; script-src 'nonce-{nonce}'; {idp.form_action()}; frame-ancestors 'none'"
             )
             self.send_html(200, _auto_post_page(f"{idp.api_url}/sso", token, nonce), csp=csp)
 

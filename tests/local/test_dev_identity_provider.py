@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 import pytest
 
-from infra.local.dev_identity_provider import DevIdentityProvider, jwk_thumbprint
+from infra.local.dev_identity_provider import DevIdentityProvider
+from infra.partner.keys import jwk_thumbprint
 from tests.local.conftest import fetch, post_form
 
 
