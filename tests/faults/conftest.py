@@ -36,8 +36,8 @@ from handler.container import Container, new_http_pool
 from handler.telemetry import SERVICE
 from tests import leakcheck
 from tests.conftest import SECRET_ID, Sso
-from tests.servers import LOOPBACK, RawPartnerApi, SwitchableProxy, free_port
-from tests.support import API_KEY, ROTATED_API_KEY, http_event
+from tests.servers import LOOPBACK, Behaviour, RawPartnerApi, SwitchableProxy, free_port
+from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, http_event, mint
 
 # Everything the handler must never log, besides each test's tokens.
 PROFILE_VALUES = ("adelheid.q@example.edu", "Adelheid", "Quixotte")
@@ -143,6 +143,10 @@ class Harness:
         self.assert_nothing_secret_logged(outcome)
         return outcome
 
+    def sign_in(self, key: SigningKey, issued: list[str] | None = None) -> str:
+        """A browser's request (no JSON asked for) with a fresh token from ``key``: signed in."""
+        return self.assert_signed_in(self.call(mint(key), accept_json=False), issued)
+
     def secrets_for(self, outcome: Outcome) -> list[str]:
         values = [
             outcome.token,
@@ -216,6 +220,37 @@ def raw_partner_api(server_ssl_context: ssl.SSLContext) -> Iterator[Callable[...
     yield make
     for server in made:
         server.stop()
+
+
+RawApi = Callable[..., tuple[RawPartnerApi, Harness]]
+
+
+@pytest.fixture
+def raw_api(
+    build_sso: Callable[..., Sso],
+    harness: Callable[[Sso], Harness],
+    raw_partner_api: Callable[..., RawPartnerApi],
+    aws: Any,
+    jwks: Any,
+    rsa_key: SigningKey,
+) -> RawApi:
+    """Factory: a started ``RawPartnerApi`` running ``behaviours`` first, and a ``Harness`` on a
+    handler that calls it (``env`` overrides its environment; the secret in moto, the suite's JWKS).
+
+    With ``warm=True`` the handler signs in once first (keys and secret cached), and the API's
+    request log is cleared before the behaviours are queued.
+    """
+
+    def make(*behaviours: Behaviour, warm: bool = False, **env: str) -> tuple[RawPartnerApi, Harness]:
+        api = raw_partner_api()
+        h = harness(build_sso(BI_BASE_URL=api.url, **env))
+        if warm:
+            h.sign_in(rsa_key, api.issued)
+            api.requests.clear()
+        api.then(*behaviours)
+        return api, h
+
+    return make
 
 
 @pytest.fixture

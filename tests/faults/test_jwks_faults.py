@@ -40,7 +40,7 @@ def test_jwks_down_at_cold_start_is_503_then_works_once_it_is_back(
     server = https_server_on(closed_port)
     server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
     clock.advance(1.1)  # before the first load, a refetch is allowed after 1 s
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     assert jwks_fetches(server) == 1
 
 
@@ -57,16 +57,16 @@ def test_jwks_down_later_keeps_serving_the_cached_keys(
     server = https_server_on(closed_port)
     server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
     h = harness(build_sso(JWT_JWKS_URL=server.url_for("/jwks.json")))
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     server.stop()  # the JWKS goes down
     clock.advance(31)  # and a refetch would be allowed
 
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))  # the cached key still works
+    h.sign_in(rsa_key)  # the cached key still works
     stranger = SigningKey.rsa(kid="rsa-unknown")
     unknown = h.call(mint(stranger))  # an unknown kid tries a refetch, which fails ...
     h.assert_refused(unknown, 401, "unknown_key")  # ... and is refused, not 503: the keys are kept
     assert "invalid_signature" not in unknown.log
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
 
 
 def test_rotated_key_is_accepted_after_exactly_one_refetch(
@@ -80,7 +80,7 @@ def test_rotated_key_is_accepted_after_exactly_one_refetch(
 ) -> None:
     jwks_server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
     h = harness(build_sso())
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     assert jwks_fetches(jwks_server) == 1
     rotated = SigningKey.rsa(kid="rsa-2")
     jwks_server.clear()
@@ -92,9 +92,9 @@ def test_rotated_key_is_accepted_after_exactly_one_refetch(
     assert jwks_fetches(jwks_server) == 0
     # ... after it, one refetch finds it.
     clock.advance(21)
-    h.assert_signed_in(h.call(mint(rotated), accept_json=False))
-    h.assert_signed_in(h.call(mint(rotated), accept_json=False))
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rotated)
+    h.sign_in(rotated)
+    h.sign_in(rsa_key)
     assert jwks_fetches(jwks_server) == 1
 
 
@@ -109,7 +109,7 @@ def test_storm_of_unknown_kids_causes_one_fetch_per_cooldown(
 ) -> None:
     jwks_server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
     h = harness(build_sso())
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     clock.advance(31)
     jwks_server.clear()
     jwks_server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
@@ -121,7 +121,7 @@ def test_storm_of_unknown_kids_causes_one_fetch_per_cooldown(
 
     assert jwks_fetches(jwks_server) == 1
     partner_api.calls.clear()
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     assert len(partner_api.calls) == 1
     assert jwks_fetches(jwks_server) == 1
 
@@ -151,7 +151,7 @@ def test_jwks_answering_with_a_redirect_is_not_followed(
     assert jwks_fetches(partner_server, "/elsewhere/jwks.json") == 0  # the target saw nothing
     assert partner_api.calls == []
     clock.advance(1.1)
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     assert jwks_fetches(partner_server, "/elsewhere/jwks.json") == 0
 
 
@@ -176,4 +176,4 @@ def test_jwks_larger_than_64_kib_is_refused(
     assert "larger than 65536 bytes" in refused.log
     assert partner_api.calls == []
     clock.advance(1.1)
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)

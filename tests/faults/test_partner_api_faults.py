@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.conftest import SECRET_ID
-from tests.faults.conftest import Harness
+from tests.faults.conftest import Harness, RawApi
 from tests.servers import (
     RawPartnerApi,
     answer,
@@ -48,141 +48,90 @@ def test_refused_connections_are_502_then_signs_in_once_the_api_listens(
     assert "NewConnectionError" in refused.log  # refused, after its two retries (0.1 + 0.2 s)
     assert refused.elapsed < 3  # includes the cold start (JWKS, secret)
     api.start()
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
 
 
-def test_accepts_and_never_answers_is_504_within_the_timeout(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
-) -> None:
-    api = raw_partner_api().then(silent())
-    h = harness(build_sso(BI_BASE_URL=api.url, PARTNER_API_TIMEOUT_SECONDS="1"))
+def test_accepts_and_never_answers_is_504_within_the_timeout(raw_api: RawApi, rsa_key: SigningKey) -> None:
+    api, h = raw_api(silent(), PARTNER_API_TIMEOUT_SECONDS="1")
 
     hung = h.call(mint(rsa_key))
 
     h.assert_refused(hung, 504, "partner_api_timeout")
     assert 1 <= hung.elapsed < 3.5  # the 1 s timeout, plus the cold start
     assert len(api.requests) == 1  # a timeout is not retried: the call may have landed
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
 
 
-def test_answer_slower_than_the_timeout_is_504(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
-) -> None:
-    api = raw_partner_api().then(delayed(3.0))
-    h = harness(build_sso(BI_BASE_URL=api.url, PARTNER_API_TIMEOUT_SECONDS="1"))
+def test_answer_slower_than_the_timeout_is_504(raw_api: RawApi, rsa_key: SigningKey) -> None:
+    api, h = raw_api(delayed(3.0), PARTNER_API_TIMEOUT_SECONDS="1")
 
     slow = h.call(mint(rsa_key))
 
     h.assert_refused(slow, 504, "partner_api_timeout")
     assert slow.elapsed < 3.5  # the 1 s timeout, plus the cold start; not the 3 s answer
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
 
 
 def test_answer_trickling_in_past_the_lambda_deadline_is_cut_off_with_504(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
+    raw_api: RawApi, rsa_key: SigningKey
 ) -> None:
     # One body byte every 0.3 s never trips a 1 s read timeout; only the deadline can stop it.
     # The server gives up after 5 s, so the test is bounded whatever the handler does.
-    api = raw_partner_api().then(trickle(interval=0.3, for_seconds=5.0))
-    h = harness(build_sso(BI_BASE_URL=api.url, PARTNER_API_TIMEOUT_SECONDS="1"))
+    api, h = raw_api(trickle(interval=0.3, for_seconds=5.0), PARTNER_API_TIMEOUT_SECONDS="1")
 
     slow = h.call(mint(rsa_key), remaining_ms=2_500)
 
     h.assert_refused(slow, 504, "partner_api_timeout")
     assert slow.elapsed < 2.5  # answered before Lambda would have killed the invocation
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
 
 
-def test_reset_in_the_middle_of_the_body_is_502(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
-) -> None:
-    api = raw_partner_api().then(reset_mid_body())
-    h = harness(build_sso(BI_BASE_URL=api.url))
+def test_reset_in_the_middle_of_the_body_is_502(raw_api: RawApi, rsa_key: SigningKey) -> None:
+    api, h = raw_api(reset_mid_body())
 
     broken = h.call(mint(rsa_key))
 
     h.assert_refused(broken, 502, "partner_api_error")
     assert "broke off" in broken.log
     assert len(api.requests) == 1
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
 
 
 def test_500_is_502_without_retry_and_the_next_request_gets_the_200(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
+    raw_api: RawApi, rsa_key: SigningKey
 ) -> None:
     # Only connection errors, 429 and 502/503/504 are retried (issue 2); a 500 is reported.
-    api = raw_partner_api().then(answer(500, '{"error": {"type": "server_error"}}'))
-    h = harness(build_sso(BI_BASE_URL=api.url))
+    api, h = raw_api(answer(500, '{"error": {"type": "server_error"}}'))
 
     failed = h.call(mint(rsa_key))
 
     h.assert_refused(failed, 502, "partner_api_error")
     assert len(api.requests) == 1
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
     assert len(api.requests) == 2
 
 
 def test_503_then_200_is_retried_within_the_request_and_signs_in(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
+    raw_api: RawApi, rsa_key: SigningKey
 ) -> None:
-    api = raw_partner_api().then(answer(503, "busy", "text/plain"))
-    h = harness(build_sso(BI_BASE_URL=api.url))
+    api, h = raw_api(answer(503, "busy", "text/plain"))
 
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
     assert len(api.requests) == 2
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
 
 
 def test_429_with_retry_after_is_retried_after_the_pause_and_signs_in(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
+    raw_api: RawApi, rsa_key: SigningKey
 ) -> None:
-    api = raw_partner_api()
-    h = harness(build_sso(BI_BASE_URL=api.url))
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)  # warm: keys, secret
-    api.requests.clear()
-    api.then(answer(429, '{"error": {"type": "rate_limited"}}', Retry_After="1"))
+    api, h = raw_api(answer(429, '{"error": {"type": "rate_limited"}}', Retry_After="1"), warm=True)
 
     limited = h.call(mint(rsa_key), accept_json=False)
 
     h.assert_signed_in(limited, api.issued)
     assert len(api.requests) == 2
     assert 1.0 <= limited.elapsed < 2.5  # waited as told, not the 0.1 s backoff
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
 
 
 def test_401_after_a_key_rotation_is_fixed_by_the_refreshed_secret(
@@ -194,7 +143,7 @@ def test_401_after_a_key_rotation_is_fixed_by_the_refreshed_secret(
     rsa_key: SigningKey,
 ) -> None:
     h = harness(build_sso())  # the secret is cached for 300 s (SECRET_CACHE_SECONDS default)
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     # An admin rotates the key: Big Interview accepts only the new one, the secret holds it.
     partner_api.api_key = ROTATED_API_KEY
     aws.put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps({"api_key": ROTATED_API_KEY}))
@@ -205,7 +154,7 @@ def test_401_after_a_key_rotation_is_fixed_by_the_refreshed_secret(
     h.assert_signed_in(rotated)
     assert [call["headers"]["Authorization"] for call in partner_api.calls] == [API_KEY, ROTATED_API_KEY]
     partner_api.calls.clear()
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     assert [call["headers"]["Authorization"] for call in partner_api.calls] == [ROTATED_API_KEY]
 
 
@@ -225,75 +174,47 @@ def test_401_while_the_secret_still_holds_the_old_key_is_502_until_it_is_updated
     h.assert_refused(refused, 502, "partner_api_error")
     assert len(partner_api.calls) == 2  # the cached key, then the re-read (same) key
     aws.put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps({"api_key": ROTATED_API_KEY}))
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
 
 
-def test_html_instead_of_json_is_502(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
-) -> None:
+def test_html_instead_of_json_is_502(raw_api: RawApi, rsa_key: SigningKey) -> None:
     page = "<!doctype html><html><body><h1>Welcome to Big Interview</h1></body></html>"
-    api = raw_partner_api().then(answer(200, page, "text/html; charset=utf-8"))
-    h = harness(build_sso(BI_BASE_URL=api.url))
+    api, h = raw_api(answer(200, page, "text/html; charset=utf-8"))
 
     h.assert_refused(h.call(mint(rsa_key)), 502, "partner_api_error")
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
 
 
-def test_json_without_a_token_is_502(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
-) -> None:
+def test_json_without_a_token_is_502(raw_api: RawApi, rsa_key: SigningKey) -> None:
     document = {"user": {"partner_id": "abc123", "token": {"expires_at": "2099-01-01T00:00:00.000Z"}}}
-    api = raw_partner_api().then(answer(200, json.dumps(document)))
-    h = harness(build_sso(BI_BASE_URL=api.url))
+    api, h = raw_api(answer(200, json.dumps(document)))
 
     failed = h.call(mint(rsa_key))
 
     h.assert_refused(failed, 502, "partner_api_error")
     assert "without user.token.token" in failed.log
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
 
 
 def test_20_mb_body_is_502_quickly_and_the_same_handler_signs_in_next(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
+    raw_api: RawApi, rsa_key: SigningKey
 ) -> None:
-    api = raw_partner_api().then(huge(20 * 1024 * 1024))
-    h = harness(build_sso(BI_BASE_URL=api.url))
+    api, h = raw_api(huge(20 * 1024 * 1024))
 
     flooded = h.call(mint(rsa_key))
 
     h.assert_refused(flooded, 502, "partner_api_error")
     assert "larger than" in flooded.log
     assert flooded.elapsed < 3.0  # 1 MiB read, not 20 MB (includes the cold start)
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)
     assert getattr(api, "sent_bytes", 0) < 20 * 1024 * 1024  # the handler stopped reading early
 
 
 def test_sso_token_needing_url_encoding_reaches_the_location_exactly(
-    build_sso: Build,
-    harness: Callable[..., Harness],
-    raw_partner_api: Callable[..., RawPartnerApi],
-    aws: Any,
-    jwks: Any,
-    rsa_key: SigningKey,
+    raw_api: RawApi, rsa_key: SigningKey
 ) -> None:
     awkward = "a+b/c=d&e f%2F?g#h;i,j\"k'l<m>n\\o~é漢"
-    api = raw_partner_api().then(healthy(token=awkward))
-    h = harness(build_sso(BI_BASE_URL=api.url))
+    api, h = raw_api(healthy(token=awkward))
 
     signed_in = h.call(mint(rsa_key), accept_json=False)
 
@@ -301,4 +222,4 @@ def test_sso_token_needing_url_encoding_reaches_the_location_exactly(
     location = signed_in.headers["Location"]
     assert location.isascii() and " " not in location and "#" not in location
     assert parse_qs(urlsplit(location).query) == {"token": [awkward]}
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False), api.issued)
+    h.sign_in(rsa_key, api.issued)

@@ -36,7 +36,7 @@ def test_down_at_cold_start_is_503_then_works_once_it_is_back(
     assert moto.proxy.refused >= 1
     assert partner_api.calls == []
     moto.proxy.set_up()
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     assert [call["headers"]["Authorization"] for call in partner_api.calls] == [API_KEY]
 
 
@@ -50,16 +50,16 @@ def test_down_later_serves_the_last_good_value_after_the_cache_expired(
 ) -> None:
     # SECRET_CACHE_SECONDS=0 would not cache at all; 1 s lets the cached value expire quickly.
     h = harness(build_sso(SECRET_CACHE_SECONDS="1"))
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
     time.sleep(1.2)  # the cached value has expired: the next request must ask Secrets Manager
     moto.proxy.set_down()
 
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
 
     assert moto.proxy.refused >= 1  # it asked, got no answer, and used the last good value
     assert [call["headers"]["Authorization"] for call in partner_api.calls] == [API_KEY, API_KEY]
     moto.proxy.set_up()
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
 
 
 def test_deleted_secret_with_nothing_cached_is_503(
@@ -79,7 +79,7 @@ def test_deleted_secret_with_nothing_cached_is_503(
     assert "ResourceNotFoundException" in deleted.log
     assert partner_api.calls == []
     moto.client().create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
 
 
 def test_secret_holding_malformed_json_is_503_until_fixed_and_the_cache_expires(
@@ -101,7 +101,7 @@ def test_secret_holding_malformed_json_is_503_until_fixed_and_the_cache_expires(
     assert partner_api.calls == []
     moto.client().put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
     time.sleep(1.2)
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
 
 
 def test_secret_holding_malformed_json_recovers_as_soon_as_it_is_fixed(
@@ -118,4 +118,4 @@ def test_secret_holding_malformed_json_recovers_as_soon_as_it_is_fixed(
 
     moto.client().put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
 
-    h.assert_signed_in(h.call(mint(rsa_key), accept_json=False))
+    h.sign_in(rsa_key)
