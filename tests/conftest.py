@@ -23,7 +23,15 @@ from handler.api import LambdaHandler, create_handler, new_telemetry
 from handler.config import Config, load_config
 from handler.container import Container, new_http_pool
 from tests import leakcheck
-from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, LambdaContext, SigningKey
+from tests.support import (
+    API_KEY,
+    AUDIENCE,
+    ISSUER,
+    FakePartnerApi,
+    LambdaContext,
+    SigningKey,
+    fake_aws_environment,
+)
 
 SECRET_ID = "bi-sso/test/api-key"
 REPLAY_TABLE = "bi-sso-test-replay"
@@ -138,13 +146,14 @@ def jwks(jwks_server: HTTPServer, rsa_key: SigningKey, ec_key: SigningKey) -> di
 
 # ---- AWS (moto) -------------------------------------------------------------------------------
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A region and made-up credentials for moto, nothing from the developer's AWS set-up."""
+    fake_aws_environment(monkeypatch)
+
+
+@pytest.fixture
+def aws(aws_env: None) -> Iterator[Any]:
     """Secrets Manager in moto, holding the org's API key as JSON."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")
         client.create_secret(Name=SECRET_ID, SecretString=f'{{"api_key": "{API_KEY}"}}')

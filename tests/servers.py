@@ -14,6 +14,9 @@ to a fixed port and started late, so a test can show "refused, then back".
 down: every live connection is cut and new ones are reset, and it counts the
 connections it refused, so a test knows the handler really asked.
 
+``start_moto`` runs Secrets Manager (moto in server mode, holding the API key) on
+loopback, and ``stop_moto`` stops it for good, for outages.
+
 Every blocking wait ends when the server stops, or after ``MAX_HANG_SECONDS``.
 """
 
@@ -32,8 +35,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Self
 
+import boto3
+import urllib3
+from moto.server import ThreadedMotoServer
+
 from tests import leakcheck
-from tests.support import user_document
+from tests.conftest import SECRET_ID
+from tests.support import API_KEY, user_document
 
 MAX_HANG_SECONDS = 20.0
 LOOPBACK = "127.0.0.1"
@@ -320,6 +328,28 @@ def huge(total_bytes: int = 20 * 1024 * 1024) -> Behaviour:
             server.sent_bytes = sent  # type: ignore[attr-defined]
 
     return stream
+
+
+# ---- Secrets Manager: moto in server mode ----------------------------------------------------------
+def start_moto() -> tuple[ThreadedMotoServer, str]:
+    """moto in server mode on 127.0.0.1, from a clean state, holding the API key; and its endpoint."""
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # moto's state is process-wide and outlives a stopped server: start from a clean one.
+    urllib3.request("POST", f"{endpoint}/moto-api/reset", timeout=5.0)
+    client = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=endpoint)
+    client.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
+    return server, endpoint
+
+
+def stop_moto(server: ThreadedMotoServer) -> None:
+    """Stop serving and close the listening socket (``stop()`` alone leaves it accepting)."""
+    if server._server is not None:  # moto keeps its WSGI server private
+        server.stop()
+        server._server.server_close()
+        server._server = None
 
 
 # ---- a TCP proxy that can be switched down --------------------------------------------------------

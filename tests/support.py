@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from werkzeug import Request, Response
 
@@ -178,6 +179,15 @@ def user_document(
             "token": {"token": token, "expires_at": expires_at},
         }
     }
+
+
+def fake_aws_environment(patch: pytest.MonkeyPatch) -> None:
+    """A region and made-up credentials for moto; no profile, session token or endpoint from the shell."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        patch.delenv(name, raising=False)
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
 @dataclass

@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
-import urllib3
 from moto.server import ThreadedMotoServer
 from pytest_httpserver import HTTPServer
 
@@ -35,8 +34,16 @@ from handler.config import load_config
 from handler.container import Container, new_http_pool
 from handler.telemetry import SERVICE
 from tests import leakcheck
-from tests.conftest import SECRET_ID, Sso
-from tests.servers import LOOPBACK, Behaviour, RawPartnerApi, SwitchableProxy, free_port
+from tests.conftest import Sso
+from tests.servers import (
+    LOOPBACK,
+    Behaviour,
+    RawPartnerApi,
+    SwitchableProxy,
+    free_port,
+    start_moto,
+    stop_moto,
+)
 from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, http_event, mint
 
 # Everything the handler must never log, besides each test's tokens.
@@ -284,37 +291,13 @@ class Moto:
         return boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=self.endpoint)
 
 
-def stop_moto(server: ThreadedMotoServer) -> None:
-    """Stop serving and close the listening socket (``stop()`` alone leaves it accepting)."""
-    if server._server is not None:  # moto keeps its WSGI server private
-        server.stop()
-        server._server.server_close()
-        server._server = None
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-
 @pytest.fixture
 def moto(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
     """moto (server mode, clean state) holding the API key; ``AWS_ENDPOINT_URL`` is the proxy."""
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # moto's state is process-wide: start from a clean one.
-    urllib3.request("POST", f"{endpoint}/moto-api/reset", timeout=5.0)
-    proxy = SwitchableProxy(target_port=port).start()
+    server, endpoint = start_moto()
+    proxy = SwitchableProxy(target_port=server.get_host_and_port()[1]).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    found = Moto(server, endpoint, proxy)
-    found.client().create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
-    yield found
+    yield Moto(server, endpoint, proxy)
     proxy.stop()
     stop_moto(server)
 

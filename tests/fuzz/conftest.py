@@ -27,7 +27,7 @@ from handler.api import create_handler
 from handler.config import load_config
 from handler.container import Container, new_http_pool
 from tests.conftest import SECRET_ID, Sso
-from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, SigningKey
+from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, SigningKey, fake_aws_environment
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 # Per-property example counts: the ci profile's figure times each property's weight.
@@ -69,11 +69,7 @@ def fuzz_sso(
     from moto import mock_aws
 
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-            patch.delenv(name, raising=False)
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        fake_aws_environment(patch)
         with mock_aws():
             import boto3
 
@@ -101,4 +97,3 @@ def fuzz_sso(
             yield Sso(config, create_handler(config, container.service), container)
             _partner_server.clear()
             _jwks_server.clear()
-

@@ -9,19 +9,17 @@ loopback and stop it, for outages.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-import urllib3
 from moto.server import ThreadedMotoServer
 
 from handler.errors import SecretUnavailable
 from handler.secrets import SecretFetcher, SecretSource, parse_secret_value, powertools_secrets_provider
 from tests import leakcheck
 from tests.conftest import SECRET_ID
+from tests.servers import free_port, start_moto, stop_moto
 from tests.support import API_KEY, ROTATED_API_KEY
 
 
@@ -246,43 +244,13 @@ def test_error_message_never_contains_the_secret_value(
 
 
 # ---- moto as a real server, stopped for outages ---------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-
 @pytest.fixture
 def moto_server(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedMotoServer]:
     """moto in server mode on loopback, holding the key; ``AWS_ENDPOINT_URL`` points botocore at it."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = start_moto()
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    # moto's state is process-wide and outlives a stopped server: start from a clean one.
-    urllib3.request("POST", f"{endpoint}/moto-api/reset", timeout=5.0)
-    client = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=endpoint)
-    client.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
     yield server
-    stop(server)
-
-
-def stop(server: ThreadedMotoServer) -> None:
-    """Stop serving and close the listening socket (``stop()`` alone leaves it accepting)."""
-    if server._server is not None:  # moto keeps its WSGI server private
-        server.stop()
-        server._server.server_close()
-        server._server = None
+    stop_moto(server)
 
 
 def test_server_mode_secrets_manager_serves_the_key(
@@ -296,7 +264,7 @@ def test_secrets_manager_down_later_serves_the_cached_value(
 ) -> None:
     source = SecretSource(SECRET_ID, providers, max_age=0)
     source.get()
-    stop(moto_server)
+    stop_moto(moto_server)
 
     assert source.get() == API_KEY
     assert providers.unanswered >= 1  # it really asked, and the stopped server did not answer
