@@ -51,10 +51,10 @@ def table(report: dict[str, Any]) -> str:
         f"segments sent to the X-Ray daemon address: {report['cold']['xray_datagrams']}"
     )
     if "ours_snapstart" in cold:
-        lines.append(
-            "   * SnapStart-like: before_snapshot() and after_restore() run after the import; its "
-            "'1st req' is a restored copy's first request (its 'import' includes the hooks)"
-        )
+        lines += [
+            "   * SnapStart-like: before_snapshot() and after_restore() run after the import; its '1st req'",
+            "     is a restored copy's first request (its 'import' includes the hooks)",
+        ]
     if "importtime" in report:
         imports = report["importtime"]
         lines.append(
