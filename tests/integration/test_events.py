@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -109,3 +111,69 @@ def test_import_with_a_bad_environment_fails_listing_every_variable(monkeypatch:
 
     assert len(caught.value.problems) == 4
     sys.modules.pop("handler.app", None)
+
+
+# What an HTTP API event may leave out: AWS omits these when the request has none.
+OPTIONAL_EVENT_KEYS = {"cookies", "queryStringParameters", "body", "pathParameters", "stageVariables"}
+OPTIONAL_CONTEXT_KEYS = {"authentication", "authorizer"}
+
+
+@pytest.fixture(scope="module")
+def sam_generated_event() -> dict[str, Any]:
+    """``sam local generate-event apigateway http-api-proxy``: the shape AWS documents (no Docker needed)."""
+    sam = Path(sys.executable).parent / "sam"
+    generated = subprocess.run(
+        [str(sam), "local", "generate-event", "apigateway", "http-api-proxy"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    )
+    return json.loads(generated.stdout)
+
+
+def shape_problems(ours: Any, reference: Any, optional: set[str], where: str) -> list[str]:
+    """How ``ours`` differs in keys and JSON types from ``reference`` (values may differ)."""
+    if type(ours) is not type(reference) and not (isinstance(ours, int) and isinstance(reference, int)):
+        return [f"{where}: {type(ours).__name__} where SAM has {type(reference).__name__}"]
+    if not isinstance(ours, dict):
+        return []
+    problems = [f"{where}.{key}: not in SAM's event" for key in ours.keys() - reference.keys()]
+    problems += [f"{where}.{key}: missing" for key in reference.keys() - ours.keys() - optional]
+    for key in ours.keys() & reference.keys():
+        if key in ("headers", "queryStringParameters"):  # free-form maps of strings
+            problems += [
+                f"{where}.{key}.{k}: not a string" for k, v in ours[key].items() if not isinstance(v, str)
+            ]
+            continue
+        nested_optional = OPTIONAL_CONTEXT_KEYS if key == "requestContext" else set()
+        problems += shape_problems(ours[key], reference[key], nested_optional, f"{where}.{key}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in EVENTS.glob("*.json") if p.name != "env.json.example")
+)
+def test_event_file_has_the_shape_sam_local_generate_event_produces(
+    sam_generated_event: dict[str, Any], name: str
+) -> None:
+    ours = json.loads((EVENTS / name).read_text())
+
+    assert shape_problems(ours, sam_generated_event, OPTIONAL_EVENT_KEYS, name) == []
+
+
+def test_shape_check_reports_unknown_keys_missing_keys_and_wrong_types(
+    sam_generated_event: dict[str, Any],
+) -> None:
+    broken = json.loads((EVENTS / "sso-get.json").read_text())
+    broken["extra"] = 1
+    broken["isBase64Encoded"] = "false"
+    del broken["requestContext"]["http"]
+
+    problems = shape_problems(broken, sam_generated_event, OPTIONAL_EVENT_KEYS, "e")
+
+    assert sorted(problems) == [
+        "e.extra: not in SAM's event",
+        "e.isBase64Encoded: str where SAM has bool",
+        "e.requestContext.http: missing",
+    ]
