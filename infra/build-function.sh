@@ -80,6 +80,10 @@ rm -rf "$dest"/boto3 "$dest"/boto3-*.dist-info \
        "$dest"/botocore "$dest"/botocore-*.dist-info \
        "$dest"/s3transfer "$dest"/s3transfer-*.dist-info \
        "$dest"/bin
+# Powertools' Swagger UI assets (1.7 MB) are read only when a resolver serves
+# Swagger UI (enable_swagger); ours never does. Its Python modules stay.
+rm -f "$dest"/aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui-bundle.min.js \
+      "$dest"/aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui.min.css
 find "$dest" -depth -type d -name '__pycache__' -exec rm -rf {} +
 find "$dest" -type f \( -name '*.pyc' -o -name '*.pyo' \) -delete
 
