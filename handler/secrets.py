@@ -77,10 +77,6 @@ def secrets_manager_fetcher(telemetry: Telemetry | None = None) -> SecretsManage
     return SecretsManagerFetcher(client)
 
 
-# The former name (it was Powertools' SecretsProvider); tests and tools still use it.
-powertools_secrets_provider = secrets_manager_fetcher
-
-
 @lru_cache(maxsize=8)
 def parse_secret_value(raw: str) -> str:
     """The key inside a secret: the bare string, or the ``api_key`` of a JSON object.
@@ -134,7 +130,7 @@ class SecretSource:
             if self._last_good is not None:
                 return self._last_good
             # Nothing to fall back on: the next read goes to Secrets Manager again, so a
-            # fixed secret works at once rather than when Powertools' cached copy expires.
+            # fixed secret works at once rather than when the cached copy expires.
             self._refetch = True
             # Our own and botocore's messages name the failure, never the value.
             raise SecretUnavailable(

@@ -194,7 +194,7 @@ def counted(base_env: dict[str, str], ca_file: Path, aws: Any, jwks: Any, partne
     from handler.api import create_handler
     from handler.config import load_config
     from handler.container import Container, new_http_pool
-    from handler.secrets import powertools_secrets_provider
+    from handler.secrets import secrets_manager_fetcher
 
     config = load_config(base_env)
     telemetry = CountingTelemetry()
@@ -202,7 +202,7 @@ def counted(base_env: dict[str, str], ca_file: Path, aws: Any, jwks: Any, partne
         config,
         new_http_pool(ca_certs=str(ca_file)),
         telemetry,
-        secret_fetcher_factory=lambda: powertools_secrets_provider(telemetry),
+        secret_fetcher_factory=lambda: secrets_manager_fetcher(telemetry),
     )
     return Sso(config, create_handler(config, container.service), container), telemetry
 

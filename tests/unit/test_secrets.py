@@ -1,7 +1,7 @@
 """SecretSource and parse_secret_value against Secrets Manager in moto.
 
 GetSecretValue calls are counted where they leave boto3 (a botocore ``before-call``
-hook on the real client), not at the Powertools provider, so Powertools' own
+hook on the real client), not at the fetcher, so the fetcher's own
 cache is part of what is tested. The last tests run moto as a real server on
 loopback and stop it, for outages.
 """
@@ -16,7 +16,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from handler.errors import SecretUnavailable
-from handler.secrets import SecretFetcher, SecretSource, parse_secret_value, powertools_secrets_provider
+from handler.secrets import SecretFetcher, SecretSource, parse_secret_value, secrets_manager_fetcher
 from tests import leakcheck
 from tests.conftest import SECRET_ID
 from tests.servers import free_port, start_moto, stop_moto
@@ -34,7 +34,7 @@ class CountingProviders:
 
     def __call__(self) -> SecretFetcher:
         self.created += 1
-        provider = powertools_secrets_provider()
+        provider = secrets_manager_fetcher()
         events = provider.client.meta.events  # type: ignore[attr-defined]
         events.register("before-call.secrets-manager.GetSecretValue", self._count_call)
         events.register("after-call-error.secrets-manager.GetSecretValue", self._count_unanswered)
@@ -134,7 +134,7 @@ def test_max_age_zero_reads_secrets_manager_every_time(aws: Any, providers: Coun
 
 
 def test_last_good_value_is_served_when_secrets_manager_fails(aws: Any, providers: CountingProviders) -> None:
-    source = SecretSource(SECRET_ID, providers, max_age=0)  # max_age=0: no Powertools cache
+    source = SecretSource(SECRET_ID, providers, max_age=0)  # max_age=0: no cache
     source.get()
     aws.delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
 
