@@ -87,10 +87,12 @@ def create_handler(
         except SsoError as error:
             outcome = error
         log_outcome(logger, telemetry, outcome, token, started)
-        json_wanted = wants_json(event) or bool(event.headers.get("authorization"))
+        prefers_json = wants_json(event)
         if isinstance(outcome, SsoError):
-            return error_response(outcome, request_id(), json_wanted, config.error_redirect_url)
-        if wants_json(event):
+            # A Bearer caller is a script or a single-page app: it gets JSON errors too.
+            json_errors = prefers_json or bool(event.headers.get("authorization"))
+            return error_response(outcome, request_id(), json_errors, config.error_redirect_url)
+        if prefers_json:
             return redirect_as_json(outcome.location)
         return redirect(outcome.location)
 
