@@ -1,0 +1,194 @@
+"""Inputs outside the known attack catalogues (issue 9): each gets its documented 4xx, never a 500.
+
+Every case runs through the whole handler (real HTTPS Partner API and JWKS on
+loopback, the API key in moto) and checks the answer's code and the one
+summary log line with the same ``reason``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+from pytest_httpserver import HTTPServer
+
+from handler import tokens
+from handler.telemetry import SERVICE
+from tests import leakcheck
+from tests.conftest import Sso
+from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint, sign_raw
+
+ALLOWED_RETURN = "https://portal.example.edu/"
+
+
+def summary(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
+    """The one summary line of the request, as the Powertools formatter writes it."""
+    formatter = logging.getLogger(SERVICE).handlers[0].formatter
+    assert formatter is not None
+    lines = [json.loads(formatter.format(record)) for record in caplog.records]
+    [line] = [line for line in lines if line["message"].startswith("sign-in ")]
+    return line
+
+
+def refused(sso: Sso, caplog: pytest.LogCaptureFixture, event: dict[str, Any]) -> tuple[int, str, str]:
+    """(status, JSON error code, the log line's reason) of one request asking for JSON."""
+    event["headers"]["accept"] = "application/json"
+    result = sso(event)
+    code = json.loads(result["body"])["error"]["code"]
+    assert "Location" not in (result.get("headers") or {})
+    return result["statusCode"], code, summary(caplog)["reason"]
+
+
+def signed(key: SigningKey, payload_json: str) -> str:
+    """A token signed over exactly ``payload_json`` (numbers PyJWT's encoder cannot write)."""
+    token = jwt.api_jws.PyJWS().encode(
+        payload_json.encode(), key.private, algorithm=key.alg, headers={"kid": key.kid}
+    )
+    leakcheck.register(token, token.rsplit(".", 1)[1])
+    return token
+
+
+# ---- 2. patterns that guard input match the whole string ---------------------------------------------
+def test_partner_id_with_a_trailing_newline_is_refused_and_the_partner_api_is_not_called(
+    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = http_event(query={"jwt": mint(rsa_key, sub="abc123\n")})
+
+    assert refused(sso, caplog, event) == (403, "invalid_user", "invalid_user")
+    assert partner_api.calls == []
+
+
+@pytest.mark.parametrize("segment", [0, 1, 2], ids=["header", "payload", "signature"])
+def test_a_token_segment_with_a_trailing_newline_is_malformed(
+    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture,
+    segment: int,
+) -> None:
+    parts = mint(rsa_key).split(".")
+    parts[segment] += "\n"
+    token = ".".join(parts)
+    leakcheck.register(token)
+
+    assert refused(sso, caplog, http_event(query={"jwt": token})) == (401, "malformed_token", "malformed_token")
+    assert partner_api.calls == []
+
+
+def test_no_guard_pattern_in_the_handler_is_anchored_with_a_dollar() -> None:
+    """``$`` also matches before a final newline; the handler's patterns use fullmatch instead."""
+    from pathlib import Path
+
+    sources = Path(tokens.__file__).parent.glob("*.py")
+    offenders = [
+        f"{path.name}: {line.strip()}"
+        for path in sources
+        for line in path.read_text().splitlines()
+        if re.search(r"re\.compile\(r?[\"'].*\$[\"']\)", line) or ".match(" in line
+    ]
+    assert offenders == []
+
+
+# ---- 3. inputs the standard library cannot parse ---------------------------------------------------------
+UNPARSEABLE_RETURN_URLS = {
+    "unmatched-bracket": "https://[portal.example.edu/",
+    "bracket-in-host": "https://portal.example.edu]/",
+    "fullwidth-solidus-in-host": "https://portal.example.edu\uff0f@evil.example/",
+    "fullwidth-at-in-host": "https://evil.example\uff20portal.example.edu/",
+    "fullwidth-colon": "https://portal.example.edu\uff1a443/",
+    "port-not-a-number": "https://portal.example.edu:x/",
+    "port-too-large": "https://portal.example.edu:99999999/",
+    "lone-surrogate-in-path": ALLOWED_RETURN + "\ud800",
+    "fullwidth-in-path": ALLOWED_RETURN + "\uff0fevil",
+}
+
+
+@pytest.mark.parametrize("value", list(UNPARSEABLE_RETURN_URLS.values()), ids=list(UNPARSEABLE_RETURN_URLS))
+def test_a_return_url_that_cannot_be_parsed_is_invalid_redirect(
+    make_sso: Callable[..., Sso],
+    partner_api: FakePartnerApi,
+    jwks: Any,
+    rsa_key: SigningKey,
+    caplog: pytest.LogCaptureFixture,
+    value: str,
+) -> None:
+    sso = make_sso(SSO_RETURN_URL=ALLOWED_RETURN)
+    event = http_event(query={"jwt": mint(rsa_key)})
+    # As API Gateway hands it over: decoded (a lone surrogate arrives as JSON's \ud800).
+    event["queryStringParameters"]["return_url"] = value
+
+    assert refused(sso, caplog, event) == (400, "invalid_redirect", "invalid_redirect")
+    assert partner_api.calls == []
+
+
+@pytest.mark.parametrize("segment", ["header", "payload"])
+def test_deeply_nested_json_in_a_token_is_malformed(
+    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture,
+    segment: str,
+) -> None:
+    nested = tokens_b64("[" * 2500 + "]" * 2500)
+    header, payload, signature = mint(rsa_key).split(".")
+    token = f"{nested}.{payload}.{signature}" if segment == "header" else f"{header}.{nested}.{signature}"
+    leakcheck.register(token)
+
+    assert refused(sso, caplog, http_event(query={"jwt": token})) == (401, "malformed_token", "malformed_token")
+
+
+def tokens_b64(text: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+def test_a_signed_huge_integer_time_claim_is_invalid_claim(
+    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture,
+    claim: str,
+) -> None:
+    values = claims()
+    values[claim] = 10**400 if claim == "exp" else -(10**400)
+    token = sign_raw(rsa_key, values)
+
+    assert refused(sso, caplog, http_event(query={"jwt": token})) == (401, "invalid_claim", "invalid_claim")
+    assert partner_api.calls == []
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1E400"])
+def test_a_signed_time_claim_that_overflows_a_float_is_malformed(
+    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture,
+    number: str,
+) -> None:
+    text = json.dumps(claims(exp=0)).replace('"exp": 0', f'"exp": {number}')
+    token = signed(rsa_key, text)
+
+    assert refused(sso, caplog, http_event(query={"jwt": token})) == (401, "malformed_token", "malformed_token")
+    assert partner_api.calls == []
+
+
+# ---- 4. a Partner API answer that cannot become a Location ------------------------------------------------
+NONSENSE_TOKENS = {
+    "lone-surrogate": '"\\ud800"',
+    "surrogate-pair-reversed": '"\\udc00\\ud800"',
+    "too-long": json.dumps("a" * 5000),
+}
+
+
+@pytest.mark.parametrize("raw", list(NONSENSE_TOKENS.values()), ids=list(NONSENSE_TOKENS))
+def test_a_partner_api_token_that_cannot_go_into_the_login_url_is_502(
+    make_sso: Callable[..., Sso],
+    partner_server: HTTPServer,
+    jwks: Any,
+    rsa_key: SigningKey,
+    caplog: pytest.LogCaptureFixture,
+    raw: str,
+) -> None:
+    body = '{"user": {"partner_id": "abc123", "token": {"token": %s}}}' % raw
+    partner_server.expect_request("/api/users/abc123", method="POST").respond_with_data(
+        body, status=201, content_type="application/json"
+    )
+    sso = make_sso()
+    event = http_event(query={"jwt": mint(rsa_key)})
+
+    assert refused(sso, caplog, event) == (502, "partner_api_error", "partner_api_error")
