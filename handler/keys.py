@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from jwt.exceptions import PyJWTError
 from handler.config import url_problem
 from handler.errors import InvalidToken, KeysUnavailable, UnknownKey
 from handler.telemetry import Telemetry
+from handler.untrusted import parse_json
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 FETCH_TIMEOUT = urllib3.Timeout(connect=2.0, read=2.0)
@@ -104,7 +104,7 @@ def fetch_json(http: urllib3.PoolManager, url: str) -> Any:
         if len(body) > MAX_DOCUMENT_BYTES:
             raise KeyFetchError(f"{url}: larger than {MAX_DOCUMENT_BYTES} bytes")
         try:
-            return json.loads(body)
+            return parse_json(body)
         except ValueError:
             raise KeyFetchError(f"{url}: not JSON") from None
     except urllib3.exceptions.HTTPError as error:
