@@ -24,6 +24,7 @@ from tests.conftest import Sso
 from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint, sign_raw
 
 ALLOWED_RETURN = "https://portal.example.edu/"
+MALFORMED = (401, "malformed_token", "malformed_token")
 
 
 def summary(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def test_a_token_segment_with_a_trailing_newline_is_malformed(
     token = ".".join(parts)
     leakcheck.register(token)
 
-    assert refused(sso, caplog, http_event(query={"jwt": token})) == (401, "malformed_token", "malformed_token")
+    assert refused(sso, caplog, http_event(query={"jwt": token})) == MALFORMED
     assert partner_api.calls == []
 
 
@@ -133,7 +134,7 @@ def test_deeply_nested_json_in_a_token_is_malformed(
     token = f"{nested}.{payload}.{signature}" if segment == "header" else f"{header}.{nested}.{signature}"
     leakcheck.register(token)
 
-    assert refused(sso, caplog, http_event(query={"jwt": token})) == (401, "malformed_token", "malformed_token")
+    assert refused(sso, caplog, http_event(query={"jwt": token})) == MALFORMED
 
 
 def tokens_b64(text: str) -> str:
@@ -163,7 +164,7 @@ def test_a_signed_time_claim_that_overflows_a_float_is_malformed(
     text = json.dumps(claims(exp=0)).replace('"exp": 0', f'"exp": {number}')
     token = signed(rsa_key, text)
 
-    assert refused(sso, caplog, http_event(query={"jwt": token})) == (401, "malformed_token", "malformed_token")
+    assert refused(sso, caplog, http_event(query={"jwt": token})) == MALFORMED
     assert partner_api.calls == []
 
 
@@ -184,7 +185,7 @@ def test_a_partner_api_token_that_cannot_go_into_the_login_url_is_502(
     caplog: pytest.LogCaptureFixture,
     raw: str,
 ) -> None:
-    body = '{"user": {"partner_id": "abc123", "token": {"token": %s}}}' % raw
+    body = '{"user": {"partner_id": "abc123", "token": {"token": ' + raw + "}}}"
     partner_server.expect_request("/api/users/abc123", method="POST").respond_with_data(
         body, status=201, content_type="application/json"
     )
