@@ -47,6 +47,8 @@ class Config:
     cors_allowed_origins: tuple[str, ...]
     secret_cache_seconds: int
     replay_table_name: str | None = None
+    jwks_max_age_seconds: int = 600
+    jwks_stale_seconds: int = 86400
     tracing: bool = False
 
     @property
@@ -194,6 +196,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
         cors_allowed_origins=cors,
         secret_cache_seconds=integer("SECRET_CACHE_SECONDS", 300, 0, 86400),
         replay_table_name=get("REPLAY_TABLE_NAME"),
+        # The floor of 60 s is also the floor for a partner's Cache-Control (handler.keys).
+        jwks_max_age_seconds=integer("JWKS_MAX_AGE_SECONDS", 600, 60, 86400),
+        jwks_stale_seconds=integer("JWKS_STALE_SECONDS", 86400, 0, 7 * 86400),
         # Powertools' own switch; tracing is on only when it is explicitly "false".
         tracing=(get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
     )
