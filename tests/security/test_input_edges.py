@@ -193,3 +193,37 @@ def test_a_partner_api_token_that_cannot_go_into_the_login_url_is_502(
     event = http_event(query={"jwt": mint(rsa_key)})
 
     assert refused(sso, caplog, event) == (502, "partner_api_error", "partner_api_error")
+
+
+# ---- the same for what the dependencies answer: nesting beyond any Python's recursion limit -------------
+def test_a_deeply_nested_partner_api_answer_is_502(
+    make_sso: Callable[..., Sso],
+    partner_server: HTTPServer,
+    jwks: Any,
+    rsa_key: SigningKey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    depth = 100_000  # 200 KB, under the 1 MB answer cap; past the limit on 3.13 too
+    partner_server.expect_request("/api/users/abc123", method="POST").respond_with_data(
+        "[" * depth + "]" * depth, status=201, content_type="application/json"
+    )
+    event = http_event(query={"jwt": mint(rsa_key)})
+
+    assert refused(make_sso(), caplog, event) == (502, "partner_api_error", "partner_api_error")
+
+
+def test_a_deeply_nested_jwks_is_keys_unavailable(
+    make_sso: Callable[..., Sso],
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    rsa_key: SigningKey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    depth = 32_000  # 64,000 bytes, under the 64 KiB JWKS cap
+    jwks_server.expect_request("/jwks.json").respond_with_data(
+        '{"keys": ' + "[" * depth + "]" * depth + "}", content_type="application/json"
+    )
+    event = http_event(query={"jwt": mint(rsa_key)})
+
+    assert refused(make_sso(), caplog, event) == (503, "keys_unavailable", "keys_unavailable")
+    assert partner_api.calls == []
