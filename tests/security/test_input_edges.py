@@ -2,7 +2,9 @@
 
 Every case runs through the whole handler (real HTTPS Partner API and JWKS on
 loopback, the API key in moto) and checks the answer's code and the one
-summary log line with the same ``reason``.
+summary log line with the same ``reason``. The 4xx cases run on the attack
+harness (one-time links on) and end in its five-part ``assert_refused``: the
+refusal changed nothing (no Partner API call, no one-time-link item written).
 """
 
 from __future__ import annotations
@@ -36,13 +38,33 @@ def summary(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
     return line
 
 
-def refused(sso: Sso, caplog: pytest.LogCaptureFixture, event: dict[str, Any]) -> tuple[int, str, str]:
-    """(status, JSON error code, the log line's reason) of one request asking for JSON."""
+def answered(sso: Sso, caplog: pytest.LogCaptureFixture, event: dict[str, Any]) -> dict[str, Any]:
+    """The answer to one request asking for JSON."""
     event["headers"]["accept"] = "application/json"
-    result = sso(event)
-    code = json.loads(result["body"])["error"]["code"]
+    return sso(event)
+
+
+def refused(sso: Sso, caplog: pytest.LogCaptureFixture, event: dict[str, Any]) -> tuple[int, str, str]:
+    """(status, JSON error code, the log line's reason) of one request; never a redirect."""
+    result = answered(sso, caplog, event)
     assert "Location" not in (result.get("headers") or {})
-    return result["statusCode"], code, summary(caplog)["reason"]
+    return result["statusCode"], json.loads(result["body"])["error"]["code"], summary(caplog)["reason"]
+
+
+Refuses = Callable[[Sso, dict[str, Any]], tuple[int, str, str]]
+
+
+@pytest.fixture
+def refuses(assert_refused: Callable[..., None], caplog: pytest.LogCaptureFixture) -> Refuses:
+    """``refused`` for a 4xx, ending in the attack harness's five-part ``assert_refused``."""
+
+    def run(sso: Sso, event: dict[str, Any]) -> tuple[int, str, str]:
+        result = answered(sso, caplog, event)
+        code = json.loads(result["body"])["error"]["code"]
+        assert_refused(result, code=code)
+        return result["statusCode"], code, summary(caplog)["reason"]
+
+    return run
 
 
 def signed(key: SigningKey, payload_json: str) -> str:
@@ -56,17 +78,17 @@ def signed(key: SigningKey, payload_json: str) -> str:
 
 # ---- 2. patterns that guard input match the whole string ---------------------------------------------
 def test_partner_id_with_a_trailing_newline_is_refused_and_the_partner_api_is_not_called(
-    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture
+    secured: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, refuses: Refuses
 ) -> None:
     event = http_event(query={"jwt": mint(rsa_key, sub="abc123\n")})
 
-    assert refused(sso, caplog, event) == (403, "invalid_user", "invalid_user")
+    assert refuses(secured, event) == (403, "invalid_user", "invalid_user")
     assert partner_api.calls == []
 
 
 @pytest.mark.parametrize("segment", [0, 1, 2], ids=["header", "payload", "signature"])
 def test_a_token_segment_with_a_trailing_newline_is_malformed(
-    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture,
+    secured: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, refuses: Refuses,
     segment: int,
 ) -> None:
     parts = mint(rsa_key).split(".")
@@ -74,7 +96,7 @@ def test_a_token_segment_with_a_trailing_newline_is_malformed(
     token = ".".join(parts)
     leakcheck.register(token)
 
-    assert refused(sso, caplog, http_event(query={"jwt": token})) == MALFORMED
+    assert refuses(secured, http_event(query={"jwt": token})) == MALFORMED
     assert partner_api.calls == []
 
 
@@ -108,25 +130,24 @@ UNPARSEABLE_RETURN_URLS = {
 
 @pytest.mark.parametrize("value", list(UNPARSEABLE_RETURN_URLS.values()), ids=list(UNPARSEABLE_RETURN_URLS))
 def test_a_return_url_that_cannot_be_parsed_is_invalid_redirect(
-    make_sso: Callable[..., Sso],
+    make_secured: Callable[..., Sso],
     partner_api: FakePartnerApi,
-    jwks: Any,
     rsa_key: SigningKey,
-    caplog: pytest.LogCaptureFixture,
+    refuses: Refuses,
     value: str,
 ) -> None:
-    sso = make_sso(SSO_RETURN_URL=ALLOWED_RETURN)
+    secured = make_secured(SSO_RETURN_URL=ALLOWED_RETURN)
     event = http_event(query={"jwt": mint(rsa_key)})
     # As API Gateway hands it over: decoded (a lone surrogate arrives as JSON's \ud800).
     event["queryStringParameters"]["return_url"] = value
 
-    assert refused(sso, caplog, event) == (400, "invalid_redirect", "invalid_redirect")
+    assert refuses(secured, event) == (400, "invalid_redirect", "invalid_redirect")
     assert partner_api.calls == []
 
 
 @pytest.mark.parametrize("segment", ["header", "payload"])
 def test_deeply_nested_json_in_a_token_is_malformed(
-    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture,
+    secured: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, refuses: Refuses,
     segment: str,
 ) -> None:
     nested = tokens_b64("[" * 2500 + "]" * 2500)
@@ -134,7 +155,7 @@ def test_deeply_nested_json_in_a_token_is_malformed(
     token = f"{nested}.{payload}.{signature}" if segment == "header" else f"{header}.{nested}.{signature}"
     leakcheck.register(token)
 
-    assert refused(sso, caplog, http_event(query={"jwt": token})) == MALFORMED
+    assert refuses(secured, http_event(query={"jwt": token})) == MALFORMED
 
 
 def tokens_b64(text: str) -> str:
@@ -145,26 +166,26 @@ def tokens_b64(text: str) -> str:
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
 def test_a_signed_huge_integer_time_claim_is_invalid_claim(
-    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture,
+    secured: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, refuses: Refuses,
     claim: str,
 ) -> None:
     values = claims()
     values[claim] = 10**400 if claim == "exp" else -(10**400)
     token = sign_raw(rsa_key, values)
 
-    assert refused(sso, caplog, http_event(query={"jwt": token})) == (401, "invalid_claim", "invalid_claim")
+    assert refuses(secured, http_event(query={"jwt": token})) == (401, "invalid_claim", "invalid_claim")
     assert partner_api.calls == []
 
 
 @pytest.mark.parametrize("number", ["1e999", "-1e999", "1E400"])
 def test_a_signed_time_claim_that_overflows_a_float_is_malformed(
-    sso: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture,
+    secured: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, refuses: Refuses,
     number: str,
 ) -> None:
     text = json.dumps(claims(exp=0)).replace('"exp": 0', f'"exp": {number}')
     token = signed(rsa_key, text)
 
-    assert refused(sso, caplog, http_event(query={"jwt": token})) == MALFORMED
+    assert refuses(secured, http_event(query={"jwt": token})) == MALFORMED
     assert partner_api.calls == []
 
 
