@@ -40,6 +40,8 @@ RUNTIME_PY := $(RUNTIME_VENV)/bin/python
 
 runtime-venv: $(RUNTIME_VENV)/.installed
 $(RUNTIME_VENV)/.installed: requirements.txt requirements-runtime-tests.txt
+	@command -v $(RUNTIME_PYTHON) > /dev/null || { echo "make test-runtime needs $(RUNTIME_PYTHON) \
+	(pyenv: pyenv install 3.13; or RUNTIME_PYTHON=/path/to/python3.13)" >&2; exit 1; }
 	rm -rf $(RUNTIME_VENV)
 	$(RUNTIME_PYTHON) -m venv $(RUNTIME_VENV)
 	$(RUNTIME_PY) -m pip install -q --upgrade pip

@@ -48,7 +48,7 @@ def create_handler(
     ``resolver`` is where the routes are registered (default: a new one with the
     configured CORS); ``infra.openapi`` passes its own to describe the routes.
     """
-    keep_secrets_out_of_library_logs()  # during INIT, before any AWS client exists
+    keep_secrets_out_of_library_logs()  # during INIT, before the first request
     logger = logger or Logger(service=SERVICE)
     telemetry = telemetry or new_telemetry()
     metrics = telemetry.metrics
