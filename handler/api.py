@@ -24,7 +24,7 @@ from handler.errors import NotFound, SsoError
 from handler.request import sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
 from handler.sso import SignIn, SsoService
-from handler.telemetry import SERVICE, PowertoolsTelemetry, Telemetry
+from handler.telemetry import SERVICE, PowertoolsTelemetry, Telemetry, keep_secrets_out_of_library_logs
 from handler.tokens import peek
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -48,6 +48,7 @@ def create_handler(
     ``resolver`` is where the routes are registered (default: a new one with the
     configured CORS); ``infra.openapi`` passes its own to describe the routes.
     """
+    keep_secrets_out_of_library_logs()  # during INIT, before the first request
     logger = logger or Logger(service=SERVICE)
     telemetry = telemetry or new_telemetry()
     metrics = telemetry.metrics
@@ -61,7 +62,8 @@ def create_handler(
         if config.cors_allowed_origins
         else None
     )
-    app = resolver if resolver is not None else APIGatewayHttpResolver(cors=cors)
+    # debug=False: POWERTOOLS_DEV or POWERTOOLS_EVENT_HANDLER_DEBUG would print each event (the JWT).
+    app = resolver if resolver is not None else APIGatewayHttpResolver(cors=cors, debug=False)
 
     def request_id() -> str:
         return app.current_event.request_context.request_id or "-"
@@ -106,7 +108,8 @@ def create_handler(
         logger.exception("unexpected error", extra={"outcome": "error", "reason": "internal_error"})
         return error_response(SsoError(), request_id(), wants_json(app.current_event), None)
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    # log_event=False: POWERTOOLS_LOGGER_LOG_EVENT=true would otherwise log each event (the JWT).
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
     @metrics.log_metrics(capture_cold_start_metric=True)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return with_security_headers(app.resolve(event, context))

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from handler.errors import ConfigError
+from handler.untrusted import split_url
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# Guards are used with fullmatch: "$" would also match before a final newline.
+DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # Algorithms we can verify with a public key from a JWKS, plus HS256 (shared secret).
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 SUPPORTED_ALGORITHMS = ASYMMETRIC_ALGORITHMS | {"HS256"}
-USER_CLAIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
+USER_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Config:
     cors_allowed_origins: tuple[str, ...]
     secret_cache_seconds: int
     replay_table_name: str | None = None
+    jwks_max_age_seconds: int = 600
+    jwks_stale_seconds: int = 86400
     tracing: bool = False
 
     @property
@@ -66,7 +70,10 @@ def is_loopback_host(host: str | None) -> bool:
 
 def url_problem(value: str) -> str | None:
     """Why ``value`` is not an acceptable service URL (https, or http on loopback)."""
-    parts = urlsplit(value)
+    try:
+        parts = split_url(value)
+    except ValueError:
+        return "must be an absolute https:// URL (this one cannot be parsed)"
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return "must be an absolute https:// URL"
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
@@ -121,7 +128,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         return tuple(item.strip() for item in (get(name) or "").split(",") if item.strip())
 
     bi_org = required("BI_ORG").lower()
-    if bi_org and not DNS_LABEL.match(bi_org):
+    if bi_org and not DNS_LABEL.fullmatch(bi_org):
         problems.append(f"BI_ORG must be a DNS label such as 'xyz', got {bi_org!r}")
     bi_base_url = url("BI_BASE_URL", get("BI_BASE_URL")) or f"https://{bi_org}.biginterview.com"
 
@@ -150,7 +157,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
                 )
 
     user_claim = get("JWT_USER_CLAIM") or "sub"
-    if not USER_CLAIM.match(user_claim):
+    if not USER_CLAIM.fullmatch(user_claim):
         problems.append(f"JWT_USER_CLAIM must be a claim name, got {user_claim!r}")
 
     timeout = integer("PARTNER_API_TIMEOUT_SECONDS", 5, 1, 25)
@@ -189,6 +196,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
         cors_allowed_origins=cors,
         secret_cache_seconds=integer("SECRET_CACHE_SECONDS", 300, 0, 86400),
         replay_table_name=get("REPLAY_TABLE_NAME"),
+        # The floor of 60 s is also the floor for a partner's Cache-Control (handler.keys).
+        jwks_max_age_seconds=integer("JWKS_MAX_AGE_SECONDS", 600, 60, 86400),
+        jwks_stale_seconds=integer("JWKS_STALE_SECONDS", 86400, 0, 7 * 86400),
         # Powertools' own switch; tracing is on only when it is explicitly "false".
         tracing=(get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
     )

@@ -55,7 +55,14 @@ class Container:
         """Wire the service from configuration; nothing is fetched yet."""
         telemetry = telemetry or Telemetry()
         fetcher_factory = secret_fetcher_factory or (lambda: secrets_manager_fetcher(telemetry))
-        keys = JwksKeySource(http, config.issuers, config.jwks_url, telemetry=telemetry)
+        keys = JwksKeySource(
+            http,
+            config.issuers,
+            config.jwks_url,
+            max_age_seconds=config.jwks_max_age_seconds,
+            stale_seconds=config.jwks_stale_seconds,
+            telemetry=telemetry,
+        )
         api_key = SecretSource(config.api_key_secret_id, fetcher_factory, config.secret_cache_seconds)
         hmac_secret = (
             SecretSource(config.hs256_secret_id, fetcher_factory, config.secret_cache_seconds)
@@ -83,7 +90,7 @@ class Container:
             self.replay_guard.warm_client()
 
     def after_restore(self) -> None:
-        """Renew what a snapshot must not share: connections, cached secrets, randomness.
+        """Renew what a snapshot must not share: connections, cached secrets and keys, randomness.
 
         The AWS clients are kept: botocore retries a request whose pooled
         connection went stale, and creating them again would cost what the
@@ -92,5 +99,5 @@ class Container:
         self.http.clear()  # pooled TLS connections are stale (and shared by every copy)
         for source in self.secrets:
             source.forget_value()  # a restore may come long after the value's TTL
-        self.keys.drop_cooldowns()  # likewise: allow a refetch at once
+        self.keys.after_restore()  # the snapshot's keys count as expired: the next request refetches
         random.seed(os.urandom(32))  # every restored copy would otherwise draw the same numbers

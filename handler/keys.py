@@ -1,12 +1,15 @@
-"""The partner's public keys: JWKS fetching, caching and key selection.
+"""The partner's public keys: JWKS fetching, caching, expiry and key selection.
 
 Why not ``jwt.PyJWKClient``: it fetches with ``urllib.request`` (a new TCP/TLS
 connection per fetch, no response-size cap, no loopback-only rule for plain
-http) and expires its whole key set on a timer. Here keys live for the
-container's life on the shared urllib3 pool, an unknown ``kid`` triggers at most
-one refetch per cooldown, and a failed refetch keeps the keys we had. Parsing a
-JWK into a key object is still PyJWT's job (``jwt.PyJWK``), done once per
-``(kid, alg)``.
+http), ignores the partner's ``Cache-Control``, and when a refetch fails it has
+no keys to fall back on. Here a key set is fetched on the shared urllib3 pool
+and used for at most ``JWKS_MAX_AGE_SECONDS`` (or the partner's shorter
+``Cache-Control: max-age``, never below 60 s), so a key the partner removed
+stops working within that time; a refetch that fails keeps the keys we had for
+at most ``JWKS_STALE_SECONDS`` more, so a JWKS outage is not a sign-in outage.
+An unknown ``kid`` triggers at most one refetch per cooldown. Parsing a JWK into
+a key object is still PyJWT's job (``jwt.PyJWK``), done once per ``(kid, alg)``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
+import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,8 +33,15 @@ from jwt.exceptions import PyJWTError
 from handler.config import url_problem
 from handler.errors import InvalidToken, KeysUnavailable, UnknownKey
 from handler.telemetry import Telemetry
+from handler.untrusted import parse_json
 
 MAX_DOCUMENT_BYTES = 64 * 1024
+DEFAULT_MAX_AGE_SECONDS = 600
+DEFAULT_STALE_SECONDS = 86400
+# A partner's Cache-Control may shorten the max age, but not below this: a JWKS server
+# answering no-store must not turn every sign-in into a fetch.
+MIN_MAX_AGE_SECONDS = 60
+MAX_AGE_DIRECTIVE = re.compile(r'max-age=(?:([0-9]{1,10})|"([0-9]{1,10})")')  # fullmatch, RFC 9111 §5.2
 FETCH_TIMEOUT = urllib3.Timeout(connect=2.0, read=2.0)
 # kty (and curve) each algorithm family may be used with.
 KEY_TYPES = {"RS": ("RSA", None), "PS": ("RSA", None), "Ed": ("OKP", ("Ed25519",))}
@@ -84,7 +95,28 @@ class KeyFetchError(Exception):
     """A JWKS or discovery document could not be fetched or is unusable."""
 
 
-def fetch_json(http: urllib3.PoolManager, url: str) -> Any:
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched JSON document, and how long its server allows it to be cached (if it says)."""
+
+    document: Any
+    max_age: int | None
+
+
+def cache_max_age(cache_control: str | None) -> int | None:
+    """Seconds from a ``Cache-Control`` header: its ``max-age``, 0 for ``no-store``/``no-cache``,
+    None when it says neither (or says it unreadably)."""
+    ages = []
+    for directive in (cache_control or "").lower().split(","):
+        directive = directive.strip()
+        if directive in ("no-store", "no-cache"):
+            return 0
+        if found := MAX_AGE_DIRECTIVE.fullmatch(directive):
+            ages.append(int(found.group(1) or found.group(2)))
+    return min(ages) if ages else None
+
+
+def fetch(http: urllib3.PoolManager, url: str) -> Fetched:
     """GET a small JSON document: no redirects, short timeouts, capped size."""
     try:
         response = http.request(
@@ -104,13 +136,19 @@ def fetch_json(http: urllib3.PoolManager, url: str) -> Any:
         if len(body) > MAX_DOCUMENT_BYTES:
             raise KeyFetchError(f"{url}: larger than {MAX_DOCUMENT_BYTES} bytes")
         try:
-            return json.loads(body)
+            document = parse_json(body)
         except ValueError:
             raise KeyFetchError(f"{url}: not JSON") from None
+        return Fetched(document, cache_max_age(response.headers.get("Cache-Control")))
     except urllib3.exceptions.HTTPError as error:
         raise KeyFetchError(f"{url}: {type(error).__name__}") from None
     finally:
         response.release_conn()
+
+
+def fetch_json(http: urllib3.PoolManager, url: str) -> Any:
+    """The document ``fetch`` gets, without its caching headers."""
+    return fetch(http, url).document
 
 
 def check_key_fits(jwk: Mapping[str, Any], alg: str) -> None:
@@ -160,20 +198,50 @@ def has_roca_fingerprint(n: int) -> bool:
     return all(n % p in generated for p, generated in ROCA_SUBGROUPS)
 
 
+def fitting_key(candidates: list[dict[str, Any]], kid: str, alg: str) -> dict[str, Any]:
+    """The JWK among those under ``kid`` that fits ``alg``.
+
+    RFC 7517 §4.5 lets one ``kid`` name alternative keys (an RSA and an EC key, say);
+    the token's ``alg`` picks among them, and a key that does not fit it is never used.
+    """
+    problems = []
+    for jwk in candidates:
+        try:
+            check_key_fits(jwk, alg)
+        except UnknownKey as error:
+            problems.append(error.detail)
+        else:
+            return jwk
+    if len(problems) == 1:
+        raise UnknownKey(problems[0])
+    raise UnknownKey(f"none of the {len(problems)} keys under kid {kid!r} fits {alg}: " + "; ".join(problems))
+
+
 @dataclass
 class _KeySet:
-    """The keys of one JWKS URL, and when we last tried to fetch them."""
+    """The keys of one JWKS URL (each ``kid`` may name several), their age, and fetch attempts."""
 
-    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Key objects built from ``keys``, by (kid, alg); emptied when ``keys`` changes.
     objects: dict[tuple[str, str], PyJWK] = field(default_factory=dict)
-    loaded: bool = False
+    fetched_at: float | None = None  # None: never fetched
+    fresh_until: float = -math.inf  # used without a refetch until then
+    usable_until: float = -math.inf  # kept after failed refetches until then (the stale window)
     last_attempt: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def loaded(self) -> bool:
+        return self.fetched_at is not None
+
 
 class JwksKeySource:
-    """Public keys by ``(issuer, kid)``, from a configured JWKS URL or OIDC discovery."""
+    """Public keys by ``(issuer, kid)``, from a configured JWKS URL or OIDC discovery.
+
+    The clock is the wall clock, not a monotonic one: key ages must hold across a
+    SnapStart snapshot and restore, and a restored microVM's monotonic clock does
+    not promise to count the time in between.
+    """
 
     def __init__(
         self,
@@ -181,12 +249,16 @@ class JwksKeySource:
         issuers: tuple[str, ...],
         jwks_url: str | None,
         *,
+        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        stale_seconds: float = DEFAULT_STALE_SECONDS,
         cooldown_seconds: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         telemetry: Telemetry | None = None,
     ) -> None:
         self._http = http
         self._jwks_url = jwks_url
+        self._max_age = max_age_seconds
+        self._stale = stale_seconds
         self._cooldown = cooldown_seconds
         self._clock = clock
         self._telemetry = telemetry or Telemetry()
@@ -198,16 +270,18 @@ class JwksKeySource:
     def signing_key(self, issuer: str, kid: str, alg: str) -> PyJWK:
         """The key object for ``kid`` to verify ``alg``; ``issuer`` is already allow-listed."""
         key_set = self._sets[issuer]
+        if self._clock() >= key_set.fresh_until:
+            self._refresh(issuer, key_set, kid=None)  # never fetched, or expired: fetch first
         key = key_set.objects.get((kid, alg))
         if key is not None:
             return key
-        jwk = key_set.keys.get(kid) or self._refresh_for(issuer, key_set, kid)
-        check_key_fits(jwk, alg)
+        candidates = key_set.keys.get(kid) or self._refresh(issuer, key_set, kid)
+        jwk = fitting_key(candidates, kid, alg)
         try:
             key = PyJWK(dict(jwk), algorithm=alg)
         except PyJWTError as error:
             raise UnknownKey(f"kid {kid!r} is not a usable {alg} key: {error}") from None
-        if key_set.keys.get(kid) is jwk:  # not if a concurrent refetch replaced the key meanwhile
+        if key_set.keys.get(kid) is candidates:  # not if a concurrent refetch replaced the keys meanwhile
             key_set.objects[(kid, alg)] = key
         return key
 
@@ -217,56 +291,102 @@ class JwksKeySource:
             if not key_set.loaded:
                 # A failed warm-up is retried by the first request that needs the keys.
                 with contextlib.suppress(InvalidToken, KeysUnavailable):
-                    self._refresh_for(issuer, key_set, kid=None)
+                    self._refresh(issuer, key_set, kid=None)
 
-    def drop_cooldowns(self) -> None:
-        """Allow an immediate refetch (after a SnapStart restore)."""
+    def after_restore(self) -> None:
+        """A SnapStart restore: the snapshot's key sets count as expired, and may be refetched at once.
+
+        However recent the snapshot looks, a restore can come days after it was taken, and
+        every restored copy would otherwise trust the keys the partner had at publish time.
+        Their stale window still counts from when they were fetched.
+        """
         for key_set in self._sets.values():
-            key_set.last_attempt = None
+            with key_set.lock:
+                key_set.fresh_until = -math.inf
+                key_set.last_attempt = None
 
-    def _refresh_for(self, issuer: str, key_set: _KeySet, kid: str | None) -> dict[str, Any]:
+    def _refresh(self, issuer: str, key_set: _KeySet, kid: str | None) -> list[dict[str, Any]]:
+        """Fetch the key set again (at most once per cooldown); the JWKs under ``kid``, if given.
+
+        A failed fetch keeps the keys we had until their stale window ends; with none
+        left, it is ``KeysUnavailable``.
+        """
         with key_set.lock:
-            if kid is not None and kid in key_set.keys:  # another thread refreshed
-                return key_set.keys[kid]
             now = self._clock()
+            if kid is None and now < key_set.fresh_until:  # another thread refetched meanwhile
+                return []
+            if kid is not None and kid in key_set.keys:  # likewise
+                return key_set.keys[kid]
             # Before the first successful load, retry sooner, so a JWKS outage at
             # cold start does not outlast the outage by a whole cooldown.
             wait = self._cooldown if key_set.loaded else min(self._cooldown, 1.0)
-            if key_set.last_attempt is not None and now - key_set.last_attempt < wait:
-                if not key_set.loaded:
-                    raise KeysUnavailable("JWKS not loaded yet; retry after cooldown")
-                raise UnknownKey(f"kid {kid!r} is not in the JWKS (refetch cooling down)")
-            key_set.last_attempt = now
-            try:
-                with self._telemetry.span("jwks_fetch"):
-                    key_set.keys = self._fetch_keys(issuer)
-                key_set.objects = {}
-                key_set.loaded = True
-                self._telemetry.jwks_fetched("ok")
-            except KeyFetchError as error:
-                self._telemetry.jwks_fetched("error")
-                if not key_set.loaded:
-                    raise KeysUnavailable(str(error)) from None
-                # Keep the keys we had: a JWKS blip must not log everyone out.
+            cooling = key_set.last_attempt is not None and now - key_set.last_attempt < wait
+            failure = "refetch cooling down" if cooling else self._fetch_into(issuer, key_set, now)
+            if not key_set.loaded:
+                raise KeysUnavailable(
+                    "JWKS not loaded yet; retry after cooldown" if cooling else str(failure)
+                )
+            if now >= key_set.usable_until:
+                assert key_set.fetched_at is not None  # loaded
+                raise KeysUnavailable(
+                    f"the JWKS cannot be fetched ({failure}) and the keys we have are "
+                    f"{now - key_set.fetched_at:.0f} s old, older than the max age plus "
+                    f"JWKS_STALE_SECONDS ({self._stale:.0f} s)"
+                )
             if kid is None:
-                return {}
+                return []
             if kid not in key_set.keys:
-                raise UnknownKey(f"kid {kid!r} is not in the JWKS")
+                raise UnknownKey(f"kid {kid!r} is not in the JWKS" + (f" ({failure})" if cooling else ""))
             return key_set.keys[kid]
 
-    def _fetch_keys(self, issuer: str) -> dict[str, dict[str, Any]]:
-        document = fetch_json(self._http, self._jwks_url or self._jwks_uri_of(issuer))
+    def _fetch_into(self, issuer: str, key_set: _KeySet, now: float) -> str | None:
+        """One fetch of the key set, under its lock; why it failed, or None."""
+        key_set.last_attempt = now
+        try:
+            with self._telemetry.span("jwks_fetch"):
+                keys, max_age = self._fetch_keys(issuer)
+        except KeyFetchError as error:
+            self._telemetry.jwks_fetched("error")
+            # Keep the keys we had: a JWKS blip must not log everyone out.
+            return str(error)
+        key_set.keys, key_set.objects = keys, {}
+        key_set.fetched_at = now
+        key_set.fresh_until = now + max_age
+        key_set.usable_until = key_set.fresh_until + self._stale
+        self._telemetry.jwks_fetched("ok")
+        return None
+
+    def _fetch_keys(self, issuer: str) -> tuple[dict[str, list[dict[str, Any]]], float]:
+        """The JWKs by ``kid``, and how long they may be used: the max age, or the server's
+        shorter ``Cache-Control: max-age``, but never less than ``MIN_MAX_AGE_SECONDS``."""
+        fetched = fetch(self._http, self._jwks_url or self._jwks_uri_of(issuer))
+        document = fetched.document
         keys = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(keys, list):
             raise KeyFetchError("the JWKS has no 'keys' list")
-        return {jwk["kid"]: jwk for jwk in keys if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str)}
+        by_kid: dict[str, list[dict[str, Any]]] = {}
+        for jwk in keys:
+            if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str):
+                by_kid.setdefault(jwk["kid"], []).append(jwk)
+        max_age = self._max_age
+        if fetched.max_age is not None:
+            max_age = max(MIN_MAX_AGE_SECONDS, min(max_age, fetched.max_age))
+        return by_kid, max_age
 
     def _jwks_uri_of(self, issuer: str) -> str:
         """OIDC discovery: the issuer's ``jwks_uri``, which must be on the issuer's host."""
         if issuer not in self._discovered:
             url = issuer.rstrip("/") + "/.well-known/openid-configuration"
             document = fetch_json(self._http, url)
-            jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
+            if not isinstance(document, dict):
+                raise KeyFetchError(f"{url}: not a JSON object")
+            # OIDC Discovery 1.0 §4.3: the issuer in the document must be identical to the
+            # one the document was asked for; otherwise its keys speak for someone else.
+            found = document.get("issuer")
+            if found != issuer:
+                shown = found[:200] if isinstance(found, str) else found
+                raise KeyFetchError(f"{url}: the document's issuer {shown!r} is not {issuer!r}")
+            jwks_uri = document.get("jwks_uri")
             if not isinstance(jwks_uri, str) or url_problem(jwks_uri):
                 raise KeyFetchError(f"{url}: no usable jwks_uri")
             if urlsplit(jwks_uri).hostname != urlsplit(issuer).hostname:

@@ -26,6 +26,7 @@ from handler import __version__
 from handler.errors import PartnerApiError, PartnerApiTimeout
 from handler.secrets import SecretSource
 from handler.telemetry import Telemetry
+from handler.untrusted import parse_json
 
 USER_AGENT = f"big-interview-sso-redirector/{__version__}"
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -37,6 +38,9 @@ MIN_CALL_SECONDS = 0.25
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 BACKOFF_SECONDS = (0.1, 0.2)  # before the first and the second retry
 RETRY_AFTER = Retry(retry_after_max=2)  # parses Retry-After (seconds or HTTP date), capped at 2 s
+# The documented tokens are 8 to 64 hex characters; 4096 keeps the Location header well
+# inside the 8 KiB that proxies and browsers commonly accept.
+MAX_TOKEN_LENGTH = 4096
 
 
 class PartnerApiClient:
@@ -180,7 +184,7 @@ class PartnerApiClient:
         finally:
             response.release_conn()
         try:
-            document = json.loads(raw) if raw else None
+            document = parse_json(raw) if raw else None
         except ValueError:
             document = None
         retry_after = None
@@ -223,9 +227,21 @@ class _Unreachable(Exception):
 
 
 def _token_in(document: Any) -> str | None:
-    """``user.token.token`` if it is a non-empty string."""
+    """``user.token.token`` if it can go into the login URL as it is, else None (502).
+
+    Any text is percent-encoded into the URL, but not text UTF-8 cannot encode (a lone
+    surrogate, which JSON can carry as an escaped \\ud800), nor so much of it that the
+    ``Location`` header would outgrow what API Gateway and browsers accept; either is an
+    answer we cannot turn into a safe redirect, so it is refused here, before any URL is built.
+    """
     try:
         token = document["user"]["token"]["token"]
     except (KeyError, TypeError):
         return None
-    return token if isinstance(token, str) and token else None
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
+        return None
+    try:
+        token.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return token

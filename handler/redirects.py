@@ -8,10 +8,11 @@ the redirector can never be turned into an open redirect.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from handler.config import Config, origin_of, url_problem
 from handler.errors import InvalidRedirect
+from handler.untrusted import split_url
 
 MAX_REDIRECT_TO_BYTES = 2048
 # C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
@@ -32,7 +33,10 @@ def check_redirect_to(value: str) -> str:
         raise InvalidRedirect("redirect_to contains a backslash")
     if not value.startswith("/") or value.startswith("//"):
         raise InvalidRedirect("redirect_to must start with exactly one '/'")
-    parts = urlsplit(value)
+    try:
+        parts = split_url(value)
+    except ValueError:
+        raise InvalidRedirect("redirect_to cannot be parsed as a path") from None
     if parts.scheme or parts.netloc:
         raise InvalidRedirect("redirect_to must be a path, not a URL")
     # Encoded (or double-encoded: %25) slashes, backslashes and controls could be
@@ -50,6 +54,10 @@ def check_return_url(value: str, config: Config) -> str:
     """``value`` if its origin is allow-listed (``RETURN_URL_ALLOWED_ORIGINS``, ``SSO_RETURN_URL``)."""
     if len(value.encode("utf-8", "surrogatepass")) > MAX_REDIRECT_TO_BYTES:
         raise InvalidRedirect(f"return_url is longer than {MAX_REDIRECT_TO_BYTES} bytes")
+    if not value.isascii():
+        # As for redirect_to: no look-alikes (U+FF0F for '/'), and nothing that cannot be
+        # encoded into the Location header (a lone surrogate). Browsers send IDNs as punycode.
+        raise InvalidRedirect("return_url must be ASCII (percent-encode anything else)")
     if CONTROL.search(value) or "\\" in value or url_problem(value):
         raise InvalidRedirect("return_url must be an absolute https URL")
     if origin_of(value) not in config.return_url_allowed_origins:

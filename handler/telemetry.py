@@ -9,6 +9,7 @@ user. With tracing off the X-Ray SDK is never imported: it costs cold start.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,27 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "sso-redirector"
+# Libraries whose DEBUG output carries request and response bodies or headers:
+# botocore logs GetSecretValue's answer (the API key, the HS256 secret) and
+# PutItem's request (a link's jti); urllib3 and the X-Ray SDK log URLs and segments.
+WIRE_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "aws_xray_sdk")
+
+
+def keep_secrets_out_of_library_logs() -> None:
+    """Pin the wire-level library loggers to INFO, whatever the root logger's level.
+
+    With LogLevel=DEBUG, Lambda's runtime sets the root logger to DEBUG, and every
+    library logger without a level of its own inherits it. A level set on these
+    loggers themselves is what their children (``botocore.parsers``, which prints
+    response bodies) inherit instead, so the DEBUG records are never created: no
+    handler, present or added later, and no sample rate can print them. A
+    redaction filter could not promise as much: it would have to know every
+    secret value (the JWT changes with each request) in every spelling (JSON-
+    escaped, base64), and a filter sits on one handler, not on those added later.
+    INFO and above (retries, connection warnings, errors) still show.
+    """
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 class Telemetry:

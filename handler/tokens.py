@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -41,10 +40,12 @@ from handler.errors import (
 )
 from handler.keys import JwksKeySource
 from handler.secrets import SecretSource
+from handler.untrusted import parse_json
 
 MAX_TOKEN_BYTES = 8 * 1024
-SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
-PARTNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Guards are used with fullmatch: "$" would also match before a final newline.
+SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+PARTNER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_KID_LENGTH = 256
 MAX_JTI_LENGTH = 256
 # Profile claims we pass on, with their Partner API names and length limits.
@@ -91,16 +92,25 @@ def _reject_constant(name: str) -> Any:
     raise MalformedToken(f"non-finite number {name}")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; ``1e999`` would become ``inf``."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise MalformedToken(f"non-finite number {text[:40]}")
+    return value
+
+
 def decode_segment(segment: str, what: str) -> dict[str, Any]:
     """One base64url segment to a JSON object, strictly."""
-    if not SEGMENT.match(segment):
+    if not SEGMENT.fullmatch(segment):
         raise MalformedToken(f"the {what} is not unpadded base64url")
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        document = json.loads(
+        document = parse_json(
             raw.decode("utf-8"),
             object_pairs_hook=_reject_duplicates,
             parse_constant=_reject_constant,
+            parse_float=_finite_float,
         )
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise MalformedToken(f"the {what} is not base64url-encoded UTF-8 JSON") from None
@@ -116,7 +126,7 @@ def split_token(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedToken(f"{len(parts)} segments; a JWT has exactly 3")
-    if not SEGMENT.match(parts[2]):
+    if not SEGMENT.fullmatch(parts[2]):
         raise MalformedToken("the signature is empty or not unpadded base64url")
     return decode_segment(parts[0], "header"), decode_segment(parts[1], "payload")
 
@@ -137,7 +147,13 @@ def peek(token: str) -> UnverifiedHeader:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number usable as seconds: finite, and (for an integer) within a float's range."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float, such as 10**400
+        return False
 
 
 class TokenVerifier:
@@ -258,7 +274,7 @@ class TokenVerifier:
         if redirect_to is not None and not isinstance(redirect_to, str):
             raise InvalidClaim("redirect_to must be a string")
         user = claims[config.user_claim]
-        if not isinstance(user, str) or not PARTNER_ID.match(user):
+        if not isinstance(user, str) or not PARTNER_ID.fullmatch(user):
             # Checked before the value goes anywhere near a URL path.
             raise InvalidUser(f"{config.user_claim} is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)")
         return VerifiedToken(

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from infra.local.http_server import BackgroundHTTPServer, LoopbackService, QuietHandler, first, html_page
 
-PARTNER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PARTNER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch: "$" accepts a final newline
 TOKEN_LIFETIME = timedelta(hours=48)
 CREATION_FIELDS = ("first_name", "last_name", "email")
 SESSION_COOKIE = "bi_sandbox_session"
@@ -167,7 +167,7 @@ class SandboxBigInterview(LoopbackService):
             raise ApiError(404, "not_found", {"path": ["no such endpoint"]})
         if method != "POST":
             raise ApiError(405, "method_not_allowed", {"method": [f"{method} is not allowed"]})
-        if not PARTNER_ID.match(partner_id):
+        if not PARTNER_ID.fullmatch(partner_id):
             raise ApiError(
                 422,
                 "validation_error",

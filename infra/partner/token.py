@@ -72,7 +72,7 @@ def profile_claims(args: argparse.Namespace) -> dict[str, str]:
 def check_user(user: str | None) -> str:
     if not user:
         raise UsageError("USER is required: the user's partner_id, e.g. make token USER=abc123")
-    if not PARTNER_ID.match(user):
+    if not PARTNER_ID.fullmatch(user):
         raise UsageError(
             f"USER {user!r} is not a valid Big Interview partner_id: {partner_id_problem(user)}. "
             "A partner_id is 1 to 64 characters, each a letter (A-Z, a-z), a digit, '_' or '-'; "

@@ -6,12 +6,13 @@ cooldown (1 s before the first successful load) is crossed without waiting.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from pytest_httpserver import HTTPServer
-from werkzeug import Response
+from werkzeug import Request, Response
 
 from tests.faults.conftest import FakeClock, Harness
 from tests.support import FakePartnerApi, SigningKey, mint
@@ -177,3 +178,140 @@ def test_jwks_larger_than_64_kib_is_refused(
     assert partner_api.calls == []
     clock.advance(1.1)
     h.sign_in(rsa_key)
+
+
+# ---- a removed key stops working (issue 9) -------------------------------------------------------------
+class PartnersJwks:
+    """The partner's JWKS document, which the partner changes (removes a leaked key) or breaks."""
+
+    def __init__(self, *keys: SigningKey) -> None:
+        self.keys = list(keys)
+        self.status = 200
+        self.cache_control: str | None = None
+
+    def __call__(self, request: Request) -> Response:
+        headers = {"Cache-Control": self.cache_control} if self.cache_control else {}
+        body = json.dumps({"keys": [key.jwk for key in self.keys]})
+        return Response(body, self.status, headers=headers, content_type="application/json")
+
+
+def test_a_key_removed_from_the_jwks_is_refused_after_the_max_age_not_before(
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+    ec_key: SigningKey,
+    clock: FakeClock,
+) -> None:
+    published = PartnersJwks(rsa_key, ec_key)
+    jwks_server.expect_request("/jwks.json").respond_with_handler(published)
+    h = harness(build_sso())
+    h.sign_in(rsa_key)
+    published.keys = [ec_key]  # the RSA key leaked: the partner removes it, as the guide says
+
+    clock.advance(599)
+    h.sign_in(rsa_key)  # still accepted: the key set is 599 s old (JWKS_MAX_AGE_SECONDS=600)
+    clock.advance(1)
+    h.assert_refused(h.call(mint(rsa_key)), 401, "unknown_key")  # refetched: the key is gone
+    h.sign_in(ec_key)
+    assert jwks_fetches(jwks_server) == 2
+
+
+def test_a_shorter_cache_control_from_the_partner_shortens_the_window(
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+    ec_key: SigningKey,
+    clock: FakeClock,
+) -> None:
+    published = PartnersJwks(rsa_key, ec_key)
+    published.cache_control = "max-age=120"
+    jwks_server.expect_request("/jwks.json").respond_with_handler(published)
+    h = harness(build_sso())
+    h.sign_in(rsa_key)
+    published.keys = [ec_key]
+
+    clock.advance(119)
+    h.sign_in(rsa_key)
+    clock.advance(1)
+    h.assert_refused(h.call(mint(rsa_key)), 401, "unknown_key")
+
+
+def test_a_jwks_outage_keeps_the_keys_for_the_stale_window_then_is_503(
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+    clock: FakeClock,
+) -> None:
+    published = PartnersJwks(rsa_key)
+    jwks_server.expect_request("/jwks.json").respond_with_handler(published)
+    h = harness(build_sso(JWKS_STALE_SECONDS="3600"))
+    h.sign_in(rsa_key)
+    published.status = 503  # the partner's JWKS is down
+
+    clock.advance(600)
+    h.sign_in(rsa_key)  # expired, the refetch failed: the keys we had still serve
+    clock.advance(3599)
+    h.sign_in(rsa_key)  # the last second of the stale window
+    clock.advance(1)
+    beyond = h.call(mint(rsa_key))
+    h.assert_refused(beyond, 503, "keys_unavailable")
+    assert "older than the max age plus JWKS_STALE_SECONDS (3600 s)" in beyond.log
+    assert len(partner_api.calls) == 3
+    published.status = 200  # back: after the 30 s cooldown the next request refetches
+    clock.advance(30)
+    h.sign_in(rsa_key)
+
+
+def test_after_a_snapstart_restore_a_removed_key_is_refused_at_once(
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+    ec_key: SigningKey,
+) -> None:
+    published = PartnersJwks(rsa_key, ec_key)
+    jwks_server.expect_request("/jwks.json").respond_with_handler(published)
+    sso = build_sso()
+    h = harness(sso)
+    sso.container.before_snapshot()  # the snapshot holds both keys
+    published.keys = [ec_key]  # removed after the version was published
+
+    sso.container.after_restore()  # a restored copy starts, however soon
+
+    h.assert_refused(h.call(mint(rsa_key)), 401, "unknown_key")
+    h.sign_in(ec_key)
+    assert jwks_fetches(jwks_server) == 2
+
+
+def test_discovery_answering_for_another_issuer_is_503_and_the_log_says_why(
+    build_sso: Build,
+    harness: Callable[..., Harness],
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    aws: Any,
+    rsa_key: SigningKey,
+) -> None:
+    issuer = jwks_server.url_for("").rstrip("/")
+    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
+        {"issuer": "https://idp.attacker.test", "jwks_uri": jwks_server.url_for("/jwks.json")}
+    )
+    jwks_server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
+    h = harness(build_sso(JWT_ISSUER=issuer, JWT_JWKS_URL=None))
+
+    refused = h.call(mint(rsa_key, iss=issuer))
+
+    h.assert_refused(refused, 503, "keys_unavailable")
+    assert "the document's issuer 'https://idp.attacker.test' is not" in refused.log
+    assert jwks_fetches(jwks_server) == 0
+    assert partner_api.calls == []

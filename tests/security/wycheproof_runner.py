@@ -171,9 +171,9 @@ def signature_layer(verifier: TokenVerifier, token: str) -> None:
     if len(segments) != 3:
         raise MalformedToken(f"{len(segments)} segments; a JWT has exactly 3")
     header_segment, payload_segment, signature_segment = segments
-    if not SEGMENT.match(signature_segment):
+    if not SEGMENT.fullmatch(signature_segment):
         raise MalformedToken("the signature is empty or not unpadded base64url")
-    if not SEGMENT.match(payload_segment):
+    if not SEGMENT.fullmatch(payload_segment):
         raise MalformedToken("the payload is empty or not unpadded base64url")
     header = decode_segment(header_segment, "header")
     alg = verifier._check_header(header)  # the verifier's own header rules

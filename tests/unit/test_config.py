@@ -153,3 +153,31 @@ def test_cors_origins_must_be_https() -> None:
 
 def test_user_claim_must_look_like_a_claim_name() -> None:
     assert any(p.startswith("JWT_USER_CLAIM") for p in problems(**MINIMAL, JWT_USER_CLAIM="a b"))
+
+
+def test_jwks_key_expiry_defaults_to_600_s_and_a_stale_window_of_a_day() -> None:
+    config = load_config(MINIMAL)
+
+    assert (config.jwks_max_age_seconds, config.jwks_stale_seconds) == (600, 86400)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("JWKS_MAX_AGE_SECONDS", "59"),  # below the 60 s floor a partner's Cache-Control also has
+        ("JWKS_MAX_AGE_SECONDS", "86401"),
+        ("JWKS_MAX_AGE_SECONDS", "ten"),
+        ("JWKS_STALE_SECONDS", "-1"),
+        ("JWKS_STALE_SECONDS", "604801"),
+    ],
+)
+def test_jwks_key_expiry_out_of_range_is_refused_by_name(name: str, value: str) -> None:
+    assert [p.split(" ", 1)[0] for p in problems(**{**MINIMAL, name: value})] == [name]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://[idp.example", "https://idp.example]/", "https://idp.example\uff0f@evil/", "https://idp:x/"],
+)
+def test_an_unparseable_url_is_reported_not_raised(url: str) -> None:
+    assert [p.split(" ", 1)[0] for p in problems(**{**MINIMAL, "BI_BASE_URL": url})] == ["BI_BASE_URL"]

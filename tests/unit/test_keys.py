@@ -41,15 +41,16 @@ class Clock:
 
 
 class JwksEndpoint:
-    """A JWKS whose document and status a test can change between fetches."""
+    """A JWKS whose document, status and headers a test can change between fetches."""
 
     def __init__(self, document: Any, status: int = 200) -> None:
         self.document = document
         self.status = status
+        self.headers: dict[str, str] = {}
 
     def __call__(self, request: Request) -> Response:
         body = self.document if isinstance(self.document, str | bytes) else json.dumps(self.document)
-        return Response(body, self.status, content_type="application/json")
+        return Response(body, self.status, headers=self.headers, content_type="application/json")
 
 
 @pytest.fixture
@@ -120,13 +121,13 @@ def test_key_without_alg_gets_one_key_object_per_alg(
     assert (rs256.algorithm_name, ps256.algorithm_name) == ("RS256", "PS256")
 
 
-def test_known_kids_are_served_from_one_fetch(
+def test_known_kids_are_served_from_one_fetch_within_the_max_age(
     source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
 ) -> None:
     for _ in range(5):
         source.signing_key(ISSUER, "rsa-1", "RS256")
         source.signing_key(ISSUER, "ec-1", "ES256")
-        clock.advance(3600)
+        clock.advance(119)  # 5 x 119 s < 600 s, JWKS_MAX_AGE_SECONDS' default
 
     assert fetches(jwks_server) == 1
 
@@ -434,3 +435,233 @@ def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
 
     assert has_roca_fingerprint(modulus(roca_key))
     assert not has_roca_fingerprint(modulus(sound))
+
+
+def test_discovery_document_whose_issuer_is_not_the_configured_one_is_refused(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+) -> None:
+    # OIDC Discovery 1.0 section 4.3: the document's issuer must be identical to the issuer asked.
+    issuer = jwks_server.url_for("").rstrip("/")
+    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
+        {"issuer": "https://idp.attacker.test", "jwks_uri": jwks_server.url_for("/jwks.json")}
+    )
+    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+
+    with pytest.raises(KeysUnavailable, match=r"issuer 'https://idp\.attacker\.test' is not"):
+        source.signing_key(issuer, "rsa-1", "RS256")
+
+    assert fetches(jwks_server) == 0
+
+
+@pytest.mark.parametrize(
+    "spelling", ["{issuer}/", "{ISSUER}", None, 42], ids=["slash", "case", "absent", "number"]
+)
+def test_discovery_issuer_must_be_identical_not_similar(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock, spelling: Any
+) -> None:
+    issuer = jwks_server.url_for("").rstrip("/")
+    document: dict[str, Any] = {"jwks_uri": jwks_server.url_for("/jwks.json")}
+    if isinstance(spelling, str):
+        document["issuer"] = spelling.format(issuer=issuer, ISSUER=issuer.upper())
+    elif spelling is not None:
+        document["issuer"] = spelling
+    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(document)
+    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+
+    with pytest.raises(KeysUnavailable, match="issuer"):
+        source.signing_key(issuer, "rsa-1", "RS256")
+
+
+# ---- two keys under one kid (RFC 7517 section 4.5) ---------------------------------------------------------
+@pytest.mark.parametrize("order", ["rsa-first", "ec-first"])
+def test_two_keys_under_one_kid_are_told_apart_by_the_tokens_alg(
+    source: JwksKeySource, endpoint: JwksEndpoint, order: str
+) -> None:
+    rsa_key, ec_key = SigningKey.rsa(kid="shared"), SigningKey.ec(kid="shared")
+    keys = [rsa_key.jwk, ec_key.jwk]
+    endpoint.document = {"keys": keys if order == "rsa-first" else keys[::-1]}
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "shared", "RS256"))
+    assert signs_and_verifies(ec_key, source.signing_key(ISSUER, "shared", "ES256"))
+    with pytest.raises(UnknownKey):  # neither key fits a third algorithm
+        source.signing_key(ISSUER, "shared", "ES384")
+
+
+def test_two_rsa_keys_under_one_kid_are_told_apart_by_their_alg(
+    source: JwksKeySource, endpoint: JwksEndpoint
+) -> None:
+    rs256, ps256 = SigningKey.rsa(kid="shared"), SigningKey.rsa(kid="shared", alg="PS256")
+    endpoint.document = {"keys": [rs256.jwk, ps256.jwk]}
+
+    assert signs_and_verifies(rs256, source.signing_key(ISSUER, "shared", "RS256"))
+    assert signs_and_verifies(ps256, source.signing_key(ISSUER, "shared", "PS256"))
+
+
+# ---- key expiry (JWKS_MAX_AGE_SECONDS, Cache-Control, JWKS_STALE_SECONDS, SnapStart) ------------------
+def remove_rsa_key(endpoint: JwksEndpoint, ec_key: SigningKey) -> None:
+    """The partner removes its (leaked) RSA key from the JWKS."""
+    endpoint.document = {"keys": [ec_key.jwk]}
+
+
+def test_a_removed_key_is_accepted_until_the_max_age_and_refused_from_then_on(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, ec_key: SigningKey
+) -> None:
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    remove_rsa_key(endpoint, ec_key)
+
+    clock.advance(599.9)
+    source.signing_key(ISSUER, "rsa-1", "RS256")  # not yet: the key set is 599.9 s old
+    assert fetches(jwks_server) == 1
+    clock.advance(0.1)
+    with pytest.raises(UnknownKey):  # 600 s: the first request refetches, and the key is gone
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert fetches(jwks_server) == 2
+
+
+def test_max_age_is_configurable(
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    endpoint: JwksEndpoint,
+    clock: Clock,
+    ec_key: SigningKey,
+) -> None:
+    url = jwks_server.url_for("/jwks.json")
+    source = JwksKeySource(pool, (ISSUER,), url, clock=clock, max_age_seconds=90)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    remove_rsa_key(endpoint, ec_key)
+
+    clock.advance(89)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    clock.advance(1)
+    with pytest.raises(UnknownKey):
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "max_age"),
+    [
+        ("public, max-age=120", 120),  # shorter than the setting: wins
+        ("max-age=3600", 600),  # longer: the setting wins
+        ("max-age=5", 60),  # never below 60 s
+        ("no-cache", 60),
+        ("no-store", 60),
+        ('max-age="120"', 120),  # quoted, as RFC 9111 tolerates
+        ("max-age=abc", 600),  # unreadable: ignored
+        ("max-age=120x", 600),  # not a whole number
+        ("s-maxage=120", 600),  # for shared caches, not for us
+    ],
+)
+def test_cache_control_max_age_shorter_than_the_setting_wins_but_never_below_60_s(
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: Clock,
+    ec_key: SigningKey,
+    cache_control: str,
+    max_age: int,
+) -> None:
+    endpoint.headers = {"Cache-Control": cache_control}
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    remove_rsa_key(endpoint, ec_key)
+
+    clock.advance(max_age - 0.5)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert fetches(jwks_server) == 1
+    clock.advance(0.5)
+    with pytest.raises(UnknownKey):
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert fetches(jwks_server) == 2
+
+
+def test_a_failed_refetch_keeps_the_keys_within_the_stale_window_retrying_once_per_cooldown(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, rsa_key: SigningKey
+) -> None:
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    endpoint.status = 500  # the partner's JWKS is down
+
+    clock.advance(600)  # expired: the refetch fails, the old keys are kept
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+    clock.advance(29)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert fetches(jwks_server) == 2  # no refetch within the 30 s cooldown
+    clock.advance(1)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert fetches(jwks_server) == 3
+    endpoint.status = 200  # back: the next refetch after the cooldown replaces the set
+    clock.advance(30)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert fetches(jwks_server) == 4
+    clock.advance(599)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert fetches(jwks_server) == 4  # fresh again for a whole max age
+
+
+def test_a_failed_refetch_beyond_the_stale_window_is_keys_unavailable(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+) -> None:
+    source = JwksKeySource(
+        pool, (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock, stale_seconds=3600
+    )
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    endpoint.status = 500
+
+    clock.advance(600 + 3600 - 1)  # expired, and 1 s short of the end of the stale window
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    clock.advance(1)
+    with pytest.raises(KeysUnavailable, match="older than"):
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+    endpoint.status = 200  # back: served again after the cooldown
+    clock.advance(30)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+
+
+def test_the_default_stale_window_is_a_day(
+    source: JwksKeySource, endpoint: JwksEndpoint, clock: Clock
+) -> None:
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    endpoint.status = 500
+
+    clock.advance(600 + 86400 - 1)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    clock.advance(1)
+    with pytest.raises(KeysUnavailable):
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+
+
+def test_after_a_restore_the_key_set_counts_as_expired(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, ec_key: SigningKey
+) -> None:
+    source.warm()  # before_snapshot: the snapshot holds this key set
+    remove_rsa_key(endpoint, ec_key)
+
+    source.after_restore()  # a restore, however soon after the snapshot
+
+    with pytest.raises(UnknownKey):
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert fetches(jwks_server) == 2
+
+
+def test_after_a_restore_a_failed_refetch_still_serves_the_snapshot_keys_within_the_stale_window(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, rsa_key: SigningKey
+) -> None:
+    source.warm()
+    endpoint.status = 500
+
+    source.after_restore()
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+    assert fetches(jwks_server) == 2
+
+
+def test_an_unknown_kid_refetch_renews_the_max_age(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+) -> None:
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    clock.advance(300)
+    with pytest.raises(UnknownKey):
+        source.signing_key(ISSUER, "nobody", "RS256")  # refetch (cooldown passed)
+    clock.advance(599)
+
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert fetches(jwks_server) == 2
