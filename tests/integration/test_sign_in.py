@@ -182,12 +182,12 @@ def test_invalid_partner_id_is_403_before_any_call(
     assert partner_api.calls == []
 
 
-def test_partner_api_422_is_502(sso: Sso, rsa_key: SigningKey) -> None:
+def test_partner_api_422_is_422_profile_required(sso: Sso, rsa_key: SigningKey) -> None:
     # A new user without an email: Big Interview refuses to create it.
     result = sso(http_event(query={"jwt": mint(rsa_key, sub="newuser", email=None)}))
 
-    assert result["statusCode"] == 502
-    assert "partner_api_error" in result["body"]
+    assert result["statusCode"] == 422
+    assert "profile_required" in result["body"]
 
 
 def test_secrets_manager_without_the_secret_and_nothing_cached_is_503(
