@@ -75,7 +75,9 @@ def test_signed_with_a_key_from_make_keys_it_verifies(rsa_pair: KeyPair, jwks_ur
 def test_es256_key(ec_pair: KeyPair, serve_json: Callable[[dict[str, Any]], str]) -> None:
     url = serve_json({"/jwks.json": ec_pair.jwks}) + "/jwks.json"
 
-    status, output = mint("--user", "abc123", "--key", str(ec_pair.private_path), "--iss", ISSUER)
+    status, output = mint(
+        "--user", "abc123", "--key", str(ec_pair.private_path), "--iss", ISSUER, "--existing-user", "yes"
+    )  # fmt: skip
 
     assert status == 0
     assert jwt.get_unverified_header(printed_token(output))["alg"] == "ES256"
@@ -84,7 +86,8 @@ def test_es256_key(ec_pair: KeyPair, serve_json: Callable[[dict[str, Any]], str]
 
 def test_prints_a_link_and_a_curl_command(rsa_pair: KeyPair) -> None:
     status, output = mint(
-        "--user", "abc123", "--key", str(rsa_pair.private_path), "--iss", ISSUER, "--api", "https://sso.example.com/"
+        "--user", "abc123", "--key", str(rsa_pair.private_path), "--iss", ISSUER, "--api", "https://sso.example.com/",
+        "--email", EMAIL, "--first", FIRST, "--last", LAST,
     )  # fmt: skip
 
     value = printed_token(output)
@@ -187,10 +190,11 @@ def test_without_a_key_and_no_dev_stack_it_says_to_start_make_dev(capsys: pytest
 def test_make_token(rsa_pair: KeyPair, jwks_url: str) -> None:
     result = run_make(
         "token", "USER=abc123", f"KEY={rsa_pair.private_path}", f"KID={rsa_pair.kid}", f"ISS={ISSUER}",
-        "REDIRECT_TO=/members/curriculum?chapter=6", "LAST=O'Neil",
+        "REDIRECT_TO=/members/curriculum?chapter=6", "LAST=O'Neil", "EXISTING_USER=yes",
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
+    assert "warning: FIRST, EMAIL not given" in result.stderr
     verified = verify(rsa_pair, jwks_url, printed_token(result.stdout))
     assert verified.redirect_to == "/members/curriculum?chapter=6"
     assert verified.profile == {"last_name": "O'Neil"}  # quoting survives make and the shell
@@ -205,3 +209,29 @@ def test_make_token_ignores_the_login_user_and_reports_a_bad_user() -> None:
     assert "USER is required" in missing.stderr
     assert "is not a valid Big Interview partner_id" in bad.stderr
     assert missing.returncode != 0 and bad.returncode != 0
+
+
+def test_a_token_a_new_user_could_not_sign_in_with_is_refused_with_the_override_named(
+    rsa_pair: KeyPair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, output = mint(
+        "--user", "abc123", "--key", str(rsa_pair.private_path), "--iss", ISSUER, "--first", FIRST
+    )  # fmt: skip
+
+    assert (status, output) == (2, "")
+    error = capsys.readouterr().err
+    assert "LAST, EMAIL not given" in error
+    assert "422 profile_required" in error
+    assert "EXISTING_USER=yes" in error
+
+
+def test_for_an_existing_user_a_missing_profile_is_a_warning(
+    rsa_pair: KeyPair, jwks_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, output = mint(
+        "--user", "abc123", "--key", str(rsa_pair.private_path), "--iss", ISSUER, "--existing-user", "yes"
+    )  # fmt: skip
+
+    assert status == 0
+    assert verify(rsa_pair, jwks_url, printed_token(output)).profile == {}
+    assert "make token: warning: FIRST, LAST, EMAIL not given" in capsys.readouterr().err
