@@ -72,7 +72,8 @@ MISTAKES = [
     ),
     Mistake(
         "iat in the future", 401, "token_not_yet_valid",
-        r"^iat is \d+ s in the future; the service allows 30 s of clock skew: check the minting server's clock$",
+        r"^iat is \d+ s in the future; the service allows 30 s of clock skew: "
+        r"check the minting server's clock$",
         "REFUSED (401 token_not_yet_valid): iat is 10 minutes in the future",
         claims={"iat": NOW + 600, "exp": NOW + 700},
     ),
@@ -213,7 +214,8 @@ def test_each_mistake_is_explained_to_the_user_and_to_the_developer(
         assert "click the link again" not in body["message"] and "try again in" not in body["message"]
 
     report = io.StringIO()
-    status = check_link.main([token, "--jwks", str(jwks_file), "--iss", ISSUER, "--aud", AUDIENCE], out=report)
+    settings = ["--jwks", str(jwks_file), "--iss", ISSUER, "--aud", AUDIENCE]
+    status = check_link.main([token, *settings], out=report)
     verdict = verdict_of(report.getvalue())
     assert verdict.startswith(mistake.verdict), report.getvalue()
     if mistake.code == "profile_required":
