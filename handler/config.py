@@ -196,6 +196,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         replay_table_name=get("REPLAY_TABLE_NAME"),
         # Powertools' own switch; tracing is on only when it is explicitly "false".
         tracing=(get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
+        # The pages add "#<code>"; a fragment of the operator's own would break that.
         troubleshooting_url=(
             url("TROUBLESHOOTING_URL", get("TROUBLESHOOTING_URL")) or DEFAULT_TROUBLESHOOTING_URL
         ).split("#", 1)[0],
