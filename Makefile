@@ -56,7 +56,8 @@ build-SsoFunction:
 # Big Interview (:3002) and moto as Secrets Manager (:3003); Ctrl-C stops it.
 # Ports: LOCAL_API_PORT, LOCAL_IDP_PORT, LOCAL_BI_PORT, LOCAL_SECRETS_PORT.
 # BI_BASE_URL, BI_API_KEY_SECRET_ID, AWS_ENDPOINT_URL, JWT_ISSUER point it at
-# real services instead: see infra/local/README.md.
+# real services instead: see infra/local/README.md. One line per request by
+# default; VERBOSE=1 adds the handler's JSON logs and metrics.
 # ---------------------------------------------------------------------------
 dev: venv
 	$(PY) -m infra.local
