@@ -13,6 +13,7 @@ import io
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ class Mistake:
     detail: str  # a regular expression the developer's detail must match
     verdict: str  # the start of check-link's verdict line
     claims: dict[str, Any] = field(default_factory=dict)
+    # Time claims, from the moment the token is made (the suite may run long before this test).
+    times: Callable[[int], dict[str, int]] = lambda now: {}
     headers: dict[str, Any] = field(default_factory=dict)
     signing: str = "rsa"  # rsa, rs512, hs256, unpublished
     sentence: str = ""  # the user's sentence; by default the error class's
@@ -62,20 +65,19 @@ def error_classes() -> list[type[errors.SsoError]]:
     return found
 
 
-NOW = int(time.time())
 MISTAKES = [
     Mistake(
         "lifetime too long", 401, "token_lifetime_too_long",
         r"^exp is 3600 s after iat; the limit is 300 s$",
         "REFUSED (401 token_lifetime_too_long): exp is 60 minutes after iat; the limit is 300 s",
-        claims={"iat": NOW, "exp": NOW + 3600},
+        times=lambda now: {"iat": now, "exp": now + 3600},
     ),
     Mistake(
         "iat in the future", 401, "token_not_yet_valid",
         r"^iat is \d+ s in the future; the service allows 30 s of clock skew: "
         r"check the minting server's clock$",
         "REFUSED (401 token_not_yet_valid): iat is 10 minutes in the future",
-        claims={"iat": NOW + 600, "exp": NOW + 700},
+        times=lambda now: {"iat": now + 600, "exp": now + 700},
     ),
     Mistake(
         "no kid", 401, "unknown_key", r"^the token header has no kid$",
@@ -117,13 +119,13 @@ MISTAKES = [
         r"^exp is \d{13}, which looks like milliseconds: JWT times are whole seconds since 1970 "
         r"\(divide by 1000\)$",
         "REFUSED (401 invalid_claim): exp is ",
-        claims={"exp": (NOW + 120) * 1000},
+        times=lambda now: {"exp": (now + 120) * 1000},
     ),
     Mistake(
         "iat and exp in milliseconds", 401, "invalid_claim",
         r"^exp is \d{13}, which looks like milliseconds",
         "REFUSED (401 invalid_claim): exp is ",
-        claims={"iat": NOW * 1000, "exp": (NOW + 120) * 1000},
+        times=lambda now: {"iat": now * 1000, "exp": (now + 120) * 1000},
     ),
     Mistake(
         "sub is an email", 403, "invalid_user",
@@ -148,7 +150,7 @@ MISTAKES = [
 
 
 def token_for(mistake: Mistake, rsa_key: SigningKey) -> str:
-    payload = claims(**mistake.claims)
+    payload = claims(**mistake.claims, **mistake.times(int(time.time())))
     headers = {"kid": rsa_key.kid, "typ": "JWT", **mistake.headers}
     headers = {name: value for name, value in headers.items() if value is not None}
     if mistake.signing == "hs256":
