@@ -88,6 +88,11 @@ def shown(value: Any) -> str:
     return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + "…"
 
 
+def shown_claim(value: Any) -> str:
+    """A claim for the terminal; one that holds an email address (a user claim often does) is masked."""
+    return shown(mask_email(value)) if isinstance(value, str) and "@" in value else shown(value)
+
+
 def parse_link(raw: str) -> Link:
     """The token from a link (``?jwt=``), an ``Authorization: Bearer`` value, or a bare token.
 
@@ -272,7 +277,7 @@ class Checker:
         if ignored:
             line(f"               {', '.join(ignored)} present: the service never fetches or trusts them")
         for name in ("iss", "aud", self.config.user_claim):
-            line(f"  {name:<12} {shown(payload[name]) if name in payload else '(absent)'}")
+            line(f"  {name:<12} {shown_claim(payload[name]) if name in payload else '(absent)'}")
         for name in ("iat", "nbf", "exp"):
             moment = number(payload.get(name))
             if name not in payload:
@@ -381,8 +386,8 @@ class Checker:
         if code == "invalid_user":
             value = payload.get(config.user_claim)
             return (
-                f"{config.user_claim} {shown(value)} is not a valid partner_id: {partner_id_problem(value)} "
-                "(use 1 to 64 of A-Z a-z 0-9 _ -)"
+                f"{config.user_claim} {shown_claim(value)} is not a valid partner_id: "
+                f"{partner_id_problem(value)} (use 1 to 64 of A-Z a-z 0-9 _ -)"
             )
         # check-link runs on the partner's machine, about the partner's own keys: the
         # log's version of the detail (e.g. why a key is too weak) is theirs to see.

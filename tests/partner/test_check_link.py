@@ -236,9 +236,11 @@ def test_invalid_user(rsa_pair: KeyPair, jwks_file: list[str]) -> None:
     failed, verdict = refusal(rsa_pair, jwks_file, sign(rsa_pair, sub="dana@example.edu"))
 
     assert "FAIL  partner_id" in failed
+    # The user claim is an email address: masked like the email claim, never printed in full.
     assert verdict.startswith(
-        "REFUSED (403 invalid_user): sub 'dana@example.edu' is not a valid partner_id: it contains '.', '@'"
+        "REFUSED (403 invalid_user): sub 'd***@example.edu' is not a valid partner_id: it contains '.', '@'"
     )
+    assert "dana@example.edu" not in failed + verdict
 
 
 def test_missing_claim(rsa_pair: KeyPair, jwks_file: list[str]) -> None:
