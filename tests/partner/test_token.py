@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shlex
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from handler.keys import JwksKeySource
 from handler.tokens import TokenVerifier, VerifiedToken
 from infra.local.dev_identity_provider import DevIdentityProvider
 from infra.partner import check_link, token
-from tests.partner.conftest import AUDIENCE, EMAIL, FIRST, ISSUER, LAST, KeyPair, run_make
+from tests.partner.conftest import AUDIENCE, EMAIL, FIRST, ISSUER, LAST, ROOT, KeyPair, run_make
 
 
 def mint(*argv: str) -> tuple[int, str]:
@@ -235,3 +236,20 @@ def test_for_an_existing_user_a_missing_profile_is_a_warning(
     assert status == 0
     assert verify(rsa_pair, jwks_url, printed_token(output)).profile == {}
     assert "make token: warning: FIRST, LAST, EMAIL not given" in capsys.readouterr().err
+
+
+def test_the_guides_local_stack_command_works_as_written(dev_idp: DevIdentityProvider) -> None:
+    guide = (ROOT / "docs" / "partner-guide.md").read_text()
+    promise = r"so `(make token [^`]+)` gives a\s+link that works against the local stack at once"
+    [command] = re.findall(promise, guide)
+    variables = dict(item.split("=", 1) for item in command.split()[2:])
+    argv = [flag for name, value in variables.items() for flag in (f"--{name.lower()}", value)]
+
+    status, output = mint(*argv, "--idp", dev_idp.url)
+
+    assert status == 0
+    # check-link needs no ISS or JWKS for a local-stack token, and finds nothing to warn about.
+    report = io.StringIO()
+    assert check_link.main([printed_token(output)], out=report) == 0
+    assert "OK: this link would sign abc123 in" in report.getvalue()
+    assert "warning" not in report.getvalue()
