@@ -82,7 +82,8 @@ build-SsoFunction:
 # Big Interview (:3002) and moto as Secrets Manager (:3003); Ctrl-C stops it.
 # Ports: LOCAL_API_PORT, LOCAL_IDP_PORT, LOCAL_BI_PORT, LOCAL_SECRETS_PORT.
 # BI_BASE_URL, BI_API_KEY_SECRET_ID, AWS_ENDPOINT_URL, JWT_ISSUER point it at
-# real services instead: see infra/local/README.md.
+# real services instead: see infra/local/README.md. One line per request by
+# default; VERBOSE=1 adds the handler's JSON logs and metrics.
 # ---------------------------------------------------------------------------
 dev: venv
 	$(PY) -m infra.local
@@ -90,9 +91,10 @@ dev: venv
 # ---------------------------------------------------------------------------
 # Partner tools (infra/partner/; docs/partner-guide.md):
 #   make keys [ALG=ES256] [OUT=keys/]
-#   make token USER=abc123 [EMAIL= FIRST= LAST= REDIRECT_TO= KEY= KID= ISS= AUD= API= IDP=]
+#   make token USER=abc123 EMAIL= FIRST= LAST= [REDIRECT_TO= KEY= KID= ISS= AUD= API= IDP=
+#              EXISTING_USER=yes]
 #   make check-link URL=<link or token> [JWKS= ISS= AUD= MAX_AGE= LEEWAY= USER_CLAIM= ALGORITHMS=
-#                   RETURN_ORIGINS=]
+#                   RETURN_ORIGINS= ONE_TIME_LINKS=off]
 # Only variables given on the make command line become flags: USER, for one, is
 # also the login name in the environment. Values are single-quoted for the shell.
 # The recipes are silent (@) because a token is a login: make must not echo it.
@@ -109,14 +111,16 @@ token: venv
 		$(call partner_flag,FIRST,--first) $(call partner_flag,LAST,--last) \
 		$(call partner_flag,REDIRECT_TO,--redirect-to) $(call partner_flag,KEY,--key) \
 		$(call partner_flag,KID,--kid) $(call partner_flag,ISS,--iss) $(call partner_flag,AUD,--aud) \
-		$(call partner_flag,API,--api) $(call partner_flag,IDP,--idp)
+		$(call partner_flag,API,--api) $(call partner_flag,IDP,--idp) \
+		$(call partner_flag,EXISTING_USER,--existing-user)
 
 check-link: venv
 	@$(PY) -m infra.partner.check_link $(if $(filter command line,$(origin URL)),'$(subst ','\'',$(URL))',-) \
 		$(call partner_flag,JWKS,--jwks) $(call partner_flag,ISS,--iss) $(call partner_flag,AUD,--aud) \
 		$(call partner_flag,MAX_AGE,--max-age) $(call partner_flag,LEEWAY,--leeway) \
 		$(call partner_flag,USER_CLAIM,--user-claim) $(call partner_flag,ALGORITHMS,--algorithms) \
-		$(call partner_flag,RETURN_ORIGINS,--return-origins)
+		$(call partner_flag,RETURN_ORIGINS,--return-origins) \
+		$(call partner_flag,ONE_TIME_LINKS,--one-time-links)
 
 # ---------------------------------------------------------------------------
 # Infrastructure checks (issue 5: monitoring, limits, security scans, artifact).

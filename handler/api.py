@@ -93,7 +93,9 @@ def create_handler(
         if isinstance(outcome, SsoError):
             # A Bearer caller is a script or a single-page app: it gets JSON errors too.
             json_errors = prefers_json or bool(event.headers.get("authorization"))
-            return error_response(outcome, request_id(), json_errors, config.error_redirect_url)
+            return error_response(
+                outcome, request_id(), json_errors, config.error_redirect_url, config.troubleshooting_url
+            )
         if prefers_json:
             return redirect_as_json(outcome.location)
         return redirect(outcome.location)
@@ -158,7 +160,7 @@ def log_outcome(
             "outcome": "refused",
             "reason": outcome.code,
             "status": outcome.status,
-            "detail": outcome.detail,
+            "detail": outcome.log_detail,
             "iss": seen.issuer if seen else None,
             "kid": seen.kid if seen else None,
             "jti_sha256": _digest(verified.jti) if verified else None,

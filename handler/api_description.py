@@ -16,7 +16,11 @@ ERROR_SCHEMA_REF = "#/components/schemas/Error"
 JWT_SECURITY_SCHEME = "partnerJwt"
 
 _HTML_PAGE = {
-    "schema": {"type": "string", "description": "A small HTML page: title, message, code, reference."}
+    "schema": {
+        "type": "string",
+        "description": "A small HTML page: title, message, code, reference, and a section for the"
+        " portal's developers (the detail and a link to the troubleshooting table).",
+    }
 }
 _ERROR_JSON = {"schema": {"$ref": ERROR_SCHEMA_REF}}
 _SECURITY_HEADERS = {
@@ -70,6 +74,10 @@ _SSO_RESPONSES: dict[int, Any] = {
         " `invalid_issuer`, `invalid_audience`, `missing_claim`, `invalid_claim`, `link_already_used`."
     ),
     403: _error("A valid JWT for a user Big Interview cannot accept: `invalid_user`."),
+    422: _error(
+        "Big Interview cannot create this new user: the JWT lacks `given_name`, `family_name` or"
+        " `email`: `profile_required`."
+    ),
     500: _error("An unexpected error on our side: `internal_error`."),
     502: _error("Big Interview refused or answered nonsense: `partner_api_error`."),
     503: _error(
@@ -102,8 +110,8 @@ _SSO_DESCRIPTION = (
     "Verifies the partner's JWT (signature by the partner's JWKS, `iss`, `aud`, `exp`/`iat`/`nbf`,"
     " lifetime, the user claim), asks Big Interview's Partner API for an SSO token, and redirects."
     " The JWT comes in exactly one of: the `jwt` query parameter, the `jwt` form field (POST), or"
-    " `Authorization: Bearer <JWT>`; several different ones are refused. Errors carry a stable `code`"
-    " and the request id."
+    " `Authorization: Bearer <JWT>`; several different ones are refused. Errors carry a stable `code`,"
+    " the user's `message`, the developer's `detail` and the request id."
 )
 
 HEALTH: dict[str, Any] = {

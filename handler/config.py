@@ -22,6 +22,10 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 SUPPORTED_ALGORITHMS = ASYMMETRIC_ALGORITHMS | {"HS256"}
+# Error pages link to the code's row of this page's troubleshooting table (``#<code>``).
+DEFAULT_TROUBLESHOOTING_URL = (
+    "https://github.com/big-interview/sso-redirector/blob/main/docs/partner-guide.md"
+)
 USER_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 
 
@@ -50,6 +54,7 @@ class Config:
     jwks_max_age_seconds: int = 600
     jwks_stale_seconds: int = 86400
     tracing: bool = False
+    troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL
 
     @property
     def hs256_enabled(self) -> bool:
@@ -201,6 +206,10 @@ def load_config(environ: Mapping[str, str]) -> Config:
         jwks_stale_seconds=integer("JWKS_STALE_SECONDS", 86400, 0, 7 * 86400),
         # Powertools' own switch; tracing is on only when it is explicitly "false".
         tracing=(get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
+        # The pages add "#<code>"; a fragment of the operator's own would break that.
+        troubleshooting_url=(
+            url("TROUBLESHOOTING_URL", get("TROUBLESHOOTING_URL")) or DEFAULT_TROUBLESHOOTING_URL
+        ).split("#", 1)[0],
     )
     if problems:
         raise ConfigError(problems)

@@ -4,13 +4,27 @@ Errors are raised deep (verifier, key source, Partner API client) and turned
 into an HTTP answer in exactly one place (``responses.error_response``). Each
 class carries a stable ``code`` (a metric dimension and the ``error`` query
 parameter of ``ERROR_REDIRECT_URL``), the HTTP ``status``, and a ``message`` a
-user can act on. ``detail`` is for the log line: what was expected and what was
-found, never the token, a key or a profile claim.
+user can act on. ``detail`` says what was expected and what was found; it goes
+to the log line and, for the portal's developer, into the answer (JSON
+``detail``, the HTML page's developer section). So it never holds the token, its
+signature, the SSO token, an API key, a profile claim (email, names), the list
+of accepted issuers, or anything about key material; where the log needs more
+than the answer may show, ``log_detail`` holds it (docs/security.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+# For refusals only the portal's set-up can fix: trying again cannot help.
+SET_UP = (
+    "Your portal's sign-in to Big Interview is not set up correctly, so trying again will not help. "
+    "Please contact your portal's support and quote the reference below."
+)
+SPENT = (
+    "This sign-in link is now used up: go back to your portal and open Big Interview from there "
+    "to get a fresh one."
+)
 
 
 class SsoError(Exception):
@@ -20,20 +34,29 @@ class SsoError(Exception):
     status = 500
     message = "Something went wrong on our side. Please try again."
 
-    def __init__(self, detail: str = "", *, partner_status: int | None = None) -> None:
-        super().__init__(detail or self.code)
+    def __init__(
+        self, detail: str = "", *, partner_status: int | None = None, log_detail: str | None = None
+    ) -> None:
         self.detail = detail
+        self.log_detail = detail if log_detail is None else log_detail
+        super().__init__(self.log_detail or self.code)  # a traceback shows the log's version
+        # Set when this request used up its one-time link: the page must say a new one is needed.
+        self.link_spent = False
         # For the log line: the Partner API's status, and the verified token's claims
         # (a ``VerifiedToken``) when the refusal came after verification.
         self.partner_status = partner_status
         self.claims: Any = None
+
+    def user_message(self) -> str:
+        """The user's sentence; once the one-time link is spent, reloading cannot help."""
+        return f"{self.message} {SPENT}" if self.link_spent else self.message
 
 
 # 400: the request itself is unusable.
 class BadRequest(SsoError):
     code = "invalid_request"
     status = 400
-    message = "The sign-in request is malformed."
+    message = f"The sign-in request is malformed. {SET_UP}"
 
 
 class MissingToken(BadRequest):
@@ -43,24 +66,33 @@ class MissingToken(BadRequest):
 
 class TokenTooLarge(BadRequest):
     code = "token_too_large"
-    message = "The sign-in token is too large to be a valid token."
+    message = f"The sign-in token is too large to be a valid token. {SET_UP}"
 
 
 class ConflictingTokens(BadRequest):
     code = "conflicting_tokens"
-    message = "The request carries more than one different sign-in token."
+    message = f"The request carries more than one different sign-in token. {SET_UP}"
 
 
 class InvalidRedirect(BadRequest):
     code = "invalid_redirect"
-    message = "The requested destination inside Big Interview is not a valid relative path."
+    message = f"The page your portal asked to open inside Big Interview is not a valid address. {SET_UP}"
+
+
+class InvalidReturnUrl(InvalidRedirect):
+    """A ``return_url`` whose origin is not allowed: same code, its own sentence."""
+
+    message = (
+        "The page your portal asked Big Interview to send you back to after signing out is not "
+        f"one this service allows. {SET_UP}"
+    )
 
 
 # 401: the token fails a check.
 class InvalidToken(SsoError):
     code = "invalid_token"
     status = 401
-    message = "The sign-in link is not valid. Go back to your portal and click the link again."
+    message = f"The sign-in link is not valid. {SET_UP}"
 
 
 class MalformedToken(InvalidToken):
@@ -87,14 +119,17 @@ class TokenExpired(InvalidToken):
 class LinkAlreadyUsed(InvalidToken):
     code = "link_already_used"
     message = (
-        "This sign-in link was already used. Go back to your portal and click the link again "
-        "to get a fresh one."
+        "This sign-in link was already used (reloading the page or going back does that). "
+        "Go back to your portal and open Big Interview from there to get a fresh link."
     )
 
 
 class TokenNotYetValid(InvalidToken):
     code = "token_not_yet_valid"
-    message = "The sign-in link is not valid yet. Check the clock of the system that made it."
+    message = (
+        "The sign-in link is not valid yet: your portal's server clock seems to be ahead. "
+        "Please contact your portal's support and quote the reference below."
+    )
 
 
 class TokenLifetimeTooLong(InvalidToken):
@@ -121,7 +156,17 @@ class InvalidClaim(InvalidToken):
 class InvalidUser(SsoError):
     code = "invalid_user"
     status = 403
-    message = "This account cannot be signed in to Big Interview. Please contact your portal's support."
+    message = f"Your portal sent a user id that Big Interview cannot accept. {SET_UP}"
+
+
+# 422: Big Interview cannot create the user from what the token carries.
+class ProfileRequired(SsoError):
+    code = "profile_required"
+    status = 422
+    message = (
+        "Big Interview needs your first name, last name and email to create your account, and your "
+        "portal did not send them. Please contact your portal's support and quote the reference below."
+    )
 
 
 # 5xx: a dependency failed.

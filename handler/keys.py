@@ -47,6 +47,8 @@ FETCH_TIMEOUT = urllib3.Timeout(connect=2.0, read=2.0)
 KEY_TYPES = {"RS": ("RSA", None), "PS": ("RSA", None), "Ed": ("OKP", ("Ed25519",))}
 EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 MIN_RSA_BITS = 2048
+# What an answer says about a weak key; the log line says which weakness.
+WEAK_KEY = "the JWKS key is too weak to be trusted (the operator's log says why): publish a new key"
 # The primes of the ROCA fingerprint test (Nemec et al., CCS 2017), each with the powers of 65537 mod p.
 ROCA_PRIMES = (
     3,
@@ -184,9 +186,15 @@ def check_rsa_modulus(n_b64: Any) -> None:
     except (binascii.Error, ValueError):
         raise UnknownKey("the RSA key's modulus is not base64url") from None
     if n.bit_length() < MIN_RSA_BITS:
-        raise UnknownKey(f"the RSA key has {n.bit_length()} bits; at least {MIN_RSA_BITS} are required")
+        raise UnknownKey(
+            WEAK_KEY,
+            log_detail=f"the RSA key has {n.bit_length()} bits; at least {MIN_RSA_BITS} are required",
+        )
     if has_roca_fingerprint(n):
-        raise UnknownKey("the RSA key was made by a generator with the ROCA flaw (CVE-2017-15361)")
+        # Saying which weakness it is would tell an attacker how to recover the private key.
+        raise UnknownKey(
+            WEAK_KEY, log_detail="the RSA key was made by a generator with the ROCA flaw (CVE-2017-15361)"
+        )
 
 
 def has_roca_fingerprint(n: int) -> bool:

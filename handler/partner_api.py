@@ -23,7 +23,7 @@ import urllib3
 from urllib3.util import Retry
 
 from handler import __version__
-from handler.errors import PartnerApiError, PartnerApiTimeout
+from handler.errors import PartnerApiError, PartnerApiTimeout, ProfileRequired
 from handler.secrets import SecretSource
 from handler.telemetry import Telemetry
 from handler.untrusted import parse_json
@@ -41,6 +41,8 @@ RETRY_AFTER = Retry(retry_after_max=2)  # parses Retry-After (seconds or HTTP da
 # The documented tokens are 8 to 64 hex characters; 4096 keeps the Location header well
 # inside the 8 KiB that proxies and browsers commonly accept.
 MAX_TOKEN_LENGTH = 4096
+# The token's claim for each profile field Big Interview needs to create a user.
+PROFILE_FIELDS = {"first_name": "given_name", "last_name": "family_name", "email": "email"}
 
 
 class PartnerApiClient:
@@ -77,6 +79,8 @@ class PartnerApiClient:
         if status in (401, 403):
             api_key = self._api_key.get(force_fetch=True)
             status, document = self._observed_call(url, body, api_key, remaining_seconds)
+        if status == 422:
+            raise profile_required(profile)
         if status not in (200, 201):
             raise PartnerApiError(f"Partner API answered {status}", partner_status=status)
         token = _token_in(document)
@@ -245,3 +249,19 @@ def _token_in(document: Any) -> str | None:
     except UnicodeEncodeError:
         return None
     return token
+
+
+def profile_required(profile: dict[str, str]) -> ProfileRequired:
+    """Big Interview's 422: a new user without a complete profile. Names the claims, never their values."""
+    missing = [claim for field, claim in PROFILE_FIELDS.items() if not profile.get(field)]
+    if missing:
+        detail = (
+            f"Big Interview answered 422: the user is new and the token has no {', '.join(missing)}; "
+            "send given_name, family_name and email in every token"
+        )
+    else:
+        detail = (
+            "Big Interview answered 422 to given_name, family_name and email: "
+            "check that email is a valid address and the names are not blank"
+        )
+    return ProfileRequired(detail, partner_status=422)

@@ -11,7 +11,7 @@ import re
 from urllib.parse import quote, urlencode
 
 from handler.config import Config, origin_of, url_problem
-from handler.errors import InvalidRedirect
+from handler.errors import InvalidRedirect, InvalidReturnUrl
 from handler.untrusted import split_url
 
 MAX_REDIRECT_TO_BYTES = 2048
@@ -53,15 +53,17 @@ def check_redirect_to(value: str) -> str:
 def check_return_url(value: str, config: Config) -> str:
     """``value`` if its origin is allow-listed (``RETURN_URL_ALLOWED_ORIGINS``, ``SSO_RETURN_URL``)."""
     if len(value.encode("utf-8", "surrogatepass")) > MAX_REDIRECT_TO_BYTES:
-        raise InvalidRedirect(f"return_url is longer than {MAX_REDIRECT_TO_BYTES} bytes")
+        raise InvalidReturnUrl(f"return_url is longer than {MAX_REDIRECT_TO_BYTES} bytes")
     if not value.isascii():
         # As for redirect_to: no look-alikes (U+FF0F for '/'), and nothing that cannot be
         # encoded into the Location header (a lone surrogate). Browsers send IDNs as punycode.
-        raise InvalidRedirect("return_url must be ASCII (percent-encode anything else)")
+        raise InvalidReturnUrl("return_url must be ASCII (percent-encode anything else)")
     if CONTROL.search(value) or "\\" in value or url_problem(value):
-        raise InvalidRedirect("return_url must be an absolute https URL")
+        raise InvalidReturnUrl("return_url must be an absolute https URL")
     if origin_of(value) not in config.return_url_allowed_origins:
-        raise InvalidRedirect("return_url's origin is not in RETURN_URL_ALLOWED_ORIGINS")
+        raise InvalidReturnUrl(
+            f"return_url's origin {origin_of(value)[:200]!r} is not in RETURN_URL_ALLOWED_ORIGINS"
+        )
     return value
 
 

@@ -2,6 +2,11 @@
 
 Errors are mapped to responses here and nowhere else. An error page never
 echoes the token or shows a stack trace; it always carries the request id.
+Every error answer speaks to two people: the user gets a sentence they can act
+on, the portal's developer the error's ``detail`` (safe by construction: see
+``handler.errors``) and a link to the code's row in the partner guide's
+troubleshooting table. ``ERROR_REDIRECT_URL`` gets only the code and request id:
+the detail is not for a third-party page's logs.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 
+from handler.config import DEFAULT_TROUBLESHOOTING_URL
 from handler.errors import SsoError
 
 SECURITY_HEADERS = {
@@ -40,6 +46,8 @@ PAGE = """<!doctype html>
 body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;
 color:#1a1a1a;line-height:1.5}}
 h1{{font-size:1.5rem}} .ref{{color:#555;font-size:.875rem}}
+.dev{{margin-top:2.5rem;padding:.75rem 1rem;border-left:3px solid #bbb;background:#f6f6f6;font-size:.875rem}}
+.dev h2{{font-size:1rem;margin:0 0 .5rem}}
 </style>
 </head>
 <body>
@@ -47,6 +55,10 @@ h1{{font-size:1.5rem}} .ref{{color:#555;font-size:.875rem}}
 <h1>{title}</h1>
 <p>{message}</p>
 <p class="ref">Error code: <code>{code}</code><br>Reference: <code>{request_id}</code></p>
+<section class="dev" aria-labelledby="for-developers">
+<h2 id="for-developers">For the portal's developers</h2>
+{detail}<p><a href="{help_url}" rel="noreferrer">What <code>{code}</code> means and how to fix it</a></p>
+</section>
 </main>
 </body>
 </html>
@@ -56,6 +68,7 @@ TITLES = {
     401: "This sign-in link does not work",
     403: "This account cannot be signed in",
     404: "Page not found",
+    422: "Big Interview needs a few details",
 }
 
 
@@ -70,11 +83,22 @@ def redirect_as_json(location: str) -> Response[str]:
 
 
 def error_response(
-    error: SsoError, request_id: str, wants_json: bool, error_redirect_url: str | None
+    error: SsoError,
+    request_id: str,
+    wants_json: bool,
+    error_redirect_url: str | None,
+    troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL,
 ) -> Response[str]:
     """The one place an ``SsoError`` becomes an HTTP answer."""
     if wants_json:
-        body = {"error": {"code": error.code, "message": error.message, "request_id": request_id}}
+        body = {
+            "error": {
+                "code": error.code,
+                "message": error.user_message(),
+                "detail": error.detail,
+                "request_id": request_id,
+            }
+        }
         return Response(status_code=error.status, content_type=JSON_TYPE, body=json.dumps(body))
     if error_redirect_url:
         separator = "&" if "?" in error_redirect_url else "?"
@@ -85,9 +109,11 @@ def error_response(
     title = TITLES.get(error.status, "Sign-in is not available right now")
     page = PAGE.format(
         title=html.escape(title),
-        message=html.escape(error.message),
+        message=html.escape(error.user_message()),
         code=html.escape(error.code),
         request_id=html.escape(request_id),
+        detail=f"<p>{html.escape(error.detail)}</p>\n" if error.detail else "",
+        help_url=html.escape(f"{troubleshooting_url}#{error.code}"),
     )
     return Response(status_code=error.status, content_type=HTML_TYPE, body=page)
 

@@ -133,8 +133,10 @@ class SecretSource:
             # fixed secret works at once rather than when the cached copy expires.
             self._refetch = True
             # Our own and botocore's messages name the failure, never the value.
+            # The answer says only which kind of failure: the secret's name and endpoint are the operator's.
             raise SecretUnavailable(
-                f"secret {self._secret_id!r}: {type(error).__name__}: {str(error)[:200]}"
+                f"the service could not read its secret from Secrets Manager ({type(error).__name__})",
+                log_detail=f"secret {self._secret_id!r}: {type(error).__name__}: {str(error)[:200]}",
             ) from None
         self._last_good = value
         self._refetch = False

@@ -71,6 +71,11 @@ class SsoService:
             if claims.jti is None:
                 raise MissingClaim("one-time links need a jti claim")
             self._replay_guard.use_once(claims.issuer, claims.jti, claims.expires_at)
-        token, status = self._partner_api.sso_token(claims.partner_id, claims.profile, remaining_seconds)
+        try:
+            token, status = self._partner_api.sso_token(claims.partner_id, claims.profile, remaining_seconds)
+        except SsoError as error:
+            # The link is used up: a reload would only say "already used".
+            error.link_spent = self._replay_guard is not None
+            raise
         location = sso_login_url(self._config, token, redirect_to, return_url)
         return SignIn(location=location, claims=claims, partner_status=status)

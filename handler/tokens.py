@@ -14,8 +14,9 @@ import base64
 import binascii
 import math
 import re
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from jwt import PyJWK
@@ -55,6 +56,10 @@ PROFILE_CLAIMS = {
     "email": ("email", 254),
 }
 MIN_HMAC_KEY_BYTES = 32
+# A time claim above this (the year 5138 in seconds) is almost certainly in milliseconds.
+MILLISECONDS_THRESHOLD = 10**11
+# RFC 7515 §4.1.9: media types compare case-insensitively; "application/" may be left out.
+ACCEPTED_TYP = frozenset({"jwt", "application/jwt"})
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ def peek(token: str) -> UnverifiedHeader:
     return UnverifiedHeader(text(header.get("alg")), text(header.get("kid")), text(payload.get("iss")))
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """A JSON number usable as seconds: finite, and (for an integer) within a float's range."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
@@ -181,20 +186,29 @@ class TokenVerifier:
         if not isinstance(issuer, str):
             raise (MissingClaim("iss") if issuer is None else InvalidClaim("iss is not a string"))
         if issuer not in self._config.issuers:
-            raise InvalidIssuer(f"iss {issuer[:200]!r} is not one of {list(self._config.issuers)}")
+            # The accepted list stays in the log: with several partners it would name them.
+            hint = (
+                "; issuers are matched exactly, so the trailing '/' matters" if issuer.endswith("/") else ""
+            )
+            raise InvalidIssuer(
+                f"iss {issuer[:200]!r} is not an accepted issuer{hint}",
+                log_detail=f"iss {issuer[:200]!r} is not one of {list(self._config.issuers)}",
+            )
         kid = header.get("kid")
         key = self._key_for(issuer, kid, alg)
-        claims = self._decode(token, key, alg)
+        claims = self._decode(token, key, alg, payload)
         return self._check_claims(claims, issuer, kid)
 
     def _check_header(self, header: dict[str, Any]) -> str:
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._allowed:
             shown = alg[:20] if isinstance(alg, str) else type(alg).__name__
-            raise UnsupportedAlgorithm(f"alg {shown!r} is not in {sorted(self._allowed)}")
+            raise UnsupportedAlgorithm(
+                f"alg {shown!r} is not accepted; this service accepts {', '.join(sorted(self._allowed))}"
+            )
         typ = header.get("typ")
-        if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
-            raise MalformedToken("typ must be 'JWT' when present")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYP):
+            raise MalformedToken("typ must be 'JWT' (or 'application/jwt') when present")
         if "crit" in header:
             # No critical extension is understood here, so any is a reason to refuse (RFC 7515 §4.1.11).
             raise MalformedToken("the header has a crit member")
@@ -209,13 +223,18 @@ class TokenVerifier:
             assert self._hmac_secret is not None  # guaranteed by the allow-list
             secret = self._hmac_secret.get().encode("utf-8")
             if len(secret) < MIN_HMAC_KEY_BYTES:
-                raise SecretUnavailable("the HS256 secret is shorter than 256 bits")
+                # Nothing about the secret in the answer: its length is for the operator's log.
+                raise SecretUnavailable(
+                    "the service's HS256 secret is not usable",
+                    log_detail="the HS256 secret is shorter than 256 bits",
+                )
             return secret
         if kid is None:
             raise UnknownKey("the token header has no kid")
         return self._keys.signing_key(issuer, kid, alg)
 
-    def _decode(self, token: str, key: PyJWK | bytes, alg: str) -> dict[str, Any]:
+    def _decode(self, token: str, key: PyJWK | bytes, alg: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """PyJWT's checks; ``payload`` (the same claims, parsed by us) words the refusals."""
         config = self._config
         try:
             return jwt.decode(
@@ -230,11 +249,19 @@ class TokenVerifier:
         except jwt.InvalidSignatureError:
             raise InvalidSignature("the signature does not verify") from None
         except jwt.ExpiredSignatureError:
-            raise TokenExpired("exp is in the past") from None
-        except jwt.ImmatureSignatureError as error:
-            raise TokenNotYetValid(str(error)) from None
+            # PyJWT checks times only after the signature: these claims are the signer's own.
+            check_milliseconds(payload)
+            raise TokenExpired(
+                f"exp was {time.time() - float(payload['exp']):.0f} s ago; "
+                f"the service allows {config.leeway_seconds} s of clock skew"
+            ) from None
+        except jwt.ImmatureSignatureError:
+            check_milliseconds(payload)
+            raise TokenNotYetValid(self._not_yet_valid(payload)) from None
         except jwt.InvalidAudienceError:
-            raise InvalidAudience(f"aud does not contain {config.audience!r}") from None
+            raise InvalidAudience(
+                f"aud is {_shown(payload.get('aud'))}; expected {config.audience!r}"
+            ) from None
         except jwt.InvalidIssuerError:
             raise InvalidIssuer("iss is not allowed") from None
         except jwt.MissingRequiredClaimError as error:
@@ -244,11 +271,23 @@ class TokenVerifier:
         except jwt.PyJWTError as error:
             raise InvalidToken(f"{type(error).__name__}") from None
 
+    def _not_yet_valid(self, payload: dict[str, Any]) -> str:
+        now = time.time()
+        for name in ("nbf", "iat"):
+            value = payload.get(name)
+            if is_number(value) and value > now + self._config.leeway_seconds:
+                return (
+                    f"{name} is {value - now:.0f} s in the future; the service allows "
+                    f"{self._config.leeway_seconds} s of clock skew: check the minting server's clock"
+                )
+        return "the token is not valid yet"
+
     def _check_claims(self, claims: dict[str, Any], issuer: str, kid: str | None) -> VerifiedToken:
         config = self._config
         for name in ("exp", "iat", "nbf"):
             if name in claims and not is_number(claims[name]):
                 raise InvalidClaim(f"{name} must be a number of seconds")
+        check_milliseconds(claims)
         exp, iat = float(claims["exp"]), float(claims["iat"])
         if exp - iat > config.max_age_seconds:
             raise TokenLifetimeTooLong(
@@ -276,7 +315,10 @@ class TokenVerifier:
         user = claims[config.user_claim]
         if not isinstance(user, str) or not PARTNER_ID.fullmatch(user):
             # Checked before the value goes anywhere near a URL path.
-            raise InvalidUser(f"{config.user_claim} is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)")
+            raise InvalidUser(
+                f"{config.user_claim} is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)"
+                + _partner_id_hint(user)
+            )
         return VerifiedToken(
             issuer=issuer,
             kid=kid,
@@ -286,3 +328,31 @@ class TokenVerifier:
             profile=profile,
             redirect_to=redirect_to,
         )
+
+
+def check_milliseconds(claims: dict[str, Any]) -> None:
+    """Refuse ``exp``/``iat``/``nbf`` in milliseconds, which would otherwise read as a clock problem."""
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if is_number(value) and value > MILLISECONDS_THRESHOLD:
+            raise InvalidClaim(
+                f"{name} is {_shown(value)}, which looks like milliseconds: "
+                "JWT times are whole seconds since 1970 (divide by 1000)"
+            )
+
+
+def _shown(value: Any) -> str:
+    """A claim value for the developer's detail, cut short (never a profile claim)."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:120] + "…"
+
+
+def _partner_id_hint(user: Any) -> str:
+    """Why the user claim is not a partner_id, without repeating it (it may be an email)."""
+    if not isinstance(user, str):
+        return f": it is a {type(user).__name__}, not a string"
+    if "@" in user:
+        return ": it looks like an email address; send your stable internal user id instead"
+    if not user or len(user) > 64:
+        return f": it is {len(user)} characters long"
+    return ": it contains other characters"

@@ -44,7 +44,7 @@ ERROR_SCHEMA: dict[str, Any] = {
     "properties": {
         "error": {
             "type": "object",
-            "required": ["code", "message", "request_id"],
+            "required": ["code", "message", "detail", "request_id"],
             "properties": {
                 "code": {
                     "type": "string",
@@ -52,6 +52,12 @@ ERROR_SCHEMA: dict[str, Any] = {
                     "examples": ["token_expired"],
                 },
                 "message": {"type": "string", "description": "What the user can do, in plain words."},
+                "detail": {
+                    "type": "string",
+                    "description": "For the portal's developer: what was expected and what was found"
+                    " (never the token, a key or a profile claim). Empty when there is nothing to add.",
+                    "examples": ["exp is 3600 s after iat; the limit is 300 s"],
+                },
                 "request_id": {"type": "string", "description": "The reference to quote to support."},
             },
         }

@@ -37,6 +37,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quiet", action="store_true", help="no per-request access log on stderr")
     parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=os.environ.get("VERBOSE", "") not in ("", "0"),
+        help="also print the handler's JSON logs and metrics (VERBOSE=1 does the same)",
+    )
+    parser.add_argument(
         "--base64-forms",
         action="store_true",
         help="deliver form-urlencoded bodies base64-encoded (isBase64Encoded: true) to the handler",
@@ -106,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         ports=ports,
         template_path=arguments.template,
         access_log=not arguments.quiet,
+        verbose=arguments.verbose,
         text_content_types=text_types,
     )
     try:

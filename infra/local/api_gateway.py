@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 from infra.local.http_server import BackgroundHTTPServer, LoopbackService, QuietHandler
 from infra.local.lambda_runtime import LOCAL_ACCOUNT_ID, LambdaHandler, new_context
 from infra.local.sam_template import FunctionSpec, Route
+from infra.local.terminal import access_line
 
 # Content types API Gateway hands over as text; everything else is base64 (see module docstring).
 DEFAULT_TEXT_CONTENT_TYPES: tuple[str, ...] = (
@@ -195,13 +196,15 @@ class LocalApiGateway(LoopbackService):
         text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
         serialize_invocations: bool = True,
         access_log: bool = False,
+        request_code: Callable[[], str] | None = None,
     ) -> None:
         self.lambda_handler = lambda_handler
         self.function = function
         self.region = region
         self.text_content_types = tuple(text_content_types)
-        # One stderr line per request (method, path, status, latency): never the query or body.
+        # One stderr line per request (method, path, status, code, latency): never the query or body.
         self.access_log = access_log
+        self.request_code = request_code  # the handler's code for the request just served
         self._invoke_lock: threading.Lock | None = threading.Lock() if serialize_invocations else None
         self._http = BackgroundHTTPServer(_handler_class_for(self), port)
 
@@ -266,11 +269,8 @@ def _handler_class_for(gateway: LocalApiGateway) -> type[QuietHandler]:
                 return
             if gateway.access_log:
                 elapsed_ms = (time.monotonic() - started) * 1000
-                print(
-                    f"{self.command} {raw_path} -> {status} ({elapsed_ms:.0f} ms)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                line = access_line(self.command, raw_path, status, gateway.request_code, elapsed_ms)
+                print(line, file=sys.stderr, flush=True)
             self.send(status, response_body, [*headers, request_id_header])
 
     return ApiGatewayRequestHandler

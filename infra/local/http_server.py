@@ -7,6 +7,8 @@ stop"; this module is that part, written once.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import threading
@@ -16,6 +18,31 @@ from types import TracebackType
 from typing import Any, Self
 
 LOOPBACK = "127.0.0.1"
+# One small stylesheet for every local page (demo partner, sandbox Big Interview), so a
+# screenshot of the flow looks like a product. Inline, with no fonts, images or other
+# assets to fetch; the CSP admits exactly this block by its hash, not 'unsafe-inline'.
+STYLESHEET = (
+    ":root{color-scheme:light;--accent:#1f5fbf;--ink:#1c2330;--muted:#5b6575;--line:#d9dee7}"
+    "*{box-sizing:border-box}"
+    "body{margin:0;min-height:100vh;background:#f3f5f9;color:var(--ink);"
+    "font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}"
+    "main{max-width:34rem;margin:3rem auto;padding:2rem 2.25rem;background:#fff;"
+    "border:1px solid var(--line);border-radius:12px;box-shadow:0 6px 24px rgba(28,35,48,.08)}"
+    "h1{margin:0 0 .75rem;font-size:1.5rem;line-height:1.25}"
+    "p{margin:.6rem 0}small{color:var(--muted)}code{font-size:.9em}"
+    "label{font-weight:600}"
+    "input[type=text],input[type=email],input:not([type]){width:100%;margin-top:.25rem;padding:.5rem .65rem;"
+    "font:inherit;border:1px solid var(--line);border-radius:8px}"
+    "input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid #8fb3ef;outline-offset:2px}"
+    "fieldset{margin:1rem 0;padding:.5rem 1rem;border:1px solid var(--line);border-radius:8px}"
+    "fieldset label{font-weight:400}"
+    "button{padding:.65rem 1.25rem;font:inherit;font-weight:600;color:#fff;background:var(--accent);"
+    "border:0;border-radius:8px;cursor:pointer}button:hover{background:#174b98}"
+    "a{color:var(--accent)}"
+)
+STYLE_SOURCE = (
+    "style-src 'sha256-" + base64.b64encode(hashlib.sha256(STYLESHEET.encode()).digest()).decode() + "'"
+)
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -62,13 +89,16 @@ class QuietHandler(BaseHTTPRequestHandler):
         headers: Iterable[tuple[str, str]] = (),
         csp: str = "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
     ) -> None:
-        """Send an HTML page with a restrictive CSP (pages opt in to more, e.g. a script nonce)."""
+        """Send an HTML page with a restrictive CSP (pages opt in to more, e.g. a script nonce).
+
+        Every policy also admits the shared stylesheet, by its hash.
+        """
         self.send(
             status,
             page.encode(),
             [
                 ("Content-Type", "text/html; charset=utf-8"),
-                ("Content-Security-Policy", csp),
+                ("Content-Security-Policy", f"{csp}; {STYLE_SOURCE}"),
                 ("Cache-Control", "no-store"),
                 *headers,
             ],
@@ -80,7 +110,8 @@ def html_page(title: str, body: str) -> str:
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(title)}</title>\n</head>\n<body>\n<main>\n{body}\n</main>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{STYLESHEET}</style>\n</head>\n"
+        f"<body>\n<main>\n{body}\n</main>\n"
         "</body>\n</html>\n"
     )
 

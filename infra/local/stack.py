@@ -14,7 +14,9 @@ set in the environment  effect
 ``AWS_ENDPOINT_URL``   moto is not started; that endpoint is used (without it,
 or ``BI_API_KEY_``     boto3's usual credential chain reaches real AWS)
 ``SECRET_ID``
-``JWT_ISSUER``         no development identity provider; tokens come from yours
+``JWT_ISSUER``         no development identity provider; tokens come from yours.
+                       ``JWT_AUDIENCE`` is then required; ``JWT_JWKS_URL``
+                       unless the issuer publishes OIDC discovery
 ``JWT_AUDIENCE``       used instead of ``big-interview-sso``
 ``REPLAY_TABLE_NAME``  that table for one-time links (empty: links are reusable);
                        unset, with moto, a sandbox table is created in moto
@@ -56,6 +58,7 @@ from infra.local.moto_secrets import (
 )
 from infra.local.sam_template import FunctionSpec, read_function_spec
 from infra.local.sandbox_big_interview import SandboxBigInterview
+from infra.local.terminal import Terminal
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPOSITORY_ROOT / "template.yaml"
@@ -170,6 +173,7 @@ class LocalStack(Service):
         access_log: bool = False,
         text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
         serialize_invocations: bool = True,
+        verbose: bool = False,
     ) -> None:
         self.ports = ports or Ports()
         self.template_path = template_path
@@ -179,6 +183,7 @@ class LocalStack(Service):
         self._access_log = access_log
         self._text_content_types = tuple(text_content_types)
         self._serialize_invocations = serialize_invocations
+        self._verbose = verbose
         self.region = (
             self._environ.get("AWS_REGION") or self._environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         )
@@ -248,6 +253,11 @@ class LocalStack(Service):
             self.big_interview.start()
             stack_values.update(BI_ORG=SANDBOX_ORG, BI_BASE_URL=self.big_interview.url)
 
+        if environ.get("JWT_ISSUER") and not environ.get("JWT_AUDIENCE"):
+            raise StackConfigurationError(
+                "JWT_ISSUER points the stack at your identity provider: set JWT_AUDIENCE too (the aud "
+                "your tokens carry), and JWT_JWKS_URL unless the issuer publishes OIDC discovery"
+            )
         if not environ.get("JWT_ISSUER"):
             audience = environ.get("JWT_AUDIENCE") or DEFAULT_AUDIENCE
             self.identity_provider = DevIdentityProvider(audience=audience, port=self.ports.identity_provider)
@@ -263,7 +273,12 @@ class LocalStack(Service):
             lambda_handler = self._given_handler
         else:
             self._cold_import = ColdImport(self._handler_path)
-            lambda_handler = self._cold_import.load()
+            lambda_handler = self._load_handler(self._cold_import)
+        request_code = None
+        if self._access_log:
+            terminal = Terminal(self.handler_environment["POWERTOOLS_SERVICE_NAME"], self._verbose)
+            lambda_handler = terminal.wrap(lambda_handler)
+            request_code = terminal.code
 
         self.gateway = LocalApiGateway(
             lambda_handler,
@@ -273,6 +288,7 @@ class LocalStack(Service):
             text_content_types=self._text_content_types,
             serialize_invocations=self._serialize_invocations,
             access_log=self._access_log,
+            request_code=request_code,
         )
         self.gateway.start()
         if self.identity_provider is not None:
@@ -282,6 +298,20 @@ class LocalStack(Service):
             self.identity_provider.redirect_origins = tuple(
                 _origin(url) for url in redirect_targets if url
             )
+
+    @staticmethod
+    def _load_handler(cold_import: ColdImport) -> LambdaHandler:
+        """Import the handler; an environment it refuses is one line per problem, not a traceback."""
+        try:
+            return cold_import.load()
+        except Exception as error:
+            # handler.errors.ConfigError of the freshly imported package (a class this module
+            # cannot import beforehand: the cold import replaces the package's modules).
+            problems = getattr(error, "problems", None)
+            if not isinstance(problems, list):
+                raise
+            refused = "; ".join(problems)
+            raise StackConfigurationError(f"the handler refuses this environment: {refused}") from None
 
     def _handler_environment(self, stack_values: Mapping[str, str]) -> dict[str, str]:
         """Template literals < local defaults < the user's environment < the stack's own choices."""

@@ -2,7 +2,7 @@
 
     python -m infra.partner.check_link URL_OR_TOKEN [--jwks FILE_OR_URL] [--iss ISSUER] [--aud AUDIENCE]
                                       [--max-age S] [--leeway S] [--user-claim NAME] [--algorithms LIST]
-                                      [--return-origins LIST]
+                                      [--return-origins LIST] [--one-time-links on|off]
 
 The link (or a bare token, or ``-`` to read either from stdin and keep it out of
 the shell history) is decoded WITHOUT trusting it, then run through the
@@ -10,6 +10,10 @@ service's own ``TokenVerifier`` (see ``verifier.py``): the verdict is the
 service's, and this module only puts it into words. Each step is printed; the
 first failing one says why, with the figures. The signature and the token are
 never printed, and profile claims are masked.
+
+Without ``--iss`` and ``--jwks``, a token from the local stack (``make dev``; its
+issuer is a loopback URL) is checked against its own issuer by OIDC discovery;
+any other token needs one of them, and the tool says which to give.
 
 Exit code: 0 the link would sign the user in, 1 the service would refuse it,
 2 usage error (bad arguments, unreadable JWKS file, invalid settings).
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-from handler.config import Config
+from handler.config import Config, is_loopback_host
 from handler.errors import (
     BadRequest,
     ConfigError,
@@ -34,6 +38,7 @@ from handler.errors import (
     InvalidToken,
     InvalidUser,
     KeysUnavailable,
+    MissingClaim,
     MissingToken,
     SsoError,
     UnknownKey,
@@ -59,6 +64,8 @@ MAKE_NAMES = {
     "JWT_LEEWAY_SECONDS": "LEEWAY",
     "RETURN_URL_ALLOWED_ORIGINS": "RETURN_ORIGINS",
 }
+# The service's answer when a new user's token lacks a profile claim (Partner API 422).
+PROFILE_REQUIRED = "422 profile_required"
 
 
 class UsageError(Exception):
@@ -79,6 +86,11 @@ def shown(value: Any) -> str:
     """An untrusted value, safe for a terminal: repr escapes control characters; long ones are cut."""
     text = repr(value)
     return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + "…"
+
+
+def shown_claim(value: Any) -> str:
+    """A claim for the terminal; one that holds an email address (a user claim often does) is masked."""
+    return shown(mask_email(value)) if isinstance(value, str) and "@" in value else shown(value)
 
 
 def parse_link(raw: str) -> Link:
@@ -146,8 +158,17 @@ class Report:
 class Checker:
     """Runs one link through the verifier and explains the outcome."""
 
-    def __init__(self, verifier: Verifier, settings: Settings, report: Report, issuer_given: bool) -> None:
+    def __init__(
+        self,
+        verifier: Verifier,
+        settings: Settings,
+        report: Report,
+        issuer_given: bool,
+        one_time_links: bool = True,
+    ) -> None:
         self.verifier = verifier
+        # As in the template (ReplayProtection): on unless the operator turned it off.
+        self.one_time_links = one_time_links
         # Without ISS the token's own iss is accepted, which the verdict must say.
         self.issuer_given = issuer_given
         self.config: Config = verifier.config
@@ -210,11 +231,22 @@ class Checker:
                     "the link has a return_url; pass RETURN_ORIGINS= (the service's "
                     "RETURN_URL_ALLOWED_ORIGINS) to check it"
                 )
+        if self.one_time_links:
+            if verified.jti is None:
+                # The service's own refusal (handler.sso), before it would call Big Interview.
+                error = MissingClaim("one-time links need a jti claim")
+                words = (
+                    "the token has no jti, and one-time links are on (the default): put a unique jti "
+                    "in every token (if the operator turned one-time links off, pass ONE_TIME_LINKS=off)"
+                )
+                report.step("jti", False, words)
+                return report.refused(error, words)
+            report.step("jti", True, "present: the service accepts this link once")
         report.line()
         landing = f", landing on {redirect_to}" if redirect_to else ""
         report.line(f"OK: this link would sign {verified.partner_id} in{landing}")
         for note in notes:
-            report.line(f"  note: {note}")
+            report.line(f"  {'warning' if PROFILE_REQUIRED in note else 'note'}: {note}")
         return 0
 
     # -- what was checked against what ---------------------------------------------------------
@@ -245,7 +277,7 @@ class Checker:
         if ignored:
             line(f"               {', '.join(ignored)} present: the service never fetches or trusts them")
         for name in ("iss", "aud", self.config.user_claim):
-            line(f"  {name:<12} {shown(payload[name]) if name in payload else '(absent)'}")
+            line(f"  {name:<12} {shown_claim(payload[name]) if name in payload else '(absent)'}")
         for name in ("iat", "nbf", "exp"):
             moment = number(payload.get(name))
             if name not in payload:
@@ -354,10 +386,12 @@ class Checker:
         if code == "invalid_user":
             value = payload.get(config.user_claim)
             return (
-                f"{config.user_claim} {shown(value)} is not a valid partner_id: {partner_id_problem(value)} "
-                "(use 1 to 64 of A-Z a-z 0-9 _ -)"
+                f"{config.user_claim} {shown_claim(value)} is not a valid partner_id: "
+                f"{partner_id_problem(value)} (use 1 to 64 of A-Z a-z 0-9 _ -)"
             )
-        return error.detail or error.message
+        # check-link runs on the partner's machine, about the partner's own keys: the
+        # log's version of the detail (e.g. why a key is too weak) is theirs to see.
+        return error.log_detail or error.message
 
     def notes(self, profile: dict[str, str]) -> list[str]:
         notes = []
@@ -365,15 +399,13 @@ class Checker:
         if missing:
             notes.append(
                 f"no {', '.join(missing)}: Big Interview needs them to create a user who has never "
-                "signed in (it answers 422, and the service 502 partner_api_error)"
+                f"signed in; for a new user it answers 422, and the service {PROFILE_REQUIRED}"
             )
-        if not isinstance(self.payload.get("jti"), str):
-            notes.append("no jti: a service with one-time links (REPLAY_TABLE_NAME) refuses it")
         if not self.issuer_given:
             notes.append("iss was not checked against your configuration: pass ISS= (the JWT_ISSUER value)")
         notes.append(
-            "check-link neither calls Big Interview nor uses up the link: with one-time links on, "
-            "the service accepts it once"
+            "check-link neither calls Big Interview nor uses up the link"
+            + (": with one-time links on, the service accepts it once" if self.one_time_links else "")
         )
         return notes
 
@@ -397,6 +429,12 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, out: Te
     parser.add_argument("--user-claim", help="JWT_USER_CLAIM (default sub)")
     parser.add_argument("--algorithms", help="JWT_ALGORITHMS (default RS256,ES256)")
     parser.add_argument("--return-origins", help="RETURN_URL_ALLOWED_ORIGINS, to check a return_url")
+    parser.add_argument(
+        "--one-time-links",
+        choices=("on", "off"),
+        default="on",
+        help="whether the service has one-time links (REPLAY_TABLE_NAME; default on, as in the template)",
+    )
     args = parser.parse_args(argv)
     report = Report(out)
     try:
@@ -410,11 +448,14 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, out: Te
         issuers = tuple(i.strip() for i in (args.iss or "").split(",") if i.strip())
         given_issuer = bool(issuers)
         if not issuers:
-            if args.jwks is None:
+            token_issuer = unverified_issuer(link.token)
+            if args.jwks is None and not is_local_stack_issuer(token_issuer):
                 raise UsageError(
-                    "give JWKS= (your jwks.json file or URL) or ISS= (your issuer, to discover its JWKS)"
+                    f"the token's iss is {shown(token_issuer)}: give ISS= (your issuer as the service is "
+                    "configured with it; its JWKS is found by OIDC discovery) or JWKS= (your jwks.json "
+                    "file or URL)"
                 )
-            issuers = (unverified_issuer(link.token),)
+            issuers = (token_issuer,)
         settings = Settings(
             issuers=issuers,
             audience=args.aud,
@@ -443,7 +484,16 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, out: Te
     except UsageError as error:
         print(f"check-link: {error}", file=sys.stderr)
         return 2
-    return Checker(verifier, settings, report, given_issuer).run(link)
+    local = not given_issuer and args.jwks is None
+    if local:
+        report.line(f"(the token's iss {issuers[0]} is the local stack's: its JWKS is discovered from it)")
+    return Checker(verifier, settings, report, given_issuer or local, args.one_time_links == "on").run(link)
+
+
+def is_local_stack_issuer(issuer: str) -> bool:
+    """The development identity provider of ``make dev`` issues as ``http://127.0.0.1:<port>``."""
+    parts = urlsplit(issuer)
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
 def unverified_issuer(token: str) -> str:

@@ -3,12 +3,18 @@
     python -m infra.partner.token --user abc123 [--email … --first … --last … --redirect-to …]
                                   [--key keys/private-key.pem --iss ISSUER [--kid KID] [--aud AUD]]
                                   [--api http://127.0.0.1:3000] [--idp http://127.0.0.1:3001]
+                                  [--existing-user yes]
 
 Without ``--key`` the development identity provider of ``make dev`` mints the
 token with its own key (its ``/token`` endpoint), so the link works against the
 local stack at once. With ``--key`` the token is signed here, with the key
 ``make keys`` wrote; ``kid`` defaults to the key's RFC 7638 thumbprint, which is
 what ``make keys`` put in the JWKS.
+
+A user Big Interview has never seen is created from ``given_name``,
+``family_name`` and ``email``; without them it answers 422 and the service
+``profile_required``. So a token without all three is refused unless
+``--existing-user yes`` says the user has signed in before (then it is a warning).
 
 Exit code: 0 printed, 1 the identity provider could not be reached, 2 usage error.
 """
@@ -40,6 +46,8 @@ DEFAULT_API = "http://127.0.0.1:3000"
 DEFAULT_IDP = "http://127.0.0.1:3001"
 DEFAULT_AUDIENCE = "big-interview-sso"
 IDP_TIMEOUT = urllib3.Timeout(connect=2.0, read=5.0)
+# The make variable for each profile claim a new user needs.
+PROFILE_OPTIONS = {"FIRST": "given_name", "LAST": "family_name", "EMAIL": "email"}
 
 
 class UsageError(Exception):
@@ -67,6 +75,22 @@ def profile_claims(args: argparse.Namespace) -> dict[str, str]:
         except InvalidRedirect as error:
             raise UsageError(f"REDIRECT_TO {args.redirect_to!r}: {error.detail}") from None
     return claims
+
+
+def check_profile(args: argparse.Namespace, extra: dict[str, str]) -> None:
+    """Refuse (or, for a known user, warn about) a token a new user could not sign in with."""
+    missing = [name for name, claim in PROFILE_OPTIONS.items() if claim not in extra]
+    if missing:
+        consequence = (
+            f"{', '.join(missing)} not given: a user new to Big Interview needs a first name, last name and "
+            "email, so for a new user the service answers 422 profile_required"
+        )
+        if args.existing_user != "yes":
+            raise UsageError(
+                f"{consequence}. Give {', '.join(missing)}, or EXISTING_USER=yes if this user has "
+                "signed in to Big Interview before"
+            )
+        print(f"make token: warning: {consequence}", file=sys.stderr)
 
 
 def check_user(user: str | None) -> str:
@@ -182,11 +206,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "--api", default=DEFAULT_API, help=f"the SSO service's base URL (default {DEFAULT_API})"
     )
     parser.add_argument("--idp", default=DEFAULT_IDP, help=f"the make dev identity provider ({DEFAULT_IDP})")
+    parser.add_argument(
+        "--existing-user",
+        choices=("yes", "no"),
+        default="no",
+        help="yes: the user has signed in before, so EMAIL, FIRST and LAST may be left out",
+    )
     args = parser.parse_args(argv)
     try:
         user = check_user(args.user)
         extra = profile_claims(args)
         token, about = (mint_locally if args.key else mint_with_idp)(args, user, extra)
+        check_profile(args, extra)
     except UsageError as error:
         print(f"make token: {error}", file=sys.stderr)
         return 2

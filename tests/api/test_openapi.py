@@ -66,7 +66,8 @@ def test_the_error_answers_and_the_jwt_inputs_are_described() -> None:
     paths = json.loads(SPEC_PATH.read_text())["paths"]
     get, post = paths["/sso"]["get"], paths["/sso"]["post"]
     for operation in (get, post):
-        assert set(operation["responses"]) == {"200", "302", "400", "401", "403", "500", "502", "503", "504"}
+        statuses = {"200", "302", "400", "401", "403", "422", "500", "502", "503", "504"}
+        assert set(operation["responses"]) == statuses
         assert "Location" in operation["responses"]["302"]["headers"]
         error = operation["responses"]["401"]["content"]
         assert error["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}

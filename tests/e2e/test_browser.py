@@ -148,6 +148,79 @@ def test_a_link_used_twice_shows_the_already_used_page(
     assert second is not None
     assert second.status == 401
     assert origin(page.url) == local_stack.api_url
-    assert "This sign-in link was already used." in page.locator("main").inner_text()
+    text = page.locator("main").inner_text()
+    assert "This sign-in link was already used" in text
+    assert "Go back to your portal and open Big Interview from there to get a fresh link." in text
     assert page.locator("p.ref code").first.inner_text() == "link_already_used"
+    assert browser_page.errors == []
+
+
+def developer_section(page: Page) -> tuple[str, str | None]:
+    """The page's "For the portal's developers" section: its text and its guide link."""
+    section = page.get_by_role("region", name="For the portal's developers")
+    assert section.is_visible()
+    link = section.get_by_role("link")
+    return section.inner_text(), link.get_attribute("href")
+
+
+def test_a_configuration_error_page_tells_the_user_to_contact_support_and_the_developer_why(
+    local_stack: LocalStack, browser_page: BrowserPage, artifacts: Path
+) -> None:
+    page = browser_page.page
+    # The portal's set-up is wrong: its tokens carry another audience.
+    token = idp_of(local_stack).mint_token("e2e-config", extra_claims={"aud": "portal-internal"})
+    leakcheck.register(token, token.rsplit(".", 1)[1])
+    response = page.goto(idp_of(local_stack).sso_link(token))
+    assert isinstance(response, Response)
+
+    assert response.status == 401
+    text = page.locator("main").inner_text()
+    assert "sign-in to Big Interview is not set up correctly, so trying again will not help" in text
+    assert "Please contact your portal's support" in text
+    assert "click the link again" not in text and "try again in" not in text
+    details, guide = developer_section(page)
+    assert "aud is 'portal-internal'; expected 'big-interview-sso'" in details
+    assert guide is not None and guide.endswith("docs/partner-guide.md#invalid_audience")
+    assert token not in page.content()
+    page.screenshot(path=str(artifacts / "configuration-error.png"), full_page=True)
+    assert browser_page.errors == []
+
+
+def test_a_new_user_without_a_profile_gets_the_profile_required_page_then_a_fresh_link_hint(
+    local_stack: LocalStack, browser_page: BrowserPage, artifacts: Path
+) -> None:
+    page = browser_page.page
+    # The portal sends no names and no email for a user Big Interview has never seen.
+    link = local_stack.sign_in_url("e2e-no-profile", given_name="", family_name="", email="")
+    response = page.goto(link)
+    assert isinstance(response, Response)
+
+    assert response.status == 422
+    assert page.title() == "Big Interview needs a few details"
+    text = page.locator("main").inner_text()
+    assert "your portal did not send them. Please contact your portal's support" in text
+    # One-time links are on: this link is spent, and the page says what to do next.
+    assert "This sign-in link is now used up: go back to your portal" in text
+    assert page.locator("p.ref code").first.inner_text() == "profile_required"
+    details, guide = developer_section(page)
+    assert "the token has no given_name, family_name, email" in details
+    assert guide is not None and guide.endswith("#profile_required")
+    page.screenshot(path=str(artifacts / "profile-required.png"), full_page=True)
+
+    again = page.reload()
+    assert again is not None and again.status == 401
+    assert "to get a fresh link" in page.locator("main").inner_text()
+    assert browser_page.errors == []
+
+
+def test_the_demo_partner_page_is_styled_under_its_strict_csp(
+    local_stack: LocalStack, browser_page: BrowserPage
+) -> None:
+    page = browser_page.page
+    page.goto(f"{idp_of(local_stack).url}/")
+    button = page.get_by_role("button", name="Sign in to Big Interview")
+
+    # The inline stylesheet applied (its CSP hash matched): the button wears the accent colour.
+    assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(31, 95, 191)"
+    assert page.locator("main").evaluate("m => getComputedStyle(m).borderRadius") == "12px"
     assert browser_page.errors == []

@@ -49,6 +49,7 @@ CONTRACT = {
     "PARTNER_API_TIMEOUT_SECONDS": "PartnerApiTimeoutSeconds",
     "SSO_RETURN_URL": "SsoReturnUrl",
     "ERROR_REDIRECT_URL": "ErrorRedirectUrl",
+    "TROUBLESHOOTING_URL": "TroubleshootingUrl",
     "CORS_ALLOWED_ORIGINS": "CorsAllowedOrigins",
     "RETURN_URL_ALLOWED_ORIGINS": "ReturnUrlAllowedOrigins",
     "SECRET_CACHE_SECONDS": "SecretCacheSeconds",
@@ -77,6 +78,7 @@ DEFAULTS = {
     "PartnerApiTimeoutSeconds": 5,
     "SsoReturnUrl": "",
     "ErrorRedirectUrl": "",
+    "TroubleshootingUrl": "",
     "CorsAllowedOrigins": "",
     "ReturnUrlAllowedOrigins": "",
     "SecretCacheSeconds": 300,
@@ -304,6 +306,11 @@ def test_parameter_defaults_and_required_parameters(template: dict[str, Any]) ->
         ),
         ("SsoReturnUrl", ["", "https://portal.example.edu/"], ["//evil.example", "http://evil.example"]),
         ("ErrorRedirectUrl", ["", "https://portal.example.edu/sso-error"], ["javascript:x"]),
+        (
+            "TroubleshootingUrl",
+            ["", "https://docs.example.com/partner-guide.html"],
+            ["http://docs.example.com/guide", "https://docs.example.com/guide#top"],
+        ),
         (
             "CorsAllowedOrigins",
             ["", "https://app.example.com", "https://a.example.com,https://b.example.com:8443"],

@@ -272,11 +272,11 @@ def test_a_refusal_after_verification_names_the_user_and_the_partner_status(
     partner_server.expect_request("/api/users/abc123").respond_with_data("{}", status=422)
     sso = make_sso()
 
-    assert sso(http_event(query={"jwt": mint(rsa_key, jti="link-7")}))["statusCode"] == 502
+    assert sso(http_event(query={"jwt": mint(rsa_key, jti="link-7")}))["statusCode"] == 422
 
     [line] = summaries(caplog)
     assert (line["reason"], line["partner_id"], line["partner_status"]) == (
-        "partner_api_error",
+        "profile_required",
         "abc123",
         422,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -119,3 +120,31 @@ def test_replay_store_unavailable_refuses_with_503(
     assert result["statusCode"] == 503
     assert "replay_store_unavailable" in result["body"]
     assert partner_api.calls == []
+
+
+def test_after_a_failure_that_spent_the_link_every_page_says_to_get_a_fresh_one(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
+) -> None:
+    # A new user without a profile: the link is used up before Big Interview refuses (422).
+    token = mint(rsa_key, sub="newuser", given_name=None, family_name=None, email=None)
+    json_headers = {"Accept": "application/json"}
+
+    failed = json.loads(sso(http_event(query={"jwt": token}, headers=json_headers))["body"])["error"]
+    reloaded = sso(http_event(query={"jwt": token}))
+
+    assert failed["code"] == "profile_required"
+    assert failed["message"].endswith(
+        "This sign-in link is now used up: go back to your portal and open Big Interview from there "
+        "to get a fresh one."
+    )
+    assert reloaded["statusCode"] == 401
+    assert "link_already_used" in reloaded["body"]
+    assert "Go back to your portal and open Big Interview from there to get a fresh link." in reloaded["body"]
+    assert len(partner_api.calls) == 1
+
+
+def test_a_refusal_before_the_link_is_spent_does_not_say_it_is_used_up(sso: Sso, rsa_key: SigningKey) -> None:
+    result = sso(http_event(query={"jwt": mint(rsa_key), "redirect_to": "//evil"}))
+
+    assert result["statusCode"] == 400
+    assert "used up" not in result["body"]

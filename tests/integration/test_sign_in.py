@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import Sso
 from tests.support import API_KEY, FakePartnerApi, SigningKey, form_event, http_event, mint
 
+JSON = {"Accept": "application/json"}
+
 SECURITY_HEADERS = ("Cache-Control", "Referrer-Policy", "X-Content-Type-Options", "Strict-Transport-Security")
 
 
@@ -113,10 +115,54 @@ def test_invalid_redirect_to_is_400_and_partner_api_not_called(
 def test_return_url_outside_allow_list_is_400(
     sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi
 ) -> None:
-    result = sso(http_event(query={"jwt": mint(rsa_key), "return_url": "https://evil.example/"}))
+    result = sso(
+        http_event(query={"jwt": mint(rsa_key), "return_url": "https://evil.example/"}, headers=JSON)
+    )
+    error = json.loads(result["body"])["error"]
 
     assert result["statusCode"] == 400
     assert partner_api.calls == []
+    # Its own sentence: the return address after signing out, not a page inside Big Interview.
+    assert error["code"] == "invalid_redirect"
+    assert error["message"].startswith(
+        "The page your portal asked Big Interview to send you back to after signing out"
+    )
+    assert error["detail"] == (
+        "return_url's origin 'https://evil.example' is not in RETURN_URL_ALLOWED_ORIGINS"
+    )
+
+
+def test_an_unsafe_redirect_to_has_the_in_app_page_sentence(sso: Sso, rsa_key: SigningKey) -> None:
+    result = sso(http_event(query={"jwt": mint(rsa_key), "redirect_to": "//evil"}, headers=JSON))
+    error = json.loads(result["body"])["error"]
+
+    assert error["message"].startswith("The page your portal asked to open inside Big Interview")
+    assert error["detail"] == "redirect_to must start with exactly one '/'"
+
+
+def test_a_json_error_carries_code_message_detail_and_request_id(sso: Sso, rsa_key: SigningKey) -> None:
+    event = http_event(query={"jwt": mint(rsa_key, aud="someone-else")}, headers=JSON)
+
+    error = json.loads(sso(event)["body"])["error"]
+
+    assert error == {
+        "code": "invalid_audience",
+        "message": "The sign-in link is not valid. Your portal's sign-in to Big Interview is not set up "
+        "correctly, so trying again will not help. Please contact your portal's support and quote the "
+        "reference below.",
+        "detail": "aud is 'someone-else'; expected 'big-interview-sso'",
+        "request_id": event["requestContext"]["requestId"],
+    }
+
+
+def test_the_error_pages_guide_link_follows_troubleshooting_url(
+    make_sso: Any, jwks: Any, rsa_key: SigningKey
+) -> None:
+    sso = make_sso(TROUBLESHOOTING_URL="https://docs.example.com/partner-guide.html#top")
+
+    page = sso(http_event(query={"jwt": mint(rsa_key, aud="someone-else")}))["body"]
+
+    assert 'href="https://docs.example.com/partner-guide.html#invalid_audience"' in page
 
 
 def test_health_answers_200_json_and_calls_nothing(sso: Sso, partner_api: FakePartnerApi) -> None:
@@ -182,12 +228,12 @@ def test_invalid_partner_id_is_403_before_any_call(
     assert partner_api.calls == []
 
 
-def test_partner_api_422_is_502(sso: Sso, rsa_key: SigningKey) -> None:
+def test_partner_api_422_is_422_profile_required(sso: Sso, rsa_key: SigningKey) -> None:
     # A new user without an email: Big Interview refuses to create it.
     result = sso(http_event(query={"jwt": mint(rsa_key, sub="newuser", email=None)}))
 
-    assert result["statusCode"] == 502
-    assert "partner_api_error" in result["body"]
+    assert result["statusCode"] == 422
+    assert "profile_required" in result["body"]
 
 
 def test_secrets_manager_without_the_secret_and_nothing_cached_is_503(
@@ -214,6 +260,9 @@ def test_error_redirect_url_sends_browsers_there_with_code_and_request_id(make_s
         "error": ["malformed_token"],
         "request_id": [event["requestContext"]["requestId"]],
     }
+    # Only the code and the reference: the developer's detail is not for a third party's logs.
+    assert "segments" not in result["headers"]["Location"]
+    assert result["body"] == ""
 
 
 @pytest.mark.parametrize(

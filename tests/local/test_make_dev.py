@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,8 +124,9 @@ def test_ctrl_c_on_the_terminal_stops_the_stack_cleanly(make_dev: RunningMakeDev
     assert code in (0, -signal.SIGINT)
 
 
-def run_stack_module(*arguments: str) -> subprocess.Popen[str]:
-    environment = {k: v for k, v in os.environ.items() if k not in MANAGED_VARIABLES}
+def run_stack_module(*arguments: str, **variables: str) -> subprocess.Popen[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in MANAGED_VARIABLES and k != "VERBOSE"}
+    environment.update(variables)
     return subprocess.Popen(
         [sys.executable, "-m", "infra.local", *arguments],
         cwd=REPOSITORY_ROOT,
@@ -163,3 +165,71 @@ def test_a_busy_port_is_a_clear_error_not_a_traceback() -> None:
     assert process.returncode == 1
     assert "could not start the local stack" in output
     assert "Traceback" not in output
+
+
+EPHEMERAL_PORTS = ("--api-port", "0", "--idp-port", "0", "--bi-port", "0", "--secrets-port", "0")
+
+
+def terminal_output(**variables: str) -> str:
+    """Start the stack, send /health, a bad token and a good link, stop; everything it printed."""
+    process = run_stack_module(*EPHEMERAL_PORTS, **variables)
+    try:
+        assert process.stdout is not None
+        banner = []
+        for line in process.stdout:
+            banner.append(line)
+            if line.startswith("Sign-in link:"):
+                break
+        api = re.search(r"API \(local API Gateway\):\s+(\S+)", "".join(banner))
+        banner += [process.stdout.readline(), process.stdout.readline()]  # the direct API link
+        link = re.search(r"^\s+(http://\S+/sso\?jwt=\S+) \)$", "".join(banner), re.M)
+        assert api and link, "".join(banner)
+        for url in (f"{api.group(1)}/health", f"{api.group(1)}/sso?jwt=a.b.c", link.group(1)):
+            try:
+                urllib.request.urlopen(url, timeout=30).close()  # noqa: S310 - loopback
+            except urllib.error.HTTPError as refused:
+                refused.close()
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    return "".join(banner) + output
+
+
+def test_each_request_is_one_short_line_with_its_code_and_no_warnings() -> None:
+    output = terminal_output()
+
+    assert re.search(r"^GET /health 200 - \d+ ms$", output, re.M), output
+    assert re.search(r"^GET /sso 401 malformed_token \d+ ms$", output, re.M), output
+    assert re.search(r"^GET /sso 302 ok \d+ ms$", output, re.M), output
+    assert "Warning" not in output
+    assert '"level"' not in output and "CloudWatchMetrics" not in output
+
+
+def test_verbose_adds_the_handlers_json_logs_and_metrics() -> None:
+    output = terminal_output(VERBOSE="1")
+
+    assert re.search(r"^GET /sso 401 malformed_token \d+ ms$", output, re.M), output
+    assert '"message":"sign-in refused"' in output
+    assert '"reason":"malformed_token"' in output
+    assert "CloudWatchMetrics" in output
+    assert "Warning" not in output
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"JWT_ISSUER": "https://idp.example.edu"}, "set JWT_AUDIENCE too"),
+        ({"BI_ORG": "xyz"}, "set BI_API_KEY_SECRET_ID"),
+        ({"JWT_MAX_AGE_SECONDS": "5"}, "JWT_MAX_AGE_SECONDS must be between 10 and 3600, got 5"),
+    ],
+)
+def test_a_missing_or_bad_variable_is_one_line_naming_it(variables: dict[str, str], named: str) -> None:
+    process = run_stack_module(*EPHEMERAL_PORTS, **variables)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 1
+    [line] = output.strip().splitlines()
+    assert line.startswith("error: could not start the local stack: ")
+    assert named in line

@@ -236,9 +236,11 @@ def test_invalid_user(rsa_pair: KeyPair, jwks_file: list[str]) -> None:
     failed, verdict = refusal(rsa_pair, jwks_file, sign(rsa_pair, sub="dana@example.edu"))
 
     assert "FAIL  partner_id" in failed
+    # The user claim is an email address: masked like the email claim, never printed in full.
     assert verdict.startswith(
-        "REFUSED (403 invalid_user): sub 'dana@example.edu' is not a valid partner_id: it contains '.', '@'"
+        "REFUSED (403 invalid_user): sub 'd***@example.edu' is not a valid partner_id: it contains '.', '@'"
     )
+    assert "dana@example.edu" not in failed + verdict
 
 
 def test_missing_claim(rsa_pair: KeyPair, jwks_file: list[str]) -> None:
@@ -276,7 +278,10 @@ def test_missing_profile_claims_are_pointed_out(rsa_pair: KeyPair, jwks_file: li
     status, output = check(sign(rsa_pair, given_name=None, email=None), *jwks_file)
 
     assert status == 0
-    assert "note: no given_name, email: Big Interview needs them to create a user" in output
+    assert (
+        "warning: no given_name, email: Big Interview needs them to create a user who has never signed "
+        "in; for a new user it answers 422, and the service 422 profile_required"
+    ) in output
 
 
 def test_without_iss_the_token_issuer_is_used_and_said_so(rsa_pair: KeyPair) -> None:
@@ -305,7 +310,7 @@ def test_an_unreachable_jwks_url_is_the_services_503(rsa_pair: KeyPair) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "give JWKS="),
+        ([], "the token's iss is '(unknown)': give ISS= (your issuer"),
         (["--jwks", "/nonexistent/jwks.json"], "cannot read the JWKS file"),
         (["--jwks", "{jwks}", "--iss", ISSUER, "--max-age", "5"], "MAX_AGE must be between 10 and 3600"),
         (["--jwks", "{jwks}", "--iss", ISSUER, "--algorithms", "RS256,HS256"], "HS256"),
@@ -353,3 +358,43 @@ def test_make_check_link(rsa_pair: KeyPair) -> None:
     assert "REFUSED (401 token_expired): exp was 5 minutes ago" in refused.stdout
     for result, value in ((ok, good), (refused, expired)):
         assert_nothing_secret(result.stdout + result.stderr, value)  # make echoes no command line
+
+
+def test_without_iss_or_jwks_it_names_the_tokens_issuer_to_give(
+    rsa_pair: KeyPair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, output = check(sign(rsa_pair))
+
+    assert (status, output) == (2, "")
+    assert f"the token's iss is '{ISSUER}': give ISS= (your issuer" in capsys.readouterr().err
+
+
+def test_a_local_stack_token_needs_neither_iss_nor_jwks(
+    rsa_pair: KeyPair, serve_json: Callable[[dict[str, Any]], str]
+) -> None:
+    # A loopback http issuer is the make dev identity provider: its keys come by OIDC discovery.
+    documents: dict[str, Any] = {}
+    issuer = serve_json(documents)
+    documents["/.well-known/openid-configuration"] = {"issuer": issuer, "jwks_uri": f"{issuer}/jwks.json"}
+    documents["/jwks.json"] = rsa_pair.jwks
+    status, output = check(sign(rsa_pair, iss=issuer))
+
+    assert status == 0, output
+    assert f"(the token's iss {issuer} is the local stack's" in output
+    assert "OK: this link would sign abc123 in" in output
+    assert "iss was not checked" not in output
+
+
+def test_with_one_time_links_on_by_default_a_token_without_jti_is_refused(
+    rsa_pair: KeyPair, jwks_file: list[str]
+) -> None:
+    value = sign(rsa_pair, jti=None)
+
+    refused_status, refused = check(value, *jwks_file)
+    allowed_status, allowed = check(value, *jwks_file, "--one-time-links", "off")
+
+    assert refused_status == 1
+    assert "FAIL  jti" in refused
+    assert "REFUSED (401 missing_claim): the token has no jti, and one-time links are on" in refused
+    assert allowed_status == 0
+    assert "OK: this link would sign abc123 in" in allowed

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GUIDE = (ROOT / "docs" / "partner-guide.md").read_text()
 # Being added with one-time links; the guide documents it already.
 EXTRA_CODES = {"link_already_used"}
+# The npm package the Node.js recipe uses, installed by the test into its own directory.
+JOSE = "jose@6"
 
 
 def code_blocks(language: str) -> list[str]:
@@ -83,6 +89,101 @@ def test_the_python_recipe_mints_a_token_the_verifier_accepts(
     assert verified.redirect_to == "/members/curriculum?chapter=6"
     assert verified.jti is not None
     assert verified.expires_at - jwt.decode(value, options={"verify_signature": False})["iat"] == 120
+
+
+def verifier_for(pair: KeyPair, serve_json: Callable[[dict[str, Any]], str]) -> TokenVerifier:
+    url = serve_json({"/.well-known/jwks.json": pair.jwks}) + "/.well-known/jwks.json"
+    environ = {"BI_ORG": "xyz", "BI_API_KEY_SECRET_ID": "unused", "JWT_ISSUER": ISSUER}
+    config = load_config({**environ, "JWT_AUDIENCE": AUDIENCE, "JWT_JWKS_URL": url})
+    keys = JwksKeySource(urllib3.PoolManager(retries=False), config.issuers, config.jwks_url)
+    return TokenVerifier(config, keys)
+
+
+@pytest.fixture(scope="module")
+def node_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with ``jose`` from npm in its own node_modules (never a global install)."""
+    npm, node = shutil.which("npm"), shutil.which("node")
+    assert npm and node, "the Node.js recipe test needs node and npm on PATH"
+    directory = tmp_path_factory.mktemp("node-recipe")
+    (directory / "package.json").write_text('{"private": true, "type": "module"}\n')
+    subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--loglevel=error", JOSE],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return directory
+
+
+@pytest.mark.parametrize("pair_name", ["rsa_pair", "ec_pair"])
+def test_the_node_recipe_mints_a_token_the_verifier_accepts(
+    pair_name: str,
+    request: pytest.FixtureRequest,
+    node_project: Path,
+    serve_json: Callable[[dict[str, Any]], str],
+) -> None:
+    pair: KeyPair = request.getfixturevalue(pair_name)
+    [recipe] = code_blocks("js")[:1]
+    assert "import { SignJWT, importPKCS8 } from \"jose\"" in recipe
+    # The guide says: an ES module, saved as .mjs. Run exactly that, from a second module.
+    (node_project / "big-interview-token.mjs").write_text(recipe)
+    (node_project / "main.mjs").write_text(
+        'import { bigInterviewToken } from "./big-interview-token.mjs";\n'
+        "process.stdout.write(await bigInterviewToken(JSON.parse(process.argv[2])));\n"
+    )
+    email, first, last = "node.recipe@example.edu", "Nodena", "Exemplar"
+    leakcheck.register(email, first, last)
+    arguments = {
+        "kid": pair.kid, "issuer": ISSUER, "audience": AUDIENCE, "userId": "node-user", "email": email,
+        "firstName": first, "lastName": last, "redirectTo": "/members/curriculum?chapter=6",
+    }  # fmt: skip
+    environment = {
+        **os.environ,
+        "BI_SSO_PRIVATE_KEY_PEM": pair.private_path.read_text(),
+        "BI_SSO_ALG": pair.alg,
+    }
+
+    result = subprocess.run(
+        ["node", "main.mjs", json.dumps(arguments)],
+        cwd=node_project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    value = result.stdout
+    leakcheck.register(value)
+
+    assert result.returncode == 0, result.stderr
+    assert jwt.get_unverified_header(value) == {"alg": pair.alg, "kid": pair.kid, "typ": "JWT"}
+    verified = verifier_for(pair, serve_json).verify(value)
+    assert verified.partner_id == "node-user"
+    assert verified.profile == {"first_name": first, "last_name": last, "email": email}
+    assert verified.redirect_to == "/members/curriculum?chapter=6"
+    assert verified.jti is not None
+    assert verified.expires_at - jwt.decode(value, options={"verify_signature": False})["iat"] == 120
+
+
+def test_every_troubleshooting_row_has_the_anchor_error_pages_link_to() -> None:
+    section = GUIDE.split("## 8. Troubleshooting", 1)[1]
+    rows = re.findall(r"^\| `([a-z_]+)` \| \d{3} \| <a id=\"([a-z_]+)\"></a>", section, flags=re.M)
+
+    assert rows and all(code == anchor for code, anchor in rows)
+    assert {code for code, _ in rows} == set(troubleshooting_rows())
+
+
+def test_the_readme_answers_table_lists_every_code_with_its_status() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Answers", 1)[1].split("\n\n", 2)[1]
+    listed = {
+        code: status
+        for status, codes in re.findall(r"^\| (\d{3}) \| ([^|]*) \|", section, flags=re.M)
+        for code in re.findall(r"`([a-z_]+)`", codes)
+    }
+
+    assert {cls.code: str(cls.status) for cls in error_classes()} == listed
 
 
 def test_troubleshooting_explains_every_error_code_with_its_status() -> None:

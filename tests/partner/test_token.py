@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shlex
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from handler.keys import JwksKeySource
 from handler.tokens import TokenVerifier, VerifiedToken
 from infra.local.dev_identity_provider import DevIdentityProvider
 from infra.partner import check_link, token
-from tests.partner.conftest import AUDIENCE, EMAIL, FIRST, ISSUER, LAST, KeyPair, run_make
+from tests.partner.conftest import AUDIENCE, EMAIL, FIRST, ISSUER, LAST, ROOT, KeyPair, run_make
 
 
 def mint(*argv: str) -> tuple[int, str]:
@@ -75,7 +76,9 @@ def test_signed_with_a_key_from_make_keys_it_verifies(rsa_pair: KeyPair, jwks_ur
 def test_es256_key(ec_pair: KeyPair, serve_json: Callable[[dict[str, Any]], str]) -> None:
     url = serve_json({"/jwks.json": ec_pair.jwks}) + "/jwks.json"
 
-    status, output = mint("--user", "abc123", "--key", str(ec_pair.private_path), "--iss", ISSUER)
+    status, output = mint(
+        "--user", "abc123", "--key", str(ec_pair.private_path), "--iss", ISSUER, "--existing-user", "yes"
+    )  # fmt: skip
 
     assert status == 0
     assert jwt.get_unverified_header(printed_token(output))["alg"] == "ES256"
@@ -84,7 +87,8 @@ def test_es256_key(ec_pair: KeyPair, serve_json: Callable[[dict[str, Any]], str]
 
 def test_prints_a_link_and_a_curl_command(rsa_pair: KeyPair) -> None:
     status, output = mint(
-        "--user", "abc123", "--key", str(rsa_pair.private_path), "--iss", ISSUER, "--api", "https://sso.example.com/"
+        "--user", "abc123", "--key", str(rsa_pair.private_path), "--iss", ISSUER, "--api", "https://sso.example.com/",
+        "--email", EMAIL, "--first", FIRST, "--last", LAST,
     )  # fmt: skip
 
     value = printed_token(output)
@@ -187,10 +191,11 @@ def test_without_a_key_and_no_dev_stack_it_says_to_start_make_dev(capsys: pytest
 def test_make_token(rsa_pair: KeyPair, jwks_url: str) -> None:
     result = run_make(
         "token", "USER=abc123", f"KEY={rsa_pair.private_path}", f"KID={rsa_pair.kid}", f"ISS={ISSUER}",
-        "REDIRECT_TO=/members/curriculum?chapter=6", "LAST=O'Neil",
+        "REDIRECT_TO=/members/curriculum?chapter=6", "LAST=O'Neil", "EXISTING_USER=yes",
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
+    assert "warning: FIRST, EMAIL not given" in result.stderr
     verified = verify(rsa_pair, jwks_url, printed_token(result.stdout))
     assert verified.redirect_to == "/members/curriculum?chapter=6"
     assert verified.profile == {"last_name": "O'Neil"}  # quoting survives make and the shell
@@ -205,3 +210,46 @@ def test_make_token_ignores_the_login_user_and_reports_a_bad_user() -> None:
     assert "USER is required" in missing.stderr
     assert "is not a valid Big Interview partner_id" in bad.stderr
     assert missing.returncode != 0 and bad.returncode != 0
+
+
+def test_a_token_a_new_user_could_not_sign_in_with_is_refused_with_the_override_named(
+    rsa_pair: KeyPair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, output = mint(
+        "--user", "abc123", "--key", str(rsa_pair.private_path), "--iss", ISSUER, "--first", FIRST
+    )  # fmt: skip
+
+    assert (status, output) == (2, "")
+    error = capsys.readouterr().err
+    assert "LAST, EMAIL not given" in error
+    assert "422 profile_required" in error
+    assert "EXISTING_USER=yes" in error
+
+
+def test_for_an_existing_user_a_missing_profile_is_a_warning(
+    rsa_pair: KeyPair, jwks_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, output = mint(
+        "--user", "abc123", "--key", str(rsa_pair.private_path), "--iss", ISSUER, "--existing-user", "yes"
+    )  # fmt: skip
+
+    assert status == 0
+    assert verify(rsa_pair, jwks_url, printed_token(output)).profile == {}
+    assert "make token: warning: FIRST, LAST, EMAIL not given" in capsys.readouterr().err
+
+
+def test_the_guides_local_stack_command_works_as_written(dev_idp: DevIdentityProvider) -> None:
+    guide = (ROOT / "docs" / "partner-guide.md").read_text()
+    promise = r"so `(make token [^`]+)` gives a\s+link that works against the local stack at once"
+    [command] = re.findall(promise, guide)
+    variables = dict(item.split("=", 1) for item in command.split()[2:])
+    argv = [flag for name, value in variables.items() for flag in (f"--{name.lower()}", value)]
+
+    status, output = mint(*argv, "--idp", dev_idp.url)
+
+    assert status == 0
+    # check-link needs no ISS or JWKS for a local-stack token, and finds nothing to warn about.
+    report = io.StringIO()
+    assert check_link.main([printed_token(output)], out=report) == 0
+    assert "OK: this link would sign abc123 in" in report.getvalue()
+    assert "warning" not in report.getvalue()

@@ -142,7 +142,7 @@ def assert_refused(
     attacker: Attacker,
     jwks_server: HTTPServer,
 ) -> Callable[..., None]:
-    """The five-part refusal check every attack test ends with."""
+    """The refusal check every attack test ends with (five parts, and a sixth: a safe answer)."""
 
     def check(result: dict[str, Any], status: int | None = None, code: str | None = None) -> None:
         # Header names only: a Location could carry an SSO token, which must never be printed.
@@ -161,6 +161,9 @@ def assert_refused(
         )
         stray = {request.path for request, _ in jwks_server.log} - {JWKS_PATH}
         assert stray == set(), f"the JWKS host saw requests beyond {JWKS_PATH}: {stray}"
+        # The answer's developer detail (and the whole page) shows no token, key or profile claim.
+        leaked = leakcheck.leaks(result.get("body") or "")
+        assert leaked == [], f"the answer shows registered secrets: {leaked}"
 
     return check
 

@@ -418,8 +418,13 @@ def test_rsa_key_of_1024_bits_is_refused_whatever_else_fits() -> None:
     private = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the weak key under test
     jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key())), "kid": "small"}
 
-    with pytest.raises(UnknownKey, match="1024 bits; at least 2048"):
+    with pytest.raises(UnknownKey) as refused:
         check_key_fits(jwk, "RS256")
+
+    # The operator's log says why; the answer's detail says only that the key is too weak.
+    assert "1024 bits; at least 2048" in refused.value.log_detail
+    assert refused.value.detail == "the JWKS key is too weak to be trusted (the operator's log says why): " \
+        "publish a new key"
 
 
 def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:

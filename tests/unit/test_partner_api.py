@@ -26,7 +26,7 @@ from werkzeug import Request, Response
 
 from handler import __version__
 from handler.container import new_http_pool
-from handler.errors import PartnerApiError, PartnerApiTimeout, SsoError
+from handler.errors import PartnerApiError, PartnerApiTimeout, ProfileRequired, SsoError
 from handler.partner_api import PartnerApiClient
 from handler.secrets import SecretSource, secrets_manager_fetcher
 from tests import leakcheck
@@ -227,15 +227,37 @@ def test_refused_twice_is_partner_api_error_after_exactly_two_calls(
     assert len(script.requests) == 2
 
 
-def test_422_is_partner_api_error_without_retry(client: PartnerApiClient, partner_server: HTTPServer) -> None:
+def test_422_is_profile_required_naming_the_missing_claims_without_retry(
+    client: PartnerApiClient, partner_server: HTTPServer
+) -> None:
     script = serve(
         partner_server, (422, {"error": {"type": "validation_error", "message": {"email": ["x"]}}}, {})
     )
 
-    with pytest.raises(PartnerApiError, match="422"):
-        client.sso_token("newuser", {}, plenty_of_time)
+    with pytest.raises(ProfileRequired) as raised:
+        client.sso_token("newuser", {"first_name": "Ada"}, plenty_of_time)
 
+    assert (raised.value.status, raised.value.code, raised.value.partner_status) == (
+        422,
+        "profile_required",
+        422,
+    )
+    assert "the token has no family_name, email;" in raised.value.detail
+    assert "Ada" not in raised.value.detail
     assert len(script.requests) == 1
+
+
+def test_422_with_a_complete_profile_points_at_the_values_not_at_missing_claims(
+    client: PartnerApiClient, partner_server: HTTPServer
+) -> None:
+    serve(partner_server, (422, {"error": {"type": "validation_error", "message": {"email": ["x"]}}}, {}))
+    profile = {"first_name": "Ada", "last_name": "Lovelace", "email": "not-an-address"}
+
+    with pytest.raises(ProfileRequired) as raised:
+        client.sso_token("newuser", profile, plenty_of_time)
+
+    assert "check that email is a valid address" in raised.value.detail
+    assert not any(value in raised.value.detail for value in profile.values())
 
 
 # ---- 5xx and 429: retried ----------------------------------------------------------------------------

@@ -40,6 +40,8 @@ from handler.tokens import TokenVerifier, peek
 from tests import leakcheck
 from tests.support import AUDIENCE, ISSUER, SigningKey, claims, mint, sign_raw
 
+NOW = int(time.time())
+
 
 def b64(data: bytes | str) -> str:
     raw = data.encode() if isinstance(data, str) else data
@@ -116,8 +118,12 @@ def test_custom_user_claim_carries_the_partner_id(
     assert verifier.verify(mint(rsa_key, student_id="s-42")).partner_id == "s-42"
 
 
-def test_typ_jwt_in_any_case_is_accepted(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
-    assert verifier.verify(mint(rsa_key, headers={"typ": "jwt"})).partner_id == "abc123"
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "application/jwt", "Application/JWT", "APPLICATION/JWT"])
+def test_typ_jwt_or_application_jwt_in_any_case_is_accepted(
+    verifier: TokenVerifier, rsa_key: SigningKey, typ: str
+) -> None:
+    # RFC 7515 §4.1.9: media type names are case-insensitive, and "application/" may be left out.
+    assert verifier.verify(mint(rsa_key, headers={"typ": typ})).partner_id == "abc123"
 
 
 # ---- header rules ------------------------------------------------------------------------------------
@@ -134,8 +140,50 @@ def test_alg_none_with_empty_signature_is_refused(verifier: TokenVerifier) -> No
     assert isinstance(refused(verifier, token), MalformedToken)
 
 
-def test_typ_other_than_jwt_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
-    assert isinstance(refused(verifier, mint(rsa_key, headers={"typ": "at+jwt"})), MalformedToken)
+@pytest.mark.parametrize("typ", ["at+jwt", "application/json", "application/jwt+x", "JWS"])
+def test_typ_other_than_jwt_is_refused(verifier: TokenVerifier, rsa_key: SigningKey, typ: str) -> None:
+    assert isinstance(refused(verifier, mint(rsa_key, headers={"typ": typ})), MalformedToken)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "claim"),
+    [
+        ({"exp": (NOW + 120) * 1000}, "exp"),
+        ({"iat": NOW * 1000, "exp": (NOW + 120) * 1000}, "exp"),
+        ({"iat": NOW * 1000}, "iat"),
+        ({"nbf": NOW * 1000}, "nbf"),
+    ],
+)
+def test_times_in_milliseconds_are_an_invalid_claim_that_says_so(
+    verifier: TokenVerifier, rsa_key: SigningKey, overrides: dict[str, int], claim: str
+) -> None:
+    error = refused(verifier, mint(rsa_key, **overrides))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail.startswith(f"{claim} is ")
+    assert "looks like milliseconds" in error.detail
+
+
+def test_a_time_just_below_the_milliseconds_threshold_is_judged_as_seconds(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    # 10^11 s is the year 5138: below it, a far-future exp is a lifetime problem, not a unit one.
+    error = refused(verifier, mint(rsa_key, exp=10**11))
+
+    assert isinstance(error, TokenLifetimeTooLong)
+
+
+def test_an_unaccepted_issuer_is_named_but_the_accepted_ones_are_not(
+    make_verifier: Callable[..., TokenVerifier], rsa_key: SigningKey
+) -> None:
+    verifier = make_verifier(JWT_ISSUER=f"{ISSUER},https://other-partner.test")
+
+    error = refused(verifier, mint(rsa_key, iss="https://stranger.test"))
+
+    assert isinstance(error, InvalidIssuer)
+    assert error.detail == "iss 'https://stranger.test' is not an accepted issuer"
+    assert "other-partner" not in error.detail
+    assert "other-partner" in error.log_detail  # the operator's log keeps the list
 
 
 def test_crit_header_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:

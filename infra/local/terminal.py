@@ -1,0 +1,89 @@
+"""What ``make dev`` prints per request: one short line by default, everything with ``VERBOSE=1``.
+
+The handler speaks for CloudWatch: a JSON log line per request from its
+Powertools ``Logger`` and an EMF metrics document printed to stdout. In a
+terminal that is a wall of JSON, so by default the stack shows one line per
+request (method, path, status, the handler's code, latency) and keeps only the
+handler's ERROR records (a crash still shows its trace). The code comes from
+the handler's own summary record (its ``reason`` field), read by a logging
+handler: nothing is parsed out of the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from infra.local.lambda_runtime import LambdaHandler
+
+# Powertools warns when a request published no metric (/health): expected, as in pyproject's filter.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
+class RequestOutcomes(logging.Handler):
+    """Remembers the ``reason`` of the handler's summary record, per thread (one invocation each)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        reason = getattr(record, "reason", None)
+        if isinstance(reason, str):
+            self._local.reason = reason
+
+    def start(self) -> None:
+        self._local.reason = None
+
+    def reason(self) -> str | None:
+        value: str | None = getattr(self._local, "reason", None)
+        return value
+
+
+class Terminal:
+    """Wires the handler's logger for ``make dev``: short lines, or (verbose) the full JSON too."""
+
+    def __init__(self, service: str, verbose: bool) -> None:
+        self.verbose = verbose
+        self.outcomes = RequestOutcomes()
+        logger = logging.getLogger(service)
+        logger.addHandler(self.outcomes)
+        if not verbose:
+            for handler in logger.handlers:
+                if handler is not self.outcomes:
+                    handler.setLevel(logging.ERROR)
+
+    def wrap(self, lambda_handler: LambdaHandler) -> LambdaHandler:
+        """The handler, with its outcome recorded and (unless verbose) its EMF output set aside."""
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            self.outcomes.start()
+            with self._metrics_output():
+                return lambda_handler(event, context)
+
+        return invoke
+
+    @contextlib.contextmanager
+    def _metrics_output(self) -> Iterator[None]:
+        if self.verbose:
+            yield
+            return
+        # Powertools prints EMF with print(): swapping stdout is process-wide, which is safe
+        # here because the gateway runs one invocation at a time and nothing else prints.
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+
+    def code(self) -> str:
+        """The code of the request just served: ``ok``, an error code, or ``-`` (e.g. /health)."""
+        return self.outcomes.reason() or "-"
+
+
+def access_line(method: str, path: str, status: int, code: Callable[[], str] | None, ms: float) -> str:
+    """``GET /sso 401 token_expired 3 ms``: never the query (it holds the token) or the body."""
+    shown = f" {code()}" if code is not None else ""
+    return f"{method} {path} {status}{shown} {ms:.0f} ms"
