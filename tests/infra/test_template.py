@@ -497,7 +497,7 @@ def test_samconfig_environments_and_parameter_overrides(template: dict[str, Any]
         assert config[env]["validate"]["parameters"]["lint"] is True
         deploy = config[env]["deploy"]["parameters"]
         assert deploy["resolve_s3"] is True
-        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
         overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
         assert set(overrides) >= REQUIRED, env
         assert "Architecture" not in overrides, "the build's ARCHITECTURE would have to change with it"
