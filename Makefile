@@ -40,7 +40,7 @@ system-requirements:
 
 # The inner loop, well under a minute: ruff, mypy --strict and the unit tests.
 check: lint
-	$(PY) -m pytest --no-cov -q -p no:cacheprovider tests/unit; status=$$?; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --no-cov -q -p no:cacheprovider tests/unit; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
 
 # ---------------------------------------------------------------------------

@@ -252,11 +252,9 @@ def test_dashboard_shows_what_the_issue_lists(dashboard: dict[str, Any]) -> None
     assert signins["metrics"][0][:4] == ["SUB_MetricsNamespace", "SsoRedirect", "service", "SUB_ServiceName"]
     refusals = widget(dashboard, "Refusals by reason")
     assert (
-        "SEARCH('{\"SUB_MetricsNamespace\",reason,service} MetricName=\"SsoRefused\" "
+        'SEARCH(\'{"SUB_MetricsNamespace",reason,service} MetricName="SsoRefused" '
         "service=\"SUB_ServiceName\"', 'Sum', 300)"
-    ) in json.dumps(
-        refusals["metrics"], ensure_ascii=False
-    ).replace('\\"', '"')
+    ) in json.dumps(refusals["metrics"], ensure_ascii=False).replace('\\"', '"')
     latency = widget(dashboard, "Partner API latency (ms)")
     assert {m[-1]["stat"] for m in latency["metrics"]} == {"p50", "p99"}
     assert all(m[1] == "PartnerApiLatency" for m in latency["metrics"])

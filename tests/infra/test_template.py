@@ -47,7 +47,6 @@ CONTRACT = {
     "PARTNER_API_TIMEOUT_SECONDS": "PartnerApiTimeoutSeconds",
     "SSO_RETURN_URL": "SsoReturnUrl",
     "ERROR_REDIRECT_URL": "ErrorRedirectUrl",
-    "CORS_ALLOWED_ORIGINS": "CorsAllowedOrigins",
     "RETURN_URL_ALLOWED_ORIGINS": "ReturnUrlAllowedOrigins",
     "SECRET_CACHE_SECONDS": "SecretCacheSeconds",
     "POWERTOOLS_METRICS_NAMESPACE": "MetricsNamespace",
@@ -80,7 +79,17 @@ DEFAULTS = {
     "LogLevel": "INFO",
 }
 REQUIRED = {"BiOrg", "BiApiKeySecretId", "JwtIssuer", "JwtAudience"}
-ROUTES = {("GET", "/sso"), ("POST", "/sso"), ("GET", "/health")}
+ROUTES = {
+    ("GET", "/sso"),
+    ("POST", "/sso"),
+    ("GET", "/health"),
+    # Any other page a browser reaches gets the function's not_found page; GET and POST
+    # only, so that no route takes OPTIONS from the HTTP API's CORS preflight answers.
+    ("GET", "/{proxy+}"),
+    ("POST", "/{proxy+}"),
+    ("GET", "/"),
+    ("POST", "/"),
+}
 LOG_RETENTION_VALUES = {
     1,
     3,
@@ -475,6 +484,16 @@ def test_cors_only_from_the_allow_list(template: dict[str, Any]) -> None:
     assert enabled["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowedOrigins"}]}
     assert enabled.get("AllowCredentials") is False
     assert disabled == {"Ref": "AWS::NoValue"}
+
+
+def test_cors_has_one_source_the_http_api(template: dict[str, Any], props: dict[str, Any]) -> None:
+    # The function gets no CORS setting: API Gateway ignores CORS headers from an integration
+    # when the API has a CorsConfiguration, so a second copy could only disagree.
+    assert not [name for name in props["Environment"]["Variables"] if "CORS" in name]
+    # API Gateway answers preflights itself only when no route takes OPTIONS.
+    methods = {event["Properties"].get("Method", "ANY").upper() for event in props["Events"].values()}
+    assert methods.isdisjoint({"OPTIONS", "ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD"})
+    assert all("Path" in event["Properties"] for event in props["Events"].values()), "no $default route"
 
 
 def test_outputs(template: dict[str, Any]) -> None:
