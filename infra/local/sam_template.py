@@ -209,7 +209,7 @@ def read_cors_configuration(
     api = resources.get(api_ids.pop()) or {}
     globals_ = (template.get("Globals") or {}).get("HttpApi") or {}
     raw = {**globals_, **(api.get("Properties") or {})}.get("CorsConfiguration")
-    value = _Resolver(template, parameters or {}).resolve(raw)
+    value = Intrinsics(template, parameters or {}).resolve(raw)
     if value is _NO_VALUE or value is None or value is False:
         return None
     if value is True:  # SAM: `CorsConfiguration: true` allows every origin
@@ -231,16 +231,30 @@ def read_cors_configuration(
     )
 
 
-class _Resolver:
-    """The intrinsic functions a CORS configuration uses, with given parameter values."""
+class Intrinsics:
+    """CloudFormation's intrinsic functions over a template, with given parameter values.
 
-    def __init__(self, template: dict[str, Any], parameters: Mapping[str, str]) -> None:
+    Enough for what a deployment resolves in this project's template: ``Ref`` (parameters,
+    pseudo parameters, resources via ``references``), ``Fn::If`` on the template's
+    conditions, ``Fn::Sub``, ``Fn::Join``, ``Fn::Split``, ``Fn::Select``, ``Fn::GetAtt``
+    (via ``references``) and ``AWS::NoValue`` (dropped from lists and mappings).
+    """
+
+    def __init__(
+        self,
+        template: dict[str, Any],
+        parameters: Mapping[str, str],
+        pseudo: Mapping[str, str] | None = None,
+        references: Mapping[str, str] | None = None,
+    ) -> None:
         self.conditions: dict[str, Any] = template.get("Conditions") or {}
         declared: dict[str, Any] = template.get("Parameters") or {}
-        self.parameters = {
+        self.names: dict[str, str] = {
             name: str(parameters[name]) if name in parameters else str(spec.get("Default", ""))
             for name, spec in declared.items()
         }
+        self.names.update(pseudo or {})
+        self.names.update(references or {})
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -251,9 +265,9 @@ class _Resolver:
         if len(value) == 1:
             ((name, argument),) = value.items()
             if name == "Ref":
-                if argument == "AWS::NoValue":
-                    return _NO_VALUE
-                return self.parameters[argument]
+                return _NO_VALUE if argument == "AWS::NoValue" else self.names[argument]
+            if name == "Fn::GetAtt":
+                return self.names[".".join(argument) if isinstance(argument, list) else argument]
             if name == "Fn::If":
                 condition, when_true, when_false = argument
                 return self.resolve(when_true if self.condition(condition) else when_false)
@@ -263,6 +277,13 @@ class _Resolver:
             if name == "Fn::Join":
                 separator, items = argument
                 return separator.join(str(item) for item in self.resolve(items))
+            if name == "Fn::Select":
+                index, items = argument
+                return self.resolve(items)[int(self.resolve(index))]
+            if name == "Fn::Sub":
+                text, variables = (argument, {}) if isinstance(argument, str) else argument
+                names = {**self.names, **{k: str(self.resolve(v)) for k, v in variables.items()}}
+                return re.sub(r"\$\{([^}!]+)\}", lambda match: names[match.group(1)], text)
         resolved = {key: self.resolve(item) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
