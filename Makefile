@@ -32,7 +32,7 @@ COVERAGE_GATE := --cov-fail-under=90
 
 test: system-requirements
 	@$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(COVERAGE_GATE); status=$$?; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(COVERAGE_GATE); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
 
 system-requirements:

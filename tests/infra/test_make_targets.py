@@ -5,6 +5,7 @@ only, and `make check` is the quick inner loop."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -140,3 +141,39 @@ def test_a_user_who_cannot_install_is_stopped_at_once_with_the_command(tmp_path:
         in (result.stderr)
     )
     assert not log.exists()
+
+
+# ---- the suite's leak check still fails a parallel run -----------------------------------------
+LEAKING_TESTS = """
+from tests import leakcheck
+
+
+def test_quiet() -> None:
+    leakcheck.register("quiet-secret-value")
+
+
+def test_leaky() -> None:
+    secret = "leaky-secret-value-0123"
+    leakcheck.register(secret)
+    print(secret)
+"""
+
+
+def test_a_secret_printed_on_an_xdist_worker_fails_the_run(tmp_path: Path) -> None:
+    tests = tmp_path / "test_leaks.py"
+    tests.write_text(LEAKING_TESTS, encoding="utf-8")
+    command = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "--no-cov", "-p", "no:cacheprovider"]
+
+    parallel = subprocess.run(
+        [*command, "-n", "2", "--dist", "loadgroup", str(tests)],  # as make test runs
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert parallel.returncode == 1, parallel.stdout[-3000:]
+    assert "2 passed" in parallel.stdout
+    assert "SECRET IN LOGS: " in parallel.stdout and "test_leaky" in parallel.stdout
+    # The controller and both workers took part; the leak is counted (once per report phase).
+    assert re.search(r"\(3 processes\); [1-9]\d* leaking sections", parallel.stdout), parallel.stdout[-2000:]
