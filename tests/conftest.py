@@ -6,6 +6,7 @@ and the session fails if a registered secret appears in it (see ``leakcheck``).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import ssl
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 import trustme
 from moto import mock_aws
@@ -34,6 +37,12 @@ from tests.support import (
     fake_aws_environment,
 )
 
+# moto's mock_aws starts every test with a new default boto3 session, and a new session
+# parses botocore's JSON service models again: about 0.1 s for each client a test
+# creates, the largest share of most tests' set-up. One loader for the whole run keeps
+# the parsed models (botocore shares one loader between a session's clients anyway).
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
+
 SECRET_ID = "bi-sso/test/api-key"
 REPLAY_TABLE = "bi-sso-test-replay"
 # (test id, section name, text): everything each test printed or logged.
@@ -43,17 +52,26 @@ _suite_output: list[tuple[str, str, str]] = []
 # ---- pytest-xdist (make test runs -n 2 --dist loadgroup) -------------------------------------
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep a module on one worker when its tests share a module-scoped fixture.
+    """Keep a module on one worker, in order, when some of its tests share a module-scoped fixture.
 
     That fixture (a local stack, a ``sam build``, a browser) is then set up once, not
-    once per worker; every other test is handed out on its own. Session fixtures are
-    per worker process under xdist anyway: each binds its own free loopback ports.
+    once per worker, and tests that read what the module's earlier tests left (a
+    tally) still run after them. Every other test is handed out on its own. Session
+    fixtures are per worker process under xdist: each binds its own free ports.
     """
-    for item in items:
+
+    def module_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    def shares_a_module_fixture(item: pytest.Item) -> bool:
         info = getattr(item, "_fixtureinfo", None)
         definitions = info.name2fixturedefs.values() if info is not None else ()
-        if any(d.scope in ("module", "package", "class") for defs in definitions for d in defs):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+        return any(d.scope in ("module", "package", "class") for defs in definitions for d in defs)
+
+    grouped = {module_of(item) for item in items if shares_a_module_fixture(item)}
+    for item in items:
+        if module_of(item) in grouped:
+            item.add_marker(pytest.mark.xdist_group(module_of(item)))
 
 
 # ---- the leak check over the whole suite's output -------------------------------------------
