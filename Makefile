@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # SAM needs python3.13 (the function's runtime) on PATH; pyenv provides it here.
 export PYENV_VERSION ?= 3.11.7:3.13.0
 
-.PHONY: venv dev test lint typecheck
+.PHONY: venv dev test check lint typecheck system-requirements
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -19,11 +19,29 @@ lint: venv
 	$(VENV)/bin/ruff check handler infra tests
 	$(VENV)/bin/mypy --strict handler
 
-# The full suite: static checks, then pytest (unit, integration, the local stack,
-# the template's cfn-lint / sam validate / sam build). pytest's exit code 5
-# ("no tests ran") fails the target like any other failure.
-test: lint test-runtime
-	$(PY) -m pytest; status=$$?; \
+# The full suite: the system packages first (infra/system-requirements.sh installs
+# Debian's chromium and chromium-driver when missing and this user may, or stops at
+# once with the command to run), then the static checks, then pytest (unit,
+# integration, the local stack, the browser, the template's cfn-lint / sam validate /
+# sam build) on PYTEST_WORKERS processes (pytest-xdist). The 90 % coverage gate
+# applies to this full run only: a partial `pytest tests/e2e` reports coverage
+# without failing for it. pytest's exit code 5 ("no tests ran") fails the target
+# like any other failure.
+PYTEST_WORKERS ?= 2
+COVERAGE_GATE := --cov-fail-under=90
+
+test: system-requirements
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory test-runtime
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(COVERAGE_GATE); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
+
+system-requirements:
+	@infra/system-requirements.sh
+
+# The inner loop, well under a minute: ruff, mypy --strict and the unit tests.
+check: lint
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --no-cov -q -p no:cacheprovider tests/unit; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
 
 # The unit, security and fuzz tests again under the Lambda runtime's Python (3.13):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -45,25 +45,17 @@ def create_handler(
 ) -> LambdaHandler:
     """The Lambda handler for ``service``: routes, error mapping, logging and metrics.
 
-    ``resolver`` is where the routes are registered (default: a new one with the
-    configured CORS); ``infra.openapi`` passes its own to describe the routes.
+    ``resolver`` is where the routes are registered (default: a new one);
+    ``infra.openapi`` passes its own to describe the routes.
     """
     keep_secrets_out_of_library_logs()  # during INIT, before the first request
     logger = logger or Logger(service=SERVICE)
     telemetry = telemetry or new_telemetry()
     metrics = telemetry.metrics
-    cors = (
-        CORSConfig(
-            allow_origin=config.cors_allowed_origins[0],
-            extra_origins=list(config.cors_allowed_origins[1:]),
-            allow_headers=["Authorization"],
-            max_age=600,
-        )
-        if config.cors_allowed_origins
-        else None
-    )
+    # No CORS here: the HTTP API's CorsConfiguration (template.yaml) answers preflights and
+    # sets the CORS headers; API Gateway ignores any a function sends.
     # debug=False: POWERTOOLS_DEV or POWERTOOLS_EVENT_HANDLER_DEBUG would print each event (the JWT).
-    app = resolver if resolver is not None else APIGatewayHttpResolver(cors=cors, debug=False)
+    app = resolver if resolver is not None else APIGatewayHttpResolver(debug=False)
 
     def request_id() -> str:
         return app.current_event.request_context.request_id or "-"

@@ -48,7 +48,6 @@ class Config:
     sso_return_url: str | None
     return_url_allowed_origins: tuple[str, ...]
     error_redirect_url: str | None
-    cors_allowed_origins: tuple[str, ...]
     secret_cache_seconds: int
     replay_table_name: str | None = None
     jwks_max_age_seconds: int = 600
@@ -175,10 +174,6 @@ def load_config(environ: Mapping[str, str]) -> Config:
                 f"RETURN_URL_ALLOWED_ORIGINS entries must be origins like "
                 f"'https://portal.example.edu', got {origin!r}"
             )
-    cors = csv("CORS_ALLOWED_ORIGINS")
-    for origin in cors:
-        if url_problem(origin):
-            problems.append(f"CORS_ALLOWED_ORIGINS entry {origin!r} is not an https origin")
 
     config = Config(
         bi_org=bi_org,
@@ -198,7 +193,6 @@ def load_config(environ: Mapping[str, str]) -> Config:
             origin_of(o) for o in allowed_return + ((sso_return_url,) if sso_return_url else ())
         ),
         error_redirect_url=url("ERROR_REDIRECT_URL", get("ERROR_REDIRECT_URL")),
-        cors_allowed_origins=cors,
         secret_cache_seconds=integer("SECRET_CACHE_SECONDS", 300, 0, 86400),
         replay_table_name=get("REPLAY_TABLE_NAME"),
         # The floor of 60 s is also the floor for a partner's Cache-Control (handler.keys).

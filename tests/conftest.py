@@ -6,6 +6,8 @@ and the session fails if a registered secret appears in it (see ``leakcheck``).
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import ssl
 from collections.abc import Callable, Iterator
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 import trustme
 from moto import mock_aws
@@ -33,30 +37,88 @@ from tests.support import (
     fake_aws_environment,
 )
 
+# moto's mock_aws starts every test with a new default boto3 session, and a new session
+# parses botocore's JSON service models again: about 0.1 s for each client a test
+# creates, the largest share of most tests' set-up. One loader for the whole run keeps
+# the parsed models (botocore shares one loader between a session's clients anyway).
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
+
 SECRET_ID = "bi-sso/test/api-key"
 REPLAY_TABLE = "bi-sso-test-replay"
 # (test id, section name, text): everything each test printed or logged.
 _suite_output: list[tuple[str, str, str]] = []
 
 
+# ---- pytest-xdist (make test runs -n 2 --dist loadgroup) -------------------------------------
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep a module on one worker, in order, when some of its tests share a module-scoped fixture.
+
+    That fixture (a local stack, a ``sam build``, a browser) is then set up once, not
+    once per worker, and tests that read what the module's earlier tests left (a
+    tally) still run after them. Every other test is handed out on its own. Session
+    fixtures are per worker process under xdist: each binds its own free ports.
+    """
+
+    def module_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    def shares_a_module_fixture(item: pytest.Item) -> bool:
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else ()
+        return any(d.scope in ("module", "package", "class") for defs in definitions for d in defs)
+
+    grouped = {module_of(item) for item in items if shares_a_module_fixture(item)}
+    for item in items:
+        if module_of(item) in grouped:
+            item.add_marker(pytest.mark.xdist_group(module_of(item)))
+
+
 # ---- the leak check over the whole suite's output -------------------------------------------
+# Each process checks the output of the tests it ran against the secrets they registered
+# (under xdist a worker's secrets exist only in that worker); workers hand their findings
+# to the controller, which reports them all and fails the session.
+_worker_findings: list[dict[str, Any]] = []
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if getattr(report, "node", None) is not None:
+        return  # a worker's report, seen by the controller: the worker checks it
     for name, content in report.sections:
         _suite_output.append((report.nodeid, name, content))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Controller: collect a finished worker's leak check."""
+    result = getattr(node, "workeroutput", {}).get("leakcheck")
+    if result:
+        _worker_findings.append(json.loads(result))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     findings = [
-        (nodeid, section, found)
+        [nodeid, section, found]
         for nodeid, section, text in _suite_output
         if (found := leakcheck.leaks(text))
     ]
+    result = {
+        "secrets": leakcheck.registered_count(),
+        "characters": sum(len(text) for _, _, text in _suite_output),
+        "findings": findings,
+    }
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports
+        workeroutput["leakcheck"] = json.dumps(result)
+        return
+    results = [result, *_worker_findings]
+    findings = [finding for r in results for finding in r["findings"]]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(
-            f"leak check: {leakcheck.registered_count()} secrets looked for in "
-            f"{sum(len(text) for _, _, text in _suite_output)} characters of test output; "
-            f"{len(findings)} leaking sections"
+            f"leak check: {sum(r['secrets'] for r in results)} secrets looked for in "
+            f"{sum(r['characters'] for r in results)} characters of test output "
+            f"({len(results)} process{'es' if len(results) > 1 else ''}); {len(findings)} leaking sections"
         )
         for nodeid, section, found in findings:
             reporter.write_line(f"SECRET IN LOGS: {nodeid} [{section}]: {found}", red=True)

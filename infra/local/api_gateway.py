@@ -11,7 +11,12 @@ encodings - and the handler's answer becomes the HTTP response:
   anything else base64 with ``isBase64Encoded: true`` (the handler must accept
   both for forms anyway: set ``text_content_types`` to test the other path);
 - routes from ``template.yaml``; no match is ``404 {"message":"Not Found"}`` and a
-  handler exception is ``500 {"message":"Internal Server Error"}``.
+  handler exception is ``500 {"message":"Internal Server Error"}``;
+- CORS from the HTTP API's ``CorsConfiguration`` (``cors``), as API Gateway applies it:
+  a preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) that
+  no route takes is answered here, 204 with the configured headers for an allowed
+  origin, without invoking the function; other answers lose the function's own
+  ``Access-Control-*`` headers (API Gateway ignores them) and get the configured ones.
 
 The handler is a parameter, so tests can pass a recording function.
 """
@@ -33,7 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from infra.local.http_server import BackgroundHTTPServer, LoopbackService, QuietHandler
 from infra.local.lambda_runtime import LOCAL_ACCOUNT_ID, LambdaHandler, new_context
-from infra.local.sam_template import FunctionSpec, Route
+from infra.local.sam_template import CorsConfiguration, FunctionSpec, Route
 from infra.local.terminal import access_line
 
 # Content types API Gateway hands over as text; everything else is base64 (see module docstring).
@@ -160,6 +165,37 @@ def new_request_id() -> str:
     return base64.b64encode(os.urandom(11)).decode()
 
 
+def preflight_headers(cors: CorsConfiguration, origin: str) -> list[tuple[str, str]]:
+    """API Gateway's answer headers to a preflight from ``origin`` (none for another origin)."""
+    if not cors.allows_origin(origin):
+        return []
+    headers = [("Access-Control-Allow-Origin", "*" if "*" in cors.allow_origins else origin)]
+    if cors.allow_methods:
+        headers.append(("Access-Control-Allow-Methods", ",".join(cors.allow_methods)))
+    if cors.allow_headers:
+        headers.append(("Access-Control-Allow-Headers", ",".join(cors.allow_headers)))
+    if cors.max_age is not None:
+        headers.append(("Access-Control-Max-Age", str(cors.max_age)))
+    if cors.allow_credentials:
+        headers.append(("Access-Control-Allow-Credentials", "true"))
+    return headers
+
+
+def cors_response_headers(
+    cors: CorsConfiguration, origin: str | None, headers: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The integration's headers without its own CORS ones, plus the configured ones."""
+    kept = [(name, value) for name, value in headers if not name.lower().startswith("access-control-")]
+    if origin is None or not cors.allows_origin(origin):
+        return kept
+    kept.append(("Access-Control-Allow-Origin", "*" if "*" in cors.allow_origins else origin))
+    if cors.expose_headers:
+        kept.append(("Access-Control-Expose-Headers", ",".join(cors.expose_headers)))
+    if cors.allow_credentials:
+        kept.append(("Access-Control-Allow-Credentials", "true"))
+    return kept
+
+
 def response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """Turn a handler's return value into ``(status, headers, body)`` as API Gateway does.
 
@@ -197,9 +233,11 @@ class LocalApiGateway(LoopbackService):
         serialize_invocations: bool = True,
         access_log: bool = False,
         request_code: Callable[[], str] | None = None,
+        cors: CorsConfiguration | None = None,
     ) -> None:
         self.lambda_handler = lambda_handler
         self.function = function
+        self.cors = cors
         self.region = region
         self.text_content_types = tuple(text_content_types)
         # One stderr line per request (method, path, status, code, latency): never the query or body.
@@ -244,6 +282,17 @@ def _handler_class_for(gateway: LocalApiGateway) -> type[QuietHandler]:
             body = self.read_body()
             raw_path = urlsplit(self.path).path
             found = gateway.find_route(self.command, raw_path)
+            origin = self.headers.get("Origin")
+            cors = gateway.cors
+            if (
+                found is None
+                and cors is not None
+                and self.command == "OPTIONS"
+                and origin
+                and self.headers.get("Access-Control-Request-Method")
+            ):
+                self.send(204, b"", [*preflight_headers(cors, origin), request_id_header])
+                return
             if found is None:
                 self.send_json(404, {"message": "Not Found"}, [request_id_header])
                 return
@@ -271,6 +320,8 @@ def _handler_class_for(gateway: LocalApiGateway) -> type[QuietHandler]:
                 elapsed_ms = (time.monotonic() - started) * 1000
                 line = access_line(self.command, raw_path, status, gateway.request_code, elapsed_ms)
                 print(line, file=sys.stderr, flush=True)
+            if cors is not None:
+                headers = cors_response_headers(cors, origin, headers)
             self.send(status, response_body, [*headers, request_id_header])
 
     return ApiGatewayRequestHandler

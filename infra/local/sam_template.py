@@ -1,21 +1,27 @@
-"""What the local API Gateway needs from ``template.yaml``: the function's routes and limits.
+"""What the local API Gateway needs from ``template.yaml``: the function's routes and limits,
+and the HTTP API's CORS configuration.
 
-Only the function's own ``HttpApi`` events are read (``Path`` + ``Method``), with
-its ``Handler``, ``Timeout``, ``MemorySize`` and environment values that are
-literals or ``!Ref`` to a parameter with a ``Default`` (``Globals.Function``
-supplies defaults, as in SAM). CloudFormation short tags
-(``!Ref``, ``!Sub``, ...) are tolerated and become ``{"Fn::...": ...}`` values.
+Only the function's own ``HttpApi`` events are read (``Path`` + ``Method``; none is the
+``$default`` route), with its ``Handler``, ``Timeout``, ``MemorySize`` and environment
+values that are literals or ``!Ref`` to a parameter with a ``Default``
+(``Globals.Function`` supplies defaults, as in SAM). The ``CorsConfiguration`` of the
+``AWS::Serverless::HttpApi`` the events name is resolved with given parameter values
+(``Ref``, ``Fn::If`` on the template's conditions, ``Fn::Split``, ``Fn::Join``,
+``AWS::NoValue``). CloudFormation short tags (``!Ref``, ``!Sub``, ...) are tolerated
+and become ``{"Fn::...": ...}`` values.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+DEFAULT_ROUTE = "$default"
 # SAM's own defaults when neither the function nor Globals set them.
 SAM_DEFAULT_TIMEOUT_SECONDS = 3
 SAM_DEFAULT_MEMORY_MB = 128
@@ -49,13 +55,20 @@ class Route:
 
     @property
     def route_key(self) -> str:
-        """API Gateway's ``routeKey``, e.g. ``GET /sso``."""
-        return f"{self.method} {self.path}"
+        """API Gateway's ``routeKey``, e.g. ``GET /sso`` (or ``$default``)."""
+        return DEFAULT_ROUTE if self.is_default else f"{self.method} {self.path}"
+
+    @property
+    def is_default(self) -> bool:
+        """The catch-all ``$default`` route: every method and path no other route serves."""
+        return self.path == DEFAULT_ROUTE
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """Path parameters if this route serves ``method path``, else None."""
         if self.method not in ("ANY", method.upper()):
             return None
+        if self.is_default:
+            return {}
         pattern = "^"
         for segment in self.path.strip("/").split("/"):
             greedy = re.fullmatch(r"\{(\w+)\+\}", segment)
@@ -73,7 +86,7 @@ class Route:
     @property
     def is_literal(self) -> bool:
         """True when the path has no parameters (API Gateway prefers such routes)."""
-        return "{" not in self.path
+        return "{" not in self.path and not self.is_default
 
 
 @dataclass(frozen=True)
@@ -123,7 +136,7 @@ def read_function_spec(path: Path, logical_id: str | None = None) -> FunctionSpe
         method = str(event_properties.get("Method", "ANY")).upper()
         if method == "X-AMAZON-APIGATEWAY-ANY-METHOD":
             method = "ANY"
-        routes.append(Route(method, str(event_properties.get("Path", "/{proxy+}"))))
+        routes.append(Route(method, str(event_properties.get("Path", DEFAULT_ROUTE))))
 
     variables = ((properties.get("Environment") or {}).get("Variables")) or {}
     parameters: dict[str, Any] = template.get("Parameters") or {}
@@ -137,8 +150,8 @@ def read_function_spec(path: Path, logical_id: str | None = None) -> FunctionSpe
         handler=str(properties.get("Handler", "")),
         timeout_seconds=_int_or(properties.get("Timeout"), SAM_DEFAULT_TIMEOUT_SECONDS),
         memory_mb=_int_or(properties.get("MemorySize"), SAM_DEFAULT_MEMORY_MB),
-        # Literal routes first: API Gateway prefers the most specific match.
-        routes=tuple(sorted(routes, key=lambda route: not route.is_literal)),
+        # Literal routes first, $default last: API Gateway prefers the most specific match.
+        routes=tuple(sorted(routes, key=lambda route: (route.is_default, not route.is_literal))),
         environment=environment,
     )
 
@@ -155,3 +168,139 @@ def _literal_or_parameter_default(value: Any, parameters: dict[str, Any]) -> str
 def _int_or(value: Any, default: int) -> int:
     """An integer property, or ``default`` when absent or an intrinsic (e.g. ``!Ref Timeout``)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+@dataclass(frozen=True)
+class CorsConfiguration:
+    """An HTTP API's ``CorsConfiguration``, as API Gateway applies it."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    def allows_origin(self, origin: str) -> bool:
+        return "*" in self.allow_origins or origin in self.allow_origins
+
+
+_NO_VALUE = object()
+
+
+def read_cors_configuration(
+    path: Path, parameters: Mapping[str, str] | None = None, logical_id: str | None = None
+) -> CorsConfiguration | None:
+    """The CORS configuration of the HTTP API serving the function's routes, or None.
+
+    ``parameters`` gives stack parameter values (others take their ``Default``), as a
+    deployment would; the HTTP API is the one the function's ``HttpApi`` events name.
+    """
+    template = load_template(path)
+    resources: dict[str, Any] = template.get("Resources") or {}
+    function = resources[read_function_spec(path, logical_id).logical_id]
+    api_ids = {
+        str((event.get("Properties") or {}).get("ApiId", {}).get("Ref", "ServerlessHttpApi"))
+        for event in ((function.get("Properties") or {}).get("Events") or {}).values()
+        if isinstance(event, dict) and event.get("Type") == "HttpApi"
+    }
+    if len(api_ids) != 1:
+        raise ValueError(f"{path}: expected the function's routes on one HTTP API, found {sorted(api_ids)}")
+    api = resources.get(api_ids.pop()) or {}
+    globals_ = (template.get("Globals") or {}).get("HttpApi") or {}
+    raw = {**globals_, **(api.get("Properties") or {})}.get("CorsConfiguration")
+    value = Intrinsics(template, parameters or {}).resolve(raw)
+    if value is _NO_VALUE or value is None or value is False:
+        return None
+    if value is True:  # SAM: `CorsConfiguration: true` allows every origin
+        return CorsConfiguration(allow_origins=("*",))
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: CorsConfiguration resolves to {value!r}")
+
+    def strings(name: str) -> tuple[str, ...]:
+        return tuple(str(item) for item in value.get(name) or ())
+
+    max_age = value.get("MaxAge")
+    return CorsConfiguration(
+        allow_origins=strings("AllowOrigins"),
+        allow_methods=strings("AllowMethods"),
+        allow_headers=strings("AllowHeaders"),
+        expose_headers=strings("ExposeHeaders"),
+        max_age=int(max_age) if max_age is not None else None,
+        allow_credentials=bool(value.get("AllowCredentials", False)),
+    )
+
+
+class Intrinsics:
+    """CloudFormation's intrinsic functions over a template, with given parameter values.
+
+    Enough for what a deployment resolves in this project's template: ``Ref`` (parameters,
+    pseudo parameters, resources via ``references``), ``Fn::If`` on the template's
+    conditions, ``Fn::Sub``, ``Fn::Join``, ``Fn::Split``, ``Fn::Select``, ``Fn::GetAtt``
+    (via ``references``) and ``AWS::NoValue`` (dropped from lists and mappings).
+    """
+
+    def __init__(
+        self,
+        template: dict[str, Any],
+        parameters: Mapping[str, str],
+        pseudo: Mapping[str, str] | None = None,
+        references: Mapping[str, str] | None = None,
+    ) -> None:
+        self.conditions: dict[str, Any] = template.get("Conditions") or {}
+        declared: dict[str, Any] = template.get("Parameters") or {}
+        self.names: dict[str, str] = {
+            name: str(parameters[name]) if name in parameters else str(spec.get("Default", ""))
+            for name, spec in declared.items()
+        }
+        self.names.update(pseudo or {})
+        self.names.update(references or {})
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            items = [self.resolve(item) for item in value]
+            return [item for item in items if item is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((name, argument),) = value.items()
+            if name == "Ref":
+                return _NO_VALUE if argument == "AWS::NoValue" else self.names[argument]
+            if name == "Fn::GetAtt":
+                return self.names[".".join(argument) if isinstance(argument, list) else argument]
+            if name == "Fn::If":
+                condition, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(condition) else when_false)
+            if name == "Fn::Split":
+                separator, text = argument
+                return str(self.resolve(text)).split(separator)
+            if name == "Fn::Join":
+                separator, items = argument
+                return separator.join(str(item) for item in self.resolve(items))
+            if name == "Fn::Select":
+                index, items = argument
+                return self.resolve(items)[int(self.resolve(index))]
+            if name == "Fn::Sub":
+                text, variables = (argument, {}) if isinstance(argument, str) else argument
+                names = {**self.names, **{k: str(self.resolve(v)) for k, v in variables.items()}}
+                return re.sub(r"\$\{([^}!]+)\}", lambda match: names[match.group(1)], text)
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
+
+    def condition(self, name: str) -> bool:
+        return self.truth(self.conditions[name])
+
+    def truth(self, expression: Any) -> bool:
+        ((name, argument),) = expression.items()
+        if name == "Condition":
+            return self.condition(argument)
+        if name == "Fn::Not":
+            return not self.truth(argument[0])
+        if name == "Fn::And":
+            return all(self.truth(item) for item in argument)
+        if name == "Fn::Or":
+            return any(self.truth(item) for item in argument)
+        if name == "Fn::Equals":
+            left, right = (self.resolve(item) for item in argument)
+            return str(left) == str(right)
+        raise ValueError(f"unsupported condition function {name}")

@@ -56,7 +56,7 @@ from infra.local.moto_secrets import (
     read_secret,
     secrets_client,
 )
-from infra.local.sam_template import FunctionSpec, read_function_spec
+from infra.local.sam_template import FunctionSpec, read_cors_configuration, read_function_spec
 from infra.local.sandbox_big_interview import SandboxBigInterview
 from infra.local.terminal import Terminal
 
@@ -96,7 +96,6 @@ MANAGED_VARIABLES = (
     "SSO_RETURN_URL",
     "ERROR_REDIRECT_URL",
     "RETURN_URL_ALLOWED_ORIGINS",
-    "CORS_ALLOWED_ORIGINS",
     "SECRET_CACHE_SECONDS",
     "REPLAY_TABLE_NAME",
     "AWS_ENDPOINT_URL",
@@ -210,6 +209,11 @@ class LocalStack(Service):
         environ = self._environ
         # Read the template first: a broken template should fail before any server starts.
         self.function = read_function_spec(self.template_path)
+        # CORS is API Gateway's (the template's CorsConfiguration), not the function's:
+        # CORS_ALLOWED_ORIGINS gives the stack parameter CorsAllowedOrigins its value here.
+        cors = read_cors_configuration(
+            self.template_path, {"CorsAllowedOrigins": environ.get("CORS_ALLOWED_ORIGINS", "")}
+        )
         stack_values: dict[str, str] = {"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
 
         user_secret_id = environ.get("BI_API_KEY_SECRET_ID")
@@ -283,6 +287,7 @@ class LocalStack(Service):
         self.gateway = LocalApiGateway(
             lambda_handler,
             self.function,
+            cors=cors,
             port=self.ports.api,
             region=self.region,
             text_content_types=self._text_content_types,

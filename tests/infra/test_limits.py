@@ -91,7 +91,9 @@ def test_every_route_invokes_the_live_alias(processed: dict[str, Any]) -> None:
         for ops in paths.values()
         for op in ops.values()
     ]
-    assert len(uris) == 3
+    # One integration per route: /sso (GET, POST), /health, and the not_found catch-alls.
+    assert len(uris) == 7
+    assert {method.upper() for ops in paths.values() for method in ops} == {"GET", "POST"}
     assert all("${SsoFunctionAliaslive}" in uri for uri in uris), uris
     permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
     assert permissions and all(

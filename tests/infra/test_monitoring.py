@@ -19,7 +19,10 @@ from tests.infra.templates import MONITORING_PATH, ROOT, TEMPLATE_PATH, load
 BIN = Path(sys.executable).parent
 # The handler's metric contract (issue 5).
 SERVICE = "sso-redirector"
-STATUS_CLASSES = {"4xx", "5xx", "timeout", "network"}
+STATUS_CLASSES = {"4xx", "5xx", "timeout", "network", "bad_answer"}
+# Every function metric carries `service`; CloudWatch matches the exact dimension set
+# (tests/infra/test_metric_identities.py checks that against what the handler prints).
+SERVICE_DIMENSION = {"Name": "service", "Value": {"Ref": "ServiceName"}}
 THRESHOLDS = {
     "LambdaErrorsThreshold": "AlarmLambdaErrorsThreshold",
     "ThrottlesThreshold": "AlarmThrottlesThreshold",
@@ -191,11 +194,13 @@ def test_api_5xx_rate_is_5xx_over_count(resources: dict[str, Any]) -> None:
 def test_partner_api_error_rate_counts_every_status_class(resources: dict[str, Any]) -> None:
     props = resources["PartnerApiErrorRateAlarm"]["Properties"]
     stats, (rate,) = metric_queries(props)
-    classes = {
-        s["Metric"]["Dimensions"][0]["Value"]
-        for s in stats.values()
-        if s["Metric"]["MetricName"] == "PartnerApiError"
-    }
+    classes = set()
+    for stat in stats.values():
+        if stat["Metric"]["MetricName"] == "PartnerApiError":
+            service, status_class = stat["Metric"]["Dimensions"]
+            assert service == SERVICE_DIMENSION
+            assert status_class["Name"] == "status_class"
+            classes.add(status_class["Value"])
     assert classes == STATUS_CLASSES
     assert stats["redirects"]["Metric"]["MetricName"] == "SsoRedirect"
     assert stats["redirects"]["Metric"]["Dimensions"] == [
@@ -216,7 +221,8 @@ def test_refusal_spike_sums_token_refusals_with_real_reasons(resources: dict[str
     for query_id, stat in stats.items():
         metric = stat["Metric"]
         assert (metric["Namespace"], metric["MetricName"]) == ({"Ref": "MetricsNamespace"}, "SsoRefused")
-        ((dimension),) = metric["Dimensions"]
+        service, dimension = metric["Dimensions"]
+        assert service == SERVICE_DIMENSION
         assert dimension["Name"] == "reason"
         reasons.add(dimension["Value"])
         assert f"FILL({query_id}, 0)" in expression_text(total["Expression"])
@@ -245,9 +251,10 @@ def test_dashboard_shows_what_the_issue_lists(dashboard: dict[str, Any]) -> None
     signins = widget(dashboard, "Sign-ins (SsoRedirect) and refusals")
     assert signins["metrics"][0][:4] == ["SUB_MetricsNamespace", "SsoRedirect", "service", "SUB_ServiceName"]
     refusals = widget(dashboard, "Refusals by reason")
-    assert "SEARCH('{\"SUB_MetricsNamespace\",reason} MetricName=\"SsoRefused\"', 'Sum', 300)" in json.dumps(
-        refusals["metrics"], ensure_ascii=False
-    ).replace('\\"', '"')
+    assert (
+        'SEARCH(\'{"SUB_MetricsNamespace",reason,service} MetricName="SsoRefused" '
+        "service=\"SUB_ServiceName\"', 'Sum', 300)"
+    ) in json.dumps(refusals["metrics"], ensure_ascii=False).replace('\\"', '"')
     latency = widget(dashboard, "Partner API latency (ms)")
     assert {m[-1]["stat"] for m in latency["metrics"]} == {"p50", "p99"}
     assert all(m[1] == "PartnerApiLatency" for m in latency["metrics"])

@@ -50,7 +50,6 @@ CONTRACT = {
     "SSO_RETURN_URL": "SsoReturnUrl",
     "ERROR_REDIRECT_URL": "ErrorRedirectUrl",
     "TROUBLESHOOTING_URL": "TroubleshootingUrl",
-    "CORS_ALLOWED_ORIGINS": "CorsAllowedOrigins",
     "RETURN_URL_ALLOWED_ORIGINS": "ReturnUrlAllowedOrigins",
     "SECRET_CACHE_SECONDS": "SecretCacheSeconds",
     "POWERTOOLS_METRICS_NAMESPACE": "MetricsNamespace",
@@ -86,7 +85,17 @@ DEFAULTS = {
     "LogLevel": "INFO",
 }
 REQUIRED = {"BiOrg", "BiApiKeySecretId", "JwtIssuer", "JwtAudience"}
-ROUTES = {("GET", "/sso"), ("POST", "/sso"), ("GET", "/health")}
+ROUTES = {
+    ("GET", "/sso"),
+    ("POST", "/sso"),
+    ("GET", "/health"),
+    # Any other page a browser reaches gets the function's not_found page; GET and POST
+    # only, so that no route takes OPTIONS from the HTTP API's CORS preflight answers.
+    ("GET", "/{proxy+}"),
+    ("POST", "/{proxy+}"),
+    ("GET", "/"),
+    ("POST", "/"),
+}
 LOG_RETENTION_VALUES = {
     1,
     3,
@@ -490,6 +499,16 @@ def test_cors_only_from_the_allow_list(template: dict[str, Any]) -> None:
     assert disabled == {"Ref": "AWS::NoValue"}
 
 
+def test_cors_has_one_source_the_http_api(template: dict[str, Any], props: dict[str, Any]) -> None:
+    # The function gets no CORS setting: API Gateway ignores CORS headers from an integration
+    # when the API has a CorsConfiguration, so a second copy could only disagree.
+    assert not [name for name in props["Environment"]["Variables"] if "CORS" in name]
+    # API Gateway answers preflights itself only when no route takes OPTIONS.
+    methods = {event["Properties"].get("Method", "ANY").upper() for event in props["Events"].values()}
+    assert methods.isdisjoint({"OPTIONS", "ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD"})
+    assert all("Path" in event["Properties"] for event in props["Events"].values()), "no $default route"
+
+
 def test_outputs(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     assert outputs["SsoUrl"]["Value"] == {
@@ -510,7 +529,7 @@ def test_samconfig_environments_and_parameter_overrides(template: dict[str, Any]
         assert config[env]["validate"]["parameters"]["lint"] is True
         deploy = config[env]["deploy"]["parameters"]
         assert deploy["resolve_s3"] is True
-        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
         overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
         assert set(overrides) >= REQUIRED, env
         assert "Architecture" not in overrides, "the build's ARCHITECTURE would have to change with it"

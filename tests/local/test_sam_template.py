@@ -37,8 +37,26 @@ def test_sam_defaults_apply_when_the_template_is_silent(tmp_path: Path) -> None:
     )
     spec = read_function_spec(path)
     assert (spec.timeout_seconds, spec.memory_mb) == (3, 128)
-    assert spec.routes == (Route("ANY", "/{proxy+}"),)
+    # No Path and Method: the $default route, which takes every method and path, "/" too.
+    assert spec.routes == (Route("ANY", "$default"),)
+    assert spec.routes[0].route_key == "$default"
+    assert spec.routes[0].match("DELETE", "/") == {}
     assert Route("ANY", "/{proxy+}").match("GET", "/a/b") == {"proxy": "a/b"}
+
+
+def test_default_route_comes_after_every_other(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n"
+        "        All:\n          Type: HttpApi\n"
+        '        Any:\n          Type: HttpApi\n          Properties: {Method: GET, Path: "/{proxy+}"}\n'
+        "        Sso:\n          Type: HttpApi\n          Properties: {Method: GET, Path: /sso}\n"
+    )
+    assert [route.route_key for route in read_function_spec(path).routes] == [
+        "GET /sso",
+        "GET /{proxy+}",
+        "$default",
+    ]
 
 
 def test_a_template_with_several_functions_needs_a_name(tmp_path: Path) -> None:
@@ -67,5 +85,13 @@ def test_route_matching(route: Route, method: str, path: str, expected: dict[str
 
 def test_the_project_template_declares_the_documented_routes() -> None:
     spec = read_function_spec(DEFAULT_TEMPLATE)
-    assert {route.route_key for route in spec.routes} == {"GET /sso", "POST /sso", "GET /health"}
+    assert {route.route_key for route in spec.routes} == {
+        "GET /sso",
+        "POST /sso",
+        "GET /health",
+        "GET /{proxy+}",
+        "POST /{proxy+}",
+        "GET /",
+        "POST /",
+    }
     assert spec.timeout_seconds == 10

@@ -144,13 +144,6 @@ def test_partner_api_timeout_is_bounded() -> None:
     )
 
 
-def test_cors_origins_must_be_https() -> None:
-    assert any(
-        p.startswith("CORS_ALLOWED_ORIGINS")
-        for p in problems(**MINIMAL, CORS_ALLOWED_ORIGINS="http://a.test")
-    )
-
-
 def test_user_claim_must_look_like_a_claim_name() -> None:
     assert any(p.startswith("JWT_USER_CLAIM") for p in problems(**MINIMAL, JWT_USER_CLAIM="a b"))
 

@@ -1,0 +1,179 @@
+"""The Makefile's promises to a new user: `make test` brings the system packages it needs
+(or stops at once with the command to run), the coverage gate holds for the full run
+only, and `make check` is the quick inner loop."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.infra.templates import ROOT
+
+SCRIPT = ROOT / "infra" / "system-requirements.sh"
+BASH = "/bin/bash"
+
+
+def dry_run(target: str) -> list[str]:
+    """The commands ``make -n target`` would run, in order."""
+    result = subprocess.run(
+        ["make", "-n", "--no-print-directory", target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, "MAKEFLAGS": ""},
+    )
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_a_partial_run_is_not_failed_by_the_coverage_gate() -> None:
+    # One small unit file covers far less than 90 % of the handler, and all its tests pass.
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_redirects.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "TOTAL" in result.stdout  # coverage is still reported
+    assert "Required test coverage" not in result.stdout
+
+
+def test_make_test_checks_system_packages_first_and_gates_coverage_on_the_full_run() -> None:
+    commands = dry_run("test")
+    assert commands[0] == "infra/system-requirements.sh"
+    pytest_runs = [c for c in commands if "-m pytest" in c]
+    assert len(pytest_runs) == 1
+    (full,) = pytest_runs
+    assert "--cov-fail-under=90" in full
+    assert " -n " in full  # pytest-xdist
+    assert not any(word.startswith("tests") for word in full.split()), "the full run names no subset"
+    assert commands.index(next(c for c in commands if "ruff check" in c)) < commands.index(full)
+
+
+def test_make_check_runs_lint_types_and_unit_tests_without_the_gate() -> None:
+    commands = dry_run("check")
+    assert any("ruff check" in c for c in commands)
+    assert any("mypy --strict" in c for c in commands)
+    (unit,) = [c for c in commands if "-m pytest" in c]
+    assert "tests/unit" in unit and "--cov-fail-under" not in unit
+
+
+# ---- infra/system-requirements.sh, with stand-ins for the system's commands -------------------
+def stand_in(directory: Path, name: str, script: str) -> None:
+    path = directory / name
+    path.write_text(f"#!{BASH}\n{script}\n", encoding="utf-8")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def run_script(path_dir: Path) -> subprocess.CompletedProcess[str]:
+    """The script with PATH holding only ``path_dir``: the stand-ins are all it can find."""
+    return subprocess.run(
+        [BASH, str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        env={"PATH": str(path_dir), "HOME": str(path_dir)},
+    )
+
+
+def test_with_chromium_present_nothing_is_installed(tmp_path: Path) -> None:
+    log = tmp_path / "apt.log"
+    for name in ("chromium", "chromedriver"):
+        stand_in(tmp_path, name, "exit 0")
+    stand_in(tmp_path, "apt-get", f'printf "%s\\n" "$*" >> {log}')
+    stand_in(tmp_path, "id", "echo 0")
+
+    result = run_script(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert not log.exists()
+
+
+def test_root_without_chromium_installs_it_with_apt_get(tmp_path: Path) -> None:
+    log = tmp_path / "apt.log"
+    stand_in(tmp_path, "apt-get", f'printf "%s\\n" "$*" >> {log}')
+    stand_in(tmp_path, "id", "echo 0")
+
+    result = run_script(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text(encoding="utf-8").splitlines()
+    assert calls == ["update -qq", "install -y -qq --no-install-recommends chromium chromium-driver"]
+
+
+def test_a_user_with_passwordless_sudo_installs_through_sudo(tmp_path: Path) -> None:
+    log = tmp_path / "sudo.log"
+    stand_in(tmp_path, "apt-get", "exit 0")
+    stand_in(tmp_path, "id", "echo 1000")
+    stand_in(tmp_path, "sudo", f'printf "%s\\n" "$*" >> {log}')
+    stand_in(tmp_path, "chromium", "exit 0")
+
+    result = run_script(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert log.read_text(encoding="utf-8").splitlines() == [
+        "-n true",
+        "apt-get update -qq",
+        "apt-get install -y -qq --no-install-recommends chromium-driver",
+    ]
+
+
+def test_a_user_who_cannot_install_is_stopped_at_once_with_the_command(tmp_path: Path) -> None:
+    log = tmp_path / "apt.log"
+    stand_in(tmp_path, "apt-get", f'printf "%s\\n" "$*" >> {log}')
+    stand_in(tmp_path, "id", "echo 1000")
+    stand_in(tmp_path, "sudo", "exit 1")  # asks for a password
+
+    result = run_script(tmp_path)
+
+    assert result.returncode != 0
+    assert (
+        "sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium chromium-driver"
+        in (result.stderr)
+    )
+    assert not log.exists()
+
+
+# ---- the suite's leak check still fails a parallel run -----------------------------------------
+LEAKING_TESTS = """
+from tests import leakcheck
+
+
+def test_quiet() -> None:
+    leakcheck.register("quiet-secret-value")
+
+
+def test_leaky() -> None:
+    secret = "leaky-secret-value-0123"
+    leakcheck.register(secret)
+    print(secret)
+"""
+
+
+def test_a_secret_printed_on_an_xdist_worker_fails_the_run(tmp_path: Path) -> None:
+    tests = tmp_path / "test_leaks.py"
+    tests.write_text(LEAKING_TESTS, encoding="utf-8")
+    command = [sys.executable, "-m", "pytest", "-p", "tests.conftest", "--no-cov", "-p", "no:cacheprovider"]
+
+    parallel = subprocess.run(
+        [*command, "-n", "2", "--dist", "loadgroup", str(tests)],  # as make test runs
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert parallel.returncode == 1, parallel.stdout[-3000:]
+    assert "2 passed" in parallel.stdout
+    assert "SECRET IN LOGS: " in parallel.stdout and "test_leaky" in parallel.stdout
+    # The controller and both workers took part; the leak is counted (once per report phase).
+    assert re.search(r"\(3 processes\); [1-9]\d* leaking sections", parallel.stdout), parallel.stdout[-2000:]
