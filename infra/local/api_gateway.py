@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from infra.local.http_server import BackgroundHTTPServer, LoopbackService, QuietHandler
-from infra.local.lambda_runtime import LOCAL_ACCOUNT_ID, LambdaHandler, new_context
+from infra.local.lambda_runtime import LOCAL_ACCOUNT_ID, EnvironmentPool, LambdaHandler, new_context
 from infra.local.sam_template import CorsConfiguration, FunctionSpec, Route
 from infra.local.terminal import access_line
 
@@ -219,8 +219,10 @@ def response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
 class LocalApiGateway(LoopbackService):
     """Serves ``function``'s routes on 127.0.0.1, invoking ``lambda_handler`` per request.
 
-    Invocations are serialized by default: one Lambda container handles one
-    request at a time, and the handler's module-level state assumes it.
+    Invocations are serialized by default: one Lambda execution environment handles
+    one request at a time, and the handler's module-level state assumes it. With
+    ``new_environment`` (a function that makes another environment's handler),
+    concurrent requests each get an environment of their own, as Lambda scales out.
     """
 
     def __init__(
@@ -230,7 +232,7 @@ class LocalApiGateway(LoopbackService):
         port: int = 0,
         region: str = "us-east-1",
         text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
-        serialize_invocations: bool = True,
+        new_environment: Callable[[], LambdaHandler] | None = None,
         access_log: bool = False,
         request_code: Callable[[], str] | None = None,
         cors: CorsConfiguration | None = None,
@@ -243,7 +245,10 @@ class LocalApiGateway(LoopbackService):
         # One stderr line per request (method, path, status, code, latency): never the query or body.
         self.access_log = access_log
         self.request_code = request_code  # the handler's code for the request just served
-        self._invoke_lock: threading.Lock | None = threading.Lock() if serialize_invocations else None
+        self._invoke_lock = threading.Lock()
+        self.environments = (
+            EnvironmentPool(lambda_handler, new_environment) if new_environment is not None else None
+        )
         self._http = BackgroundHTTPServer(_handler_class_for(self), port)
 
     def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -259,8 +264,8 @@ class LocalApiGateway(LoopbackService):
         context = new_context(
             self.function.logical_id, self.function.memory_mb, self.function.timeout_seconds, self.region
         )
-        if self._invoke_lock is None:
-            return self.lambda_handler(event, context)
+        if self.environments is not None:
+            return self.environments.invoke(event, context)
         with self._invoke_lock:
             return self.lambda_handler(event, context)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -81,3 +82,63 @@ class ColdImport:
             del sys.modules[name]
         sys.modules.update(self._saved)
         self._saved = {}
+
+
+class EnvironmentPool:
+    """Lambda's concurrency model in one process: an environment serves one invocation at a time.
+
+    Each environment is a handler from its own cold import (its own configuration,
+    connection pool and caches, as a separate Lambda execution environment has). An
+    invocation takes an idle environment; when none is idle it gets a new one (a cold
+    start) from ``new_environment``, up to ``limit``, and otherwise waits. With no
+    ``new_environment`` the pool holds ``first`` alone, so invocations are serialized.
+
+    Why: Powertools' resolver keeps the current event on itself, which is safe because
+    Lambda never runs two invocations at once in one environment. Threads sharing one
+    handler would break that promise (and did: one user's answer went to another).
+    """
+
+    def __init__(
+        self,
+        first: LambdaHandler,
+        new_environment: Callable[[], LambdaHandler] | None = None,
+        limit: int = 64,
+    ) -> None:
+        self._idle = [first]
+        self._size = 1
+        self._new_environment = new_environment
+        self._limit = limit if new_environment is not None else 1
+        self._available = threading.Condition()
+        self._creating = threading.Lock()  # one cold import at a time (it swaps sys.modules)
+
+    @property
+    def size(self) -> int:
+        """How many environments exist (idle or busy)."""
+        return self._size
+
+    def invoke(self, event: dict[str, Any], context: Any) -> Any:
+        """Run one invocation on an environment of its own."""
+        handler = self._acquire()
+        try:
+            return handler(event, context)
+        finally:
+            with self._available:
+                self._idle.append(handler)
+                self._available.notify()
+
+    def _acquire(self) -> LambdaHandler:
+        with self._available:
+            while not self._idle and self._size >= self._limit:
+                self._available.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._size += 1  # reserved: created below, outside the condition
+        assert self._new_environment is not None  # _limit is 1 without it
+        try:
+            with self._creating:
+                return self._new_environment()
+        except BaseException:
+            with self._available:
+                self._size -= 1
+                self._available.notify()
+            raise

@@ -34,7 +34,7 @@ environment first and then imports ``handler.app`` fresh (a new "container");
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -158,7 +158,8 @@ class LocalStack(Service):
     ``lambda_handler`` replaces the cold import of ``handler_path`` (e.g. a
     recording function in tests). ``text_content_types`` is passed to the gateway
     (drop form-urlencoded from it to receive form bodies base64-encoded).
-    ``serialize_invocations=False`` lets the gateway run invocations in parallel threads.
+    ``serialize_invocations=False`` lets the gateway run invocations in parallel, each
+    on an execution environment of its own (a further cold import of the handler).
     """
 
     def __init__(
@@ -279,10 +280,12 @@ class LocalStack(Service):
             self._cold_import = ColdImport(self._handler_path)
             lambda_handler = self._load_handler(self._cold_import)
         request_code = None
+        wrap: Callable[[LambdaHandler], LambdaHandler] = lambda handler: handler  # noqa: E731
         if self._access_log:
             terminal = Terminal(self.handler_environment["POWERTOOLS_SERVICE_NAME"], self._verbose)
-            lambda_handler = terminal.wrap(lambda_handler)
+            wrap = terminal.wrap
             request_code = terminal.code
+        lambda_handler = wrap(lambda_handler)
 
         self.gateway = LocalApiGateway(
             lambda_handler,
@@ -291,7 +294,7 @@ class LocalStack(Service):
             port=self.ports.api,
             region=self.region,
             text_content_types=self._text_content_types,
-            serialize_invocations=self._serialize_invocations,
+            new_environment=None if self._serialize_invocations else self._new_environment(wrap),
             access_log=self._access_log,
             request_code=request_code,
         )
@@ -303,6 +306,27 @@ class LocalStack(Service):
             self.identity_provider.redirect_origins = tuple(
                 _origin(url) for url in redirect_targets if url
             )
+
+    def _new_environment(
+        self, wrap: Callable[[LambdaHandler], LambdaHandler]
+    ) -> Callable[[], LambdaHandler] | None:
+        """How the gateway makes another execution environment: a further cold import.
+
+        Its modules are set aside at once (the first environment's stay in
+        ``sys.modules``); the handler keeps the fresh ones it was built from. A given
+        ``lambda_handler`` (a test's) has no second copy, so it is shared.
+        """
+        if self._given_handler is not None:
+            return None
+
+        def new_environment() -> LambdaHandler:
+            cold_import = ColdImport(self._handler_path)
+            try:
+                return wrap(self._load_handler(cold_import))
+            finally:
+                cold_import.release()
+
+        return new_environment
 
     @staticmethod
     def _load_handler(cold_import: ColdImport) -> LambdaHandler:

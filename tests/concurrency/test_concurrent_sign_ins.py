@@ -1,4 +1,4 @@
-"""Concurrency proof: the local stack, invocations in parallel threads, under bounded load.
+"""Concurrency proof: the local stack, invocations in parallel environments, under bounded load.
 
 64 users, 2,000 sign-ins, 16 clients with keep-alive connections. Every link is
 freshly minted by the development IdP (one-time links are on: the stack keeps
@@ -52,7 +52,7 @@ class Answer:
 def parallel_stack() -> Iterator[LocalStack]:
     """The whole local stack, its gateway invoking the handler in parallel threads."""
     with LocalStack(ports=Ports.ephemeral(), environ={}, serialize_invocations=False) as stack:
-        assert stack.gateway is not None and stack.gateway._invoke_lock is None
+        assert stack.gateway is not None and stack.gateway.environments is not None
         yield stack
 
 
@@ -145,10 +145,12 @@ def test_2000_concurrent_sign_ins_from_64_users_never_cross(parallel_stack: Loca
     errors = [a for a in answers if a.error is not None or a.status != 302]
     crossed = [a for a in answers if a.status == 302 and a.signed_in_as != a.sub]
     sso_tokens = [parse_qs(urlsplit(a.location).query)["token"][0] for a in answers if a.status == 302]
+    environments = stack.gateway.environments.size if stack.gateway and stack.gateway.environments else 1
     print(
         f"\nconcurrency: {len(answers)} requests, {USERS} users, {CLIENTS} clients, "
         f"{elapsed:.1f} s ({len(answers) / elapsed:.0f} req/s); latency p50 {p50:.1f} ms, "
-        f"p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms; errors {len(errors)}, cross-talk {len(crossed)}"
+        f"p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms; errors {len(errors)}, cross-talk {len(crossed)}; "
+        f"{environments} environments"
     )
     assert len(answers) == REQUESTS
     assert errors == [], [(a.sub, a.status, a.error) for a in errors[:5]]
@@ -156,6 +158,9 @@ def test_2000_concurrent_sign_ins_from_64_users_never_cross(parallel_stack: Loca
     assert len({a.sub for a in answers}) == USERS
     assert len(set(sso_tokens)) == REQUESTS  # a fresh SSO token for every sign-in
     assert stack.big_interview.api_calls == REQUESTS  # one Partner API call each, no retries
+    # Parallel requests ran on execution environments of their own (one invocation each at a time).
+    assert stack.gateway is not None and stack.gateway.environments is not None
+    assert 1 < stack.gateway.environments.size <= CLIENTS
     for profile in users:
         stored = stack.big_interview.user(profile["sub"])
         assert stored is not None and stored.email == profile["email"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import http.client
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from infra.local.api_gateway import LocalApiGateway, build_event, is_text_content_type, response_parts
+from infra.local.lambda_runtime import EnvironmentPool
 from tests.local.conftest import Recorder, fetch
 
 
@@ -231,3 +234,39 @@ def test_a_failing_handler_is_a_500_like_api_gateway(recording_gateway: LocalApi
     recording_gateway.lambda_handler = broken
     answer = fetch("GET", f"{recording_gateway.url}/sso")
     assert (answer.status, answer.body) == (500, b'{"message":"Internal Server Error"}')
+
+
+def test_an_environment_never_runs_two_invocations_at_once() -> None:
+    """The pool gives each concurrent invocation an environment of its own, and reuses idle ones."""
+    busy: set[int] = set()
+    overlaps: list[int] = []
+    guard = threading.Lock()
+    gate = threading.Barrier(4)
+
+    def environment(number: int) -> Callable[[dict[str, Any], Any], Any]:
+        def handler(event: dict[str, Any], context: Any) -> int:
+            with guard:
+                if number in busy:
+                    overlaps.append(number)
+                busy.add(number)
+            try:
+                if event.get("wait"):
+                    gate.wait(timeout=5)  # four invocations in flight at once
+                return number
+            finally:
+                with guard:
+                    busy.discard(number)
+
+        return handler
+
+    created = iter(range(1, 100))
+    pool = EnvironmentPool(environment(0), lambda: environment(next(created)), limit=8)
+    threads = [threading.Thread(target=pool.invoke, args=({"wait": True}, None)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert overlaps == []
+    assert pool.size == 4  # four at once needed four environments
+    assert pool.invoke({}, None) in range(4)  # then an idle one is reused: no fifth
+    assert pool.size == 4
