@@ -68,7 +68,7 @@ $(RUNTIME_VENV)/.installed: requirements.txt requirements-runtime-tests.txt
 
 test-runtime: runtime-venv
 	$(RUNTIME_PY) -c 'import sys; assert sys.version_info[:2] == (3, 13), sys.version'
-	$(RUNTIME_PY) -m pytest --no-cov -p no:cacheprovider tests/unit tests/security tests/fuzz
+	$(RUNTIME_PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-cov -p no:cacheprovider tests/unit tests/security tests/fuzz
 
 # ---------------------------------------------------------------------------
 # Build (SAM). `sam build` runs the target build-SsoFunction below for the

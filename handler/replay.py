@@ -7,6 +7,12 @@ token has several spellings. Items expire (DynamoDB TTL) at ``exp`` + leeway,
 when the token could no longer be used anyway. If DynamoDB cannot answer, the
 request is refused (fail closed).
 
+Each write carries a random ``claim`` of its own. botocore retries a write whose
+answer was lost (a read timeout under load); if the lost attempt had succeeded, the
+retry fails its condition on our own item. ``ReturnValuesOnConditionCheckFailure``
+hands back the stored item, and a matching ``claim`` tells that apart from a real
+second use, so a slow DynamoDB never turns a first click into "already used".
+
 Powertools' Idempotency utility is built on the same conditional write, but
 answers a repeat with the first response; a repeated link must be refused, so
 this is the plain ``PutItem`` it would wrap.
@@ -15,6 +21,7 @@ this is the plain ``PutItem`` it would wrap.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -46,17 +53,23 @@ class ReplayGuard:
     def use_once(self, issuer: str, jti: str, expires_at: float) -> None:
         """Record the link as used, or raise ``LinkAlreadyUsed`` if it already was."""
         client = self._client_instance()
+        claim = uuid.uuid4().hex
         try:
             client.put_item(
                 TableName=self._table_name,
                 Item={
                     "pk": {"S": f"{issuer}#{jti}"},
                     "expires_at": {"N": str(int(expires_at) + self._leeway)},
+                    "claim": {"S": claim},
                 },
                 ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except client.exceptions.ConditionalCheckFailedException:
-            raise LinkAlreadyUsed("(iss, jti) seen before") from None
+        except client.exceptions.ConditionalCheckFailedException as error:
+            stored = error.response.get("Item", {}).get("claim", {}).get("S")
+            if stored != claim:
+                raise LinkAlreadyUsed("(iss, jti) seen before") from None
+            # Our own write, retried by botocore after its answer was lost: this is the first use.
         except Exception as error:  # noqa: BLE001 - any other failure refuses the request
             raise ReplayStoreUnavailable(f"DynamoDB: {type(error).__name__}") from None
 

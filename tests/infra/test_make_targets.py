@@ -50,8 +50,11 @@ def test_make_test_checks_system_packages_first_and_gates_coverage_on_the_full_r
     commands = dry_run("test")
     assert commands[0] == "infra/system-requirements.sh"
     pytest_runs = [c for c in commands if "-m pytest" in c]
-    assert len(pytest_runs) == 1
-    (full,) = pytest_runs
+    # First the runtime's Python (make test-runtime: a named subset, no gate), then the full run.
+    runtime, full = pytest_runs
+    assert runtime.startswith(".venv-3.13/bin/python -m pytest")
+    assert "--cov-fail-under" not in runtime
+    assert {"tests/unit", "tests/security", "tests/fuzz"} <= set(runtime.split())
     assert "--cov-fail-under=90" in full
     assert " -n " in full  # pytest-xdist
     assert not any(word.startswith("tests") for word in full.split()), "the full run names no subset"

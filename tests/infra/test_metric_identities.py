@@ -66,6 +66,7 @@ REFUSALS = {
     "token_not_yet_valid",
     "link_already_used",
     "invalid_user",
+    "profile_required",
     "partner_api_error",
     "partner_api_timeout",
 }

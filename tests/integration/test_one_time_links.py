@@ -28,7 +28,10 @@ def test_first_use_redirects_and_records_iss_and_jti_until_exp_plus_leeway(
     exp = int(time.time()) + 120
 
     assert sso(http_event(query={"jwt": mint(rsa_key, jti="link-1", exp=exp)}))["statusCode"] == 302
-    assert items(replay_table) == [{"pk": {"S": f"{ISSUER}#link-1"}, "expires_at": {"N": str(exp + 30)}}]
+    [item] = items(replay_table)
+    assert item["pk"] == {"S": f"{ISSUER}#link-1"}
+    assert item["expires_at"] == {"N": str(exp + 30)}
+    assert set(item) == {"pk", "expires_at", "claim"}  # the claim tells a retry from a second use
 
 
 def test_second_use_of_a_link_is_401_link_already_used(
@@ -42,6 +45,32 @@ def test_second_use_of_a_link_is_401_link_already_used(
     assert again["statusCode"] == 401
     assert "link_already_used" in again["body"]
     assert "already used" in again["body"]
+    assert len(partner_api.calls) == 1
+
+
+def test_a_write_retried_after_its_answer_was_lost_is_still_the_first_use(
+    sso: Sso, rsa_key: SigningKey, partner_api: FakePartnerApi, replay_table: Any
+) -> None:
+    """botocore retries a PutItem whose answer it did not get; if that write had landed,
+    the retry meets our own item. That is the first use, not 'already used'."""
+    assert sso.container.replay_guard is not None
+    sso.container.replay_guard.warm_client()
+    client = sso.container.replay_guard._client  # the handler's own botocore client
+    seen: list[int] = []
+
+    def lose_first_answer(attempts: int = 0, **_: Any) -> float | None:
+        seen.append(attempts)
+        return 0.0 if attempts == 1 else None  # "retry now" after the first, successful, write
+
+    client.meta.events.register_first("needs-retry.dynamodb.PutItem", lose_first_answer)
+    try:
+        first = sso(http_event(query={"jwt": mint(rsa_key, jti="retried")}))
+    finally:
+        client.meta.events.unregister("needs-retry.dynamodb.PutItem", lose_first_answer)
+
+    assert seen[:2] == [1, 2]  # the write really was sent twice
+    assert first["statusCode"] == 302
+    assert len(items(replay_table)) == 1
     assert len(partner_api.calls) == 1
 
 
