@@ -37,6 +37,12 @@ from typing import Any
 
 from infra.local.lambda_runtime import LOCAL_ACCOUNT_ID
 from infra.local.runtime_api import MAX_PAYLOAD_BYTES, Invocation, RuntimeApi, RuntimeMessage
+from infra.local.sam_template import FunctionSpec
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+# `make local-artifact` (sam build for this machine's architecture) and `make lambda-venv`.
+DEFAULT_BUILD_DIR = REPOSITORY_ROOT / ".aws-sam" / "build"
+DEFAULT_RUNTIME_PYTHON = REPOSITORY_ROOT / ".venv-lambda" / "bin" / "python"
 
 # Lambda's limit on INIT for on-demand functions; SnapStart's INIT (at publish) may run 15 minutes.
 INIT_TIMEOUT_SECONDS = 10.0
@@ -61,15 +67,75 @@ class FunctionRuntime:
     region: str
     variables: Mapping[str, str] = field(default_factory=dict)  # the function's own environment
     snap_start: bool = False
+    log_format: str | None = None  # the template's LoggingConfig.LogFormat (AWS_LAMBDA_LOG_FORMAT)
+
+    @classmethod
+    def for_function(
+        cls,
+        function: FunctionSpec,
+        variables: Mapping[str, str],
+        *,
+        region: str,
+        task_root: Path | None = None,
+        python: Path | None = None,
+        snap_start: bool = False,
+    ) -> FunctionRuntime:
+        """The template's function, from the artifact ``sam build`` wrote for it (by default)."""
+        task_root = task_root or DEFAULT_BUILD_DIR / function.logical_id
+        python = python or DEFAULT_RUNTIME_PYTHON
+        if not (task_root / function.handler.split(".")[0]).exists():
+            raise FileNotFoundError(f"no built function in {task_root}: run `make local-artifact` first")
+        if not python.exists():
+            raise FileNotFoundError(f"no Lambda runtime at {python}: run `make lambda-venv` first")
+        return cls(
+            python=python,
+            task_root=task_root,
+            handler=function.handler,
+            function_name=function.logical_id,
+            memory_mb=function.memory_mb,
+            timeout_seconds=function.timeout_seconds,
+            region=region,
+            variables=dict(variables),
+            snap_start=snap_start,
+            log_format=function.log_format,
+        )
 
     @property
     def function_arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT_ID}:function:{self.function_name}"
 
 
+@dataclass(frozen=True)
+class ProcessExecution:
+    """A local stack's choice to run the function in process environments (``LocalStack(processes=…)``).
+
+    ``task_root`` and ``python`` default to ``make local-artifact``'s and ``make lambda-venv``'s;
+    ``limit`` caps the pool (Lambda's concurrency limit).
+    """
+
+    snap_start: bool = False
+    task_root: Path | None = None
+    python: Path | None = None
+    limit: int = 64
+
+
+def profile_credentials(profile: str) -> dict[str, str]:
+    """The keys of an AWS profile: Lambda has no profiles, only the execution role's keys."""
+    import boto3  # only when a profile is named: its import costs ~0.3 s
+
+    credentials = boto3.Session(profile_name=profile).get_credentials()
+    if credentials is None:
+        return {}
+    frozen = credentials.get_frozen_credentials()
+    keys = {"AWS_ACCESS_KEY_ID": str(frozen.access_key), "AWS_SECRET_ACCESS_KEY": str(frozen.secret_key)}
+    if frozen.token:
+        keys["AWS_SESSION_TOKEN"] = str(frozen.token)
+    return keys
+
+
 def reserved_variables(runtime: FunctionRuntime, runtime_api: str, log_stream: str) -> dict[str, str]:
     """The variables Lambda sets in every environment (AWS's "defined runtime environment variables")."""
-    return {
+    variables = {
         "_HANDLER": runtime.handler,
         "AWS_REGION": runtime.region,
         "AWS_DEFAULT_REGION": runtime.region,
@@ -89,6 +155,9 @@ def reserved_variables(runtime: FunctionRuntime, runtime_api: str, log_stream: s
         # The task root first on sys.path, before the runtime's packages, as on Lambda.
         "PYTHONPATH": str(runtime.task_root),
     }
+    if runtime.log_format:  # the template's LoggingConfig (JSON: the runtime's own records as JSON)
+        variables["AWS_LAMBDA_LOG_FORMAT"] = runtime.log_format
+    return variables
 
 
 class InitError(Exception):
@@ -234,7 +303,10 @@ class ProcessEnvironment:
         started = time.monotonic()
         try:
             self._process = subprocess.Popen(
-                [str(self.runtime.python), "-m", "awslambdaric", self.runtime.handler],
+                # -B: Lambda's task root is read-only, so every cold start compiles the
+                # function's modules (the artifact ships no .pyc); writing them here would
+                # make later cold starts faster than Lambda's.
+                [str(self.runtime.python), "-B", "-m", "awslambdaric", self.runtime.handler],
                 cwd=self.runtime.task_root,
                 env=variables,
                 stdin=subprocess.DEVNULL,
@@ -312,17 +384,11 @@ class ProcessEnvironment:
         if message is None:
             self.stop()
             if status == "timeout":
-                note = f"{_timestamp()} {request_id} Task timed out after {timeout:.2f} seconds"
-                self._log_sink([note])
-                document = {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
-                }
+                error_type, what = "Sandbox.Timedout", f"Task timed out after {timeout:.2f} seconds"
+                self._log_sink([f"{_timestamp()} {request_id} {what}"])
             else:
-                document = {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {self._exit()}",
-                }
+                error_type, what = "Runtime.ExitError", f"Runtime exited with error: {self._exit()}"
+            document = {"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {what}"}
             self._log_sink([f"END RequestId: {request_id}", report.line()])
             raise FunctionError(document, report)
         self._log_sink([f"END RequestId: {request_id}", report.line()])
@@ -377,7 +443,7 @@ class ProcessEnvironment:
             return message.error_document()
         if self._process is not None and self._process.poll() is not None:
             return {"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited: {self._exit()}"}
-        return {"errorType": "Sandbox.Timedout", "errorMessage": f"INIT did not finish within {timeout:.0f} s"}
+        return {"errorType": "Sandbox.Timedout", "errorMessage": f"INIT took longer than {timeout:.0f} s"}
 
     def _exit(self) -> str:
         code = self._process.poll() if self._process else None

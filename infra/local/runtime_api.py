@@ -17,6 +17,7 @@ is how Lambda keeps one invocation at a time per environment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -149,10 +150,9 @@ def _handler_class_for(api: RuntimeApi) -> type[QuietHandler]:
         disable_nagle_algorithm = True
 
         def handle(self) -> None:
-            try:
+            # The runtime's process may be ended mid-request (a timeout, or the environment stopped).
+            with contextlib.suppress(ConnectionResetError, BrokenPipeError):
                 super().handle()
-            except (ConnectionResetError, BrokenPipeError):
-                pass  # the runtime's process was ended (a timeout, or the environment stopped)
 
         def do_GET(self) -> None:
             if self.path == f"{PREFIX}/invocation/next":
