@@ -83,7 +83,8 @@ class FunctionRuntime:
         """The template's function, from the artifact ``sam build`` wrote for it (by default)."""
         task_root = task_root or DEFAULT_BUILD_DIR / function.logical_id
         python = python or DEFAULT_RUNTIME_PYTHON
-        if not (task_root / function.handler.split(".")[0]).exists():
+        module = task_root / function.handler.rpartition(".")[0].replace(".", "/")
+        if not module.with_suffix(".py").exists() and not module.is_dir():
             raise FileNotFoundError(f"no built function in {task_root}: run `make local-artifact` first")
         if not python.exists():
             raise FileNotFoundError(f"no Lambda runtime at {python}: run `make lambda-venv` first")
@@ -283,7 +284,8 @@ class ProcessEnvironment:
         self._busy = threading.Lock()
         self._init_ms: float | None = None  # reported on the first invocation, then cleared
         self._restore_pending = runtime.snap_start
-        self.invocations = 0
+        # (request id, handed to the runtime, answered): what this environment ran, and when.
+        self.history: list[tuple[str, float, float]] = []
         self.alive = False
 
     @property
@@ -353,7 +355,6 @@ class ProcessEnvironment:
     def _invoke(self, payload: bytes, request_id: str) -> Result:
         if not self.alive:
             raise RuntimeError("this execution environment has ended")
-        self.invocations += 1
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise ValueError(f"the event is larger than Lambda's {MAX_PAYLOAD_BYTES} bytes")
         init_ms, self._init_ms = self._init_ms, None
@@ -367,7 +368,9 @@ class ProcessEnvironment:
         self._log_sink([f"START RequestId: {request_id} Version: $LATEST"])
         self._api.deliver(Invocation(request_id, payload, deadline_ms, self.runtime.function_arn, trace_id))
         message = self._wait_for({"response", "error", "too_large"}, timeout)
-        duration_ms = (time.monotonic() - started) * 1000
+        ended = time.monotonic()
+        duration_ms = (ended - started) * 1000
+        self.history.append((request_id, started, ended))
         self._forward_logs()
         status = None
         if message is None:
