@@ -241,12 +241,13 @@ openapi: venv
 # build/bench.json and build/bench.png (README "Performance"). Cold starts run
 # in fresh child processes of BENCH_PYTHON (default: the venv's interpreter);
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--cold-samples 5 --artifact file".
-# tests/bench/test_bench_smoke.py runs the same machinery with tiny counts.
+# tests/bench/test_bench_smoke.py runs the same machinery with tiny counts. The cold
+# table's "Lambda env." row runs the built artifact in new execution environments.
 # ---------------------------------------------------------------------------
 BENCH_PYTHON ?= $(PY)
 BENCH_ARGS ?=
 
 .PHONY: bench
 
-bench: venv
+bench: venv lambda-venv local-artifact
 	$(PY) -m infra.bench --python $(BENCH_PYTHON) $(BENCH_ARGS)
