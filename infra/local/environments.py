@@ -277,7 +277,7 @@ class ProcessEnvironment:
 
     def __init__(self, runtime: FunctionRuntime, log_sink: LogSink | None = None) -> None:
         self.runtime = runtime
-        self._log_sink = log_sink or _write_to_stderr
+        self.log_sink = log_sink or write_to_stderr  # where its output goes, one call per phase
         self._api = RuntimeApi()
         self._process: subprocess.Popen[bytes] | None = None
         self._output: OutputPump | None = None
@@ -365,7 +365,7 @@ class ProcessEnvironment:
         started = time.monotonic()
         deadline_ms = int((time.time() + timeout) * 1000)
         trace_id = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
-        self._log_sink([f"START RequestId: {request_id} Version: $LATEST"])
+        self.log_sink([f"START RequestId: {request_id} Version: $LATEST"])
         self._api.deliver(Invocation(request_id, payload, deadline_ms, self.runtime.function_arn, trace_id))
         message = self._wait_for({"response", "error", "too_large"}, timeout)
         ended = time.monotonic()
@@ -388,13 +388,13 @@ class ProcessEnvironment:
             self.stop()
             if status == "timeout":
                 error_type, what = "Sandbox.Timedout", f"Task timed out after {timeout:.2f} seconds"
-                self._log_sink([f"{_timestamp()} {request_id} {what}"])
+                self.log_sink([f"{_timestamp()} {request_id} {what}"])
             else:
                 error_type, what = "Runtime.ExitError", f"Runtime exited with error: {self._exit()}"
             document = {"errorType": error_type, "errorMessage": f"RequestId: {request_id} Error: {what}"}
-            self._log_sink([f"END RequestId: {request_id}", report.line()])
+            self.log_sink([f"END RequestId: {request_id}", report.line()])
             raise FunctionError(document, report)
-        self._log_sink([f"END RequestId: {request_id}", report.line()])
+        self.log_sink([f"END RequestId: {request_id}", report.line()])
         if message.kind == "too_large":
             raise FunctionError(
                 {
@@ -458,7 +458,7 @@ class ProcessEnvironment:
         if self._output is not None:
             lines = self._output.take()
             if lines:
-                self._log_sink(lines)
+                self.log_sink(lines)
 
     def _max_memory_used_mb(self) -> int:
         """The process's peak resident memory (VmHWM), as Lambda's Max Memory Used."""
@@ -476,7 +476,7 @@ def _timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _write_to_stderr(lines: list[str]) -> None:
+def write_to_stderr(lines: list[str]) -> None:
     for line in lines:
         print(line, file=sys.stderr)
     sys.stderr.flush()

@@ -48,6 +48,7 @@ from infra.local.environments import (
     ProcessEnvironment,
     ProcessExecution,
     profile_credentials,
+    write_to_stderr,
 )
 from infra.local.http_server import Service
 from infra.local.lambda_runtime import ColdImport, EnvironmentPool, LambdaHandler
@@ -362,13 +363,20 @@ class LocalStack(Service):
             environment.start()
             return environment
 
+        # The first INIT's output is held back: if the function refuses the configuration,
+        # the one-line error below already names every problem.
+        init_output: list[str] = []
+        first = ProcessEnvironment(runtime, init_output.extend)
+        self.environments.append(first)
         try:
-            first = new_environment()
+            first.start()
         except InitError as error:
             raise StackConfigurationError(
                 f"the function failed INIT: {error.document.get('errorType')}: "
                 f"{error.document.get('errorMessage')}"
             ) from None
+        first.log_sink = log_sink or write_to_stderr
+        first.log_sink(init_output)
         self.gateway = LocalApiGateway(
             first,
             self.function,
