@@ -123,9 +123,10 @@ $(LAMBDA_VENV)/.installed: requirements-lambda-runtime.txt
 
 local-artifact: $(LOCAL_ARTIFACT_STAMP)
 $(LOCAL_ARTIFACT_STAMP): $(wildcard handler/*.py) requirements.txt template.yaml | venv
-	@$(MAKE) --no-print-directory build ARCHITECTURE=$(LOCAL_ARCHITECTURE) > .aws-sam-build.log 2>&1 \
-		|| { cat .aws-sam-build.log >&2; rm -f .aws-sam-build.log; exit 1; }
-	@rm -f .aws-sam-build.log
+	@mkdir -p build
+	@echo "sam build for $(LOCAL_ARCHITECTURE) (the local Lambda environments run it)..." >&2
+	@$(MAKE) --no-print-directory build ARCHITECTURE=$(LOCAL_ARCHITECTURE) > build/local-artifact.log 2>&1 \
+		|| { cat build/local-artifact.log >&2; exit 1; }
 	@touch $@
 
 invoke: venv lambda-venv local-artifact
