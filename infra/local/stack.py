@@ -354,7 +354,8 @@ class LocalStack(Service):
             python=processes.python,
             snap_start=processes.snap_start,
         )
-        terminal = Terminal(variables.get("POWERTOOLS_SERVICE_NAME", ""), self._verbose)
+        # Never attached to this process's loggers: the handler is not imported here.
+        terminal = Terminal(variables.get("POWERTOOLS_SERVICE_NAME", ""), self._verbose, in_process=False)
         log_sink = terminal.log_sink if self._access_log else None
 
         def new_environment() -> ProcessEnvironment:

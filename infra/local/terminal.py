@@ -54,9 +54,11 @@ class RequestOutcomes(logging.Handler):
 class Terminal:
     """Wires the handler's logger for ``make dev``: short lines, or (verbose) the full JSON too."""
 
-    def __init__(self, service: str, verbose: bool) -> None:
+    def __init__(self, service: str, verbose: bool, in_process: bool = True) -> None:
         self.verbose = verbose
         self.outcomes = RequestOutcomes()
+        if not in_process:
+            return  # the handler runs elsewhere (process environments): ``log_sink`` reads its output
         logger = logging.getLogger(service)
         logger.addHandler(self.outcomes)
         if not verbose:

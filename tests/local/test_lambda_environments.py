@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.usefixtures("lambda_runtime_ready")
 
 STAND_IN = """\
 import json
+import logging
 import os
 import time
 
@@ -303,3 +305,18 @@ def test_without_the_runtime_the_error_names_the_make_target(stand_in: FunctionS
             stand_in, {}, region="us-east-1", task_root=tmp_path, python=tmp_path / "no-python"
         )
     assert DEFAULT_RUNTIME_PYTHON.exists()
+
+
+def test_a_stack_on_process_environments_leaves_this_processs_loggers_alone() -> None:
+    """The handler runs elsewhere: its terminal must not attach to the in-process service logger.
+
+    (It once did, and every in-process test after it in the same worker lost Powertools'
+    formatter: 'NoneType' object has no attribute 'append_keys'.)
+    """
+    logger = logging.getLogger("sso-redirector")
+    before = list(logger.handlers)
+    with LocalStack(
+        ports=Ports.ephemeral(), environ={}, processes=ProcessExecution(), access_log=True
+    ) as stack:
+        assert fetch("GET", f"{stack.api_url}/health").status == 200
+    assert logger.handlers == before
