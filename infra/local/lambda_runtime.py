@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import threading
@@ -105,13 +106,18 @@ class EnvironmentPool:
         first: LambdaHandler | None,
         new_environment: Callable[[], LambdaHandler] | None = None,
         limit: int = 64,
+        serial_cold_starts: bool = True,
     ) -> None:
         self._idle = [first] if first is not None else []
         self._size = len(self._idle)
         self._new_environment = new_environment
         self._limit = limit if new_environment is not None else 1
         self._available = threading.Condition()
-        self._creating = threading.Lock()  # one cold import at a time (it swaps sys.modules)
+        # One cold import at a time (it swaps sys.modules); process environments start in
+        # parallel, as Lambda's do (serial_cold_starts=False).
+        self._creating: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if serial_cold_starts else contextlib.nullcontext()
+        )
 
     @property
     def size(self) -> int:
