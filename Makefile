@@ -95,15 +95,59 @@ build-SsoFunction:
 	infra/build-function.sh "$(ARTIFACTS_DIR)"
 
 # ---------------------------------------------------------------------------
+# Lambda without Docker (infra/local/environments.py, runtime_api.py): the built
+# artifact runs under AWS's runtime interface client (awslambdaric) on the runtime's
+# Python (3.13), each execution environment its own process with its own Runtime API.
+#   make invoke EVENT=events/sso-get.json [ENV=events/env.json] [SNAPSTART=1]
+# is `sam local invoke` without Docker: the answer on stdout; logs, START/END and the
+# REPORT line on stderr. local-artifact builds (sam build) for this machine's
+# architecture into .aws-sam/build, again when the handler, requirements or template
+# change; lambda-venv is the runtime (.venv-lambda, requirements-lambda-runtime.txt).
+# ---------------------------------------------------------------------------
+LAMBDA_VENV := .venv-lambda
+LOCAL_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+LOCAL_ARTIFACT_STAMP := .aws-sam/build/SsoFunction/.built-for-$(LOCAL_ARCHITECTURE)
+invoke_flag = $(if $(filter command line,$(origin $(1))),$(2))
+
+.PHONY: invoke lambda-venv local-artifact
+
+lambda-venv: $(LAMBDA_VENV)/.installed
+$(LAMBDA_VENV)/.installed: requirements-lambda-runtime.txt
+	@command -v $(RUNTIME_PYTHON) > /dev/null || { echo "the Lambda runtime needs $(RUNTIME_PYTHON) \
+	(pyenv: pyenv install 3.13; or RUNTIME_PYTHON=/path/to/python3.13)" >&2; exit 1; }
+	rm -rf $(LAMBDA_VENV)
+	$(RUNTIME_PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LAMBDA_VENV)/bin/python -m pip install -q -r requirements-lambda-runtime.txt
+	touch $@
+
+local-artifact: $(LOCAL_ARTIFACT_STAMP)
+$(LOCAL_ARTIFACT_STAMP): $(wildcard handler/*.py) requirements.txt template.yaml | venv
+	@mkdir -p build
+	@echo "sam build for $(LOCAL_ARCHITECTURE) (the local Lambda environments run it)..." >&2
+	@$(MAKE) --no-print-directory build ARCHITECTURE=$(LOCAL_ARCHITECTURE) > build/local-artifact.log 2>&1 \
+		|| { cat build/local-artifact.log >&2; exit 1; }
+	@touch $@
+
+invoke: venv lambda-venv local-artifact
+	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/sso-get.json [ENV=events/env.json] [SNAPSTART=1]" >&2; exit 2; }
+	@$(PY) -m infra.local.invoke '$(subst ','\'',$(EVENT))' \
+		$(call invoke_flag,ENV,--env-vars '$(subst ','\'',$(ENV))') \
+		$(if $(filter-out 0,$(SNAPSTART)),--snap-start)
+
+# ---------------------------------------------------------------------------
 # Local stack (infra/local/). `make dev` starts, on 127.0.0.1: the handler behind
 # a local API Gateway (:3000), a development identity provider (:3001), a sandbox
 # Big Interview (:3002) and moto as Secrets Manager (:3003); Ctrl-C stops it.
 # Ports: LOCAL_API_PORT, LOCAL_IDP_PORT, LOCAL_BI_PORT, LOCAL_SECRETS_PORT.
 # BI_BASE_URL, BI_API_KEY_SECRET_ID, AWS_ENDPOINT_URL, JWT_ISSUER point it at
 # real services instead: see infra/local/README.md. One line per request by
-# default; VERBOSE=1 adds the handler's JSON logs and metrics.
+# default; VERBOSE=1 adds the handler's JSON logs and metrics. The handler runs in
+# execution environments as above (a pool, one process per concurrent request);
+# SNAPSTART=1 runs INIT with the before_snapshot hooks and after_restore first;
+# IN_PROCESS=1 imports the source tree's handler into the stack's process instead.
 # ---------------------------------------------------------------------------
-dev: venv
+dev: venv lambda-venv local-artifact
 	$(PY) -m infra.local
 
 # ---------------------------------------------------------------------------
@@ -198,12 +242,13 @@ openapi: venv
 # build/bench.json and build/bench.png (README "Performance"). Cold starts run
 # in fresh child processes of BENCH_PYTHON (default: the venv's interpreter);
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--cold-samples 5 --artifact file".
-# tests/bench/test_bench_smoke.py runs the same machinery with tiny counts.
+# tests/bench/test_bench_smoke.py runs the same machinery with tiny counts. The cold
+# table's "Lambda env." row runs the built artifact in new execution environments.
 # ---------------------------------------------------------------------------
 BENCH_PYTHON ?= $(PY)
 BENCH_ARGS ?=
 
 .PHONY: bench
 
-bench: venv
+bench: venv lambda-venv local-artifact
 	$(PY) -m infra.bench --python $(BENCH_PYTHON) $(BENCH_ARGS)

@@ -278,3 +278,12 @@ def make_sso(base_env: dict[str, str], ca_file: Path, aws: Any) -> Callable[...,
 def sso(make_sso: Callable[..., Sso], partner_api: FakePartnerApi, jwks: dict[str, Any]) -> Sso:
     """The handler with the documented Partner API, the JWKS and moto all up."""
     return make_sso()
+
+
+# ---- Lambda without Docker (infra/local/environments.py) --------------------------------------
+@pytest.fixture(scope="session")
+def lambda_runtime_ready() -> None:
+    """The built artifact and the runtime venv, made once for the session (see lambda_runtime_support)."""
+    from tests import lambda_runtime_support
+
+    lambda_runtime_support.prepare()

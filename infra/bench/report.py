@@ -34,6 +34,7 @@ def table(report: dict[str, Any]) -> str:
         "ours": "ours, tracing off",
         "ours_tracing": "ours, tracing on",
         "ours_snapstart": "ours, hooks, then 1st*",
+        "ours_environment": "ours, Lambda env.**",
     }
     for name, label in labels.items():
         if name not in cold:
@@ -54,6 +55,11 @@ def table(report: dict[str, Any]) -> str:
         lines += [
             "   * SnapStart-like: before_snapshot() and after_restore() run after the import; its '1st req'",
             "     is a restored copy's first request (its 'import' includes the hooks)",
+        ]
+    if "ours_environment" in cold:
+        lines += [
+            "   ** the built artifact in a new execution environment (awslambdaric, Python 3.13, its own",
+            "      process; make invoke's path): 'import' is INIT, 'total' is process start to the 302",
         ]
     if "importtime" in report:
         imports = report["importtime"]

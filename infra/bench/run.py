@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.bench.child import check, event_for
 from infra.bench.servers import REPOSITORY_ROOT, BenchStack
+from infra.local.environments import FunctionRuntime, ProcessEnvironment
+from infra.local.sam_template import read_function_spec
 
 CHILD = REPOSITORY_ROOT / "infra" / "bench" / "child.py"
 BUILD_DIR = REPOSITORY_ROOT / "build"
@@ -43,6 +46,9 @@ class Options:
     cold_warmup: bool = True  # one discarded cold run per variant (compiles .pyc, warms the page cache)
     tracing_samples: int = 15
     snapstart_samples: int = 10
+    # Lambda's own path without Docker: the built artifact in a new execution environment
+    # (awslambdaric on Python 3.13, infra/local/environments.py); 0 leaves the row out.
+    environment_samples: int = 10
     warm_requests: int = 2000
     warmup: int = 100
     block: int = 100
@@ -61,6 +67,7 @@ class Options:
             cold_warmup=False,
             tracing_samples=1,
             snapstart_samples=1,
+            environment_samples=1,
             warm_requests=50,
             warmup=5,
             block=10,
@@ -155,21 +162,30 @@ def measure_cold(runner: Runner, tokens: list[str]) -> dict[str, Any]:
         variants.append(("ours_tracing", {"target": "ours"}, stack.child_environment(tracing=True)))
     if options.snapstart_samples:
         variants.append(("ours_snapstart", {"target": "ours", "snapstart": True}, stack.child_environment()))
+    if options.environment_samples:
+        variants.append(("ours_environment", {"target": "environment"}, stack.child_environment()))
     wanted = {
         "reference": options.cold_samples,
         "ours": options.cold_samples,
         "ours_tracing": options.tracing_samples,
         "ours_snapstart": options.snapstart_samples,
+        "ours_environment": options.environment_samples,
     }
     samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
     token_iter = iter(tokens)
     # One discarded run each: compiles the project's .pyc files and warms the OS page cache.
     for _, spec, environment in variants if options.cold_warmup else ():
-        runner.child({"mode": "cold", **spec, "token": next(token_iter)}, environment)
+        if spec["target"] == "environment":
+            cold_in_environment(stack, next(token_iter), environment)
+        else:
+            runner.child({"mode": "cold", **spec, "token": next(token_iter)}, environment)
     datagrams_before = stack.counts()["xray_datagrams"]
     for round_number in range(max(wanted.values())):
         for name, spec, environment in variants:
             if round_number >= wanted[name]:
+                continue
+            if spec["target"] == "environment":
+                samples[name].append(cold_in_environment(stack, next(token_iter), environment))
                 continue
             result, wall_ms, _ = runner.child(
                 {"mode": "cold", **spec, "token": next(token_iter)}, environment
@@ -194,6 +210,38 @@ def measure_cold(runner: Runner, tokens: list[str]) -> dict[str, Any]:
         }
     report["xray_datagrams"] = stack.counts()["xray_datagrams"] - datagrams_before
     return report
+
+
+def cold_in_environment(stack: BenchStack, token: str, variables: dict[str, str]) -> dict[str, Any]:
+    """One cold start the way Lambda runs the function: process start to the first invocation's 302.
+
+    A new execution environment (the built artifact under awslambdaric, its own
+    process): ``import_ms`` is its INIT (the runtime's start and the handler's import,
+    until it asks for the first event), ``first_request_ms`` the invocation through the
+    Runtime API, ``total_ms`` both; the peak RSS is the process's (REPORT's Max Memory Used).
+    """
+    function = read_function_spec(REPOSITORY_ROOT / "template.yaml")
+    runtime = FunctionRuntime.for_function(function, variables, region=variables["AWS_REGION"])
+    environment = ProcessEnvironment(runtime, log_sink=lambda lines: None)
+    started = time.perf_counter()
+    try:
+        environment.start()
+        initialised = time.perf_counter()
+        result = environment.invoke(json.dumps(event_for(token, 0)).encode())
+        finished = time.perf_counter()
+    finally:
+        environment.stop()
+    check(result.json(), stack.big_interview.url)
+    total_ms = (finished - started) * 1000
+    return {
+        "import_ms": (initialised - started) * 1000,
+        "first_request_ms": (finished - initialised) * 1000,
+        "total_ms": total_ms,
+        "process_ms": total_ms,
+        "VmHWM": result.report.max_memory_used_mb * 1024,
+        "pydantic_loaded": False,  # not observable from outside; the in-process rows tell
+        "xray_loaded": False,
+    }
 
 
 def measure_importtime(runner: Runner, token: str, top: int = 10) -> dict[str, Any]:
@@ -371,6 +419,7 @@ def run(options: Options) -> dict[str, Any]:
             "cold_samples",
             "tracing_samples",
             "snapstart_samples",
+            "environment_samples",
             "warm_requests",
             "warmup",
             "block",
@@ -390,7 +439,12 @@ def run(options: Options) -> dict[str, Any]:
         tokens_file = write_tokens(scratch / "tokens.txt", tokens)
         runner = Runner(stack, options, scratch)
         cold_tokens = stack.mint(
-            4 + options.cold_samples * 2 + options.tracing_samples + options.snapstart_samples + 1
+            5
+            + options.cold_samples * 2
+            + options.tracing_samples
+            + options.snapstart_samples
+            + options.environment_samples
+            + 1
         )
         report["cold"] = measure_cold(runner, cold_tokens)
         if options.importtime:

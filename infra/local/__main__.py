@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from infra.local.api_gateway import DEFAULT_TEXT_CONTENT_TYPES
+from infra.local.environments import ProcessExecution
 from infra.local.stack import DEFAULT_TEMPLATE, DEMO_USER, LocalStack, Ports, StackConfigurationError
 
 
@@ -43,6 +44,20 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="also print the handler's JSON logs and metrics (VERBOSE=1 does the same)",
     )
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        default=_flag("IN_PROCESS"),
+        help="import the source tree's handler into this process instead of running the built "
+        "artifact in Lambda execution environments (IN_PROCESS=1 does the same)",
+    )
+    parser.add_argument(
+        "--snap-start",
+        action="store_true",
+        default=_flag("SNAPSTART"),
+        help="SnapStart: INIT runs the before_snapshot hooks, each environment's first invocation "
+        "after_restore first (SNAPSTART=1 does the same)",
+    )
+    parser.add_argument(
         "--base64-forms",
         action="store_true",
         help="deliver form-urlencoded bodies base64-encoded (isBase64Encoded: true) to the handler",
@@ -50,15 +65,25 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
+
+
 def banner(stack: LocalStack) -> str:
     """What the user needs after start: where everything is and a link to click."""
     assert stack.function is not None
     routes = ", ".join(route.route_key for route in stack.function.routes)
     bi = "sandbox" if stack.big_interview else "configured"
+    runtime = (
+        f"the built artifact in Lambda execution environments ({stack.environments[0].runtime.task_root})"
+        if stack.environments
+        else "the source tree's handler, imported in this process"
+    )
     secrets = "moto" if stack.secrets_manager else "configured"
     lines = [
         "Local stack ready (Ctrl-C to stop)",
         f"  API (local API Gateway):       {stack.api_url}   routes: {routes}",
+        f"  Function:                      {runtime}",
         f"  Big Interview ({bi}):    {stack.big_interview_url}",
         f"  Secrets Manager ({secrets}):      {stack.secrets_manager_url or 'AWS'}"
         f"   secret: {stack.handler_environment.get('BI_API_KEY_SECRET_ID')}",
@@ -114,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=not arguments.quiet,
         verbose=arguments.verbose,
         text_content_types=text_types,
+        processes=None if arguments.in_process else ProcessExecution(snap_start=arguments.snap_start),
     )
     try:
         stack.start()

@@ -222,7 +222,13 @@ class LocalApiGateway(LoopbackService):
     Invocations are serialized by default: one Lambda execution environment handles
     one request at a time, and the handler's module-level state assumes it. With
     ``new_environment`` (a function that makes another environment's handler),
-    concurrent requests each get an environment of their own, as Lambda scales out.
+    concurrent requests each get an environment of their own, as Lambda scales out;
+    ``environments`` gives the pool itself (e.g. of ``ProcessEnvironment``).
+
+    A failed invocation (the function raised, timed out, or its environment failed
+    INIT) is ``500 {"message":"Internal Server Error"}``: what an HTTP API answers when
+    Lambda reports a function error. (Its 30 s integration timeout is not emulated: the
+    function's own timeout, 10 s in the template, always ends an invocation first.)
     """
 
     def __init__(
@@ -233,6 +239,7 @@ class LocalApiGateway(LoopbackService):
         region: str = "us-east-1",
         text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
         new_environment: Callable[[], LambdaHandler] | None = None,
+        environments: EnvironmentPool | None = None,
         access_log: bool = False,
         request_code: Callable[[], str] | None = None,
         cors: CorsConfiguration | None = None,
@@ -246,7 +253,7 @@ class LocalApiGateway(LoopbackService):
         self.access_log = access_log
         self.request_code = request_code  # the handler's code for the request just served
         self._invoke_lock = threading.Lock()
-        self.environments = (
+        self.environments = environments or (
             EnvironmentPool(lambda_handler, new_environment) if new_environment is not None else None
         )
         self._http = BackgroundHTTPServer(_handler_class_for(self), port)
@@ -317,8 +324,12 @@ def _handler_class_for(gateway: LocalApiGateway) -> type[QuietHandler]:
             started = time.monotonic()
             try:
                 status, headers, response_body = response_parts(gateway.invoke(event))
-            except Exception:  # noqa: BLE001 - API Gateway turns any failure into a 500
-                traceback.print_exc(file=sys.stderr)
+            except Exception as error:  # noqa: BLE001 - API Gateway turns any failure into a 500
+                document = getattr(error, "document", None)
+                if isinstance(document, dict):  # a process environment's error: its logs tell the rest
+                    print(f"Lambda invocation failed: {document.get('errorType')}", file=sys.stderr)
+                else:
+                    traceback.print_exc(file=sys.stderr)
                 self.send_json(500, {"message": "Internal Server Error"}, [request_id_header])
                 return
             if gateway.access_log:

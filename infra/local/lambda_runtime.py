@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import threading
@@ -92,6 +93,8 @@ class EnvironmentPool:
     invocation takes an idle environment; when none is idle it gets a new one (a cold
     start) from ``new_environment``, up to ``limit``, and otherwise waits. With no
     ``new_environment`` the pool holds ``first`` alone, so invocations are serialized.
+    An environment whose ``alive`` attribute turns false (``environments.ProcessEnvironment``
+    ended at its timeout) leaves the pool; the next invocation then gets a fresh one.
 
     Why: Powertools' resolver keeps the current event on itself, which is safe because
     Lambda never runs two invocations at once in one environment. Threads sharing one
@@ -100,16 +103,21 @@ class EnvironmentPool:
 
     def __init__(
         self,
-        first: LambdaHandler,
+        first: LambdaHandler | None,
         new_environment: Callable[[], LambdaHandler] | None = None,
         limit: int = 64,
+        serial_cold_starts: bool = True,
     ) -> None:
-        self._idle = [first]
-        self._size = 1
+        self._idle = [first] if first is not None else []
+        self._size = len(self._idle)
         self._new_environment = new_environment
         self._limit = limit if new_environment is not None else 1
         self._available = threading.Condition()
-        self._creating = threading.Lock()  # one cold import at a time (it swaps sys.modules)
+        # One cold import at a time (it swaps sys.modules); process environments start in
+        # parallel, as Lambda's do (serial_cold_starts=False).
+        self._creating: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if serial_cold_starts else contextlib.nullcontext()
+        )
 
     @property
     def size(self) -> int:
@@ -123,7 +131,11 @@ class EnvironmentPool:
             return handler(event, context)
         finally:
             with self._available:
-                self._idle.append(handler)
+                # An environment that ended (a process killed at its timeout) is not reused.
+                if getattr(handler, "alive", True):
+                    self._idle.append(handler)
+                else:
+                    self._size -= 1
                 self._available.notify()
 
     def _acquire(self) -> LambdaHandler:

@@ -99,6 +99,10 @@ class FunctionSpec:
     memory_mb: int
     routes: tuple[Route, ...]
     environment: dict[str, str] = field(default_factory=dict)
+    # Every variable the template declares, resolved or not: `sam local invoke --env-vars`
+    # (and `make invoke`) override only these.
+    environment_names: tuple[str, ...] = ()
+    log_format: str | None = None  # LoggingConfig.LogFormat (JSON or Text), when a literal
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -153,6 +157,10 @@ def read_function_spec(path: Path, logical_id: str | None = None) -> FunctionSpe
         # Literal routes first, $default last: API Gateway prefers the most specific match.
         routes=tuple(sorted(routes, key=lambda route: (route.is_default, not route.is_literal))),
         environment=environment,
+        environment_names=tuple(str(name) for name in variables),
+        log_format=_literal_or_parameter_default(
+            (properties.get("LoggingConfig") or {}).get("LogFormat"), parameters
+        ),
     )
 
 

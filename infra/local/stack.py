@@ -42,8 +42,16 @@ from urllib.parse import urlsplit
 
 from infra.local.api_gateway import DEFAULT_TEXT_CONTENT_TYPES, LocalApiGateway
 from infra.local.dev_identity_provider import DEFAULT_AUDIENCE, DevIdentityProvider
+from infra.local.environments import (
+    FunctionRuntime,
+    InitError,
+    ProcessEnvironment,
+    ProcessExecution,
+    profile_credentials,
+    write_to_stderr,
+)
 from infra.local.http_server import Service
-from infra.local.lambda_runtime import ColdImport, LambdaHandler
+from infra.local.lambda_runtime import ColdImport, EnvironmentPool, LambdaHandler
 from infra.local.moto_secrets import (
     FAKE_ACCESS_KEY_ID,
     FAKE_SECRET_ACCESS_KEY,
@@ -56,7 +64,12 @@ from infra.local.moto_secrets import (
     read_secret,
     secrets_client,
 )
-from infra.local.sam_template import FunctionSpec, read_cors_configuration, read_function_spec
+from infra.local.sam_template import (
+    CorsConfiguration,
+    FunctionSpec,
+    read_cors_configuration,
+    read_function_spec,
+)
 from infra.local.sandbox_big_interview import SandboxBigInterview
 from infra.local.terminal import Terminal
 
@@ -160,6 +173,9 @@ class LocalStack(Service):
     (drop form-urlencoded from it to receive form bodies base64-encoded).
     ``serialize_invocations=False`` lets the gateway run invocations in parallel, each
     on an execution environment of its own (a further cold import of the handler).
+    ``processes`` runs the function as Lambda does instead: the built artifact in
+    execution environments that are processes (``environments.ProcessEnvironment``), a
+    pool that grows with concurrent requests; nothing is imported into this process.
     """
 
     def __init__(
@@ -173,6 +189,7 @@ class LocalStack(Service):
         access_log: bool = False,
         text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
         serialize_invocations: bool = True,
+        processes: ProcessExecution | None = None,
         verbose: bool = False,
     ) -> None:
         self.ports = ports or Ports()
@@ -183,6 +200,8 @@ class LocalStack(Service):
         self._access_log = access_log
         self._text_content_types = tuple(text_content_types)
         self._serialize_invocations = serialize_invocations
+        self._processes = processes
+        self.environments: list[ProcessEnvironment] = []  # every process environment started
         self._verbose = verbose
         self.region = (
             self._environ.get("AWS_REGION") or self._environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
@@ -273,6 +292,9 @@ class LocalStack(Service):
                 stack_values["SSO_RETURN_URL"] = f"{self.identity_provider.url}/"
 
         self.handler_environment = self._handler_environment(stack_values)
+        if self._processes is not None:
+            self._start_gateway_with_processes(self._processes, cors)
+            return
         self._apply_environment(self.handler_environment)
         if self._given_handler is not None:
             lambda_handler = self._given_handler
@@ -298,6 +320,10 @@ class LocalStack(Service):
             access_log=self._access_log,
             request_code=request_code,
         )
+        self._start_gateway()
+
+    def _start_gateway(self) -> None:
+        assert self.gateway is not None
         self.gateway.start()
         if self.identity_provider is not None:
             self.identity_provider.api_url = self.gateway.url
@@ -306,6 +332,64 @@ class LocalStack(Service):
             self.identity_provider.redirect_origins = tuple(
                 _origin(url) for url in redirect_targets if url
             )
+
+    def _start_gateway_with_processes(
+        self, processes: ProcessExecution, cors: CorsConfiguration | None
+    ) -> None:
+        """The gateway in front of a pool of process environments; the first one is started now.
+
+        INIT failing here (the handler refuses the configuration) stops the stack with its
+        error; an environment started later that fails INIT is a 500, as API Gateway answers.
+        """
+        assert self.function is not None
+        variables = dict(self.handler_environment)
+        if variables.get("AWS_PROFILE") and "AWS_ACCESS_KEY_ID" not in variables:
+            variables.update(profile_credentials(variables["AWS_PROFILE"]))
+        variables.pop("AWS_PROFILE", None)
+        runtime = FunctionRuntime.for_function(
+            self.function,
+            variables,
+            region=self.region,
+            task_root=processes.task_root,
+            python=processes.python,
+            snap_start=processes.snap_start,
+        )
+        # Never attached to this process's loggers: the handler is not imported here.
+        terminal = Terminal(variables.get("POWERTOOLS_SERVICE_NAME", ""), self._verbose, in_process=False)
+        log_sink = terminal.log_sink if self._access_log else None
+
+        def new_environment() -> ProcessEnvironment:
+            environment = ProcessEnvironment(runtime, log_sink)
+            self.environments.append(environment)
+            environment.start()
+            return environment
+
+        # The first INIT's output is held back: if the function refuses the configuration,
+        # the one-line error below already names every problem.
+        init_output: list[str] = []
+        first = ProcessEnvironment(runtime, init_output.extend)
+        self.environments.append(first)
+        try:
+            first.start()
+        except InitError as error:
+            raise StackConfigurationError(
+                f"the function failed INIT: {error.document.get('errorType')}: "
+                f"{error.document.get('errorMessage')}"
+            ) from None
+        first.log_sink = log_sink or write_to_stderr
+        first.log_sink(init_output)
+        self.gateway = LocalApiGateway(
+            first,
+            self.function,
+            cors=cors,
+            port=self.ports.api,
+            region=self.region,
+            text_content_types=self._text_content_types,
+            environments=EnvironmentPool(first, new_environment, processes.limit, serial_cold_starts=False),
+            access_log=self._access_log,
+            request_code=terminal.code if self._access_log else None,
+        )
+        self._start_gateway()
 
     def _new_environment(
         self, wrap: Callable[[LambdaHandler], LambdaHandler]
@@ -368,6 +452,8 @@ class LocalStack(Service):
         for server in (self.gateway, self.identity_provider, self.big_interview, self.secrets_manager):
             if server is not None:
                 server.stop()
+        for environment in self.environments:
+            environment.stop()
         if self._cold_import is not None:
             self._cold_import.release()
             self._cold_import = None

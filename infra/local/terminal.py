@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from typing import Any
 from infra.local.lambda_runtime import LambdaHandler
 
 # Powertools warns when a request published no metric (/health): expected, as in pyproject's filter.
+EXPECTED_WARNING = "UserWarning: No application metrics to publish"
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
@@ -35,10 +38,13 @@ class RequestOutcomes(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         reason = getattr(record, "reason", None)
         if isinstance(reason, str):
-            self._local.reason = reason
+            self.record(reason)
 
     def start(self) -> None:
         self._local.reason = None
+
+    def record(self, reason: str) -> None:
+        self._local.reason = reason
 
     def reason(self) -> str | None:
         value: str | None = getattr(self._local, "reason", None)
@@ -48,9 +54,11 @@ class RequestOutcomes(logging.Handler):
 class Terminal:
     """Wires the handler's logger for ``make dev``: short lines, or (verbose) the full JSON too."""
 
-    def __init__(self, service: str, verbose: bool) -> None:
+    def __init__(self, service: str, verbose: bool, in_process: bool = True) -> None:
         self.verbose = verbose
         self.outcomes = RequestOutcomes()
+        if not in_process:
+            return  # the handler runs elsewhere (process environments): ``log_sink`` reads its output
         logger = logging.getLogger(service)
         logger.addHandler(self.outcomes)
         if not verbose:
@@ -78,9 +86,42 @@ class Terminal:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
 
+    def log_sink(self, lines: list[str]) -> None:
+        """A process environment's output (its calling thread's invocation): as ``wrap`` does in-process.
+
+        The request's code is the ``reason`` of the handler's summary record (a JSON log
+        line); by default only ERROR records are shown, with ``verbose`` every line.
+        """
+        warning_source = False
+        for line in lines:
+            # The warning filtered above, as a process environment prints it: its line, then
+            # the indented source line. Expected for /health; in-process it is never printed.
+            if EXPECTED_WARNING in line or (warning_source and line.startswith("  ")):
+                warning_source = EXPECTED_WARNING in line
+                continue
+            warning_source = False
+            if line.startswith("START RequestId:"):
+                self.outcomes.start()
+            record = _json_object(line)
+            if record is not None and isinstance(record.get("reason"), str):
+                self.outcomes.record(record["reason"])
+            if self.verbose or (record is not None and record.get("level") in ("ERROR", "CRITICAL")):
+                print(line, file=sys.stderr, flush=True)
+
     def code(self) -> str:
         """The code of the request just served: ``ok``, an error code, or ``-`` (e.g. /health)."""
         return self.outcomes.reason() or "-"
+
+
+def _json_object(line: str) -> dict[str, Any] | None:
+    """A JSON log line as a dict; None for anything else (text, a traceback, a warning)."""
+    if not line.startswith("{"):
+        return None
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def access_line(method: str, path: str, status: int, code: Callable[[], str] | None, ms: float) -> str:

@@ -20,7 +20,9 @@ from infra.bench.run import Options, run
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+def smoke(
+    lambda_runtime_ready: None, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], Path]:
     out_dir = tmp_path_factory.mktemp("bench")
     report = run(Options.smoke(out_dir))
     write_json(report, out_dir / "bench.json")
@@ -45,7 +47,10 @@ def test_every_section_is_measured(smoke: tuple[dict[str, Any], Path]) -> None:
     for section in SECTIONS:
         assert section in report
     cold = report["cold"]["variants"]
-    assert set(cold) == {"reference", "ours", "ours_tracing", "ours_snapstart"}
+    assert set(cold) == {"reference", "ours", "ours_tracing", "ours_snapstart", "ours_environment"}
+    # Through a Lambda execution environment: INIT plus the first invocation, a 302 (checked).
+    environment = cold["ours_environment"]
+    assert environment["total_ms"]["n"] == 1 and environment["import_ms"]["p50"] > 0
     assert all(variant["total_ms"]["n"] >= 1 for variant in cold.values())
     # Tracing off never loads the X-Ray SDK; on, it does and segments reach the daemon address.
     assert not cold["ours"]["xray_loaded"] and cold["ours_tracing"]["xray_loaded"]

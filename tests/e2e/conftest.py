@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright, sync_playwright
 
+from infra.local.environments import ProcessExecution
 from infra.local.stack import LocalStack, Ports
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -60,12 +61,13 @@ class BrowserPage:
 
 
 @pytest.fixture(scope="module")
-def local_stack() -> Iterator[LocalStack]:
-    """The whole stack with the real handler, every piece a sandbox, on free ports.
+def local_stack(lambda_runtime_ready: None) -> Iterator[LocalStack]:
+    """The whole stack as ``make dev`` runs it, every piece a sandbox, on free ports.
 
-    One-time links are on (a moto DynamoDB table), as in ``make dev``.
+    The function is the built artifact in Lambda execution environments (processes
+    under awslambdaric on Python 3.13); one-time links are on (a moto DynamoDB table).
     """
-    with LocalStack(ports=Ports.ephemeral(), environ={}) as stack:
+    with LocalStack(ports=Ports.ephemeral(), environ={}, processes=ProcessExecution()) as stack:
         yield stack
 
 

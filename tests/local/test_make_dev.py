@@ -21,6 +21,9 @@ import pytest
 from infra.local.stack import MANAGED_VARIABLES, REPOSITORY_ROOT, Ports
 from tests.local.conftest import free_port
 
+# make dev builds the artifact when stale: the session's build comes first (it holds a lock
+# the other xdist worker waits on), so make dev finds it up to date.
+pytestmark = pytest.mark.usefixtures("lambda_runtime_ready")
 STARTUP_TIMEOUT_SECONDS = 120  # includes `make venv` when the venv is stale
 
 
