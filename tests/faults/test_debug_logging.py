@@ -175,9 +175,7 @@ def test_sign_ins_and_refusals_at_debug_log_nothing_secret(
 
     assert statuses == [302, 302, 302, 302]
     assert refusals == [401, 403, 502]
-    assert_no_secret_anywhere(
-        debug_everywhere, capfd, [*tokens, *refused], api.issued
-    )
+    assert_no_secret_anywhere(debug_everywhere, capfd, [*tokens, *refused], api.issued)
 
 
 def test_fault_cases_at_debug_log_nothing_secret(

@@ -423,8 +423,10 @@ def test_rsa_key_of_1024_bits_is_refused_whatever_else_fits() -> None:
 
     # The operator's log says why; the answer's detail says only that the key is too weak.
     assert "1024 bits; at least 2048" in refused.value.log_detail
-    assert refused.value.detail == "the JWKS key is too weak to be trusted (the operator's log says why): " \
+    assert (
+        refused.value.detail == "the JWKS key is too weak to be trusted (the operator's log says why): "
         "publish a new key"
+    )
 
 
 def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
