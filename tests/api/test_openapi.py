@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from infra.local.stack import LocalStack
-from infra.openapi import REPOSITORY_ROOT, SPEC_PATH, openapi_document, render, resolver_with_routes
+from infra.tools.openapi import REPOSITORY_ROOT, SPEC_PATH, openapi_document, render, resolver_with_routes
 
 # The coverage phase also sends methods the description does not list. TRACE and QUERY are
 # left out: the local gateway's HTTP server answers them 501 itself (real API Gateway

@@ -35,7 +35,7 @@ from handler.config import load_config
 from handler.container import Container, new_http_pool
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
-from tests.infra.templates import transformed
+from tests.deploy.templates import transformed
 from tests.servers import LOOPBACK, free_port
 from tests.support import API_KEY, FakePartnerApi, LambdaContext, SigningKey, http_event, mint
 

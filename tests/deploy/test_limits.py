@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.templates import TEMPLATE_PATH, load, transformed
+from tests.deploy.templates import TEMPLATE_PATH, load, transformed
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.templates import ROOT, plain
+from tests.deploy.templates import ROOT, plain
 
 BIN = Path(sys.executable).parent
 ARCHITECTURE = "x86_64"

@@ -237,8 +237,8 @@ def test_function_runtime_size_and_build_method(function: dict[str, Any], props:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     target = re.search(r"^build-SsoFunction:\n((?:\t.*\n)+)", makefile, re.MULTILINE)
     assert target, "the Makefile has no build-SsoFunction target"
-    assert 'infra/build-function.sh "$(ARTIFACTS_DIR)"' in target.group(1)
-    assert os.access(ROOT / "infra" / "build-function.sh", os.X_OK)
+    assert 'infra/deploy/build-function.sh "$(ARTIFACTS_DIR)"' in target.group(1)
+    assert os.access(ROOT / "infra" / "deploy" / "build-function.sh", os.X_OK)
 
 
 def test_architecture_is_a_parameter_defaulting_to_arm64(
@@ -255,7 +255,7 @@ def test_every_contract_variable_comes_from_a_described_constrained_parameter(
     template: dict[str, Any], props: dict[str, Any]
 ) -> None:
     variables = props["Environment"]["Variables"]
-    # REPLAY_TABLE_NAME and POWERTOOLS_TRACE_DISABLED are conditional (tests/infra/test_limits.py).
+    # REPLAY_TABLE_NAME and POWERTOOLS_TRACE_DISABLED are conditional (tests/deploy/test_limits.py).
     conditional = {"REPLAY_TABLE_NAME", "POWERTOOLS_TRACE_DISABLED"}
     assert set(variables) == set(CONTRACT) | set(LITERALS) | conditional
     for name, value in LITERALS.items():
@@ -693,7 +693,7 @@ def test_sam_build_writes_a_deployable_template(sam_build: Path) -> None:
 
 def test_build_script_targets_x86_64_when_asked(tmp_path: Path) -> None:
     result = run(
-        [str(ROOT / "infra" / "build-function.sh"), str(tmp_path / "artifact")],
+        [str(ROOT / "infra" / "deploy" / "build-function.sh"), str(tmp_path / "artifact")],
         timeout=600,
         env={**subprocess_env(), "ARCHITECTURE": "x86_64"},
     )
@@ -707,7 +707,7 @@ def test_build_script_refuses_an_unknown_architecture(tmp_path: Path) -> None:
     keep = tmp_path / "artifact" / "keep"
     keep.write_text("x")
     result = run(
-        [str(ROOT / "infra" / "build-function.sh"), str(tmp_path / "artifact")],
+        [str(ROOT / "infra" / "deploy" / "build-function.sh"), str(tmp_path / "artifact")],
         env={**subprocess_env(), "ARCHITECTURE": "mips"},
     )
     assert result.returncode != 0

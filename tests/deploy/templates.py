@@ -14,7 +14,7 @@ from cfnlint.decode import decode_str
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
-MONITORING_PATH = ROOT / "infra" / "monitoring.yaml"
+MONITORING_PATH = ROOT / "infra" / "deploy" / "monitoring.yaml"
 
 
 def plain(value: Any) -> Any:

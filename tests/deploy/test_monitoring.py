@@ -1,4 +1,4 @@
-"""infra/monitoring.yaml (nested stack of template.yaml): alarms to a KMS-encrypted SNS
+"""infra/deploy/monitoring.yaml (nested stack of template.yaml): alarms to a KMS-encrypted SNS
 topic, the dashboard and the saved Logs Insights queries, against the metric and log
 contract of the handler (namespace from MetricsNamespace, dimensions `service`,
 `reason`, `status_class`)."""
@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.infra.templates import MONITORING_PATH, ROOT, TEMPLATE_PATH, load
+from tests.deploy.templates import MONITORING_PATH, ROOT, TEMPLATE_PATH, load
 
 BIN = Path(sys.executable).parent
 # The handler's metric contract (issue 5).
 SERVICE = "sso-redirector"
 STATUS_CLASSES = {"4xx", "5xx", "timeout", "network", "bad_answer"}
 # Every function metric carries `service`; CloudWatch matches the exact dimension set
-# (tests/infra/test_metric_identities.py checks that against what the handler prints).
+# (tests/deploy/test_metric_identities.py checks that against what the handler prints).
 SERVICE_DIMENSION = {"Name": "service", "Value": {"Ref": "ServiceName"}}
 THRESHOLDS = {
     "LambdaErrorsThreshold": "AlarmLambdaErrorsThreshold",
@@ -62,7 +62,7 @@ def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
 def test_nested_stack_is_wired_from_template(template: dict[str, Any], monitoring: dict[str, Any]) -> None:
     app = template["Resources"]["Monitoring"]
     assert app["Type"] == "AWS::Serverless::Application"
-    assert app["Properties"]["Location"] == "infra/monitoring.yaml"
+    assert app["Properties"]["Location"] == "infra/deploy/monitoring.yaml"
     passed = app["Properties"]["Parameters"]
     declared = monitoring["Parameters"]
     assert set(passed) <= set(declared)

@@ -7,7 +7,7 @@ ever (with ``TreatMissingData: notBreaching`` it stays OK). So the handler is dr
 through every outcome (a sign-in, each refusal class, each Partner API failure), the
 EMF documents it prints are turned into the metric identities CloudWatch would create
 from them, and every alarm metric (each ``MetricStat`` of a metric-math alarm too) and
-every dashboard metric and ``SEARCH`` schema of infra/monitoring.yaml must name one.
+every dashboard metric and ``SEARCH`` schema of infra/deploy/monitoring.yaml must name one.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import REPLAY_TABLE, Sso
-from tests.infra.templates import MONITORING_PATH, load
+from tests.deploy.templates import MONITORING_PATH, load
 from tests.support import LambdaContext, SigningKey, http_event, mint, user_document
 
-# The values template.yaml gives the nested stack's parameters (tests/infra/test_monitoring.py
+# The values template.yaml gives the nested stack's parameters (tests/deploy/test_monitoring.py
 # checks the wiring); FunctionName is the Lambda context's, which Powertools puts on ColdStart.
 PARAMETERS = {
     "MetricsNamespace": "BigInterviewSso",
@@ -108,7 +108,7 @@ def emf_identities(output: str) -> set[Metric]:
     return found
 
 
-# ---- what infra/monitoring.yaml asks CloudWatch for ------------------------------------------
+# ---- what infra/deploy/monitoring.yaml asks CloudWatch for ------------------------------------------
 def resolve(value: Any) -> str:
     """A template value with the nested stack's parameters filled in."""
     if isinstance(value, dict) and set(value) == {"Ref"}:

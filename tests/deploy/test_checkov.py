@@ -1,4 +1,4 @@
-"""checkov on template.yaml and infra/monitoring.yaml: 0 failed checks, every skip explained.
+"""checkov on template.yaml and infra/deploy/monitoring.yaml: 0 failed checks, every skip explained.
 
 checkov runs from its own venv (``.venv-checkov``, ``make checkov-venv``): it pins
 boto3/botocore versions that aws-sam-cli does not accept. The venv is created
@@ -18,7 +18,7 @@ from cfnlint.decode import decode_str
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
-SCANNED = ("template.yaml", "infra/monitoring.yaml")
+SCANNED = ("template.yaml", "infra/deploy/monitoring.yaml")
 
 
 def checkov_env() -> dict[str, str]:
@@ -61,7 +61,7 @@ def test_checkov_scanned_both_templates(checkov_report: list[dict[str, Any]]) ->
         results = report.get("results", {})
         for kind in ("passed_checks", "skipped_checks", "failed_checks"):
             files |= {check["file_path"].lstrip("/") for check in results.get(kind, [])}
-    assert {"template.yaml", "infra/monitoring.yaml"} <= files, files
+    assert {"template.yaml", "infra/deploy/monitoring.yaml"} <= files, files
 
 
 @pytest.mark.parametrize("name", SCANNED)
