@@ -68,6 +68,7 @@ REFUSALS = {
     "invalid_user",
     "partner_api_error",
     "partner_api_timeout",
+    "profile_required",  # the Partner API's 422 (user "refused" below)
 }
 PARTNER_FAILURES = {"4xx", "5xx", "timeout", "network", "bad_answer"}
 
