@@ -3,6 +3,7 @@ template.yaml as the SAM transform turns it into plain CloudFormation."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from functools import cache
@@ -33,6 +34,15 @@ def _load(path: Path) -> str:
 def load(path: Path) -> dict[str, Any]:
     """A fresh copy of the decoded template (short tags become ``Fn::...`` / ``Ref``)."""
     return json.loads(_load(path))  # type: ignore[no-any-return]
+
+
+def function_properties(template: dict[str, Any], logical_id: str = "SsoFunction") -> dict[str, Any]:
+    """A function's properties with the template's ``Globals`` merged in, by SAM's own rules."""
+    from samtranslator.plugins.globals.globals import Globals
+
+    properties = copy.deepcopy(template["Resources"][logical_id]["Properties"])
+    merged = Globals(copy.deepcopy(template)).merge("AWS::Serverless::Function", properties, logical_id)
+    return merged  # type: ignore[no-any-return]
 
 
 class _ManagedPolicies:

@@ -23,14 +23,18 @@ STATUS_CLASSES = {"4xx", "5xx", "timeout", "network", "bad_answer"}
 # Every function metric carries `service`; CloudWatch matches the exact dimension set
 # (tests/deploy/test_metric_identities.py checks that against what the handler prints).
 SERVICE_DIMENSION = {"Name": "service", "Value": {"Ref": "ServiceName"}}
+# The thresholds an operator sets on the parent stack (they follow a partner's traffic) ...
 THRESHOLDS = {
-    "LambdaErrorsThreshold": "AlarmLambdaErrorsThreshold",
-    "ThrottlesThreshold": "AlarmThrottlesThreshold",
-    "DurationP99Ms": "AlarmDurationP99Ms",
-    "Api5xxRatePercent": "AlarmApi5xxRatePercent",
-    "PartnerApiErrorRatePercent": "AlarmPartnerApiErrorRatePercent",
     "RefusalsPer5Minutes": "AlarmRefusalsPer5Minutes",
     "MinimumRequests": "AlarmMinimumRequests",
+}
+# ... and those that keep the nested stack's defaults.
+NESTED_THRESHOLDS = {
+    "LambdaErrorsThreshold",
+    "ThrottlesThreshold",
+    "DurationP99Ms",
+    "Api5xxRatePercent",
+    "PartnerApiErrorRatePercent",
 }
 
 
@@ -85,6 +89,9 @@ def test_nested_stack_is_wired_from_template(template: dict[str, Any], monitorin
         assert passed[nested] == {"Ref": parent}
         assert template["Parameters"][parent]["Type"] == "Number"
         assert template["Parameters"][parent]["Default"] == declared[nested]["Default"], parent
+    for nested in NESTED_THRESHOLDS:
+        assert nested not in passed, nested
+        assert declared[nested]["Type"] == "Number" and "Default" in declared[nested], nested
 
 
 def test_monitoring_template_passes_cfn_lint() -> None:

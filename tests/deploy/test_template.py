@@ -25,6 +25,8 @@ from urllib.parse import parse_qs
 import pytest
 from cfnlint.decode import decode_str
 
+from tests.deploy.templates import function_properties
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 BIN = Path(sys.executable).parent
@@ -147,8 +149,9 @@ def function(template: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def props(function: dict[str, Any]) -> dict[str, Any]:
-    return function["Properties"]  # type: ignore[no-any-return]
+def props(template: dict[str, Any], function: dict[str, Any]) -> dict[str, Any]:
+    """The function's properties as SAM deploys them: its own, with ``Globals`` merged in."""
+    return function_properties(template)
 
 
 def pattern_of(parameter: dict[str, Any]) -> re.Pattern[str]:
