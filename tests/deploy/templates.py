@@ -1,5 +1,7 @@
-"""Shared readers for the infra tests: the templates as cfn-lint decodes them, and
-template.yaml as the SAM transform turns it into plain CloudFormation."""
+"""The deploy tests' view of the templates: each as the project's one template reader
+(``infra.local.sam_template.load_template``, cfn-lint's decoder) gives it, a function's
+properties as SAM merges ``Globals`` into them, and template.yaml as the SAM transform
+turns it into plain CloudFormation."""
 
 from __future__ import annotations
 
@@ -11,24 +13,16 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from cfnlint.decode import decode_str
+from infra.local.sam_template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 MONITORING_PATH = ROOT / "infra" / "deploy" / "monitoring.yaml"
 
 
-def plain(value: Any) -> Any:
-    """cfn-lint's node classes turned into plain dicts/lists/strings."""
-    return json.loads(json.dumps(value, default=str))
-
-
 @cache
 def _load(path: Path) -> str:
-    decoded, problems = decode_str(path.read_text(encoding="utf-8"))
-    assert not problems, problems
-    assert decoded is not None
-    return json.dumps(plain(decoded))
+    return json.dumps(load_template(path))
 
 
 def load(path: Path) -> dict[str, Any]:

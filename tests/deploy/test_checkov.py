@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode_str
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.deploy.templates import ROOT, load
+
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 SCANNED = ("template.yaml", "infra/deploy/monitoring.yaml")
 
@@ -66,8 +65,7 @@ def test_checkov_scanned_both_templates(checkov_report: list[dict[str, Any]]) ->
 
 @pytest.mark.parametrize("name", SCANNED)
 def test_every_checkov_skip_has_a_one_line_reason(name: str) -> None:
-    template, problems = decode_str((ROOT / name).read_text(encoding="utf-8"))
-    assert not problems and template is not None
+    template = load(ROOT / name)
     for logical_id, resource in template["Resources"].items():
         skips = resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
         for skip in skips:

@@ -23,12 +23,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from cfnlint.decode import decode_str
 
-from tests.deploy.templates import function_properties
+from infra.local.sam_template import load_template
+from tests.deploy.templates import ROOT, TEMPLATE_PATH, function_properties, load
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = ROOT / "template.yaml"
 BIN = Path(sys.executable).parent
 JWT_PLACEHOLDER = "REPLACE_WITH_A_JWT"
 
@@ -128,17 +126,9 @@ EVENT_FILES = ("sso-get.json", "sso-post-form.json", "sso-bearer-json.json", "he
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def plain(value: Any) -> Any:
-    """cfn-lint's node classes turned into plain dicts/lists/strings (for == and json)."""
-    return json.loads(json.dumps(value, default=str))
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    decoded, problems = decode_str(TEMPLATE_PATH.read_text(encoding="utf-8"))
-    assert not problems, problems
-    assert decoded is not None
-    return plain(decoded)  # type: ignore[no-any-return]
+    return load(TEMPLATE_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -687,9 +677,7 @@ def test_sam_build_packages_handler_and_runtime_dependencies_only(sam_build: Pat
 
 
 def test_sam_build_writes_a_deployable_template(sam_build: Path) -> None:
-    built, problems = decode_str((sam_build / "template.yaml").read_text(encoding="utf-8"))
-    assert not problems and built is not None
-    function = built["Resources"]["SsoFunction"]["Properties"]
+    function = load_template(sam_build / "template.yaml")["Resources"]["SsoFunction"]["Properties"]
     assert function["CodeUri"] == "SsoFunction"
     assert function["Handler"] == "handler.app.lambda_handler"
 
