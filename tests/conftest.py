@@ -32,9 +32,9 @@ from tests.support import (
     AUDIENCE,
     ISSUER,
     FakePartnerApi,
-    LambdaContext,
     SigningKey,
     fake_aws_environment,
+    lambda_context,
 )
 
 # moto's mock_aws starts every test with a new default boto3 session, and a new session
@@ -245,7 +245,7 @@ class Sso:
     container: Container
 
     def __call__(self, event: dict[str, Any], remaining_ms: int = 9_000) -> dict[str, Any]:
-        return self.handler(event, LambdaContext(remaining_ms))  # type: ignore[arg-type]
+        return self.handler(event, lambda_context(remaining_ms))  # type: ignore[arg-type]
 
 
 @pytest.fixture

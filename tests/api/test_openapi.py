@@ -84,11 +84,11 @@ def test_describing_the_routes_turns_no_validation_on_and_imports_nothing_at_run
 import json, sys
 from handler.api import create_handler
 from handler.config import load_config
-from tests.support import LambdaContext
+from tests.support import lambda_context
 environ = {"BI_ORG": "x", "BI_API_KEY_SECRET_ID": "s", "JWT_ISSUER": "https://i", "JWT_AUDIENCE": "a"}
 config = load_config(environ)
 handler = create_handler(config, None)
-answer = handler(json.load(open("events/health.json")), LambdaContext())
+answer = handler(json.load(open("events/health.json")), lambda_context())
 assert answer["statusCode"] == 200, answer
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "pydantic")))
 """

@@ -27,14 +27,14 @@ from werkzeug import Request, Response
 
 from tests.conftest import REPLAY_TABLE, Sso
 from tests.deploy.templates import MONITORING_PATH, load
-from tests.support import LambdaContext, SigningKey, http_event, mint, user_document
+from tests.support import FUNCTION_NAME, SigningKey, http_event, mint, user_document
 
 # The values template.yaml gives the nested stack's parameters (tests/deploy/test_monitoring.py
 # checks the wiring); FunctionName is the Lambda context's, which Powertools puts on ColdStart.
 PARAMETERS = {
     "MetricsNamespace": "BigInterviewSso",
     "ServiceName": "sso-redirector",
-    "FunctionName": LambdaContext.function_name,
+    "FunctionName": FUNCTION_NAME,
     "AliasName": "live",
     "HttpApiId": "a1b2c3d4e5",
     "ApiStage": "$default",

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from handler.errors import ConfigError
-from tests.support import LambdaContext, SigningKey, mint
+from tests.support import SigningKey, lambda_context, mint
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 PLACEHOLDER = "REPLACE_WITH_A_JWT"
@@ -66,7 +66,7 @@ def test_browser_event_files_redirect_to_big_interview(
 ) -> None:
     app = app_module()
 
-    result = app.lambda_handler(load_event(name, mint(rsa_key)), LambdaContext())
+    result = app.lambda_handler(load_event(name, mint(rsa_key)), lambda_context())
 
     assert result["statusCode"] == 302
     location = urlsplit(result["headers"]["Location"])
@@ -76,7 +76,7 @@ def test_browser_event_files_redirect_to_big_interview(
 def test_bearer_event_file_answers_json(app_module: Callable[[], ModuleType], rsa_key: SigningKey) -> None:
     app = app_module()
 
-    result = app.lambda_handler(load_event("sso-bearer-json.json", mint(rsa_key)), LambdaContext())
+    result = app.lambda_handler(load_event("sso-bearer-json.json", mint(rsa_key)), lambda_context())
 
     assert result["statusCode"] == 200
     assert "/sso/login?token=" in json.loads(result["body"])["redirect_url"]
@@ -85,7 +85,7 @@ def test_bearer_event_file_answers_json(app_module: Callable[[], ModuleType], rs
 def test_health_event_file_answers_200(app_module: Callable[[], ModuleType]) -> None:
     app = app_module()
 
-    result = app.lambda_handler(json.loads((EVENTS / "health.json").read_text()), LambdaContext())
+    result = app.lambda_handler(json.loads((EVENTS / "health.json").read_text()), lambda_context())
 
     assert result["statusCode"] == 200
 

@@ -37,7 +37,7 @@ from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
 from tests.deploy.templates import transformed
 from tests.servers import LOOPBACK, free_port
-from tests.support import API_KEY, FakePartnerApi, LambdaContext, SigningKey, http_event, mint
+from tests.support import API_KEY, FakePartnerApi, SigningKey, http_event, lambda_context, mint
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -209,7 +209,7 @@ def sign_in(
     telemetry = new_telemetry()
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
     handler = create_handler(config, container.service, telemetry)
-    return handler(http_event(query={"jwt": mint(key)}), LambdaContext())  # type: ignore[arg-type]
+    return handler(http_event(query={"jwt": mint(key)}), lambda_context())  # type: ignore[arg-type]
 
 
 def test_the_policy_covers_the_configured_secret_and_table_only(stage: Stage) -> None:
