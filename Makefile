@@ -15,9 +15,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# ruff (lint and format) and mypy --strict over handler, infra and tests (pyproject.toml's
+# [tool.mypy] packages). `ruff format handler infra tests` fixes what the check reports.
 lint: venv
 	$(VENV)/bin/ruff check handler infra tests
-	$(VENV)/bin/mypy --strict handler
+	$(VENV)/bin/ruff format --check handler infra tests
+	$(VENV)/bin/mypy --strict
 
 # The full suite: the system packages first (infra/tools/system-requirements.sh installs
 # Debian's chromium and chromium-driver when missing and this user may, or stops at

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from typing import Any
 
 import pytest
 import schemathesis
@@ -107,7 +108,9 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "pydantic")
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-def test_the_running_api_keeps_to_its_description(case: schemathesis.Case, local_stack: LocalStack) -> None:
+def test_the_running_api_keeps_to_its_description(
+    case: schemathesis.Case[Any], local_stack: LocalStack
+) -> None:
     response = case.call_and_validate(base_url=local_stack.api_url, checks=CHECKS, timeout=15)
     ANSWERS[case.operation.label][response.status_code] += 1
 

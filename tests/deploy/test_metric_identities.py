@@ -368,7 +368,7 @@ def with_dimensions(monitoring: dict[str, Any], keep: Callable[[str], bool]) -> 
     return copy
 
 
-def published_as_today(names: Iterable[tuple[str, str]]) -> set[Metric]:
+def published_as_today(names: Iterable[tuple[str, tuple[str, str]]]) -> set[Metric]:
     """Identities shaped as the handler publishes them, without running it."""
     service = ("service", PARAMETERS["ServiceName"])
     return {

@@ -101,7 +101,7 @@ def carried_tokens(ev: dict[str, Any]) -> set[str]:
 
 
 # ---- hostile text: what found the defects of issue 9 ---------------------------------------------
-printable = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+printable = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 # Characters that look like, or that NFKC turns into, URL delimiters; invisible and bidi controls.
 LOOK_ALIKES = (
     "\uff0f\uff3c\uff1a\uff20\uff1f\uff03\uff3b\uff3d\u2215\u2044\u29f8\ufe6b\u2100\u2101"

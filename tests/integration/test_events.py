@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,7 +30,7 @@ PLACEHOLDER = "REPLACE_WITH_A_JWT"
 
 def load_event(name: str, token: str) -> dict[str, Any]:
     """An event file with the placeholder replaced by ``token`` (in the body too, if base64)."""
-    event = json.loads((EVENTS / name).read_text().replace(PLACEHOLDER, token))
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text().replace(PLACEHOLDER, token))
     if event.get("isBase64Encoded") and event.get("body"):
         body = base64.b64decode(event["body"]).decode().replace(PLACEHOLDER, token)
         event["body"] = base64.b64encode(body.encode()).decode()
@@ -45,7 +45,7 @@ def app_module(
     aws: Any,
     partner_api: Any,
     jwks: Any,
-) -> Callable[[], ModuleType]:
+) -> Iterator[Callable[[], ModuleType]]:
     """Import ``handler.app`` afresh, in the environment Lambda would give it."""
 
     def load() -> ModuleType:
@@ -129,7 +129,8 @@ def sam_generated_event() -> dict[str, Any]:
         check=True,
         env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
     )
-    return json.loads(generated.stdout)
+    event: dict[str, Any] = json.loads(generated.stdout)
+    return event
 
 
 def shape_problems(ours: Any, reference: Any, optional: set[str], where: str) -> list[str]:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import pytest
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Moto:
     endpoint: str
 
-    def client(self, service: str, **credentials: str) -> Any:
+    def client(self, service: Literal["iam", "sts", "secretsmanager", "dynamodb"], **credentials: str) -> Any:
         return boto3.client(
             service,
             region_name=REGION,

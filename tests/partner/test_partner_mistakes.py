@@ -167,7 +167,7 @@ def token_for(mistake: Mistake, rsa_key: SigningKey) -> str:
 
 def developer_section(page: str) -> str:
     [section] = re.findall(r'<section class="dev".*?</section>', page, flags=re.S)
-    return section
+    return str(section)
 
 
 def verdict_of(report: str) -> str:

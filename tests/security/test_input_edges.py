@@ -35,7 +35,8 @@ def summary(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
     assert formatter is not None
     lines = [json.loads(formatter.format(record)) for record in caplog.records]
     [line] = [line for line in lines if line["message"].startswith("sign-in ")]
-    return line
+    summary: dict[str, Any] = line
+    return summary
 
 
 def answered(sso: Sso, caplog: pytest.LogCaptureFixture, event: dict[str, Any]) -> dict[str, Any]:
