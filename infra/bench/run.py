@@ -318,9 +318,10 @@ def measure_artifact(mode: str, out_dir: Path) -> dict[str, Any]:
             check=False,
         )
         if process.returncode == 0:
+            built = target.resolve()  # --out-dir may be relative, or outside the repository
+            shown = built.relative_to(REPOSITORY_ROOT) if built.is_relative_to(REPOSITORY_ROOT) else built
             return {
-                "source": f"infra/deploy/build-function.sh {target.relative_to(REPOSITORY_ROOT)} "
-                "(what `sam build` runs for SsoFunction)",
+                "source": f"infra/deploy/build-function.sh {shown} (what `sam build` runs for SsoFunction)",
                 "architecture": os.environ.get("ARCHITECTURE", "arm64"),
                 "seconds": round(time.perf_counter() - started, 1),
                 **directory_sizes(target),
