@@ -15,11 +15,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# ruff (lint and format) and mypy --strict over handler, infra and tests (pyproject.toml's
+# [tool.mypy] packages). `ruff format handler infra tests` fixes what the check reports.
 lint: venv
 	$(VENV)/bin/ruff check handler infra tests
-	$(VENV)/bin/mypy --strict handler
+	$(VENV)/bin/ruff format --check handler infra tests
+	$(VENV)/bin/mypy --strict
 
-# The full suite: the system packages first (infra/system-requirements.sh installs
+# The full suite: the system packages first (infra/tools/system-requirements.sh installs
 # Debian's chromium and chromium-driver when missing and this user may, or stops at
 # once with the command to run), then the static checks, then pytest (unit,
 # integration, the local stack, the browser, the template's cfn-lint / sam validate /
@@ -37,7 +40,7 @@ test: system-requirements
 	if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
 
 system-requirements:
-	@infra/system-requirements.sh
+	@infra/tools/system-requirements.sh
 
 # The inner loop, well under a minute: ruff, mypy --strict and the unit tests.
 check: lint
@@ -74,7 +77,7 @@ test-runtime: runtime-venv
 # Build (SAM). `sam build` runs the target build-SsoFunction below for the
 # function (template.yaml: Metadata BuildMethod: makefile). SAM does not pass
 # the function's architecture to a makefile build, so ARCHITECTURE (exported
-# to infra/build-function.sh) must match the template's Architecture parameter:
+# to infra/deploy/build-function.sh) must match the template's Architecture parameter:
 # `make build ARCHITECTURE=x86_64` sets both.
 # ---------------------------------------------------------------------------
 ARCHITECTURE ?= arm64
@@ -92,7 +95,7 @@ validate: venv
 
 # Called by `sam build` with ARTIFACTS_DIR set; not meant to be run by hand.
 build-SsoFunction:
-	infra/build-function.sh "$(ARTIFACTS_DIR)"
+	infra/deploy/build-function.sh "$(ARTIFACTS_DIR)"
 
 # ---------------------------------------------------------------------------
 # Lambda without Docker (infra/local/environments.py, runtime_api.py): the built
@@ -187,16 +190,16 @@ check-link: venv
 # ---------------------------------------------------------------------------
 # Infrastructure checks (issue 5: monitoring, limits, security scans, artifact).
 # checkov lives in its own venv: it pins boto3/botocore versions aws-sam-cli
-# does not accept. `make checkov` scans template.yaml and infra/monitoring.yaml
+# does not accept. `make checkov` scans template.yaml and infra/deploy/monitoring.yaml
 # (0 failed checks expected; skips carry a one-line reason in the template).
-# tests/infra/test_checkov.py runs the same scan inside `make test`, creating
+# tests/deploy/test_checkov.py runs the same scan inside `make test`, creating
 # the venv through `make checkov-venv` when missing (about 50 s). The artifact
-# check (tests/infra/test_artifact.py) writes its figures to build/artifact.json;
+# check (tests/deploy/test_artifact.py) writes its figures to build/artifact.json;
 # `make artifact` runs just that test.
 # ---------------------------------------------------------------------------
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
-CHECKOV_FILES := template.yaml infra/monitoring.yaml
+CHECKOV_FILES := template.yaml infra/deploy/monitoring.yaml
 
 .PHONY: checkov checkov-venv artifact
 
@@ -213,7 +216,7 @@ checkov: checkov-venv
 		$(addprefix -f ,$(CHECKOV_FILES))
 
 artifact: venv
-	$(PY) -m pytest --no-cov -p no:cacheprovider tests/infra/test_artifact.py
+	$(PY) -m pytest --no-cov -p no:cacheprovider tests/deploy/test_artifact.py
 
 # ---------------------------------------------------------------------------
 # Fuzzing (issue 3). `make test` runs the property tests in tests/fuzz/ with the
@@ -235,7 +238,7 @@ fuzz: venv
 .PHONY: openapi
 
 openapi: venv
-	$(PY) -m infra.openapi
+	$(PY) -m infra.tools.openapi
 
 # ---------------------------------------------------------------------------
 # Performance (issue 6): `make bench` prints the table and writes

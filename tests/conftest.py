@@ -32,16 +32,16 @@ from tests.support import (
     AUDIENCE,
     ISSUER,
     FakePartnerApi,
-    LambdaContext,
     SigningKey,
     fake_aws_environment,
+    lambda_context,
 )
 
 # moto's mock_aws starts every test with a new default boto3 session, and a new session
 # parses botocore's JSON service models again: about 0.1 s for each client a test
 # creates, the largest share of most tests' set-up. One loader for the whole run keeps
 # the parsed models (botocore shares one loader between a session's clients anyway).
-botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 SECRET_ID = "bi-sso/test/api-key"
 REPLAY_TABLE = "bi-sso-test-replay"
@@ -120,8 +120,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"{sum(r['characters'] for r in results)} characters of test output "
             f"({len(results)} process{'es' if len(results) > 1 else ''}); {len(findings)} leaking sections"
         )
-        for nodeid, section, found in findings:
-            reporter.write_line(f"SECRET IN LOGS: {nodeid} [{section}]: {found}", red=True)
+        for nodeid, section, shown in findings:
+            reporter.write_line(f"SECRET IN LOGS: {nodeid} [{section}]: {shown}", red=True)
     if findings:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -245,7 +245,7 @@ class Sso:
     container: Container
 
     def __call__(self, event: dict[str, Any], remaining_ms: int = 9_000) -> dict[str, Any]:
-        return self.handler(event, LambdaContext(remaining_ms))  # type: ignore[arg-type]
+        return self.handler(event, lambda_context(remaining_ms))  # type: ignore[arg-type]
 
 
 @pytest.fixture

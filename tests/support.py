@@ -21,6 +21,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from werkzeug import Request, Response
 
+from infra.local.lambda_runtime import LambdaContext, new_context
 from tests import leakcheck
 
 ISSUER = "https://idp.partner.test"
@@ -86,22 +87,12 @@ def form_event(fields: dict[str, str], base64_body: bool = True, **kwargs: Any) 
     )
 
 
-class LambdaContext:
-    """The attributes of the Lambda context the handler and Powertools read."""
+FUNCTION_NAME = "sso-redirector-test"
 
-    function_name = "sso-redirector-test"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:sso-redirector-test"
-    log_group_name = "/aws/lambda/sso-redirector-test"
-    log_stream_name = "test"
 
-    def __init__(self, remaining_ms: int = 9_000) -> None:
-        self.remaining_ms = remaining_ms
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+def lambda_context(remaining_ms: int = 9_000) -> LambdaContext:
+    """A Lambda context (the local runtime's own) whose invocation has ``remaining_ms`` left."""
+    return new_context(FUNCTION_NAME, 256, remaining_ms / 1000, "us-east-1")
 
 
 @dataclass

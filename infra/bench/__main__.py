@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         "--artifact",
         choices=("build", "file", "skip"),
         default=defaults.artifact,
-        help="build: package the function (infra/build-function.sh); file: read build/artifact.json",
+        help="build: package the function (infra/deploy/build-function.sh); file: read build/artifact.json",
     )
     parser.add_argument("--python", default=defaults.python, help="interpreter for the child processes")
     parser.add_argument("--out-dir", type=Path, default=BUILD_DIR)

@@ -358,7 +358,7 @@ def measure_artifact(mode: str, out_dir: Path) -> dict[str, Any]:
         target = out_dir / "bench-sam"
         started = time.perf_counter()
         process = subprocess.run(
-            [str(REPOSITORY_ROOT / "infra" / "build-function.sh"), str(target)],
+            [str(REPOSITORY_ROOT / "infra" / "deploy" / "build-function.sh"), str(target)],
             env={**os.environ, "ARCHITECTURE": os.environ.get("ARCHITECTURE", "arm64")},
             capture_output=True,
             text=True,
@@ -366,9 +366,10 @@ def measure_artifact(mode: str, out_dir: Path) -> dict[str, Any]:
             check=False,
         )
         if process.returncode == 0:
+            built = target.resolve()  # --out-dir may be relative, or outside the repository
+            shown = built.relative_to(REPOSITORY_ROOT) if built.is_relative_to(REPOSITORY_ROOT) else built
             return {
-                "source": f"infra/build-function.sh {target.relative_to(REPOSITORY_ROOT)} "
-                "(what `sam build` runs for SsoFunction)",
+                "source": f"infra/deploy/build-function.sh {shown} (what `sam build` runs for SsoFunction)",
                 "architecture": os.environ.get("ARCHITECTURE", "arm64"),
                 "seconds": round(time.perf_counter() - started, 1),
                 **directory_sizes(target),

@@ -6,8 +6,8 @@
   not in the handler's code.
 - the sandbox Big Interview (``infra.local``), with its accepted TCP
   connections counted: a new connection is what a lost keep-alive costs.
-- a JWKS server serving the development IdP's public key set, counting GETs.
-- the development IdP itself, used only to mint tokens (its ``iss``).
+- the development IdP: it mints the tokens (its ``iss``) and serves their key set,
+  its JWKS GETs counted.
 - a UDP sink standing in for the X-Ray daemon, counting datagrams (tracing on).
 
 The handler and the reference run in child processes; ``child_environment``
@@ -16,7 +16,6 @@ is what they get, shaped like the function's Lambda configuration.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -25,6 +24,7 @@ from collections.abc import Callable, Iterable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from moto.moto_server.werkzeug_app import (
@@ -35,7 +35,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from infra.local.dev_identity_provider import DevIdentityProvider
-from infra.local.http_server import LOOPBACK, BackgroundHTTPServer, QuietHandler
+from infra.local.http_server import LOOPBACK
 from infra.local.moto_secrets import (
     FAKE_ACCESS_KEY_ID,
     FAKE_SECRET_ACCESS_KEY,
@@ -141,41 +141,26 @@ def count_connections(server: ThreadingHTTPServer) -> Callable[[], int]:
     return read
 
 
-class JwksServer:
-    """Serves one JWKS document at ``/jwks.json`` and counts the fetches."""
+def count_gets(server: ThreadingHTTPServer, path: str) -> Callable[[], int]:
+    """Count the GET requests for ``path`` that ``server`` answers; returns the reader."""
+    served = [0]
+    lock = threading.Lock()
+    handler_class: Any = server.RequestHandlerClass
 
-    def __init__(self, document: dict[str, Any]) -> None:
-        body = json.dumps(document).encode()
-        counts = self._counts = [0]
-        lock = self._lock = threading.Lock()
-
-        class Handler(QuietHandler):
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:
-                if self.path != "/jwks.json":
-                    self.send_json(404, {"error": "not found"})
-                    return
+    class Counting(handler_class):  # type: ignore[misc]  # a subclass of a class known at run time
+        def do_GET(self) -> None:
+            if urlsplit(self.path).path == path:
                 with lock:
-                    counts[0] += 1
-                self.send(200, body, [("Content-Type", "application/json")])
+                    served[0] += 1
+            super().do_GET()
 
-        self._http = BackgroundHTTPServer(Handler, 0)
+    server.RequestHandlerClass = Counting
 
-    def start(self) -> None:
-        self._http.start()
+    def read() -> int:
+        with lock:
+            return served[0]
 
-    def stop(self) -> None:
-        self._http.stop()
-
-    @property
-    def fetches(self) -> int:
-        with self._lock:
-            return self._counts[0]
-
-    @property
-    def url(self) -> str:
-        return f"{self._http.url}/jwks.json"
+    return read
 
 
 class UdpSink:
@@ -223,9 +208,9 @@ class BenchStack:
         self.identity_provider = DevIdentityProvider(
             audience=AUDIENCE, port=0, token_lifetime_seconds=TOKEN_LIFETIME_SECONDS
         )
-        self.jwks = JwksServer(self.identity_provider.jwks)
         self.xray = UdpSink()
         self._partner_connections: Callable[[], int] = lambda: 0
+        self._jwks_fetches: Callable[[], int] = lambda: 0
 
     def start(self) -> None:
         self.moto.start()
@@ -247,11 +232,13 @@ class BenchStack:
         no_delay(sandbox_server)
         self._partner_connections = count_connections(sandbox_server)
         self.identity_provider.start()
-        self.jwks.start()
+        identity_provider_server = self.identity_provider._http._server
+        assert identity_provider_server is not None
+        no_delay(identity_provider_server)
+        self._jwks_fetches = count_gets(identity_provider_server, urlsplit(self.jwks_url).path)
 
     def stop(self) -> None:
         for stop in (
-            self.jwks.stop,
             self.identity_provider.stop,
             self.big_interview.stop,
             self.moto.stop,
@@ -268,11 +255,16 @@ class BenchStack:
         return {
             "get_secret_value": aws[GET_SECRET_VALUE],
             "put_item": aws[PUT_ITEM],
-            "jwks_fetches": self.jwks.fetches,
+            "jwks_fetches": self._jwks_fetches(),
             "partner_api_calls": self.big_interview.api_calls,
             "partner_api_connections": self._partner_connections(),
             "xray_datagrams": self.xray.datagrams,
         }
+
+    @property
+    def jwks_url(self) -> str:
+        """The development IdP's JWKS, named outright so the handler skips OIDC discovery."""
+        return self.identity_provider.jwks_url
 
     def mint(self, count: int, users: int = 50) -> list[str]:
         """``count`` fresh tokens (distinct ``jti``), spread over ``users`` partner ids."""
@@ -295,7 +287,7 @@ class BenchStack:
             "BI_API_KEY_SECRET_ID": SECRET_NAME,
             "JWT_ISSUER": self.identity_provider.issuer,
             "JWT_AUDIENCE": AUDIENCE,
-            "JWT_JWKS_URL": self.jwks.url,
+            "JWT_JWKS_URL": self.jwks_url,
             "JWT_MAX_AGE_SECONDS": "3600",
             "AWS_ENDPOINT_URL": self.moto.url,
             "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,

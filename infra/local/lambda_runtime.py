@@ -23,7 +23,7 @@ class LambdaContext:
     function_name: str
     memory_limit_in_mb: int
     invoked_function_arn: str
-    timeout_seconds: int
+    timeout_seconds: float
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     function_version: str = "$LATEST"
     log_group_name: str = ""
@@ -40,7 +40,7 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def new_context(function_name: str, memory_mb: int, timeout_seconds: int, region: str) -> LambdaContext:
+def new_context(function_name: str, memory_mb: int, timeout_seconds: float, region: str) -> LambdaContext:
     """A fresh context for one invocation."""
     arn = f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{function_name}"
     return LambdaContext(function_name, memory_mb, arn, timeout_seconds)

@@ -7,43 +7,22 @@ values that are literals or ``!Ref`` to a parameter with a ``Default``
 (``Globals.Function`` supplies defaults, as in SAM). The ``CorsConfiguration`` of the
 ``AWS::Serverless::HttpApi`` the events name is resolved with given parameter values
 (``Ref``, ``Fn::If`` on the template's conditions, ``Fn::Split``, ``Fn::Join``,
-``AWS::NoValue``). CloudFormation short tags (``!Ref``, ``!Sub``, ...) are tolerated
-and become ``{"Fn::...": ...}`` values.
+``AWS::NoValue``). The template is read by cfn-lint's decoder (``load_template``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 DEFAULT_ROUTE = "$default"
 # SAM's own defaults when neither the function nor Globals set them.
 SAM_DEFAULT_TIMEOUT_SECONDS = 3
 SAM_DEFAULT_MEMORY_MB = 128
-
-
-class _CloudFormationLoader(yaml.SafeLoader):
-    """A safe loader that also accepts CloudFormation short-form intrinsic functions."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 @dataclass(frozen=True)
@@ -106,8 +85,21 @@ class FunctionSpec:
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    """Parse a SAM/CloudFormation YAML template."""
-    document = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - safe subclass
+    """A SAM/CloudFormation template (YAML or JSON) as cfn-lint reads it, in plain dicts and lists.
+
+    The one template reader of the project (the tests read the templates through it too).
+    cfn-lint's decoder turns short tags into their long form (``!Ref X`` into
+    ``{"Ref": "X"}``, ``!GetAtt A.B`` into ``{"Fn::GetAtt": ["A", "B"]}``) and refuses what
+    CloudFormation would, such as duplicate keys.
+    """
+    # Imported here: cfn-lint takes about 1.5 s to import, paid only when a template is read.
+    from cfnlint.decode import decode_str
+
+    decoded, problems = decode_str(path.read_text(encoding="utf-8"))
+    if problems or decoded is None:
+        raise ValueError(f"{path} is not a template: " + "; ".join(str(problem) for problem in problems))
+    # cfn-lint's node classes (with line marks) become plain values.
+    document = json.loads(json.dumps(decoded, default=str))
     if not isinstance(document, dict):
         raise ValueError(f"{path} is not a template (top level is not a mapping)")
     return document

@@ -329,9 +329,7 @@ class LocalStack(Service):
             self.identity_provider.api_url = self.gateway.url
             # Where the API sends browsers next: the sign-in forms' CSP must allow it.
             redirect_targets = (self.big_interview_url, self.handler_environment.get("ERROR_REDIRECT_URL"))
-            self.identity_provider.redirect_origins = tuple(
-                _origin(url) for url in redirect_targets if url
-            )
+            self.identity_provider.redirect_origins = tuple(_origin(url) for url in redirect_targets if url)
 
     def _start_gateway_with_processes(
         self, processes: ProcessExecution, cors: CorsConfiguration | None

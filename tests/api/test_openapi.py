@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from typing import Any
 
 import pytest
 import schemathesis
@@ -26,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from infra.local.stack import LocalStack
-from infra.openapi import REPOSITORY_ROOT, SPEC_PATH, openapi_document, render, resolver_with_routes
+from infra.tools.openapi import REPOSITORY_ROOT, SPEC_PATH, openapi_document, render, resolver_with_routes
 
 # The coverage phase also sends methods the description does not list. TRACE and QUERY are
 # left out: the local gateway's HTTP server answers them 501 itself (real API Gateway
@@ -84,11 +85,11 @@ def test_describing_the_routes_turns_no_validation_on_and_imports_nothing_at_run
 import json, sys
 from handler.api import create_handler
 from handler.config import load_config
-from tests.support import LambdaContext
+from tests.support import lambda_context
 environ = {"BI_ORG": "x", "BI_API_KEY_SECRET_ID": "s", "JWT_ISSUER": "https://i", "JWT_AUDIENCE": "a"}
 config = load_config(environ)
 handler = create_handler(config, None)
-answer = handler(json.load(open("events/health.json")), LambdaContext())
+answer = handler(json.load(open("events/health.json")), lambda_context())
 assert answer["statusCode"] == 200, answer
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "pydantic")))
 """
@@ -107,7 +108,9 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "pydantic")
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-def test_the_running_api_keeps_to_its_description(case: schemathesis.Case, local_stack: LocalStack) -> None:
+def test_the_running_api_keeps_to_its_description(
+    case: schemathesis.Case[Any], local_stack: LocalStack
+) -> None:
     response = case.call_and_validate(base_url=local_stack.api_url, checks=CHECKS, timeout=15)
     ANSWERS[case.operation.label][response.status_code] += 1
 

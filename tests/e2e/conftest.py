@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Playwright,
+    ViewportSize,
+    sync_playwright,
+)
 
 from infra.local.environments import ProcessExecution
 from infra.local.stack import LocalStack, Ports
@@ -37,7 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1000, "height": 700}
+VIEWPORT: ViewportSize = {"width": 1000, "height": 700}
 # Chromium logs an error page's HTTP status (e.g. 401) as a console error; the
 # tests assert the status themselves, so only that message is not a failure.
 HTTP_STATUS_MESSAGE = re.compile(r"^Failed to load resource: the server responded with a status of \d{3}\b")

@@ -13,14 +13,14 @@ import html
 import sys
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, ViewportSize, sync_playwright
 
 from infra.local.stack import LocalStack, Ports
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, REPOSITORY_ROOT
 
 DEFAULT_OUTPUT = REPOSITORY_ROOT / "docs" / "img" / "demo-flow.png"
-SIZE = {"width": 1000, "height": 700}
-SHOT = {"width": 620, "height": 760}
+SIZE: ViewportSize = {"width": 1000, "height": 700}
+SHOT: ViewportSize = {"width": 620, "height": 760}
 # The ports `make dev` uses, shown in the address bars (the stack itself runs on free ports).
 SHOWN = {"idp": "http://127.0.0.1:3001", "bi": "http://127.0.0.1:3002"}
 

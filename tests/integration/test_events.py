@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from handler.errors import ConfigError
-from tests.support import LambdaContext, SigningKey, mint
+from tests.support import SigningKey, lambda_context, mint
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 PLACEHOLDER = "REPLACE_WITH_A_JWT"
@@ -30,7 +30,7 @@ PLACEHOLDER = "REPLACE_WITH_A_JWT"
 
 def load_event(name: str, token: str) -> dict[str, Any]:
     """An event file with the placeholder replaced by ``token`` (in the body too, if base64)."""
-    event = json.loads((EVENTS / name).read_text().replace(PLACEHOLDER, token))
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text().replace(PLACEHOLDER, token))
     if event.get("isBase64Encoded") and event.get("body"):
         body = base64.b64decode(event["body"]).decode().replace(PLACEHOLDER, token)
         event["body"] = base64.b64encode(body.encode()).decode()
@@ -45,7 +45,7 @@ def app_module(
     aws: Any,
     partner_api: Any,
     jwks: Any,
-) -> Callable[[], ModuleType]:
+) -> Iterator[Callable[[], ModuleType]]:
     """Import ``handler.app`` afresh, in the environment Lambda would give it."""
 
     def load() -> ModuleType:
@@ -66,7 +66,7 @@ def test_browser_event_files_redirect_to_big_interview(
 ) -> None:
     app = app_module()
 
-    result = app.lambda_handler(load_event(name, mint(rsa_key)), LambdaContext())
+    result = app.lambda_handler(load_event(name, mint(rsa_key)), lambda_context())
 
     assert result["statusCode"] == 302
     location = urlsplit(result["headers"]["Location"])
@@ -76,7 +76,7 @@ def test_browser_event_files_redirect_to_big_interview(
 def test_bearer_event_file_answers_json(app_module: Callable[[], ModuleType], rsa_key: SigningKey) -> None:
     app = app_module()
 
-    result = app.lambda_handler(load_event("sso-bearer-json.json", mint(rsa_key)), LambdaContext())
+    result = app.lambda_handler(load_event("sso-bearer-json.json", mint(rsa_key)), lambda_context())
 
     assert result["statusCode"] == 200
     assert "/sso/login?token=" in json.loads(result["body"])["redirect_url"]
@@ -85,7 +85,7 @@ def test_bearer_event_file_answers_json(app_module: Callable[[], ModuleType], rs
 def test_health_event_file_answers_200(app_module: Callable[[], ModuleType]) -> None:
     app = app_module()
 
-    result = app.lambda_handler(json.loads((EVENTS / "health.json").read_text()), LambdaContext())
+    result = app.lambda_handler(json.loads((EVENTS / "health.json").read_text()), lambda_context())
 
     assert result["statusCode"] == 200
 
@@ -129,7 +129,8 @@ def sam_generated_event() -> dict[str, Any]:
         check=True,
         env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
     )
-    return json.loads(generated.stdout)
+    event: dict[str, Any] = json.loads(generated.stdout)
+    return event
 
 
 def shape_problems(ours: Any, reference: Any, optional: set[str], where: str) -> list[str]:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import pytest
@@ -35,9 +35,9 @@ from handler.config import load_config
 from handler.container import Container, new_http_pool
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
-from tests.infra.templates import transformed
+from tests.deploy.templates import transformed
 from tests.servers import LOOPBACK, free_port
-from tests.support import API_KEY, FakePartnerApi, LambdaContext, SigningKey, http_event, mint
+from tests.support import API_KEY, FakePartnerApi, SigningKey, http_event, lambda_context, mint
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Moto:
     endpoint: str
 
-    def client(self, service: str, **credentials: str) -> Any:
+    def client(self, service: Literal["iam", "sts", "secretsmanager", "dynamodb"], **credentials: str) -> Any:
         return boto3.client(
             service,
             region_name=REGION,
@@ -209,7 +209,7 @@ def sign_in(
     telemetry = new_telemetry()
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
     handler = create_handler(config, container.service, telemetry)
-    return handler(http_event(query={"jwt": mint(key)}), LambdaContext())  # type: ignore[arg-type]
+    return handler(http_event(query={"jwt": mint(key)}), lambda_context())  # type: ignore[arg-type]
 
 
 def test_the_policy_covers_the_configured_secret_and_table_only(stage: Stage) -> None:

@@ -150,9 +150,9 @@ def import_app_in_subprocess(extra_env: dict[str, str]) -> str:
 
 def test_the_first_invocation_of_a_container_emits_the_cold_start_metric() -> None:
     probe = (
-        "import json, handler.app as app; from tests.support import http_event, LambdaContext; "
-        "app.lambda_handler(http_event(path='/health'), LambdaContext()); "
-        "app.lambda_handler(http_event(path='/health'), LambdaContext())"
+        "import json, handler.app as app; from tests.support import http_event, lambda_context; "
+        "app.lambda_handler(http_event(path='/health'), lambda_context()); "
+        "app.lambda_handler(http_event(path='/health'), lambda_context())"
     )
     env = {
         **os.environ,

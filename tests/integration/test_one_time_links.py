@@ -19,7 +19,8 @@ def sso(make_sso: Callable[..., Sso], partner_api: FakePartnerApi, jwks: Any, re
 
 
 def items(replay_table: Any) -> list[dict[str, Any]]:
-    return replay_table.scan(TableName=REPLAY_TABLE)["Items"]
+    found: list[dict[str, Any]] = replay_table.scan(TableName=REPLAY_TABLE)["Items"]
+    return found
 
 
 def test_first_use_redirects_and_records_iss_and_jti_until_exp_plus_leeway(

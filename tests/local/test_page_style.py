@@ -40,4 +40,3 @@ def test_the_page_is_styled_by_one_inline_block_its_csp_admits_by_hash(
     # Nothing to fetch: no stylesheet link, image, font or url() anywhere on the page.
     assert "<link" not in answer.text and "<img" not in answer.text
     assert "url(" not in style and "@import" not in style and "@font-face" not in style
-

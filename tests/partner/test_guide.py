@@ -125,7 +125,7 @@ def test_the_node_recipe_mints_a_token_the_verifier_accepts(
 ) -> None:
     pair: KeyPair = request.getfixturevalue(pair_name)
     [recipe] = code_blocks("js")[:1]
-    assert "import { SignJWT, importPKCS8 } from \"jose\"" in recipe
+    assert 'import { SignJWT, importPKCS8 } from "jose"' in recipe
     # The guide says: an ES module, saved as .mjs. Run exactly that, from a second module.
     (node_project / "big-interview-token.mjs").write_text(recipe)
     (node_project / "main.mjs").write_text(

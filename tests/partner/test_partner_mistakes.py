@@ -167,7 +167,7 @@ def token_for(mistake: Mistake, rsa_key: SigningKey) -> str:
 
 def developer_section(page: str) -> str:
     [section] = re.findall(r'<section class="dev".*?</section>', page, flags=re.S)
-    return section
+    return str(section)
 
 
 def verdict_of(report: str) -> str:
@@ -204,7 +204,7 @@ def test_each_mistake_is_explained_to_the_user_and_to_the_developer(
     assert page["headers"]["Content-Type"].startswith("text/html")
     assert f"<p>{html.escape(mistake.user_sentence())}</p>" in page["body"]
     section = developer_section(page["body"])
-    assert "<h2 id=\"for-developers\">For the portal's developers</h2>" in section
+    assert '<h2 id="for-developers">For the portal\'s developers</h2>' in section
     page_detail = html.unescape(re.findall(r"</h2>\n<p>(.*?)</p>", section)[0])
     assert re.search(mistake.detail, page_detail), page_detail
     assert f'href="{DEFAULT_TROUBLESHOOTING_URL}#{mistake.code}"' in section

@@ -35,7 +35,8 @@ def summary(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
     assert formatter is not None
     lines = [json.loads(formatter.format(record)) for record in caplog.records]
     [line] = [line for line in lines if line["message"].startswith("sign-in ")]
-    return line
+    summary: dict[str, Any] = line
+    return summary
 
 
 def answered(sso: Sso, caplog: pytest.LogCaptureFixture, event: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +89,10 @@ def test_partner_id_with_a_trailing_newline_is_refused_and_the_partner_api_is_no
 
 @pytest.mark.parametrize("segment", [0, 1, 2], ids=["header", "payload", "signature"])
 def test_a_token_segment_with_a_trailing_newline_is_malformed(
-    secured: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, refuses: Refuses,
+    secured: Sso,
+    partner_api: FakePartnerApi,
+    rsa_key: SigningKey,
+    refuses: Refuses,
     segment: int,
 ) -> None:
     parts = mint(rsa_key).split(".")
@@ -147,7 +151,10 @@ def test_a_return_url_that_cannot_be_parsed_is_invalid_redirect(
 
 @pytest.mark.parametrize("segment", ["header", "payload"])
 def test_deeply_nested_json_in_a_token_is_malformed(
-    secured: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, refuses: Refuses,
+    secured: Sso,
+    partner_api: FakePartnerApi,
+    rsa_key: SigningKey,
+    refuses: Refuses,
     segment: str,
 ) -> None:
     nested = tokens_b64("[" * 2500 + "]" * 2500)
@@ -166,7 +173,10 @@ def tokens_b64(text: str) -> str:
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
 def test_a_signed_huge_integer_time_claim_is_invalid_claim(
-    secured: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, refuses: Refuses,
+    secured: Sso,
+    partner_api: FakePartnerApi,
+    rsa_key: SigningKey,
+    refuses: Refuses,
     claim: str,
 ) -> None:
     values = claims()
@@ -179,7 +189,10 @@ def test_a_signed_huge_integer_time_claim_is_invalid_claim(
 
 @pytest.mark.parametrize("number", ["1e999", "-1e999", "1E400"])
 def test_a_signed_time_claim_that_overflows_a_float_is_malformed(
-    secured: Sso, partner_api: FakePartnerApi, rsa_key: SigningKey, refuses: Refuses,
+    secured: Sso,
+    partner_api: FakePartnerApi,
+    rsa_key: SigningKey,
+    refuses: Refuses,
     number: str,
 ) -> None:
     text = json.dumps(claims(exp=0)).replace('"exp": 0', f'"exp": {number}')

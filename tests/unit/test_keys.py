@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,8 @@ def fetches(server: HTTPServer, path: str = "/jwks.json") -> int:
 
 def signs_and_verifies(key: SigningKey, found: Any) -> bool:
     token = jwt.encode({"sub": "abc123"}, key.private, algorithm=key.alg, headers={"kid": key.kid})
-    return jwt.decode(token, found.key, algorithms=[key.alg])["sub"] == "abc123"
+    subject: object = jwt.decode(token, found.key, algorithms=[key.alg])["sub"]
+    return subject == "abc123"
 
 
 # ---- lookup and caching ------------------------------------------------------------------------------
@@ -350,7 +352,8 @@ def test_discovery_with_plain_http_jwks_uri_off_loopback_is_refused(
 # ---- keys that must not verify the token's alg --------------------------------------------------------
 def p384_jwk() -> dict[str, Any]:
     public = ec.generate_private_key(ec.SECP384R1()).public_key()
-    return json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
+    jwk: dict[str, Any] = jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True)
+    return jwk
 
 
 def hmac_jwk() -> dict[str, Any]:
@@ -363,7 +366,8 @@ def without(jwk: dict[str, Any], *names: str) -> dict[str, Any]:
     return {k: v for k, v in jwk.items() if k not in names}
 
 
-UNFIT = {
+# name: (a JWK made from the RSA JWK, the token's alg, what the refusal says)
+UNFIT: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, str]] = {
     # name: (jwk builder from the RSA JWK, the token's alg, what the refusal says)
     "alg-mismatch": (lambda rsa: {**rsa, "alg": "RS512"}, "RS256", "alg is 'RS512'"),
     "use-enc": (lambda rsa: {**rsa, "use": "enc"}, "RS256", "use is 'enc'"),
@@ -423,8 +427,10 @@ def test_rsa_key_of_1024_bits_is_refused_whatever_else_fits() -> None:
 
     # The operator's log says why; the answer's detail says only that the key is too weak.
     assert "1024 bits; at least 2048" in refused.value.log_detail
-    assert refused.value.detail == "the JWKS key is too weak to be trusted (the operator's log says why): " \
+    assert (
+        refused.value.detail == "the JWKS key is too weak to be trusted (the operator's log says why): "
         "publish a new key"
+    )
 
 
 def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:

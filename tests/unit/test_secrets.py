@@ -35,7 +35,7 @@ class CountingProviders:
     def __call__(self) -> SecretFetcher:
         self.created += 1
         provider = secrets_manager_fetcher()
-        events = provider.client.meta.events  # type: ignore[attr-defined]
+        events = provider.client.meta.events
         events.register("before-call.secrets-manager.GetSecretValue", self._count_call)
         events.register("after-call-error.secrets-manager.GetSecretValue", self._count_unanswered)
         return provider

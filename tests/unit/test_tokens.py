@@ -155,7 +155,7 @@ def test_typ_other_than_jwt_is_refused(verifier: TokenVerifier, rsa_key: Signing
     ],
 )
 def test_times_in_milliseconds_are_an_invalid_claim_that_says_so(
-    verifier: TokenVerifier, rsa_key: SigningKey, overrides: dict[str, int], claim: str
+    verifier: TokenVerifier, rsa_key: SigningKey, overrides: dict[str, Any], claim: str
 ) -> None:
     error = refused(verifier, mint(rsa_key, **overrides))
 

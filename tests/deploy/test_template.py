@@ -23,10 +23,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from cfnlint.decode import decode_str
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = ROOT / "template.yaml"
+from infra.local.sam_template import load_template
+from tests.deploy.templates import ROOT, TEMPLATE_PATH, function_properties, load
+
 BIN = Path(sys.executable).parent
 JWT_PLACEHOLDER = "REPLACE_WITH_A_JWT"
 
@@ -126,17 +126,9 @@ EVENT_FILES = ("sso-get.json", "sso-post-form.json", "sso-bearer-json.json", "he
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def plain(value: Any) -> Any:
-    """cfn-lint's node classes turned into plain dicts/lists/strings (for == and json)."""
-    return json.loads(json.dumps(value, default=str))
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    decoded, problems = decode_str(TEMPLATE_PATH.read_text(encoding="utf-8"))
-    assert not problems, problems
-    assert decoded is not None
-    return plain(decoded)  # type: ignore[no-any-return]
+    return load(TEMPLATE_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +139,9 @@ def function(template: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def props(function: dict[str, Any]) -> dict[str, Any]:
-    return function["Properties"]  # type: ignore[no-any-return]
+def props(template: dict[str, Any], function: dict[str, Any]) -> dict[str, Any]:
+    """The function's properties as SAM deploys them: its own, with ``Globals`` merged in."""
+    return function_properties(template)
 
 
 def pattern_of(parameter: dict[str, Any]) -> re.Pattern[str]:
@@ -237,8 +230,8 @@ def test_function_runtime_size_and_build_method(function: dict[str, Any], props:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     target = re.search(r"^build-SsoFunction:\n((?:\t.*\n)+)", makefile, re.MULTILINE)
     assert target, "the Makefile has no build-SsoFunction target"
-    assert 'infra/build-function.sh "$(ARTIFACTS_DIR)"' in target.group(1)
-    assert os.access(ROOT / "infra" / "build-function.sh", os.X_OK)
+    assert 'infra/deploy/build-function.sh "$(ARTIFACTS_DIR)"' in target.group(1)
+    assert os.access(ROOT / "infra" / "deploy" / "build-function.sh", os.X_OK)
 
 
 def test_architecture_is_a_parameter_defaulting_to_arm64(
@@ -255,7 +248,7 @@ def test_every_contract_variable_comes_from_a_described_constrained_parameter(
     template: dict[str, Any], props: dict[str, Any]
 ) -> None:
     variables = props["Environment"]["Variables"]
-    # REPLAY_TABLE_NAME and POWERTOOLS_TRACE_DISABLED are conditional (tests/infra/test_limits.py).
+    # REPLAY_TABLE_NAME and POWERTOOLS_TRACE_DISABLED are conditional (tests/deploy/test_limits.py).
     conditional = {"REPLAY_TABLE_NAME", "POWERTOOLS_TRACE_DISABLED"}
     assert set(variables) == set(CONTRACT) | set(LITERALS) | conditional
     for name, value in LITERALS.items():
@@ -684,16 +677,14 @@ def test_sam_build_packages_handler_and_runtime_dependencies_only(sam_build: Pat
 
 
 def test_sam_build_writes_a_deployable_template(sam_build: Path) -> None:
-    built, problems = decode_str((sam_build / "template.yaml").read_text(encoding="utf-8"))
-    assert not problems and built is not None
-    function = built["Resources"]["SsoFunction"]["Properties"]
+    function = load_template(sam_build / "template.yaml")["Resources"]["SsoFunction"]["Properties"]
     assert function["CodeUri"] == "SsoFunction"
     assert function["Handler"] == "handler.app.lambda_handler"
 
 
 def test_build_script_targets_x86_64_when_asked(tmp_path: Path) -> None:
     result = run(
-        [str(ROOT / "infra" / "build-function.sh"), str(tmp_path / "artifact")],
+        [str(ROOT / "infra" / "deploy" / "build-function.sh"), str(tmp_path / "artifact")],
         timeout=600,
         env={**subprocess_env(), "ARCHITECTURE": "x86_64"},
     )
@@ -707,7 +698,7 @@ def test_build_script_refuses_an_unknown_architecture(tmp_path: Path) -> None:
     keep = tmp_path / "artifact" / "keep"
     keep.write_text("x")
     result = run(
-        [str(ROOT / "infra" / "build-function.sh"), str(tmp_path / "artifact")],
+        [str(ROOT / "infra" / "deploy" / "build-function.sh"), str(tmp_path / "artifact")],
         env={**subprocess_env(), "ARCHITECTURE": "mips"},
     )
     assert result.returncode != 0

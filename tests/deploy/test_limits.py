@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.templates import TEMPLATE_PATH, load, transformed
+from tests.deploy.templates import TEMPLATE_PATH, function_properties, load, transformed
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
@@ -28,7 +28,7 @@ def processed() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def props(template: dict[str, Any]) -> dict[str, Any]:
-    return template["Resources"]["SsoFunction"]["Properties"]  # type: ignore[no-any-return]
+    return function_properties(template)
 
 
 def parameter(template: dict[str, Any], name: str) -> dict[str, Any]:

@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.infra.templates import ROOT
+from tests.deploy.templates import ROOT
 
-SCRIPT = ROOT / "infra" / "system-requirements.sh"
+SCRIPT = ROOT / "infra" / "tools" / "system-requirements.sh"
 BASH = "/bin/bash"
 
 
@@ -48,7 +48,7 @@ def test_a_partial_run_is_not_failed_by_the_coverage_gate() -> None:
 
 def test_make_test_checks_system_packages_first_and_gates_coverage_on_the_full_run() -> None:
     commands = dry_run("test")
-    assert commands[0] == "infra/system-requirements.sh"
+    assert commands[0] == "infra/tools/system-requirements.sh"
     pytest_runs = [c for c in commands if "-m pytest" in c]
     # First the runtime's Python (make test-runtime: a named subset, no gate), then the full run.
     runtime, full = pytest_runs
@@ -69,7 +69,7 @@ def test_make_check_runs_lint_types_and_unit_tests_without_the_gate() -> None:
     assert "tests/unit" in unit and "--cov-fail-under" not in unit
 
 
-# ---- infra/system-requirements.sh, with stand-ins for the system's commands -------------------
+# ---- infra/tools/system-requirements.sh, with stand-ins for the system's commands -------------------
 def stand_in(directory: Path, name: str, script: str) -> None:
     path = directory / name
     path.write_text(f"#!{BASH}\n{script}\n", encoding="utf-8")

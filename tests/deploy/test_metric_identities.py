@@ -7,7 +7,7 @@ ever (with ``TreatMissingData: notBreaching`` it stays OK). So the handler is dr
 through every outcome (a sign-in, each refusal class, each Partner API failure), the
 EMF documents it prints are turned into the metric identities CloudWatch would create
 from them, and every alarm metric (each ``MetricStat`` of a metric-math alarm too) and
-every dashboard metric and ``SEARCH`` schema of infra/monitoring.yaml must name one.
+every dashboard metric and ``SEARCH`` schema of infra/deploy/monitoring.yaml must name one.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import REPLAY_TABLE, Sso
-from tests.infra.templates import MONITORING_PATH, load
-from tests.support import LambdaContext, SigningKey, http_event, mint, user_document
+from tests.deploy.templates import MONITORING_PATH, load
+from tests.support import FUNCTION_NAME, SigningKey, http_event, mint, user_document
 
-# The values template.yaml gives the nested stack's parameters (tests/infra/test_monitoring.py
+# The values template.yaml gives the nested stack's parameters (tests/deploy/test_monitoring.py
 # checks the wiring); FunctionName is the Lambda context's, which Powertools puts on ColdStart.
 PARAMETERS = {
     "MetricsNamespace": "BigInterviewSso",
     "ServiceName": "sso-redirector",
-    "FunctionName": LambdaContext.function_name,
+    "FunctionName": FUNCTION_NAME,
     "AliasName": "live",
     "HttpApiId": "a1b2c3d4e5",
     "ApiStage": "$default",
@@ -66,9 +66,9 @@ REFUSALS = {
     "token_not_yet_valid",
     "link_already_used",
     "invalid_user",
-    "profile_required",
     "partner_api_error",
     "partner_api_timeout",
+    "profile_required",  # the Partner API's 422 (user "refused" below)
 }
 PARTNER_FAILURES = {"4xx", "5xx", "timeout", "network", "bad_answer"}
 
@@ -109,7 +109,7 @@ def emf_identities(output: str) -> set[Metric]:
     return found
 
 
-# ---- what infra/monitoring.yaml asks CloudWatch for ------------------------------------------
+# ---- what infra/deploy/monitoring.yaml asks CloudWatch for ------------------------------------------
 def resolve(value: Any) -> str:
     """A template value with the nested stack's parameters filled in."""
     if isinstance(value, dict) and set(value) == {"Ref"}:
@@ -368,7 +368,7 @@ def with_dimensions(monitoring: dict[str, Any], keep: Callable[[str], bool]) -> 
     return copy
 
 
-def published_as_today(names: Iterable[tuple[str, str]]) -> set[Metric]:
+def published_as_today(names: Iterable[tuple[str, tuple[str, str]]]) -> set[Metric]:
     """Identities shaped as the handler publishes them, without running it."""
     service = ("service", PARAMETERS["ServiceName"])
     return {

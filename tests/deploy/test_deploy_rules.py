@@ -7,7 +7,7 @@ applications (``AWS::Serverless::Application``, which the SAM transform turns in
 nested stack). The capabilities are derived here from the template as SAM translates it,
 then every samconfig.toml environment and every ``sam deploy`` command the docs show
 must grant them. Every parameter override in samconfig.toml must be one the template
-declares, with a value its constraints accept (tests/infra/test_template.py ``accepts``).
+declares, with a value its constraints accept (tests/deploy/test_template.py ``accepts``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.templates import ROOT, TEMPLATE_PATH, load, transformed
-from tests.infra.test_template import accepts
+from tests.deploy.templates import ROOT, TEMPLATE_PATH, load, transformed
+from tests.deploy.test_template import accepts
 
 SAMCONFIG = ROOT / "samconfig.toml"
 # The documents that tell a reader how to deploy.

@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.templates import ROOT, plain
+from infra.local.sam_template import load_template
+from tests.deploy.templates import ROOT
 
 BIN = Path(sys.executable).parent
 ARCHITECTURE = "x86_64"
@@ -257,11 +258,7 @@ def test_handler_imports_from_the_artifact_with_python313(
 
 
 def test_built_template_is_deployable(build_dir: Path) -> None:
-    from cfnlint.decode import decode_str
-
-    built, problems = decode_str((build_dir / "template.yaml").read_text(encoding="utf-8"))
-    assert not problems and built is not None
-    resources = plain(built)["Resources"]
+    resources = load_template(build_dir / "template.yaml")["Resources"]
     assert resources["SsoFunction"]["Properties"]["CodeUri"] == "SsoFunction"
     assert resources["SsoFunction"]["Properties"]["AutoPublishAlias"] == "live"
     location = resources["Monitoring"]["Properties"]["Location"]

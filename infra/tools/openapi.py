@@ -1,10 +1,10 @@
 """Write the API description, ``docs/openapi.json``, from the handler's own routes.
 
-``python -m infra.openapi`` (``make openapi``) registers the routes exactly as
+``python -m infra.tools.openapi`` (``make openapi``) registers the routes exactly as
 the Lambda does (``handler.api.create_handler``) on a resolver of our own, then
 asks Powertools for the schema; the route metadata lives in
 ``handler.api_description``. Request validation stays off: describing the API
-costs the function nothing at run time. ``python -m infra.openapi --check``
+costs the function nothing at run time. ``python -m infra.tools.openapi --check``
 exits 1 when the committed file is stale (``tests/api`` does the same).
 """
 
@@ -24,7 +24,7 @@ from handler.api_description import JWT_SECURITY_SCHEME
 from handler.config import load_config
 from handler.sso import SsoService
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPOSITORY_ROOT / "docs" / "openapi.json"
 
 TITLE = "Big Interview SSO redirector"

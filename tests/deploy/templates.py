@@ -1,8 +1,11 @@
-"""Shared readers for the infra tests: the templates as cfn-lint decodes them, and
-template.yaml as the SAM transform turns it into plain CloudFormation."""
+"""The deploy tests' view of the templates: each as the project's one template reader
+(``infra.local.sam_template.load_template``, cfn-lint's decoder) gives it, a function's
+properties as SAM merges ``Globals`` into them, and template.yaml as the SAM transform
+turns it into plain CloudFormation."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from functools import cache
@@ -10,29 +13,30 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from cfnlint.decode import decode_str
+from infra.local.sam_template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
-MONITORING_PATH = ROOT / "infra" / "monitoring.yaml"
-
-
-def plain(value: Any) -> Any:
-    """cfn-lint's node classes turned into plain dicts/lists/strings."""
-    return json.loads(json.dumps(value, default=str))
+MONITORING_PATH = ROOT / "infra" / "deploy" / "monitoring.yaml"
 
 
 @cache
 def _load(path: Path) -> str:
-    decoded, problems = decode_str(path.read_text(encoding="utf-8"))
-    assert not problems, problems
-    assert decoded is not None
-    return json.dumps(plain(decoded))
+    return json.dumps(load_template(path))
 
 
 def load(path: Path) -> dict[str, Any]:
     """A fresh copy of the decoded template (short tags become ``Fn::...`` / ``Ref``)."""
     return json.loads(_load(path))  # type: ignore[no-any-return]
+
+
+def function_properties(template: dict[str, Any], logical_id: str = "SsoFunction") -> dict[str, Any]:
+    """A function's properties with the template's ``Globals`` merged in, by SAM's own rules."""
+    from samtranslator.plugins.globals.globals import Globals
+
+    properties = copy.deepcopy(template["Resources"][logical_id]["Properties"])
+    merged = Globals(copy.deepcopy(template)).merge("AWS::Serverless::Function", properties, logical_id)
+    return merged  # type: ignore[no-any-return]
 
 
 class _ManagedPolicies:

@@ -1,4 +1,4 @@
-"""infra/monitoring.yaml (nested stack of template.yaml): alarms to a KMS-encrypted SNS
+"""infra/deploy/monitoring.yaml (nested stack of template.yaml): alarms to a KMS-encrypted SNS
 topic, the dashboard and the saved Logs Insights queries, against the metric and log
 contract of the handler (namespace from MetricsNamespace, dimensions `service`,
 `reason`, `status_class`)."""
@@ -14,23 +14,27 @@ from typing import Any
 
 import pytest
 
-from tests.infra.templates import MONITORING_PATH, ROOT, TEMPLATE_PATH, load
+from tests.deploy.templates import MONITORING_PATH, ROOT, TEMPLATE_PATH, load
 
 BIN = Path(sys.executable).parent
 # The handler's metric contract (issue 5).
 SERVICE = "sso-redirector"
 STATUS_CLASSES = {"4xx", "5xx", "timeout", "network", "bad_answer"}
 # Every function metric carries `service`; CloudWatch matches the exact dimension set
-# (tests/infra/test_metric_identities.py checks that against what the handler prints).
+# (tests/deploy/test_metric_identities.py checks that against what the handler prints).
 SERVICE_DIMENSION = {"Name": "service", "Value": {"Ref": "ServiceName"}}
+# The thresholds an operator sets on the parent stack (they follow a partner's traffic) ...
 THRESHOLDS = {
-    "LambdaErrorsThreshold": "AlarmLambdaErrorsThreshold",
-    "ThrottlesThreshold": "AlarmThrottlesThreshold",
-    "DurationP99Ms": "AlarmDurationP99Ms",
-    "Api5xxRatePercent": "AlarmApi5xxRatePercent",
-    "PartnerApiErrorRatePercent": "AlarmPartnerApiErrorRatePercent",
     "RefusalsPer5Minutes": "AlarmRefusalsPer5Minutes",
     "MinimumRequests": "AlarmMinimumRequests",
+}
+# ... and those that keep the nested stack's defaults.
+NESTED_THRESHOLDS = {
+    "LambdaErrorsThreshold",
+    "ThrottlesThreshold",
+    "DurationP99Ms",
+    "Api5xxRatePercent",
+    "PartnerApiErrorRatePercent",
 }
 
 
@@ -62,7 +66,7 @@ def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
 def test_nested_stack_is_wired_from_template(template: dict[str, Any], monitoring: dict[str, Any]) -> None:
     app = template["Resources"]["Monitoring"]
     assert app["Type"] == "AWS::Serverless::Application"
-    assert app["Properties"]["Location"] == "infra/monitoring.yaml"
+    assert app["Properties"]["Location"] == "infra/deploy/monitoring.yaml"
     passed = app["Properties"]["Parameters"]
     declared = monitoring["Parameters"]
     assert set(passed) <= set(declared)
@@ -85,6 +89,9 @@ def test_nested_stack_is_wired_from_template(template: dict[str, Any], monitorin
         assert passed[nested] == {"Ref": parent}
         assert template["Parameters"][parent]["Type"] == "Number"
         assert template["Parameters"][parent]["Default"] == declared[nested]["Default"], parent
+    for nested in NESTED_THRESHOLDS:
+        assert nested not in passed, nested
+        assert declared[nested]["Type"] == "Number" and "Default" in declared[nested], nested
 
 
 def test_monitoring_template_passes_cfn_lint() -> None:

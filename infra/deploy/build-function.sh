@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packages the Lambda function for `sam build` (Makefile target build-SsoFunction).
 #
-#   infra/build-function.sh ARTIFACTS_DIR
+#   infra/deploy/build-function.sh ARTIFACTS_DIR
 #
 # Writes into ARTIFACTS_DIR exactly:
 #   - handler/ (the package, without __pycache__ or *.pyc)
@@ -22,7 +22,7 @@ die() { echo "build-function.sh: $*" >&2; exit 1; }
 
 [[ $# -eq 1 && -n "$1" ]] || die "usage: $0 ARTIFACTS_DIR"
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 mkdir -p "$1"
 dest="$(cd "$1" && pwd -P)"
 

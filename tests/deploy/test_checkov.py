@@ -1,4 +1,4 @@
-"""checkov on template.yaml and infra/monitoring.yaml: 0 failed checks, every skip explained.
+"""checkov on template.yaml and infra/deploy/monitoring.yaml: 0 failed checks, every skip explained.
 
 checkov runs from its own venv (``.venv-checkov``, ``make checkov-venv``): it pins
 boto3/botocore versions that aws-sam-cli does not accept. The venv is created
@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode_str
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.deploy.templates import ROOT, load
+
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
-SCANNED = ("template.yaml", "infra/monitoring.yaml")
+SCANNED = ("template.yaml", "infra/deploy/monitoring.yaml")
 
 
 def checkov_env() -> dict[str, str]:
@@ -61,13 +60,12 @@ def test_checkov_scanned_both_templates(checkov_report: list[dict[str, Any]]) ->
         results = report.get("results", {})
         for kind in ("passed_checks", "skipped_checks", "failed_checks"):
             files |= {check["file_path"].lstrip("/") for check in results.get(kind, [])}
-    assert {"template.yaml", "infra/monitoring.yaml"} <= files, files
+    assert {"template.yaml", "infra/deploy/monitoring.yaml"} <= files, files
 
 
 @pytest.mark.parametrize("name", SCANNED)
 def test_every_checkov_skip_has_a_one_line_reason(name: str) -> None:
-    template, problems = decode_str((ROOT / name).read_text(encoding="utf-8"))
-    assert not problems and template is not None
+    template = load(ROOT / name)
     for logical_id, resource in template["Resources"].items():
         skips = resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
         for skip in skips:
