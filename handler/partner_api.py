@@ -24,7 +24,7 @@ from urllib3.util import Retry
 
 from handler import __version__
 from handler.errors import PartnerApiError, PartnerApiTimeout, ProfileRequired
-from handler.secrets import SecretSource
+from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
 from handler.untrusted import parse_json
 

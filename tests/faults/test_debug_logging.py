@@ -23,9 +23,9 @@ import jwt
 import pytest
 from pytest_httpserver import HTTPServer
 
-from handler.api import create_handler
 from handler.config import load_config
 from handler.container import Container, new_http_pool
+from handler.routes import create_handler
 from tests import leakcheck
 from tests.conftest import Sso
 from tests.faults.conftest import PROFILE_VALUES, FakeClock, Moto
@@ -98,7 +98,7 @@ def debug_sso(
     hs256_secret: None,
     debug_everywhere: EveryRecord,
 ) -> Callable[..., Sso]:
-    """The handler built the way ``handler.app`` builds it, after the DEBUG set-up; HS256 enabled."""
+    """The handler built the way ``handler.entry_point`` builds it, after the DEBUG set-up; HS256 enabled."""
 
     def build(**overrides: str) -> Sso:
         env = {
@@ -175,9 +175,7 @@ def test_sign_ins_and_refusals_at_debug_log_nothing_secret(
 
     assert statuses == [302, 302, 302, 302]
     assert refusals == [401, 403, 502]
-    assert_no_secret_anywhere(
-        debug_everywhere, capfd, [*tokens, *refused], api.issued
-    )
+    assert_no_secret_anywhere(debug_everywhere, capfd, [*tokens, *refused], api.issued)
 
 
 def test_fault_cases_at_debug_log_nothing_secret(

@@ -74,14 +74,14 @@ def check(
     if headers.get("Content-Type", "").startswith("text/html"):
         assert "default-src 'none'" in headers.get("Content-Security-Policy", "")
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-    signed_in = headers.get("Location", "").startswith(sso.config.bi_base_url) or (
+    signed_in = headers.get("Location", "").startswith(sso.config.partner.destination.bi_base_url) or (
         status == 200 and "redirect_url" in body
     )
     if signed_in:
         assert carried_tokens(ev) & valid_tokens, "signed in without a valid token"
     if status == 302:
         location = urlsplit(headers["Location"])
-        assert f"{location.scheme}://{location.netloc}" == sso.config.bi_base_url
+        assert f"{location.scheme}://{location.netloc}" == sso.config.partner.destination.bi_base_url
     return result
 
 
@@ -177,19 +177,23 @@ hostile_urls = st.one_of(
 header_names = st.sampled_from(
     ["accept", "authorization", "content-type", "cookie", "origin", "x-forwarded-for", "host", "referer"]
 ) | st.text(alphabet=string.ascii_lowercase + "-", min_size=1, max_size=20)
-header_values = st.sampled_from(
-    [
-        "application/json",
-        "text/html",
-        "application/json, text/html",
-        "application/x-www-form-urlencoded",
-        "application/x-www-form-urlencoded; charset=utf-8",
-        "Bearer ",
-        "Bearer a.b.c",
-        "Basic dXNlcjpwYXNz",
-        "bearer x",
-    ]
-) | printable | hostile_text
+header_values = (
+    st.sampled_from(
+        [
+            "application/json",
+            "text/html",
+            "application/json, text/html",
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "Bearer ",
+            "Bearer a.b.c",
+            "Basic dXNlcjpwYXNz",
+            "bearer x",
+        ]
+    )
+    | printable
+    | hostile_text
+)
 
 
 def segment_of(json_text: str) -> str:
@@ -413,7 +417,11 @@ def same_signed_token(original: str, candidate: str) -> bool:
 @settings(max_examples=settings().max_examples)  # ci: 600
 @given(data=st.data(), key_name=st.sampled_from(["rsa", "ec"]), place=places, accept_json=st.booleans())
 def test_mutated_tokens_never_sign_in(
-    fuzz_sso: Sso, fuzz_keys: dict[str, SigningKey], data: st.DataObject, key_name: str, place: str,
+    fuzz_sso: Sso,
+    fuzz_keys: dict[str, SigningKey],
+    data: st.DataObject,
+    key_name: str,
+    place: str,
     accept_json: bool,
 ) -> None:
     original = mint(fuzz_keys[key_name])

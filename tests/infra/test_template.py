@@ -211,7 +211,7 @@ def walk(value: Any) -> Iterator[Any]:
 
 # ---- the function -----------------------------------------------------------------------------
 def test_handler_path_names_a_module_that_defines_lambda_handler(props: dict[str, Any]) -> None:
-    assert props["Handler"] == "handler.app.lambda_handler"
+    assert props["Handler"] == "handler.entry_point.lambda_handler"
     module, _, attribute = props["Handler"].rpartition(".")
     source = ROOT / (module.replace(".", "/") + ".py")
     assert source.is_file(), f"{source} is missing"
@@ -688,7 +688,7 @@ def test_sam_build_writes_a_deployable_template(sam_build: Path) -> None:
     assert not problems and built is not None
     function = built["Resources"]["SsoFunction"]["Properties"]
     assert function["CodeUri"] == "SsoFunction"
-    assert function["Handler"] == "handler.app.lambda_handler"
+    assert function["Handler"] == "handler.entry_point.lambda_handler"
 
 
 def test_build_script_targets_x86_64_when_asked(tmp_path: Path) -> None:

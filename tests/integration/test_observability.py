@@ -141,7 +141,8 @@ def import_app_in_subprocess(extra_env: dict[str, str]) -> str:
         **extra_env,
     }
     probe = (
-        "import sys, handler.app; print(sorted(m for m in sys.modules if m.startswith('aws_xray_sdk'))[:1])"
+        "import sys, handler.entry_point; "
+        "print(sorted(m for m in sys.modules if m.startswith('aws_xray_sdk'))[:1])"
     )
     return subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -150,7 +151,7 @@ def import_app_in_subprocess(extra_env: dict[str, str]) -> str:
 
 def test_the_first_invocation_of_a_container_emits_the_cold_start_metric() -> None:
     probe = (
-        "import json, handler.app as app; from tests.support import http_event, LambdaContext; "
+        "import json, handler.entry_point as app; from tests.support import http_event, LambdaContext; "
         "app.lambda_handler(http_event(path='/health'), LambdaContext()); "
         "app.lambda_handler(http_event(path='/health'), LambdaContext())"
     )
@@ -191,10 +192,10 @@ class CountingTelemetry(Telemetry):
 
 @pytest.fixture
 def counted(base_env: dict[str, str], ca_file: Path, aws: Any, jwks: Any, partner_api: Any) -> Any:
-    from handler.api import create_handler
     from handler.config import load_config
     from handler.container import Container, new_http_pool
-    from handler.secrets import secrets_manager_fetcher
+    from handler.routes import create_handler
+    from handler.secret_source import secrets_manager_client
 
     config = load_config(base_env)
     telemetry = CountingTelemetry()
@@ -202,7 +203,7 @@ def counted(base_env: dict[str, str], ca_file: Path, aws: Any, jwks: Any, partne
         config,
         new_http_pool(ca_certs=str(ca_file)),
         telemetry,
-        secret_fetcher_factory=lambda: secrets_manager_fetcher(telemetry),
+        secret_client_factory=lambda: secrets_manager_client(telemetry),
     )
     return Sso(config, create_handler(config, container.service), container), telemetry
 
@@ -254,16 +255,16 @@ def test_importing_the_app_registers_the_snapstart_hooks(monkeypatch: pytest.Mon
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(snapshot_restore_py, "_before_snapshot_registry", [])
     monkeypatch.setattr(snapshot_restore_py, "_after_restore_registry", [])
-    sys.modules.pop("handler.app", None)
+    sys.modules.pop("handler.entry_point", None)
     try:
-        app = importlib.import_module("handler.app")
+        app = importlib.import_module("handler.entry_point")
 
         [(before, _, _)] = snapshot_restore_py._before_snapshot_registry
         [(after, _, _)] = snapshot_restore_py._after_restore_registry
         assert before == app.container.before_snapshot
         assert after == app.container.after_restore
     finally:
-        sys.modules.pop("handler.app", None)
+        sys.modules.pop("handler.entry_point", None)
 
 
 def test_a_refusal_after_verification_names_the_user_and_the_partner_status(

@@ -20,7 +20,7 @@ from werkzeug import Request, Response
 
 from handler.container import new_http_pool
 from handler.errors import KeysUnavailable, UnknownKey
-from handler.keys import JwksKeySource, check_key_fits, has_roca_fingerprint
+from handler.keys import HttpFetcher, JwksKeySource, check_key_fits, has_roca_fingerprint
 from tests import leakcheck
 from tests.support import SigningKey
 
@@ -72,7 +72,7 @@ def endpoint(jwks_server: HTTPServer, rsa_key: SigningKey, ec_key: SigningKey) -
 
 @pytest.fixture
 def source(pool: urllib3.PoolManager, jwks_server: HTTPServer, clock: Clock) -> JwksKeySource:
-    return JwksKeySource(pool, (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock)
+    return JwksKeySource(HttpFetcher(pool), (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock)
 
 
 def fetches(server: HTTPServer, path: str = "/jwks.json") -> int:
@@ -316,7 +316,7 @@ def test_discovery_finds_jwks_uri_on_the_issuers_host(
     rsa_key: SigningKey,
 ) -> None:
     issuer = discovery(jwks_server, jwks_server.url_for("/jwks.json"))
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     found = source.signing_key(issuer, "rsa-1", "RS256")
 
@@ -329,7 +329,7 @@ def test_discovery_with_jwks_uri_on_another_host_is_refused(
 ) -> None:
     # Same server, reachable and trusted as "localhost": only the host name differs from the issuer's.
     issuer = discovery(jwks_server, f"https://localhost:{jwks_server.port}/jwks.json")
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     with pytest.raises(KeysUnavailable, match="not on the issuer's host"):
         source.signing_key(issuer, "rsa-1", "RS256")
@@ -341,7 +341,7 @@ def test_discovery_with_plain_http_jwks_uri_off_loopback_is_refused(
     pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
 ) -> None:
     issuer = discovery(jwks_server, "http://idp.partner.test/jwks.json")
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     with pytest.raises(KeysUnavailable, match="no usable jwks_uri"):
         source.signing_key(issuer, "rsa-1", "RS256")
@@ -450,7 +450,7 @@ def test_discovery_document_whose_issuer_is_not_the_configured_one_is_refused(
     jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
         {"issuer": "https://idp.attacker.test", "jwks_uri": jwks_server.url_for("/jwks.json")}
     )
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     with pytest.raises(KeysUnavailable, match=r"issuer 'https://idp\.attacker\.test' is not"):
         source.signing_key(issuer, "rsa-1", "RS256")
@@ -471,7 +471,7 @@ def test_discovery_issuer_must_be_identical_not_similar(
     elif spelling is not None:
         document["issuer"] = spelling
     jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(document)
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     with pytest.raises(KeysUnavailable, match="issuer"):
         source.signing_key(issuer, "rsa-1", "RS256")
@@ -531,7 +531,7 @@ def test_max_age_is_configurable(
     ec_key: SigningKey,
 ) -> None:
     url = jwks_server.url_for("/jwks.json")
-    source = JwksKeySource(pool, (ISSUER,), url, clock=clock, max_age_seconds=90)
+    source = JwksKeySource(HttpFetcher(pool), (ISSUER,), url, clock=clock, max_age_seconds=90)
     source.signing_key(ISSUER, "rsa-1", "RS256")
     remove_rsa_key(endpoint, ec_key)
 
@@ -605,7 +605,7 @@ def test_a_failed_refetch_beyond_the_stale_window_is_keys_unavailable(
     pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
 ) -> None:
     source = JwksKeySource(
-        pool, (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock, stale_seconds=3600
+        HttpFetcher(pool), (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock, stale_seconds=3600
     )
     source.signing_key(ISSUER, "rsa-1", "RS256")
     endpoint.status = 500

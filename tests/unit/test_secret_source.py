@@ -1,8 +1,7 @@
 """SecretSource and parse_secret_value against Secrets Manager in moto.
 
 GetSecretValue calls are counted where they leave boto3 (a botocore ``before-call``
-hook on the real client), not at the fetcher, so the fetcher's own
-cache is part of what is tested. The last tests run moto as a real server on
+hook on the real client), so the source's own cache is part of what is tested. The last tests run moto as a real server on
 loopback and stop it, for outages.
 """
 
@@ -16,7 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from handler.errors import SecretUnavailable
-from handler.secrets import SecretFetcher, SecretSource, parse_secret_value, secrets_manager_fetcher
+from handler.secret_source import SecretSource, parse_secret_value, secrets_manager_client
 from tests import leakcheck
 from tests.conftest import SECRET_ID
 from tests.servers import free_port, start_moto, stop_moto
@@ -24,7 +23,7 @@ from tests.support import API_KEY, ROTATED_API_KEY
 
 
 class CountingProviders:
-    """A fetcher factory: the production provider, counting providers made, API calls sent,
+    """A client factory: the production client, counting clients made, API calls sent,
     and calls that never got an answer (connection errors)."""
 
     def __init__(self) -> None:
@@ -32,10 +31,10 @@ class CountingProviders:
         self.api_calls = 0
         self.unanswered = 0
 
-    def __call__(self) -> SecretFetcher:
+    def __call__(self) -> Any:
         self.created += 1
-        provider = secrets_manager_fetcher()
-        events = provider.client.meta.events  # type: ignore[attr-defined]
+        provider = secrets_manager_client()
+        events = provider.meta.events
         events.register("before-call.secrets-manager.GetSecretValue", self._count_call)
         events.register("after-call-error.secrets-manager.GetSecretValue", self._count_unanswered)
         return provider
