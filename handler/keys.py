@@ -320,7 +320,16 @@ class JwksKeySource:
         def the_document(url: str) -> Fetched:
             return Fetched(document, None)
 
-        return cls(the_document, issuers, _DOCUMENT_URL, max_age_seconds=math.inf, stale_seconds=0)
+        # No cooldown: "refetching" a document in memory costs nothing, and a refusal
+        # then says the kid is not in the JWKS rather than that a refetch is cooling down.
+        return cls(
+            the_document,
+            issuers,
+            _DOCUMENT_URL,
+            max_age_seconds=math.inf,
+            stale_seconds=0,
+            cooldown_seconds=0,
+        )
 
     def signing_key(self, issuer: str, kid: str, alg: str) -> PyJWK:
         """The key object for ``kid`` to verify ``alg``; ``issuer`` is already allow-listed."""

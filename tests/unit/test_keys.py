@@ -423,8 +423,10 @@ def test_rsa_key_of_1024_bits_is_refused_whatever_else_fits() -> None:
 
     # The operator's log says why; the answer's detail says only that the key is too weak.
     assert "1024 bits; at least 2048" in refused.value.log_detail
-    assert refused.value.detail == "the JWKS key is too weak to be trusted (the operator's log says why): " \
+    assert (
+        refused.value.detail == "the JWKS key is too weak to be trusted (the operator's log says why): "
         "publish a new key"
+    )
 
 
 def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
@@ -670,3 +672,37 @@ def test_an_unknown_kid_refetch_renews_the_max_age(
     source.signing_key(ISSUER, "rsa-1", "RS256")
 
     assert fetches(jwks_server) == 2
+
+
+# ---- the seam: a key set loaded from a document (check-link's JWKS file, tests) ---------------------
+def test_a_key_set_loaded_from_a_document_gives_keys_without_any_fetch(
+    rsa_key: SigningKey, ec_key: SigningKey
+) -> None:
+    source = JwksKeySource.from_document({"keys": [rsa_key.jwk, ec_key.jwk]}, (ISSUER,))
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+    assert signs_and_verifies(ec_key, source.signing_key(ISSUER, ec_key.kid, "ES256"))
+
+
+def test_an_unknown_kid_in_a_document_is_refused_with_the_kids_it_offers(rsa_key: SigningKey) -> None:
+    source = JwksKeySource.from_document({"keys": [rsa_key.jwk]}, (ISSUER,))
+
+    with pytest.raises(UnknownKey) as refused:
+        source.signing_key(ISSUER, "other", "RS256")
+
+    assert refused.value.detail == "kid 'other' is not in the JWKS"
+    assert (refused.value.expected, refused.value.found) == (("rsa-1",), "other")
+
+
+def test_a_document_without_keys_is_keys_unavailable() -> None:
+    source = JwksKeySource.from_document({"not": "a jwks"}, (ISSUER,))
+
+    with pytest.raises(KeysUnavailable, match="no 'keys' list"):
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+
+
+def test_a_document_key_goes_through_the_same_fit_checks(rsa_key: SigningKey) -> None:
+    source = JwksKeySource.from_document({"keys": [{**rsa_key.jwk, "use": "enc"}]}, (ISSUER,))
+
+    with pytest.raises(UnknownKey, match="use is 'enc'"):
+        source.signing_key(ISSUER, "rsa-1", "RS256")
