@@ -28,6 +28,10 @@ from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
 from handler.untrusted import parse_json
 
+__all__ = [
+    "PartnerApiClient",
+]
+
 USER_AGENT = f"big-interview-sso-redirector/{__version__}"
 MAX_RESPONSE_BYTES = 1024 * 1024
 CONNECT_TIMEOUT = 2.0

@@ -17,6 +17,15 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+__all__ = [
+    "METRICS_NAMESPACE",
+    "SERVICE",
+    "PowertoolsTelemetry",
+    "Telemetry",
+    "keep_secrets_out_of_library_logs",
+    "new_telemetry",
+]
+
 # The service's name in every log line, metric dimension and trace, and the CloudWatch
 # namespace of its metrics (POWERTOOLS_METRICS_NAMESPACE overrides it). The template and
 # the monitoring stack repeat them; a test pins them to these (tests/infra).
