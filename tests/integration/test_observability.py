@@ -84,6 +84,26 @@ def test_a_refusal_writes_one_summary_line_with_reason_and_no_query_string(
     assert "jwt=" not in output and "/members/x" not in output
 
 
+def test_a_refusal_line_says_what_was_expected_and_what_was_found(
+    sso: Sso, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    sso(http_event(query={"jwt": mint(rsa_key, aud="someone-else")}))
+    sso(http_event(query={"jwt": mint(rsa_key, headers={"kid": "retired-key"})}))
+    sso(http_event(query={"jwt": mint(rsa_key, sub="someone@example.edu")}))
+
+    audience, key, user = summaries(caplog)
+    assert (audience["reason"], audience["expected"], audience["found"]) == (
+        "invalid_audience",
+        "big-interview-sso",
+        "someone-else",
+    )
+    assert (key["reason"], key["found"]) == ("unknown_key", "retired-key")
+    assert rsa_key.kid in key["expected"]  # the kids the JWKS offers
+    # The user claim is never a "found" value: it may be an email address.
+    assert (user["reason"], user["expected"], user.get("found")) == ("invalid_user", "sub", None)
+    assert "someone@example.edu" not in json.dumps(user)
+
+
 def test_success_emits_redirect_latency_and_fetch_metrics(
     sso: Sso, rsa_key: SigningKey, capsys: pytest.CaptureFixture[str]
 ) -> None:
