@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +54,13 @@ class Container:
         telemetry: Telemetry | None = None,
         secret_client_factory: Callable[[], Any] | None = None,
         dynamodb_client_factory: Callable[[], Any] = dynamodb_client,
+        clock: Callable[[], float] = time.time,
     ) -> Container:
-        """Wire the service from configuration; nothing is fetched yet."""
+        """Wire the service from configuration; nothing is fetched yet.
+
+        ``clock`` is the key cache's (wall) clock: tests cross its refetch cooldown
+        and max age without waiting.
+        """
         telemetry = telemetry or Telemetry()
         tokens, destination, runtime = config.partner.tokens, config.partner.destination, config.runtime
         client_factory = secret_client_factory or (lambda: secrets_manager_client(telemetry))
@@ -64,6 +70,7 @@ class Container:
             tokens.jwks_url,
             max_age_seconds=runtime.jwks_max_age_seconds,
             stale_seconds=runtime.jwks_stale_seconds,
+            clock=clock,
             telemetry=telemetry,
         )
         api_key = SecretSource(destination.api_key_secret_id, client_factory, runtime.secret_cache_seconds)

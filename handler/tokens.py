@@ -83,7 +83,7 @@ class VerifiedToken:
     jti: str | None
     partner_id: str
     expires_at: float
-    profile: dict[str, str] = field(default_factory=dict)
+    profile: dict[str, str] = field(default_factory=dict, repr=False)  # names and email: out of repr
     redirect_to: str | None = None
 
 
@@ -91,9 +91,10 @@ class VerifiedToken:
 class UnverifiedToken:
     """A token split and parsed, NOT yet trusted: what is known before the signature is checked."""
 
-    text: str
-    header: dict[str, Any]
-    payload: dict[str, Any]
+    # Out of repr: the token is a credential, and the payload may hold an email address.
+    text: str = field(repr=False)
+    header: dict[str, Any] = field(repr=False)
+    payload: dict[str, Any] = field(repr=False)
 
     @property
     def alg(self) -> str | None:

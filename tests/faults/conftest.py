@@ -202,8 +202,8 @@ def build_sso(base_env: dict[str, str], ca_file: Path, clock: FakeClock) -> Call
     def build(**overrides: str | None) -> Sso:
         env = {**base_env, **overrides}
         config = load_config({k: v for k, v in env.items() if v is not None})
-        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)))
-        container.keys._clock = clock  # the 30 s refetch cooldown, crossed without waiting
+        # The key cache on the fake clock: the 30 s refetch cooldown, crossed without waiting.
+        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), clock=clock)
         return Sso(config, create_handler(config, container.service), container)
 
     return build

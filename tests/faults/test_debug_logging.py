@@ -108,8 +108,7 @@ def debug_sso(
             **overrides,
         }
         config = load_config(env)
-        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)))
-        container.keys._clock = clock
+        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), clock=clock)
         sso = Sso(config, create_handler(config, container.service), container)
         debug_everywhere.attach_to_loggers_that_do_not_propagate()
         return sso
