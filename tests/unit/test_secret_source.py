@@ -1,8 +1,8 @@
 """SecretSource and parse_secret_value against Secrets Manager in moto.
 
 GetSecretValue calls are counted where they leave boto3 (a botocore ``before-call``
-hook on the real client), so the source's own cache is part of what is tested. The last tests run moto as a real server on
-loopback and stop it, for outages.
+hook on the real client), so the source's own cache is part of what is tested.
+The last tests run moto as a real server on loopback and stop it, for outages.
 """
 
 from __future__ import annotations
