@@ -8,7 +8,9 @@ The last tests run moto as a real server on loopback and stop it, for outages.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -183,6 +185,21 @@ def test_provider_is_created_once_over_many_gets(aws: Any, providers: CountingPr
     source.get(force_fetch=True)
 
     assert providers.created == 1
+
+
+def test_threads_that_miss_the_cache_together_make_one_call(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=300)
+    start = threading.Barrier(8)
+
+    def read() -> str:
+        start.wait()
+        return source.get()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        values = list(pool.map(lambda _: read(), range(8)))
+
+    assert values == [API_KEY] * 8
+    assert (providers.created, providers.api_calls) == (1, 1)
 
 
 def test_forget_value_leaves_no_fallback(aws: Any, providers: CountingProviders) -> None:
