@@ -168,7 +168,7 @@ def write_report(data: dict[str, Any]) -> None:
 
 def test_artifact_holds_only_the_handler_and_runtime_dependencies(artifact: Path) -> None:
     top = {p.name for p in artifact.iterdir()}
-    assert (artifact / "handler" / "app.py").is_file()
+    assert (artifact / "handler" / "entry_point.py").is_file()
     claimed: set[str] = set()
     for record in artifact.glob("*.dist-info/RECORD"):
         for line in record.read_text(encoding="utf-8").splitlines():

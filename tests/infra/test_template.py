@@ -657,7 +657,7 @@ def test_sam_build_packages_handler_and_runtime_dependencies_only(sam_build: Pat
     artifact = sam_build / "SsoFunction"
     top = {p.name for p in artifact.iterdir()}
     assert (artifact / "handler" / "__init__.py").is_file()
-    assert (artifact / "handler" / "app.py").is_file()
+    assert (artifact / "handler" / "entry_point.py").is_file()
     for package in ("jwt", "aws_lambda_powertools", "urllib3", "cryptography"):
         assert (artifact / package).is_dir(), f"{package}/ missing from the artifact"
     for unwanted in ("boto3", "botocore", "s3transfer", "tests", "infra", "events", ".venv", "bin"):
