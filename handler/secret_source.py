@@ -10,15 +10,20 @@ see half an update; a fetch holds the lock too, so threads that miss the cache
 together make one call, not one each.
 
 Why not Powertools' ``parameters.get_secret`` (wrapped for the last-good
-fallback): it costs more cold start for the same call. Measured on Python 3.13
-in fresh processes, interleaved, 24 samples each, against moto on 127.0.0.1,
-after importing what the handler imports anyway (Powertools' logger, metrics
-and event handler, PyJWT, urllib3): importing the secret path, creating the
-client and the first ``GetSecretValue`` took 260 ms at the median with boto3
-directly (p10 196, p90 307) and 275 ms through ``SecretsProvider`` (p10 211,
-p90 314): +15 ms (+6 %) at p50, +14 ms at p10, for a cache this class needs
-anyway (it must also hold the parsed value and the last good one, which
-Powertools' cache does not). boto3 is the bulk of both.
+fallback)? Not cold start: the two cost the same. Measured on Python 3.13 in
+fresh processes, interleaved, 50 samples each, against moto on 127.0.0.1 (load
+average 0.9), after importing what the handler imports anyway (Powertools'
+logger, metrics and event handler, PyJWT, urllib3, this package's errors and
+telemetry): importing the secret path, creating the client and the first
+``GetSecretValue`` took 237.6 ms at the median with this class and 237.6 ms
+with ``SecretsProvider`` (CPU 232.0 vs 230.9 ms; p10 194 vs 177, p90 278 vs
+285). Earlier runs (24 to 50 samples, load average 1 to 5) put the median
+difference anywhere from -36 to +56 ms, either way round: noise. boto3 is the bulk of
+both (about 80 ms to import, 110 ms to create the client). So the design
+decides: the fallback needs the last good value and the parsed value anyway,
+and with Powertools they would sit in a second cache beside its TTL cache,
+outside its lock (threads that miss together would each fetch). Here it is
+one cache behind one lock, about as much code as the wrapper would be.
 """
 
 from __future__ import annotations
