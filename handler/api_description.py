@@ -1,6 +1,6 @@
 """What each route means, for the OpenAPI description (``docs/openapi.json``, ``make openapi``).
 
-Plain data passed to the route decorators in ``handler.api``. Powertools keeps it
+Plain data passed to the route decorators in ``handler.routes``. Powertools keeps it
 with the route and reads it only when a schema is generated: request validation
 stays off, so none of this runs, and nothing is imported for it, on a request.
 The request parameters are declared here (through ``openapi_extensions``) rather
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# The components ``infra.openapi`` adds to the document; the routes refer to them.
+# The components ``infra.tools.openapi`` adds to the document; the routes refer to them.
 ERROR_SCHEMA_REF = "#/components/schemas/Error"
 JWT_SECURITY_SCHEME = "partnerJwt"
 

@@ -1,210 +1,266 @@
 """The function's configuration: read from the environment once, at cold start.
 
-Every variable is validated in one pass and every problem is reported together,
-by variable name, so an operator fixes a bad deployment in one go.
+It is split by what each part describes, so each component takes only the part
+it needs:
+
+- ``TokenPolicy``: how to trust one partner's tokens (issuers, audience, key
+  source, algorithms, user claim, lifetime, leeway, HS256 secret);
+- ``Destination``: where that partner's users go (the Big Interview org and
+  base URL, the API key's secret, the return-URL rules, the error pages);
+- ``Runtime``: how this deployment runs (timeouts, caches, one-time links,
+  telemetry), whatever the partner.
+
+A ``Partner`` is a token policy and a destination. The environment describes
+exactly one; ``load_config`` is the only place that knows it. Every variable is
+validated in one pass and every problem is reported together, by variable
+name, so an operator fixes a bad deployment in one go.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
 
 from handler.errors import ConfigError
-from handler.untrusted import split_url
+from handler.url_rules import origin_of, url_problem
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "DEFAULT_TROUBLESHOOTING_URL",
+    "Config",
+    "Destination",
+    "Partner",
+    "Runtime",
+    "TokenPolicy",
+    "load_config",
+    "load_return_url_origins",
+    "load_token_policy",
+]
 
 # Guards are used with fullmatch: "$" would also match before a final newline.
-DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # Algorithms we can verify with a public key from a JWKS, plus HS256 (shared secret).
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
-SUPPORTED_ALGORITHMS = ASYMMETRIC_ALGORITHMS | {"HS256"}
+_SUPPORTED_ALGORITHMS = ASYMMETRIC_ALGORITHMS | {"HS256"}
 # Error pages link to the code's row of this page's troubleshooting table (``#<code>``).
 DEFAULT_TROUBLESHOOTING_URL = (
     "https://github.com/big-interview/sso-redirector/blob/main/docs/partner-guide.md"
 )
-USER_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+_USER_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 
 
 @dataclass(frozen=True)
-class Config:
-    """Validated settings; see the README's configuration table."""
+class TokenPolicy:
+    """How to trust a partner's tokens; what ``TokenVerifier`` and the key source need."""
 
-    bi_org: str
-    bi_base_url: str
-    api_key_secret_id: str
     issuers: tuple[str, ...]
     audience: str
-    jwks_url: str | None
-    algorithms: tuple[str, ...]
-    hs256_secret_id: str | None
-    user_claim: str
-    max_age_seconds: int
-    leeway_seconds: int
-    partner_api_timeout_seconds: float
-    sso_return_url: str | None
-    return_url_allowed_origins: tuple[str, ...]
-    error_redirect_url: str | None
-    secret_cache_seconds: int
-    replay_table_name: str | None = None
-    jwks_max_age_seconds: int = 600
-    jwks_stale_seconds: int = 86400
-    tracing: bool = False
-    troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL
+    jwks_url: str | None = None  # None: OIDC discovery from each issuer
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    user_claim: str = "sub"
+    max_age_seconds: int = 300
+    leeway_seconds: int = 30
+    hs256_secret_id: str | None = None
 
     @property
     def hs256_enabled(self) -> bool:
         return self.hs256_secret_id is not None and "HS256" in self.algorithms
 
 
-def is_loopback_host(host: str | None) -> bool:
-    """True for localhost and 127.0.0.0/8 / ::1: the only hosts allowed plain http."""
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+@dataclass(frozen=True)
+class Destination:
+    """Where a partner's users go: their Big Interview org, and the pages around a sign-in."""
+
+    bi_org: str
+    bi_base_url: str
+    api_key_secret_id: str
+    sso_return_url: str | None = None
+    # Origins a return_url may point to (SSO_RETURN_URL's own included), lower-cased.
+    return_url_allowed_origins: tuple[str, ...] = ()
+    error_redirect_url: str | None = None
+    troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL
 
 
-def url_problem(value: str) -> str | None:
-    """Why ``value`` is not an acceptable service URL (https, or http on loopback)."""
-    try:
-        parts = split_url(value)
-    except ValueError:
-        return "must be an absolute https:// URL (this one cannot be parsed)"
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return "must be an absolute https:// URL"
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        return "must use https:// (http:// is allowed only for 127.0.0.1 or localhost)"
-    if parts.username or parts.password:
-        return "must not contain credentials"
-    return None
+@dataclass(frozen=True)
+class Partner:
+    """One partner: how its tokens are trusted, and where its users go."""
+
+    tokens: TokenPolicy
+    destination: Destination
 
 
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of an absolute URL, lower-cased."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+@dataclass(frozen=True)
+class Runtime:
+    """How this deployment runs, whichever partner a request comes from."""
+
+    partner_api_timeout_seconds: float = 5.0
+    secret_cache_seconds: int = 300
+    jwks_max_age_seconds: int = 600
+    jwks_stale_seconds: int = 86400
+    replay_table_name: str | None = None  # None: one-time links off
+    tracing: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings; see the README's configuration table."""
+
+    partner: Partner
+    runtime: Runtime = field(default_factory=Runtime)
 
 
 def load_config(environ: Mapping[str, str]) -> Config:
     """Build a ``Config`` from ``environ`` or raise ``ConfigError`` listing every problem."""
-    problems: list[str] = []
+    env = _Environment(environ)
+    destination = env.destination()  # first: problems are listed in the README table's order
+    config = Config(Partner(env.token_policy(), destination), env.runtime())
+    env.raise_problems()
+    return config
 
-    def get(name: str) -> str | None:
-        value = environ.get(name, "").strip()
+
+def load_token_policy(environ: Mapping[str, str], *, keys_given: bool = False) -> TokenPolicy:
+    """Only the ``JWT_*`` variables, validated as ``load_config`` does (for check-link).
+
+    ``keys_given``: the caller brings the key set (a JWKS document), so neither
+    ``JWT_JWKS_URL`` nor discovery from the issuers is needed.
+    """
+    env = _Environment(environ)
+    policy = env.token_policy(keys_given=keys_given)
+    env.raise_problems()
+    return policy
+
+
+def load_return_url_origins(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """``RETURN_URL_ALLOWED_ORIGINS`` (and ``SSO_RETURN_URL``'s origin), as ``load_config`` reads them."""
+    env = _Environment(environ)
+    origins = env.return_url_origins(env.url("SSO_RETURN_URL"))
+    env.raise_problems()
+    return origins
+
+
+class _Environment:
+    """Reads variables, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.problems: list[str] = []
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+    def get(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
         return value or None
 
-    def required(name: str) -> str:
-        value = get(name)
+    def required(self, name: str) -> str:
+        value = self.get(name)
         if value is None:
-            problems.append(f"{name} is required")
+            self.problems.append(f"{name} is required")
             return ""
         return value
 
-    def integer(name: str, default: int, low: int, high: int) -> int:
-        raw = get(name)
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get(name)
         if raw is None:
             return default
         try:
             value = int(raw)
         except ValueError:
-            problems.append(f"{name} must be a whole number, got {raw!r}")
+            self.problems.append(f"{name} must be a whole number, got {raw!r}")
             return default
         if not low <= value <= high:
-            problems.append(f"{name} must be between {low} and {high}, got {value}")
+            self.problems.append(f"{name} must be between {low} and {high}, got {value}")
             return default
         return value
 
-    def url(name: str, value: str | None) -> str | None:
+    def url(self, name: str) -> str | None:
+        value = self.get(name)
         if value is not None and (problem := url_problem(value)):
-            problems.append(f"{name} {problem}, got {value!r}")
+            self.problems.append(f"{name} {problem}, got {value!r}")
             return None
         return value
 
-    def csv(name: str) -> tuple[str, ...]:
-        return tuple(item.strip() for item in (get(name) or "").split(",") if item.strip())
+    def csv(self, name: str) -> tuple[str, ...]:
+        return tuple(item.strip() for item in (self.get(name) or "").split(",") if item.strip())
 
-    bi_org = required("BI_ORG").lower()
-    if bi_org and not DNS_LABEL.fullmatch(bi_org):
-        problems.append(f"BI_ORG must be a DNS label such as 'xyz', got {bi_org!r}")
-    bi_base_url = url("BI_BASE_URL", get("BI_BASE_URL")) or f"https://{bi_org}.biginterview.com"
-
-    issuers = csv("JWT_ISSUER")
-    if not issuers:
-        problems.append("JWT_ISSUER is required")
-
-    algorithms = csv("JWT_ALGORITHMS") or ("RS256", "ES256")
-    unknown = [alg for alg in algorithms if alg not in SUPPORTED_ALGORITHMS]
-    if unknown:
-        problems.append(
-            f"JWT_ALGORITHMS has unsupported values {unknown}; choose from {sorted(SUPPORTED_ALGORITHMS)}"
+    def token_policy(self, keys_given: bool = False) -> TokenPolicy:
+        issuers = self.csv("JWT_ISSUER")
+        if not issuers:
+            self.problems.append("JWT_ISSUER is required")
+        audience = self.required("JWT_AUDIENCE")
+        algorithms = self.csv("JWT_ALGORITHMS") or ("RS256", "ES256")
+        unknown = [alg for alg in algorithms if alg not in _SUPPORTED_ALGORITHMS]
+        if unknown:
+            choices = sorted(_SUPPORTED_ALGORITHMS)
+            self.problems.append(f"JWT_ALGORITHMS has unsupported values {unknown}; choose from {choices}")
+        hs256_secret_id = self.get("JWT_HS256_SECRET_ID")
+        if "HS256" in algorithms and hs256_secret_id is None:
+            self.problems.append("JWT_ALGORITHMS lists HS256, which needs JWT_HS256_SECRET_ID")
+        jwks_url = self.url("JWT_JWKS_URL")
+        if self.get("JWT_JWKS_URL") is None and not keys_given:
+            # Discovery derives the JWKS URL from each issuer, so each must be a URL.
+            for issuer in issuers:
+                if problem := url_problem(issuer):
+                    self.problems.append(
+                        f"JWT_ISSUER {issuer!r} {problem} when JWT_JWKS_URL is unset "
+                        "(the JWKS is discovered from the issuer)"
+                    )
+        user_claim = self.get("JWT_USER_CLAIM") or "sub"
+        if not _USER_CLAIM.fullmatch(user_claim):
+            self.problems.append(f"JWT_USER_CLAIM must be a claim name, got {user_claim!r}")
+        return TokenPolicy(
+            issuers=issuers,
+            audience=audience,
+            jwks_url=jwks_url,
+            algorithms=algorithms,
+            user_claim=user_claim,
+            max_age_seconds=self.integer("JWT_MAX_AGE_SECONDS", 300, 10, 3600),
+            leeway_seconds=self.integer("JWT_LEEWAY_SECONDS", 30, 0, 300),
+            hs256_secret_id=hs256_secret_id,
         )
-    hs256_secret_id = get("JWT_HS256_SECRET_ID")
-    if "HS256" in algorithms and hs256_secret_id is None:
-        problems.append("JWT_ALGORITHMS lists HS256, which needs JWT_HS256_SECRET_ID")
 
-    jwks_url = url("JWT_JWKS_URL", get("JWT_JWKS_URL"))
-    if jwks_url is None and get("JWT_JWKS_URL") is None:
-        # Discovery derives the JWKS URL from each issuer, so each must be a URL.
-        for issuer in issuers:
-            if problem := url_problem(issuer):
-                problems.append(
-                    f"JWT_ISSUER {issuer!r} {problem} when JWT_JWKS_URL is unset "
-                    "(the JWKS is discovered from the issuer)"
+    def destination(self) -> Destination:
+        bi_org = self.required("BI_ORG").lower()
+        if bi_org and not _DNS_LABEL.fullmatch(bi_org):
+            self.problems.append(f"BI_ORG must be a DNS label such as 'xyz', got {bi_org!r}")
+        bi_base_url = self.url("BI_BASE_URL") or f"https://{bi_org}.biginterview.com"
+        api_key_secret_id = self.required("BI_API_KEY_SECRET_ID")
+        sso_return_url = self.url("SSO_RETURN_URL")
+        return Destination(
+            bi_org=bi_org,
+            bi_base_url=bi_base_url.rstrip("/"),
+            api_key_secret_id=api_key_secret_id,
+            sso_return_url=sso_return_url,
+            return_url_allowed_origins=self.return_url_origins(sso_return_url),
+            error_redirect_url=self.url("ERROR_REDIRECT_URL"),
+            # The pages add "#<code>"; a fragment of the operator's own would break that.
+            troubleshooting_url=(self.url("TROUBLESHOOTING_URL") or DEFAULT_TROUBLESHOOTING_URL).split(
+                "#", 1
+            )[0],
+        )
+
+    def return_url_origins(self, sso_return_url: str | None) -> tuple[str, ...]:
+        allowed = self.csv("RETURN_URL_ALLOWED_ORIGINS")
+        for origin in allowed:
+            if url_problem(origin) or origin_of(origin) != origin.lower().rstrip("/"):
+                self.problems.append(
+                    f"RETURN_URL_ALLOWED_ORIGINS entries must be origins like "
+                    f"'https://portal.example.edu', got {origin!r}"
                 )
+        return tuple(origin_of(o) for o in allowed + ((sso_return_url,) if sso_return_url else ()))
 
-    user_claim = get("JWT_USER_CLAIM") or "sub"
-    if not USER_CLAIM.fullmatch(user_claim):
-        problems.append(f"JWT_USER_CLAIM must be a claim name, got {user_claim!r}")
-
-    timeout = integer("PARTNER_API_TIMEOUT_SECONDS", 5, 1, 25)
-
-    sso_return_url = url("SSO_RETURN_URL", get("SSO_RETURN_URL"))
-    allowed_return = csv("RETURN_URL_ALLOWED_ORIGINS")
-    for origin in allowed_return:
-        if url_problem(origin) or origin_of(origin) != origin.lower().rstrip("/"):
-            problems.append(
-                f"RETURN_URL_ALLOWED_ORIGINS entries must be origins like "
-                f"'https://portal.example.edu', got {origin!r}"
-            )
-
-    config = Config(
-        bi_org=bi_org,
-        bi_base_url=bi_base_url.rstrip("/"),
-        api_key_secret_id=required("BI_API_KEY_SECRET_ID"),
-        issuers=issuers,
-        audience=required("JWT_AUDIENCE"),
-        jwks_url=jwks_url,
-        algorithms=algorithms,
-        hs256_secret_id=hs256_secret_id,
-        user_claim=user_claim,
-        max_age_seconds=integer("JWT_MAX_AGE_SECONDS", 300, 10, 3600),
-        leeway_seconds=integer("JWT_LEEWAY_SECONDS", 30, 0, 300),
-        partner_api_timeout_seconds=float(timeout),
-        sso_return_url=sso_return_url,
-        return_url_allowed_origins=tuple(
-            origin_of(o) for o in allowed_return + ((sso_return_url,) if sso_return_url else ())
-        ),
-        error_redirect_url=url("ERROR_REDIRECT_URL", get("ERROR_REDIRECT_URL")),
-        secret_cache_seconds=integer("SECRET_CACHE_SECONDS", 300, 0, 86400),
-        replay_table_name=get("REPLAY_TABLE_NAME"),
-        # The floor of 60 s is also the floor for a partner's Cache-Control (handler.keys).
-        jwks_max_age_seconds=integer("JWKS_MAX_AGE_SECONDS", 600, 60, 86400),
-        jwks_stale_seconds=integer("JWKS_STALE_SECONDS", 86400, 0, 7 * 86400),
-        # Powertools' own switch; tracing is on only when it is explicitly "false".
-        tracing=(get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
-        # The pages add "#<code>"; a fragment of the operator's own would break that.
-        troubleshooting_url=(
-            url("TROUBLESHOOTING_URL", get("TROUBLESHOOTING_URL")) or DEFAULT_TROUBLESHOOTING_URL
-        ).split("#", 1)[0],
-    )
-    if problems:
-        raise ConfigError(problems)
-    return config
+    def runtime(self) -> Runtime:
+        return Runtime(
+            partner_api_timeout_seconds=float(self.integer("PARTNER_API_TIMEOUT_SECONDS", 5, 1, 25)),
+            secret_cache_seconds=self.integer("SECRET_CACHE_SECONDS", 300, 0, 86400),
+            # The floor of 60 s is also the floor for a partner's Cache-Control (handler.keys).
+            jwks_max_age_seconds=self.integer("JWKS_MAX_AGE_SECONDS", 600, 60, 86400),
+            jwks_stale_seconds=self.integer("JWKS_STALE_SECONDS", 86400, 0, 7 * 86400),
+            replay_table_name=self.get("REPLAY_TABLE_NAME"),
+            # Powertools' own switch; tracing is on only when it is explicitly "false".
+            tracing=(self.get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +20,15 @@ from typing import Any
 import urllib3
 
 from handler.config import Config
-from handler.keys import JwksKeySource
+from handler.keys import HttpFetcher, JwksKeySource
 from handler.partner_api import PartnerApiClient
 from handler.replay import ReplayGuard, dynamodb_client
-from handler.secrets import SecretFetcher, SecretSource, secrets_manager_fetcher
-from handler.sso import SsoService
+from handler.secret_source import SecretSource, secrets_manager_client
+from handler.sign_in import SsoService
 from handler.telemetry import Telemetry
 from handler.tokens import TokenVerifier
+
+__all__ = ["Container", "new_http_pool"]
 
 
 def new_http_pool(**pool_options: Any) -> urllib3.PoolManager:
@@ -49,35 +52,43 @@ class Container:
         config: Config,
         http: urllib3.PoolManager,
         telemetry: Telemetry | None = None,
-        secret_fetcher_factory: Callable[[], SecretFetcher] | None = None,
+        secret_client_factory: Callable[[], Any] | None = None,
         dynamodb_client_factory: Callable[[], Any] = dynamodb_client,
+        clock: Callable[[], float] = time.time,
     ) -> Container:
-        """Wire the service from configuration; nothing is fetched yet."""
+        """Wire the service from configuration; nothing is fetched yet.
+
+        ``clock`` is the key cache's (wall) clock: tests cross its refetch cooldown
+        and max age without waiting.
+        """
         telemetry = telemetry or Telemetry()
-        fetcher_factory = secret_fetcher_factory or (lambda: secrets_manager_fetcher(telemetry))
+        tokens, destination, runtime = config.partner.tokens, config.partner.destination, config.runtime
+        client_factory = secret_client_factory or (lambda: secrets_manager_client(telemetry))
         keys = JwksKeySource(
-            http,
-            config.issuers,
-            config.jwks_url,
-            max_age_seconds=config.jwks_max_age_seconds,
-            stale_seconds=config.jwks_stale_seconds,
+            HttpFetcher(http),
+            tokens.issuers,
+            tokens.jwks_url,
+            max_age_seconds=runtime.jwks_max_age_seconds,
+            stale_seconds=runtime.jwks_stale_seconds,
+            clock=clock,
             telemetry=telemetry,
         )
-        api_key = SecretSource(config.api_key_secret_id, fetcher_factory, config.secret_cache_seconds)
+        api_key = SecretSource(destination.api_key_secret_id, client_factory, runtime.secret_cache_seconds)
         hmac_secret = (
-            SecretSource(config.hs256_secret_id, fetcher_factory, config.secret_cache_seconds)
-            if config.hs256_secret_id
+            SecretSource(tokens.hs256_secret_id, client_factory, runtime.secret_cache_seconds)
+            if tokens.hs256_secret_id
             else None
         )
         partner_api = PartnerApiClient(
-            config.bi_base_url, api_key, http, config.partner_api_timeout_seconds, telemetry=telemetry
+            destination.bi_base_url, api_key, http, runtime.partner_api_timeout_seconds, telemetry=telemetry
         )
         replay_guard = (
-            ReplayGuard(config.replay_table_name, config.leeway_seconds, dynamodb_client_factory)
-            if config.replay_table_name
+            ReplayGuard(runtime.replay_table_name, tokens.leeway_seconds, dynamodb_client_factory)
+            if runtime.replay_table_name
             else None
         )
-        service = SsoService(config, TokenVerifier(config, keys, hmac_secret), partner_api, replay_guard)
+        verifier = TokenVerifier(tokens, keys, hmac_secret)
+        service = SsoService(destination, verifier, partner_api, replay_guard)
         secrets = (api_key,) if hmac_secret is None else (api_key, hmac_secret)
         return cls(service, http, keys, secrets, replay_guard)
 

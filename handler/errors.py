@@ -10,18 +10,58 @@ to the log line and, for the portal's developer, into the answer (JSON
 signature, the SSO token, an API key, a profile claim (email, names), the list
 of accepted issuers, or anything about key material; where the log needs more
 than the answer may show, ``log_detail`` holds it (docs/security.md).
+
+Like aws-jwt-verify's ``FailedAssertionError``, a refusal about one value keeps
+what was ``expected`` and what was ``found`` as fields, so the log line and
+``check-link`` read them rather than a sentence. Neither ever holds a profile
+claim or the user claim (an email, often). An error is complete when it is
+raised and never changed afterwards: what the caller knows about the request
+(the verified token, a spent one-time link) travels beside it, in
+``handler.sign_in.Refusal``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+__all__ = [
+    "BadRequest",
+    "ConfigError",
+    "ConflictingTokens",
+    "InvalidAudience",
+    "InvalidClaim",
+    "InvalidIssuer",
+    "InvalidRedirect",
+    "InvalidReturnUrl",
+    "InvalidSignature",
+    "InvalidToken",
+    "InvalidUser",
+    "KeysUnavailable",
+    "LinkAlreadyUsed",
+    "MalformedToken",
+    "MissingClaim",
+    "MissingToken",
+    "NotFound",
+    "PartnerApiError",
+    "PartnerApiTimeout",
+    "ProfileRequired",
+    "ReplayStoreUnavailable",
+    "SecretUnavailable",
+    "SsoError",
+    "TokenExpired",
+    "TokenLifetimeTooLong",
+    "TokenNotYetValid",
+    "TokenTooLarge",
+    "UnknownKey",
+    "UnsupportedAlgorithm",
+]
+
 # For refusals only the portal's set-up can fix: trying again cannot help.
-SET_UP = (
+_SET_UP = (
     "Your portal's sign-in to Big Interview is not set up correctly, so trying again will not help. "
     "Please contact your portal's support and quote the reference below."
 )
-SPENT = (
+_SPENT = (
     "This sign-in link is now used up: go back to your portal and open Big Interview from there "
     "to get a fresh one."
 )
@@ -35,28 +75,32 @@ class SsoError(Exception):
     message = "Something went wrong on our side. Please try again."
 
     def __init__(
-        self, detail: str = "", *, partner_status: int | None = None, log_detail: str | None = None
+        self,
+        detail: str = "",
+        *,
+        expected: Any = None,
+        found: Any = None,
+        partner_status: int | None = None,
+        log_detail: str | None = None,
     ) -> None:
         self.detail = detail
         self.log_detail = detail if log_detail is None else log_detail
         super().__init__(self.log_detail or self.code)  # a traceback shows the log's version
-        # Set when this request used up its one-time link: the page must say a new one is needed.
-        self.link_spent = False
-        # For the log line: the Partner API's status, and the verified token's claims
-        # (a ``VerifiedToken``) when the refusal came after verification.
-        self.partner_status = partner_status
-        self.claims: Any = None
+        # What the check wanted and what the request had (JSON-safe values), when one value failed.
+        self.expected = expected
+        self.found = found
+        self.partner_status = partner_status  # the Partner API's status, when it answered
 
-    def user_message(self) -> str:
+    def user_message(self, link_spent: bool = False) -> str:
         """The user's sentence; once the one-time link is spent, reloading cannot help."""
-        return f"{self.message} {SPENT}" if self.link_spent else self.message
+        return f"{self.message} {_SPENT}" if link_spent else self.message
 
 
 # 400: the request itself is unusable.
 class BadRequest(SsoError):
     code = "invalid_request"
     status = 400
-    message = f"The sign-in request is malformed. {SET_UP}"
+    message = f"The sign-in request is malformed. {_SET_UP}"
 
 
 class MissingToken(BadRequest):
@@ -66,17 +110,17 @@ class MissingToken(BadRequest):
 
 class TokenTooLarge(BadRequest):
     code = "token_too_large"
-    message = f"The sign-in token is too large to be a valid token. {SET_UP}"
+    message = f"The sign-in token is too large to be a valid token. {_SET_UP}"
 
 
 class ConflictingTokens(BadRequest):
     code = "conflicting_tokens"
-    message = f"The request carries more than one different sign-in token. {SET_UP}"
+    message = f"The request carries more than one different sign-in token. {_SET_UP}"
 
 
 class InvalidRedirect(BadRequest):
     code = "invalid_redirect"
-    message = f"The page your portal asked to open inside Big Interview is not a valid address. {SET_UP}"
+    message = f"The page your portal asked to open inside Big Interview is not a valid address. {_SET_UP}"
 
 
 class InvalidReturnUrl(InvalidRedirect):
@@ -84,7 +128,7 @@ class InvalidReturnUrl(InvalidRedirect):
 
     message = (
         "The page your portal asked Big Interview to send you back to after signing out is not "
-        f"one this service allows. {SET_UP}"
+        f"one this service allows. {_SET_UP}"
     )
 
 
@@ -92,7 +136,7 @@ class InvalidReturnUrl(InvalidRedirect):
 class InvalidToken(SsoError):
     code = "invalid_token"
     status = 401
-    message = f"The sign-in link is not valid. {SET_UP}"
+    message = f"The sign-in link is not valid. {_SET_UP}"
 
 
 class MalformedToken(InvalidToken):
@@ -156,7 +200,7 @@ class InvalidClaim(InvalidToken):
 class InvalidUser(SsoError):
     code = "invalid_user"
     status = 403
-    message = f"Your portal sent a user id that Big Interview cannot accept. {SET_UP}"
+    message = f"Your portal sent a user id that Big Interview cannot accept. {_SET_UP}"
 
 
 # 422: Big Interview cannot create the user from what the token carries.

@@ -10,6 +10,12 @@ stops working within that time; a refetch that fails keeps the keys we had for
 at most ``JWKS_STALE_SECONDS`` more, so a JWKS outage is not a sign-in outage.
 An unknown ``kid`` triggers at most one refetch per cooldown. Parsing a JWK into
 a key object is still PyJWT's job (``jwt.PyJWK``), done once per ``(kid, alg)``.
+
+The seams, as in aws-jwt-verify: ``KeySource`` is what the verifier asks for a
+key; a ``Fetcher`` is how a JSON document is fetched (``HttpFetcher`` on the
+urllib3 pool); ``JwksKeySource.from_document`` loads a key set from a JWKS
+document, so tools and tests verify tokens with the production key source and
+no network. OIDC discovery lives here only.
 """
 
 from __future__ import annotations
@@ -23,34 +29,46 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import urllib3
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
-from handler.config import url_problem
 from handler.errors import InvalidToken, KeysUnavailable, UnknownKey
 from handler.telemetry import Telemetry
 from handler.untrusted import parse_json
+from handler.url_rules import url_problem
 
-MAX_DOCUMENT_BYTES = 64 * 1024
-DEFAULT_MAX_AGE_SECONDS = 600
-DEFAULT_STALE_SECONDS = 86400
+__all__ = [
+    "Fetched",
+    "Fetcher",
+    "HttpFetcher",
+    "JwksKeySource",
+    "KeyFetchError",
+    "KeySource",
+    "cache_max_age",
+    "check_key_fits",
+    "has_roca_fingerprint",
+]
+
+_MAX_DOCUMENT_BYTES = 64 * 1024
+_DEFAULT_MAX_AGE_SECONDS = 600
+_DEFAULT_STALE_SECONDS = 86400
 # A partner's Cache-Control may shorten the max age, but not below this: a JWKS server
 # answering no-store must not turn every sign-in into a fetch.
-MIN_MAX_AGE_SECONDS = 60
-MAX_AGE_DIRECTIVE = re.compile(r'max-age=(?:([0-9]{1,10})|"([0-9]{1,10})")')  # fullmatch, RFC 9111 §5.2
-FETCH_TIMEOUT = urllib3.Timeout(connect=2.0, read=2.0)
+_MIN_MAX_AGE_SECONDS = 60
+_MAX_AGE_DIRECTIVE = re.compile(r'max-age=(?:([0-9]{1,10})|"([0-9]{1,10})")')  # fullmatch, RFC 9111 §5.2
+_FETCH_TIMEOUT = urllib3.Timeout(connect=2.0, read=2.0)
 # kty (and curve) each algorithm family may be used with.
-KEY_TYPES = {"RS": ("RSA", None), "PS": ("RSA", None), "Ed": ("OKP", ("Ed25519",))}
-EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
-MIN_RSA_BITS = 2048
+_KEY_TYPES = {"RS": ("RSA", None), "PS": ("RSA", None), "Ed": ("OKP", ("Ed25519",))}
+_EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+_MIN_RSA_BITS = 2048
 # What an answer says about a weak key; the log line says which weakness.
-WEAK_KEY = "the JWKS key is too weak to be trusted (the operator's log says why): publish a new key"
+_WEAK_KEY = "the JWKS key is too weak to be trusted (the operator's log says why): publish a new key"
 # The primes of the ROCA fingerprint test (Nemec et al., CCS 2017), each with the powers of 65537 mod p.
-ROCA_PRIMES = (
+_ROCA_PRIMES = (
     3,
     5,
     7,
@@ -90,7 +108,11 @@ ROCA_PRIMES = (
     163,
     167,
 )
-ROCA_SUBGROUPS = tuple((p, frozenset(pow(65537, k, p) for k in range(p))) for p in ROCA_PRIMES)
+_ROCA_SUBGROUPS = tuple((p, frozenset(pow(65537, k, p) for k in range(p))) for p in _ROCA_PRIMES)
+
+
+# Where a key set loaded from a document (``JwksKeySource.from_document``) says it came from.
+_DOCUMENT_URL = "document:jwks"
 
 
 class KeyFetchError(Exception):
@@ -113,44 +135,56 @@ def cache_max_age(cache_control: str | None) -> int | None:
         directive = directive.strip()
         if directive in ("no-store", "no-cache"):
             return 0
-        if found := MAX_AGE_DIRECTIVE.fullmatch(directive):
+        if found := _MAX_AGE_DIRECTIVE.fullmatch(directive):
             ages.append(int(found.group(1) or found.group(2)))
     return min(ages) if ages else None
 
 
-def fetch(http: urllib3.PoolManager, url: str) -> Fetched:
-    """GET a small JSON document: no redirects, short timeouts, capped size."""
-    try:
-        response = http.request(
-            "GET",
-            url,
-            headers={"Accept": "application/json"},
-            timeout=FETCH_TIMEOUT,
-            retries=False,  # no redirects, no retries: a JWKS must answer directly
-            preload_content=False,
-        )
-    except urllib3.exceptions.HTTPError as error:
-        raise KeyFetchError(f"{url}: {type(error).__name__}") from None
-    try:
-        if response.status != 200:
-            raise KeyFetchError(f"{url}: HTTP {response.status}")
-        body = response.read(MAX_DOCUMENT_BYTES + 1, decode_content=True)
-        if len(body) > MAX_DOCUMENT_BYTES:
-            raise KeyFetchError(f"{url}: larger than {MAX_DOCUMENT_BYTES} bytes")
+class Fetcher(Protocol):
+    """How a JSON document (a JWKS, a discovery document) is fetched."""
+
+    def __call__(self, url: str) -> Fetched: ...
+
+
+class HttpFetcher:
+    """GET a small JSON document on the shared pool: no redirects, short timeouts, capped size."""
+
+    def __init__(self, http: urllib3.PoolManager) -> None:
+        self._http = http
+
+    def __call__(self, url: str) -> Fetched:
         try:
-            document = parse_json(body)
-        except ValueError:
-            raise KeyFetchError(f"{url}: not JSON") from None
-        return Fetched(document, cache_max_age(response.headers.get("Cache-Control")))
-    except urllib3.exceptions.HTTPError as error:
-        raise KeyFetchError(f"{url}: {type(error).__name__}") from None
-    finally:
-        response.release_conn()
+            response = self._http.request(
+                "GET",
+                url,
+                headers={"Accept": "application/json"},
+                timeout=_FETCH_TIMEOUT,
+                retries=False,  # no redirects, no retries: a JWKS must answer directly
+                preload_content=False,
+            )
+        except urllib3.exceptions.HTTPError as error:
+            raise KeyFetchError(f"{url}: {type(error).__name__}") from None
+        try:
+            if response.status != 200:
+                raise KeyFetchError(f"{url}: HTTP {response.status}")
+            body = response.read(_MAX_DOCUMENT_BYTES + 1, decode_content=True)
+            if len(body) > _MAX_DOCUMENT_BYTES:
+                raise KeyFetchError(f"{url}: larger than {_MAX_DOCUMENT_BYTES} bytes")
+            try:
+                document = parse_json(body)
+            except ValueError:
+                raise KeyFetchError(f"{url}: not JSON") from None
+            return Fetched(document, cache_max_age(response.headers.get("Cache-Control")))
+        except urllib3.exceptions.HTTPError as error:
+            raise KeyFetchError(f"{url}: {type(error).__name__}") from None
+        finally:
+            response.release_conn()
 
 
-def fetch_json(http: urllib3.PoolManager, url: str) -> Any:
-    """The document ``fetch`` gets, without its caching headers."""
-    return fetch(http, url).document
+class KeySource(Protocol):
+    """What the verifier asks for: the key object for ``kid`` to verify ``alg``."""
+
+    def signing_key(self, issuer: str, kid: str, alg: str) -> PyJWK: ...
 
 
 def check_key_fits(jwk: Mapping[str, Any], alg: str) -> None:
@@ -163,21 +197,21 @@ def check_key_fits(jwk: Mapping[str, Any], alg: str) -> None:
     if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
         raise UnknownKey("the key's key_ops do not include 'verify'")
     kty = jwk.get("kty")
-    if alg in EC_CURVES:
-        if kty != "EC" or jwk.get("crv") != EC_CURVES[alg]:
-            raise UnknownKey(f"{alg} needs an EC {EC_CURVES[alg]} key, found {kty}/{jwk.get('crv')}")
+    if alg in _EC_CURVES:
+        if kty != "EC" or jwk.get("crv") != _EC_CURVES[alg]:
+            raise UnknownKey(f"{alg} needs an EC {_EC_CURVES[alg]} key, found {kty}/{jwk.get('crv')}")
         return
-    expected_kty, curves = KEY_TYPES.get(alg[:2], (None, None))
+    expected_kty, curves = _KEY_TYPES.get(alg[:2], (None, None))
     if expected_kty is None or kty != expected_kty:
         # Includes HS*: a JWKS never supplies HMAC keys (key confusion).
         raise UnknownKey(f"{alg} cannot be verified with a {kty!r} key from a JWKS")
     if curves is not None and jwk.get("crv") not in curves:
         raise UnknownKey(f"{alg} needs one of {curves}, found {jwk.get('crv')!r}")
     if kty == "RSA":
-        check_rsa_modulus(jwk.get("n"))
+        _check_rsa_modulus(jwk.get("n"))
 
 
-def check_rsa_modulus(n_b64: Any) -> None:
+def _check_rsa_modulus(n_b64: Any) -> None:
     """Refuse RSA keys under 2048 bits (RFC 7518 §3.3) and keys with the ROCA flaw."""
     if not isinstance(n_b64, str):
         raise UnknownKey("the RSA key has no modulus 'n'")
@@ -185,15 +219,15 @@ def check_rsa_modulus(n_b64: Any) -> None:
         n = int.from_bytes(base64.urlsafe_b64decode(n_b64 + "=" * (-len(n_b64) % 4)), "big")
     except (binascii.Error, ValueError):
         raise UnknownKey("the RSA key's modulus is not base64url") from None
-    if n.bit_length() < MIN_RSA_BITS:
+    if n.bit_length() < _MIN_RSA_BITS:
         raise UnknownKey(
-            WEAK_KEY,
-            log_detail=f"the RSA key has {n.bit_length()} bits; at least {MIN_RSA_BITS} are required",
+            _WEAK_KEY,
+            log_detail=f"the RSA key has {n.bit_length()} bits; at least {_MIN_RSA_BITS} are required",
         )
     if has_roca_fingerprint(n):
         # Saying which weakness it is would tell an attacker how to recover the private key.
         raise UnknownKey(
-            WEAK_KEY, log_detail="the RSA key was made by a generator with the ROCA flaw (CVE-2017-15361)"
+            _WEAK_KEY, log_detail="the RSA key was made by a generator with the ROCA flaw (CVE-2017-15361)"
         )
 
 
@@ -203,10 +237,10 @@ def has_roca_fingerprint(n: int) -> bool:
     Such moduli are, for every small prime p below, congruent mod p to a power of 65537.
     A sound modulus passes all these primes by chance with negligible probability.
     """
-    return all(n % p in generated for p, generated in ROCA_SUBGROUPS)
+    return all(n % p in generated for p, generated in _ROCA_SUBGROUPS)
 
 
-def fitting_key(candidates: list[dict[str, Any]], kid: str, alg: str) -> dict[str, Any]:
+def _fitting_key(candidates: list[dict[str, Any]], kid: str, alg: str) -> dict[str, Any]:
     """The JWK among those under ``kid`` that fits ``alg``.
 
     RFC 7517 §4.5 lets one ``kid`` name alternative keys (an RSA and an EC key, say);
@@ -253,17 +287,17 @@ class JwksKeySource:
 
     def __init__(
         self,
-        http: urllib3.PoolManager,
+        fetcher: Fetcher,
         issuers: tuple[str, ...],
         jwks_url: str | None,
         *,
-        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
-        stale_seconds: float = DEFAULT_STALE_SECONDS,
+        max_age_seconds: float = _DEFAULT_MAX_AGE_SECONDS,
+        stale_seconds: float = _DEFAULT_STALE_SECONDS,
         cooldown_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
         telemetry: Telemetry | None = None,
     ) -> None:
-        self._http = http
+        self._fetch = fetcher
         self._jwks_url = jwks_url
         self._max_age = max_age_seconds
         self._stale = stale_seconds
@@ -275,6 +309,28 @@ class JwksKeySource:
         self._sets = {issuer: shared if jwks_url else _KeySet() for issuer in issuers}
         self._discovered: dict[str, str] = {}
 
+    @classmethod
+    def from_document(cls, document: Any, issuers: tuple[str, ...]) -> JwksKeySource:
+        """A key source holding the keys of one JWKS document, for ``issuers``; it never fetches.
+
+        The document goes through the same checks as a fetched one (a ``keys`` list,
+        each key fitting the token's ``alg``), and never expires.
+        """
+
+        def the_document(url: str) -> Fetched:
+            return Fetched(document, None)
+
+        # No cooldown: "refetching" a document in memory costs nothing, and a refusal
+        # then says the kid is not in the JWKS rather than that a refetch is cooling down.
+        return cls(
+            the_document,
+            issuers,
+            _DOCUMENT_URL,
+            max_age_seconds=math.inf,
+            stale_seconds=0,
+            cooldown_seconds=0,
+        )
+
     def signing_key(self, issuer: str, kid: str, alg: str) -> PyJWK:
         """The key object for ``kid`` to verify ``alg``; ``issuer`` is already allow-listed."""
         key_set = self._sets[issuer]
@@ -284,7 +340,7 @@ class JwksKeySource:
         if key is not None:
             return key
         candidates = key_set.keys.get(kid) or self._refresh(issuer, key_set, kid)
-        jwk = fitting_key(candidates, kid, alg)
+        jwk = _fitting_key(candidates, kid, alg)
         try:
             key = PyJWK(dict(jwk), algorithm=alg)
         except PyJWTError as error:
@@ -344,7 +400,11 @@ class JwksKeySource:
             if kid is None:
                 return []
             if kid not in key_set.keys:
-                raise UnknownKey(f"kid {kid!r} is not in the JWKS" + (f" ({failure})" if cooling else ""))
+                raise UnknownKey(
+                    f"kid {kid!r} is not in the JWKS" + (f" ({failure})" if cooling else ""),
+                    expected=tuple(key_set.keys),
+                    found=kid,
+                )
             return key_set.keys[kid]
 
     def _fetch_into(self, issuer: str, key_set: _KeySet, now: float) -> str | None:
@@ -366,8 +426,8 @@ class JwksKeySource:
 
     def _fetch_keys(self, issuer: str) -> tuple[dict[str, list[dict[str, Any]]], float]:
         """The JWKs by ``kid``, and how long they may be used: the max age, or the server's
-        shorter ``Cache-Control: max-age``, but never less than ``MIN_MAX_AGE_SECONDS``."""
-        fetched = fetch(self._http, self._jwks_url or self._jwks_uri_of(issuer))
+        shorter ``Cache-Control: max-age``, but never less than ``_MIN_MAX_AGE_SECONDS``."""
+        fetched = self._fetch(self._jwks_url or self._jwks_uri_of(issuer))
         document = fetched.document
         keys = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(keys, list):
@@ -378,14 +438,14 @@ class JwksKeySource:
                 by_kid.setdefault(jwk["kid"], []).append(jwk)
         max_age = self._max_age
         if fetched.max_age is not None:
-            max_age = max(MIN_MAX_AGE_SECONDS, min(max_age, fetched.max_age))
+            max_age = max(_MIN_MAX_AGE_SECONDS, min(max_age, fetched.max_age))
         return by_kid, max_age
 
     def _jwks_uri_of(self, issuer: str) -> str:
         """OIDC discovery: the issuer's ``jwks_uri``, which must be on the issuer's host."""
         if issuer not in self._discovered:
             url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-            document = fetch_json(self._http, url)
+            document = self._fetch(url).document
             if not isinstance(document, dict):
                 raise KeyFetchError(f"{url}: not a JSON object")
             # OIDC Discovery 1.0 §4.3: the issuer in the document must be identical to the

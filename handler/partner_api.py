@@ -24,9 +24,13 @@ from urllib3.util import Retry
 
 from handler import __version__
 from handler.errors import PartnerApiError, PartnerApiTimeout, ProfileRequired
-from handler.secrets import SecretSource
+from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
 from handler.untrusted import parse_json
+
+__all__ = [
+    "PartnerApiClient",
+]
 
 USER_AGENT = f"big-interview-sso-redirector/{__version__}"
 MAX_RESPONSE_BYTES = 1024 * 1024

@@ -10,20 +10,22 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlencode
 
-from handler.config import Config, origin_of, url_problem
 from handler.errors import InvalidRedirect, InvalidReturnUrl
 from handler.untrusted import split_url
+from handler.url_rules import origin_of, url_problem
+
+__all__ = ["MAX_REDIRECT_TO_BYTES", "check_redirect_to", "check_return_url", "sso_login_url"]
 
 MAX_REDIRECT_TO_BYTES = 2048
 # C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def check_redirect_to(value: str) -> str:
     """``value`` if it is a safe relative Big Interview path, else ``InvalidRedirect``."""
     if len(value.encode("utf-8", "surrogatepass")) > MAX_REDIRECT_TO_BYTES:
         raise InvalidRedirect(f"redirect_to is longer than {MAX_REDIRECT_TO_BYTES} bytes")
-    if CONTROL.search(value):
+    if _CONTROL.search(value):
         raise InvalidRedirect("redirect_to contains control characters")
     if not value.isascii():
         # Big Interview's paths are ASCII; refusing the rest rules out look-alikes
@@ -50,7 +52,7 @@ def check_redirect_to(value: str) -> str:
     return value
 
 
-def check_return_url(value: str, config: Config) -> str:
+def check_return_url(value: str, allowed_origins: tuple[str, ...]) -> str:
     """``value`` if its origin is allow-listed (``RETURN_URL_ALLOWED_ORIGINS``, ``SSO_RETURN_URL``)."""
     if len(value.encode("utf-8", "surrogatepass")) > MAX_REDIRECT_TO_BYTES:
         raise InvalidReturnUrl(f"return_url is longer than {MAX_REDIRECT_TO_BYTES} bytes")
@@ -58,16 +60,16 @@ def check_return_url(value: str, config: Config) -> str:
         # As for redirect_to: no look-alikes (U+FF0F for '/'), and nothing that cannot be
         # encoded into the Location header (a lone surrogate). Browsers send IDNs as punycode.
         raise InvalidReturnUrl("return_url must be ASCII (percent-encode anything else)")
-    if CONTROL.search(value) or "\\" in value or url_problem(value):
+    if _CONTROL.search(value) or "\\" in value or url_problem(value):
         raise InvalidReturnUrl("return_url must be an absolute https URL")
-    if origin_of(value) not in config.return_url_allowed_origins:
+    if origin_of(value) not in allowed_origins:
         raise InvalidReturnUrl(
             f"return_url's origin {origin_of(value)[:200]!r} is not in RETURN_URL_ALLOWED_ORIGINS"
         )
     return value
 
 
-def sso_login_url(config: Config, token: str, redirect_to: str | None, return_url: str | None) -> str:
+def sso_login_url(base_url: str, token: str, redirect_to: str | None, return_url: str | None) -> str:
     """``{base}/sso/login?token=…[&redirect_to=…][&return_url=…]``, every value URL-encoded."""
     params = {"token": token}
     if redirect_to:
@@ -75,4 +77,4 @@ def sso_login_url(config: Config, token: str, redirect_to: str | None, return_ur
     if return_url:
         params["return_url"] = return_url
     # quote with safe="" encodes '/' too, as the Partner docs show (%2Fmembers%2F…).
-    return f"{config.bi_base_url}/sso/login?{urlencode(params, quote_via=quote, safe='')}"
+    return f"{base_url}/sso/login?{urlencode(params, quote_via=quote, safe='')}"

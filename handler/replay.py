@@ -27,6 +27,11 @@ from typing import Any
 
 from handler.errors import LinkAlreadyUsed, ReplayStoreUnavailable
 
+__all__ = [
+    "ReplayGuard",
+    "dynamodb_client",
+]
+
 
 def dynamodb_client() -> Any:
     """A DynamoDB client with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally."""

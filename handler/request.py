@@ -9,32 +9,34 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from handler.errors import BadRequest, ConflictingTokens, MissingToken, TokenTooLarge
-from handler.sso import SignInRequest
+from handler.sign_in import SignInRequest
 
-MAX_BODY_BYTES = 16 * 1024
-FORM_TYPE = "application/x-www-form-urlencoded"
+__all__ = ["sign_in_request", "wants_json"]
+
+_MAX_BODY_BYTES = 16 * 1024
+_FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-def header(event: APIGatewayProxyEventV2, name: str) -> str:
+def _header(event: APIGatewayProxyEventV2, name: str) -> str:
     """A request header by lower-case name ('' when absent); API Gateway v2 lower-cases names."""
     return (event.headers or {}).get(name, "") or ""
 
 
 def wants_json(event: APIGatewayProxyEventV2) -> bool:
     """True when the client prefers JSON to HTML (``Accept: application/json``)."""
-    accept = header(event, "accept").lower()
+    accept = _header(event, "accept").lower()
     return "application/json" in accept and "text/html" not in accept
 
 
-def form_fields(event: APIGatewayProxyEventV2) -> dict[str, list[str]]:
+def _form_fields(event: APIGatewayProxyEventV2) -> dict[str, list[str]]:
     """The form body's fields; API Gateway may base64-encode the body."""
     body = event.body or ""
-    content_type = header(event, "content-type").split(";", 1)[0].strip().lower()
+    content_type = _header(event, "content-type").split(";", 1)[0].strip().lower()
     if not body:
         return {}
-    if content_type != FORM_TYPE:
-        raise BadRequest(f"POST body must be {FORM_TYPE}, got {content_type[:60]!r}")
-    if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
+    if content_type != _FORM_TYPE:
+        raise BadRequest(f"POST body must be {_FORM_TYPE}, got {content_type[:60]!r}")
+    if len(body) > _MAX_BODY_BYTES * 4 // 3 + 4:
         raise TokenTooLarge("the request body is too large")
     if event.is_base64_encoded:
         try:
@@ -43,7 +45,7 @@ def form_fields(event: APIGatewayProxyEventV2) -> dict[str, list[str]]:
             raise BadRequest("the body is flagged base64 but is not") from None
     else:
         raw = body.encode("utf-8", "surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
+    if len(raw) > _MAX_BODY_BYTES:
         raise TokenTooLarge("the request body is too large")
     try:
         text = raw.decode("utf-8")
@@ -52,7 +54,7 @@ def form_fields(event: APIGatewayProxyEventV2) -> dict[str, list[str]]:
         raise BadRequest("the form body is not valid UTF-8 form data") from None
 
 
-def single(values: list[str] | None, name: str) -> str | None:
+def _single(values: list[str] | None, name: str) -> str | None:
     """One value for a parameter; repeated different values are refused."""
     if not values:
         return None
@@ -66,21 +68,21 @@ def single(values: list[str] | None, name: str) -> str | None:
 def sign_in_request(event: APIGatewayProxyEventV2) -> SignInRequest:
     """The token (from the query, the form or ``Authorization: Bearer``) and the parameters."""
     query = event.query_string_parameters or {}
-    form = form_fields(event) if event.request_context.http.method == "POST" else {}
-    authorization = header(event, "authorization")
+    form = _form_fields(event) if event.request_context.http.method == "POST" else {}
+    authorization = _header(event, "authorization")
     bearer = None
     if authorization:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise BadRequest("Authorization must be 'Bearer <JWT>'")
         bearer = credentials.strip()
-    candidates = {value for value in (query.get("jwt"), single(form.get("jwt"), "jwt"), bearer) if value}
+    candidates = {value for value in (query.get("jwt"), _single(form.get("jwt"), "jwt"), bearer) if value}
     if not candidates:
         raise MissingToken("no jwt in the query, the form or an Authorization header")
     if len(candidates) > 1:
         raise ConflictingTokens("the request carries different tokens")
     return SignInRequest(
         token=candidates.pop(),
-        redirect_to=single(form.get("redirect_to"), "redirect_to") or query.get("redirect_to"),
-        return_url=single(form.get("return_url"), "return_url") or query.get("return_url"),
+        redirect_to=_single(form.get("redirect_to"), "redirect_to") or query.get("redirect_to"),
+        return_url=_single(form.get("return_url"), "return_url") or query.get("return_url"),
     )

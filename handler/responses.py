@@ -21,22 +21,24 @@ from aws_lambda_powertools.event_handler import Response
 from handler.config import DEFAULT_TROUBLESHOOTING_URL
 from handler.errors import SsoError
 
-SECURITY_HEADERS = {
+__all__ = ["error_response", "redirect", "redirect_as_json", "with_security_headers"]
+
+_SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 }
-HTML_HEADERS = {
+_HTML_HEADERS = {
     # The page has one inline <style> block and nothing else.
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Frame-Options": "DENY",
 }
-HTML_TYPE = "text/html; charset=utf-8"
-JSON_TYPE = "application/json"
+_HTML_TYPE = "text/html; charset=utf-8"
+_JSON_TYPE = "application/json"
 
-PAGE = """<!doctype html>
+_PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -63,7 +65,7 @@ h1{{font-size:1.5rem}} .ref{{color:#555;font-size:.875rem}}
 </body>
 </html>
 """
-TITLES = {
+_TITLES = {
     400: "We could not read this sign-in request",
     401: "This sign-in link does not work",
     403: "This account cannot be signed in",
@@ -79,7 +81,7 @@ def redirect(location: str) -> Response[str]:
 
 def redirect_as_json(location: str) -> Response[str]:
     """For single-page apps: the URL to navigate to, as JSON."""
-    return Response(status_code=200, content_type=JSON_TYPE, body=json.dumps({"redirect_url": location}))
+    return Response(status_code=200, content_type=_JSON_TYPE, body=json.dumps({"redirect_url": location}))
 
 
 def error_response(
@@ -88,42 +90,44 @@ def error_response(
     wants_json: bool,
     error_redirect_url: str | None,
     troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL,
+    *,
+    link_spent: bool = False,
 ) -> Response[str]:
-    """The one place an ``SsoError`` becomes an HTTP answer."""
+    """The one place an ``SsoError`` becomes an HTTP answer; ``link_spent``: the one-time link is used up."""
     if wants_json:
         body = {
             "error": {
                 "code": error.code,
-                "message": error.user_message(),
+                "message": error.user_message(link_spent),
                 "detail": error.detail,
                 "request_id": request_id,
             }
         }
-        return Response(status_code=error.status, content_type=JSON_TYPE, body=json.dumps(body))
+        return Response(status_code=error.status, content_type=_JSON_TYPE, body=json.dumps(body))
     if error_redirect_url:
         separator = "&" if "?" in error_redirect_url else "?"
         query = urlencode({"error": error.code, "request_id": request_id})
         return Response(
             status_code=302, body="", headers={"Location": error_redirect_url + separator + query}
         )
-    title = TITLES.get(error.status, "Sign-in is not available right now")
-    page = PAGE.format(
+    title = _TITLES.get(error.status, "Sign-in is not available right now")
+    page = _PAGE.format(
         title=html.escape(title),
-        message=html.escape(error.user_message()),
+        message=html.escape(error.user_message(link_spent)),
         code=html.escape(error.code),
         request_id=html.escape(request_id),
         detail=f"<p>{html.escape(error.detail)}</p>\n" if error.detail else "",
         help_url=html.escape(f"{troubleshooting_url}#{error.code}"),
     )
-    return Response(status_code=error.status, content_type=HTML_TYPE, body=page)
+    return Response(status_code=error.status, content_type=_HTML_TYPE, body=page)
 
 
 def with_security_headers(result: dict[str, Any]) -> dict[str, Any]:
     """Add the headers every answer carries (applied to the final Lambda result)."""
     headers = result.setdefault("headers", {}) or {}
     result["headers"] = headers
-    headers.update(SECURITY_HEADERS)
+    headers.update(_SECURITY_HEADERS)
     content_type = headers.get("Content-Type", "") or ""
     if content_type.startswith("text/html"):
-        headers.update(HTML_HEADERS)
+        headers.update(_HTML_HEADERS)
     return result

@@ -10,13 +10,27 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+__all__ = [
+    "METRICS_NAMESPACE",
+    "SERVICE",
+    "PowertoolsTelemetry",
+    "Telemetry",
+    "keep_secrets_out_of_library_logs",
+    "new_telemetry",
+]
+
+# The service's name in every log line, metric dimension and trace, and the CloudWatch
+# namespace of its metrics (POWERTOOLS_METRICS_NAMESPACE overrides it). The template and
+# the monitoring stack repeat them; a test pins them to these (tests/infra).
 SERVICE = "sso-redirector"
+METRICS_NAMESPACE = "BigInterviewSso"
 # Libraries whose DEBUG output carries request and response bodies or headers:
 # botocore logs GetSecretValue's answer (the API key, the HS256 secret) and
 # PutItem's request (a link's jti); urllib3 and the X-Ray SDK log URLs and segments.
@@ -38,6 +52,12 @@ def keep_secrets_out_of_library_logs() -> None:
     """
     for name in WIRE_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)
+
+
+def new_telemetry(tracing: bool = False) -> PowertoolsTelemetry:
+    """Metrics in the configured namespace (POWERTOOLS_METRICS_NAMESPACE), optional X-Ray."""
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or METRICS_NAMESPACE
+    return PowertoolsTelemetry(Metrics(namespace=namespace, service=SERVICE), tracing)
 
 
 class Telemetry:

@@ -5,7 +5,8 @@ adds what PyJWT leaves to the caller: a strict compact-serialisation parse
 (three unpadded base64url segments, UTF-8 JSON objects, no duplicate members),
 the header rules (algorithm allow-list, ``typ``, no ``crit``, untrusted ``kid``),
 claim types, the lifetime limit, and the user claim as a Big Interview
-``partner_id``.
+``partner_id``. A token is parsed once (``parse_token``); the log line reads
+``alg``, ``kid`` and ``iss`` from that parse whether or not it verifies.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, TypeGuard
 import jwt
 from jwt import PyJWK
 
-from handler.config import Config
+from handler.config import TokenPolicy
 from handler.errors import (
     InvalidAudience,
     InvalidClaim,
@@ -39,15 +40,26 @@ from handler.errors import (
     UnknownKey,
     UnsupportedAlgorithm,
 )
-from handler.keys import JwksKeySource
-from handler.secrets import SecretSource
+from handler.keys import KeySource
+from handler.secret_source import SecretSource
 from handler.untrusted import parse_json
+
+__all__ = [
+    "MAX_JTI_LENGTH",
+    "MAX_TOKEN_BYTES",
+    "PARTNER_ID",
+    "PROFILE_CLAIMS",
+    "TokenVerifier",
+    "UnverifiedToken",
+    "VerifiedToken",
+    "parse_token",
+]
 
 MAX_TOKEN_BYTES = 8 * 1024
 # Guards are used with fullmatch: "$" would also match before a final newline.
-SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 PARTNER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MAX_KID_LENGTH = 256
+_MAX_KID_LENGTH = 256
 MAX_JTI_LENGTH = 256
 # Profile claims we pass on, with their Partner API names and length limits.
 PROFILE_CLAIMS = {
@@ -55,11 +67,11 @@ PROFILE_CLAIMS = {
     "family_name": ("last_name", 256),
     "email": ("email", 254),
 }
-MIN_HMAC_KEY_BYTES = 32
+_MIN_HMAC_KEY_BYTES = 32
 # A time claim above this (the year 5138 in seconds) is almost certainly in milliseconds.
-MILLISECONDS_THRESHOLD = 10**11
+_MILLISECONDS_THRESHOLD = 10**11
 # RFC 7515 §4.1.9: media types compare case-insensitively; "application/" may be left out.
-ACCEPTED_TYP = frozenset({"jwt", "application/jwt"})
+_ACCEPTED_TYP = frozenset({"jwt", "application/jwt"})
 
 
 @dataclass(frozen=True)
@@ -71,17 +83,35 @@ class VerifiedToken:
     jti: str | None
     partner_id: str
     expires_at: float
-    profile: dict[str, str] = field(default_factory=dict)
+    profile: dict[str, str] = field(default_factory=dict, repr=False)  # names and email: out of repr
     redirect_to: str | None = None
 
 
 @dataclass(frozen=True)
-class UnverifiedHeader:
-    """The parts of a token that are known before the signature is checked (for logs)."""
+class UnverifiedToken:
+    """A token split and parsed, NOT yet trusted: what is known before the signature is checked."""
 
-    alg: str | None = None
-    kid: str | None = None
-    issuer: str | None = None
+    # Out of repr: the token is a credential, and the payload may hold an email address.
+    text: str = field(repr=False)
+    header: dict[str, Any] = field(repr=False)
+    payload: dict[str, Any] = field(repr=False)
+
+    @property
+    def alg(self) -> str | None:
+        return _short_text(self.header.get("alg"))
+
+    @property
+    def kid(self) -> str | None:
+        return _short_text(self.header.get("kid"))
+
+    @property
+    def issuer(self) -> str | None:
+        return _short_text(self.payload.get("iss"))
+
+
+def _short_text(value: Any) -> str | None:
+    """A header or claim value for a log line: a string, cut short, or None."""
+    return value[:200] if isinstance(value, str) else None
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -105,9 +135,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def decode_segment(segment: str, what: str) -> dict[str, Any]:
+def _decode_segment(segment: str, what: str) -> dict[str, Any]:
     """One base64url segment to a JSON object, strictly."""
-    if not SEGMENT.fullmatch(segment):
+    if not _SEGMENT.fullmatch(segment):
         raise MalformedToken(f"the {what} is not unpadded base64url")
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
@@ -124,34 +154,19 @@ def decode_segment(segment: str, what: str) -> dict[str, Any]:
     return document
 
 
-def split_token(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and payload of a compact JWS, parsed but not trusted."""
+def parse_token(token: str) -> UnverifiedToken:
+    """Header and payload of a compact JWS, parsed strictly but not trusted."""
     if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
         raise TokenTooLarge(f"{len(token)} characters; the limit is {MAX_TOKEN_BYTES} bytes")
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedToken(f"{len(parts)} segments; a JWT has exactly 3")
-    if not SEGMENT.fullmatch(parts[2]):
+    if not _SEGMENT.fullmatch(parts[2]):
         raise MalformedToken("the signature is empty or not unpadded base64url")
-    return decode_segment(parts[0], "header"), decode_segment(parts[1], "payload")
+    return UnverifiedToken(token, _decode_segment(parts[0], "header"), _decode_segment(parts[1], "payload"))
 
 
-def peek(token: str) -> UnverifiedHeader:
-    """``alg``, ``kid`` and ``iss`` for the log line, whether or not the token is valid."""
-    try:
-        header, payload = split_token(token)
-    except InvalidToken:
-        return UnverifiedHeader()
-    except Exception:  # noqa: BLE001 - a log helper must never fail a request
-        return UnverifiedHeader()
-
-    def text(value: Any) -> str | None:
-        return value[:200] if isinstance(value, str) else None
-
-    return UnverifiedHeader(text(header.get("alg")), text(header.get("kid")), text(payload.get("iss")))
-
-
-def is_number(value: Any) -> TypeGuard[int | float]:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     """A JSON number usable as seconds: finite, and (for an integer) within a float's range."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
@@ -166,37 +181,43 @@ class TokenVerifier:
 
     def __init__(
         self,
-        config: Config,
-        keys: JwksKeySource,
+        policy: TokenPolicy,
+        keys: KeySource,
         hmac_secret: SecretSource | None = None,
     ) -> None:
-        self._config = config
+        self._policy = policy
         self._keys = keys
-        self._hmac_secret = hmac_secret if config.hs256_enabled else None
-        self._allowed = frozenset(
-            alg for alg in config.algorithms if alg != "HS256" or self._hmac_secret is not None
+        self._hmac_secret = hmac_secret if policy.hs256_enabled else None
+        # In the configured order: what a refusal says is expected.
+        self._allowed = tuple(
+            alg for alg in policy.algorithms if alg != "HS256" or self._hmac_secret is not None
         )
-        self._required = ["iss", "aud", "exp", "iat", config.user_claim]
+        self._required = ["iss", "aud", "exp", "iat", policy.user_claim]
 
-    def verify(self, token: str) -> VerifiedToken:
+    def verify(self, token: str | UnverifiedToken) -> VerifiedToken:
         """The verified claims, or a typed ``InvalidToken``/``InvalidUser`` error."""
-        header, payload = split_token(token)
+        parsed = parse_token(token) if isinstance(token, str) else token
+        header, payload = parsed.header, parsed.payload
         alg = self._check_header(header)
         issuer = payload.get("iss")
         if not isinstance(issuer, str):
-            raise (MissingClaim("iss") if issuer is None else InvalidClaim("iss is not a string"))
-        if issuer not in self._config.issuers:
+            if issuer is None:
+                raise MissingClaim("iss", expected="iss")
+            raise InvalidClaim("iss is not a string", expected="iss", found=_bounded(issuer))
+        if issuer not in self._policy.issuers:
             # The accepted list stays in the log: with several partners it would name them.
             hint = (
                 "; issuers are matched exactly, so the trailing '/' matters" if issuer.endswith("/") else ""
             )
             raise InvalidIssuer(
                 f"iss {issuer[:200]!r} is not an accepted issuer{hint}",
-                log_detail=f"iss {issuer[:200]!r} is not one of {list(self._config.issuers)}",
+                log_detail=f"iss {issuer[:200]!r} is not one of {list(self._policy.issuers)}",
+                expected=list(self._policy.issuers),
+                found=issuer[:200],
             )
         kid = header.get("kid")
         key = self._key_for(issuer, kid, alg)
-        claims = self._decode(token, key, alg, payload)
+        claims = self._decode(parsed.text, key, alg, payload)
         return self._check_claims(claims, issuer, kid)
 
     def _check_header(self, header: dict[str, Any]) -> str:
@@ -204,16 +225,18 @@ class TokenVerifier:
         if not isinstance(alg, str) or alg not in self._allowed:
             shown = alg[:20] if isinstance(alg, str) else type(alg).__name__
             raise UnsupportedAlgorithm(
-                f"alg {shown!r} is not accepted; this service accepts {', '.join(sorted(self._allowed))}"
+                f"alg {shown!r} is not accepted; this service accepts {', '.join(sorted(self._allowed))}",
+                expected=list(self._allowed),
+                found=_bounded(alg),
             )
         typ = header.get("typ")
-        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYP):
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):
             raise MalformedToken("typ must be 'JWT' (or 'application/jwt') when present")
         if "crit" in header:
             # No critical extension is understood here, so any is a reason to refuse (RFC 7515 §4.1.11).
             raise MalformedToken("the header has a crit member")
         kid = header.get("kid")
-        if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH):
+        if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_LENGTH):
             raise MalformedToken("kid must be a short string")
         # jku, x5u, jwk and x5c are never read: key material named by a token is not trusted.
         return alg
@@ -222,7 +245,9 @@ class TokenVerifier:
         if alg == "HS256":
             assert self._hmac_secret is not None  # guaranteed by the allow-list
             secret = self._hmac_secret.get().encode("utf-8")
-            if len(secret) < MIN_HMAC_KEY_BYTES:
+            # PyJWT's enforce_minimum_key_length would refuse it too, as an invalid token:
+            # this says what it is, a set-up problem of the service.
+            if len(secret) < _MIN_HMAC_KEY_BYTES:
                 # Nothing about the secret in the answer: its length is for the operator's log.
                 raise SecretUnavailable(
                     "the service's HS256 secret is not usable",
@@ -230,68 +255,85 @@ class TokenVerifier:
                 )
             return secret
         if kid is None:
-            raise UnknownKey("the token header has no kid")
+            raise UnknownKey("the token header has no kid", expected="kid")
         return self._keys.signing_key(issuer, kid, alg)
 
     def _decode(self, token: str, key: PyJWK | bytes, alg: str, payload: dict[str, Any]) -> dict[str, Any]:
         """PyJWT's checks; ``payload`` (the same claims, parsed by us) words the refusals."""
-        config = self._config
+        policy = self._policy
         try:
             return jwt.decode(
                 token,
                 key.key if isinstance(key, PyJWK) else key,
                 algorithms=[alg],
-                audience=config.audience,
-                issuer=list(config.issuers),
-                leeway=config.leeway_seconds,
-                options={"require": self._required, "verify_sub": False, "verify_jti": False},
+                audience=policy.audience,
+                issuer=list(policy.issuers),
+                leeway=policy.leeway_seconds,
+                options={
+                    "require": self._required,
+                    "verify_sub": False,
+                    "verify_jti": False,
+                    # Defence in depth: the key source refuses short RSA keys at load, with a
+                    # clearer message, and the HS256 secret is checked above.
+                    "enforce_minimum_key_length": True,
+                },
             )
         except jwt.InvalidSignatureError:
             raise InvalidSignature("the signature does not verify") from None
         except jwt.ExpiredSignatureError:
             # PyJWT checks times only after the signature: these claims are the signer's own.
-            check_milliseconds(payload)
+            _check_milliseconds(payload)
+            now = time.time()
             raise TokenExpired(
-                f"exp was {time.time() - float(payload['exp']):.0f} s ago; "
-                f"the service allows {config.leeway_seconds} s of clock skew"
+                f"exp was {now - float(payload['exp']):.0f} s ago; "
+                f"the service allows {policy.leeway_seconds} s of clock skew",
+                expected=now - policy.leeway_seconds,  # exp must not be before this
+                found=payload["exp"],
             ) from None
         except jwt.ImmatureSignatureError:
-            check_milliseconds(payload)
-            raise TokenNotYetValid(self._not_yet_valid(payload)) from None
+            _check_milliseconds(payload)
+            raise self._not_yet_valid(payload) from None
         except jwt.InvalidAudienceError:
             raise InvalidAudience(
-                f"aud is {_shown(payload.get('aud'))}; expected {config.audience!r}"
+                f"aud is {_shown(payload.get('aud'))}; expected {policy.audience!r}",
+                expected=policy.audience,
+                found=_bounded(payload.get("aud")),
             ) from None
         except jwt.InvalidIssuerError:
             raise InvalidIssuer("iss is not allowed") from None
         except jwt.MissingRequiredClaimError as error:
-            raise MissingClaim(f"the token has no {error.claim!r} claim") from None
+            raise MissingClaim(f"the token has no {error.claim!r} claim", expected=error.claim) from None
         except (jwt.InvalidIssuedAtError, jwt.DecodeError) as error:
             raise InvalidClaim(str(error)[:200]) from None
         except jwt.PyJWTError as error:
             raise InvalidToken(f"{type(error).__name__}") from None
 
-    def _not_yet_valid(self, payload: dict[str, Any]) -> str:
+    def _not_yet_valid(self, payload: dict[str, Any]) -> TokenNotYetValid:
         now = time.time()
+        leeway = self._policy.leeway_seconds
         for name in ("nbf", "iat"):
             value = payload.get(name)
-            if is_number(value) and value > now + self._config.leeway_seconds:
-                return (
+            if _is_number(value) and value > now + leeway:
+                return TokenNotYetValid(
                     f"{name} is {value - now:.0f} s in the future; the service allows "
-                    f"{self._config.leeway_seconds} s of clock skew: check the minting server's clock"
+                    f"{leeway} s of clock skew: check the minting server's clock",
+                    expected=now + leeway,  # the claim must not be after this
+                    found={name: value},
                 )
-        return "the token is not valid yet"
+        return TokenNotYetValid("the token is not valid yet")
 
     def _check_claims(self, claims: dict[str, Any], issuer: str, kid: str | None) -> VerifiedToken:
-        config = self._config
+        policy = self._policy
         for name in ("exp", "iat", "nbf"):
-            if name in claims and not is_number(claims[name]):
+            if name in claims and not _is_number(claims[name]):
                 raise InvalidClaim(f"{name} must be a number of seconds")
-        check_milliseconds(claims)
+        _check_milliseconds(claims)
         exp, iat = float(claims["exp"]), float(claims["iat"])
-        if exp - iat > config.max_age_seconds:
+        if exp - iat > policy.max_age_seconds:
             raise TokenLifetimeTooLong(
-                f"exp is {exp - iat:.0f} s after iat; the limit is {config.max_age_seconds} s"
+                f"exp is {exp - iat:.0f} s after iat; the limit is {policy.max_age_seconds} s",
+                expected=policy.max_age_seconds,
+                found=exp - iat,
             )
         # "iat at most max age (+ leeway) ago" needs no check of its own: with
         # exp - iat <= max age, an older iat means exp has passed beyond the leeway.
@@ -312,12 +354,14 @@ class TokenVerifier:
         redirect_to = claims.get("redirect_to")
         if redirect_to is not None and not isinstance(redirect_to, str):
             raise InvalidClaim("redirect_to must be a string")
-        user = claims[config.user_claim]
+        user = claims[policy.user_claim]
         if not isinstance(user, str) or not PARTNER_ID.fullmatch(user):
             # Checked before the value goes anywhere near a URL path.
+            # No ``found``: the value may be an email address.
             raise InvalidUser(
-                f"{config.user_claim} is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)"
-                + _partner_id_hint(user)
+                f"{policy.user_claim} is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)"
+                + _partner_id_hint(user),
+                expected=policy.user_claim,
             )
         return VerifiedToken(
             issuer=issuer,
@@ -330,15 +374,26 @@ class TokenVerifier:
         )
 
 
-def check_milliseconds(claims: dict[str, Any]) -> None:
+def _check_milliseconds(claims: dict[str, Any]) -> None:
     """Refuse ``exp``/``iat``/``nbf`` in milliseconds, which would otherwise read as a clock problem."""
     for name in ("exp", "iat", "nbf"):
         value = claims.get(name)
-        if is_number(value) and value > MILLISECONDS_THRESHOLD:
+        if _is_number(value) and value > _MILLISECONDS_THRESHOLD:
             raise InvalidClaim(
                 f"{name} is {_shown(value)}, which looks like milliseconds: "
                 "JWT times are whole seconds since 1970 (divide by 1000)"
             )
+
+
+def _bounded(value: Any) -> Any:
+    """A claim value as a refusal's ``found``: JSON-safe and short (never a profile claim)."""
+    if isinstance(value, str):
+        return value[:200]
+    if value is None or isinstance(value, bool | int | float):
+        return value if not isinstance(value, int) or abs(value) < 10**18 else _shown(value)
+    if isinstance(value, list) and len(value) <= 10 and all(isinstance(item, str) for item in value):
+        return [item[:200] for item in value]
+    return _shown(value)
 
 
 def _shown(value: Any) -> str:

@@ -15,6 +15,11 @@ import json
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+__all__ = [
+    "parse_json",
+    "split_url",
+]
+
 
 def parse_json(text: str | bytes, **hooks: Any) -> Any:
     """``json.loads(text, **hooks)``; nesting too deep for the decoder is a ``ValueError`` too."""

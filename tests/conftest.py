@@ -23,9 +23,10 @@ import trustme
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
-from handler.api import LambdaHandler, create_handler, new_telemetry
 from handler.config import Config, load_config
 from handler.container import Container, new_http_pool
+from handler.routes import LambdaHandler, create_handler
+from handler.telemetry import new_telemetry
 from tests import leakcheck
 from tests.support import (
     API_KEY,

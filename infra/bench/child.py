@@ -111,9 +111,9 @@ def event_for(token: str, number: int) -> dict[str, Any]:
 def load_target(target: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """Import the handler under test (ours or the reference) and return its entry point."""
     if target == "ours":
-        import handler.app
+        import handler.entry_point
 
-        return handler.app.lambda_handler
+        return handler.entry_point.lambda_handler
     if target == "reference":
         import infra.bench.reference
 
@@ -155,10 +155,10 @@ def cold(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("snapstart"):
         # What SnapStart does around the snapshot, minus the snapshot itself: the
         # first request below is the first request of a restored copy.
-        import handler.app
+        import handler.entry_point
 
-        handler.app.container.before_snapshot()
-        handler.app.container.after_restore()
+        handler.entry_point.container.before_snapshot()
+        handler.entry_point.container.after_restore()
         imported = CLOCK()
     response = lambda_handler(event, Context(0))
     finished = CLOCK()

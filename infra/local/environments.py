@@ -60,7 +60,7 @@ class FunctionRuntime:
 
     python: Path  # the runtime's interpreter, with awslambdaric installed
     task_root: Path  # the built artifact (LAMBDA_TASK_ROOT)
-    handler: str  # template.yaml's Handler, e.g. handler.app.lambda_handler
+    handler: str  # template.yaml's Handler, e.g. handler.entry_point.lambda_handler
     function_name: str
     memory_mb: int
     timeout_seconds: int

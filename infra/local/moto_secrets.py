@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import boto3
 from moto.server import ThreadedMotoServer
 
-from handler.secrets import parse_secret_value
+from handler.secret_source import parse_secret_value
 from infra.local.http_server import LOOPBACK, Service
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ Every other variable of the configuration contract (``JWT_ALGORITHMS``,
 unset with the development IdP, so the handler exercises OIDC discovery.
 
 The handler reads its configuration at import, so the stack sets the
-environment first and then imports ``handler.app`` fresh (a new "container");
+environment first and then imports ``handler.entry_point`` fresh (a new "container");
 ``stop()`` restores the environment and the previously loaded modules.
 """
 
@@ -75,7 +75,7 @@ from infra.local.terminal import Terminal
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPOSITORY_ROOT / "template.yaml"
-DEFAULT_HANDLER = "handler.app.lambda_handler"
+DEFAULT_HANDLER = "handler.entry_point.lambda_handler"
 SANDBOX_ORG = "sandbox"
 SANDBOX_SECRET_NAME = "bi-sso/sandbox/api-key"  # noqa: S105 - a name, not a secret
 SANDBOX_REPLAY_TABLE = "bi-sso-sandbox-replay"

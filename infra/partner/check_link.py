@@ -7,7 +7,8 @@
 The link (or a bare token, or ``-`` to read either from stdin and keep it out of
 the shell history) is decoded WITHOUT trusting it, then run through the
 service's own ``TokenVerifier`` (see ``verifier.py``): the verdict is the
-service's, and this module only puts it into words. Each step is printed; the
+service's, and this module only puts it into words, from the refusal's own
+fields (what was expected, what was found), never by parsing its sentence. Each step is printed; the
 first failing one says why, with the figures. The signature and the token are
 never printed, and profile claims are masked.
 
@@ -22,6 +23,7 @@ Exit code: 0 the link would sign the user in, 1 the service would refuse it,
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-from handler.config import Config, is_loopback_host
+from handler.config import TokenPolicy
 from handler.errors import (
     BadRequest,
     ConfigError,
@@ -44,7 +46,8 @@ from handler.errors import (
     UnknownKey,
 )
 from handler.redirects import check_redirect_to, check_return_url
-from handler.tokens import PROFILE_CLAIMS, is_number, split_token
+from handler.tokens import PROFILE_CLAIMS, parse_token
+from handler.url_rules import is_loopback_host
 from infra.partner.text import duration, mask_email, mask_name, partner_id_problem, relative, utc
 from infra.partner.verifier import DEFAULT_AUDIENCE, Settings, Verifier, build
 
@@ -131,8 +134,13 @@ def parse_link(raw: str) -> Link:
 
 
 def number(value: Any) -> float | None:
-    """A time claim as the verifier accepts it (a finite number, not a bool), else None."""
-    return float(value) if is_number(value) else None
+    """A time claim to show, if it is a finite number (not a bool), else None."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return float(value) if math.isfinite(value) else None
+    except OverflowError:  # an integer too large for a float
+        return None
 
 
 class Report:
@@ -171,7 +179,7 @@ class Checker:
         self.one_time_links = one_time_links
         # Without ISS the token's own iss is accepted, which the verdict must say.
         self.issuer_given = issuer_given
-        self.config: Config = verifier.config
+        self.policy: TokenPolicy = verifier.policy
         self.settings = settings
         self.report = report
         self.header: dict[str, Any] = {}
@@ -183,18 +191,19 @@ class Checker:
         report.line(f"Checking {link.described}")
         report.line(self.settings_line())
         try:
-            self.header, self.payload = split_token(link.token)
+            token = parse_token(link.token)
         except SsoError as error:
             report.line()
             report.step("structure", False, error.detail)
             return report.refused(error, error.detail)
+        self.header, self.payload = token.header, token.payload
         self.describe_token()
         report.line()
         report.line("Checks, in the order the service runs them:")
         report.step("structure", True, "three base64url segments; header and payload are JSON objects")
         self.verifier.keys.found = None
         try:
-            verified = self.verifier.verifier.verify(link.token)
+            verified = self.verifier.verifier.verify(token)
         except SsoError as error:
             failed = self.stage_of(error)
             self.passed_until(failed)
@@ -219,9 +228,9 @@ class Checker:
         )
         notes = self.notes(verified.profile)
         if link.return_url is not None:
-            if self.config.return_url_allowed_origins:
+            if self.verifier.return_url_origins:
                 try:
-                    check_return_url(link.return_url, self.config)
+                    check_return_url(link.return_url, self.verifier.return_url_origins)
                 except SsoError as error:
                     report.step("return_url", False, error.detail)
                     return report.refused(error, error.detail)
@@ -233,14 +242,14 @@ class Checker:
                 )
         if self.one_time_links:
             if verified.jti is None:
-                # The service's own refusal (handler.sso), before it would call Big Interview.
-                error = MissingClaim("one-time links need a jti claim")
+                # The service's own refusal (handler.sign_in), before it would call Big Interview.
+                missing = MissingClaim("one-time links need a jti claim", expected="jti")
                 words = (
                     "the token has no jti, and one-time links are on (the default): put a unique jti "
                     "in every token (if the operator turned one-time links off, pass ONE_TIME_LINKS=off)"
                 )
                 report.step("jti", False, words)
-                return report.refused(error, words)
+                return report.refused(missing, words)
             report.step("jti", True, "present: the service accepts this link once")
         report.line()
         landing = f", landing on {redirect_to}" if redirect_to else ""
@@ -251,7 +260,7 @@ class Checker:
 
     # -- what was checked against what ---------------------------------------------------------
     def settings_line(self) -> str:
-        config = self.config
+        config = self.policy
         if self.settings.jwks is None:
             keys = "keys from the issuer's OIDC discovery"
         elif self.settings.jwks_is_url:
@@ -276,7 +285,7 @@ class Checker:
         ignored = sorted(set(header) & {"jku", "x5u", "jwk", "x5c"})
         if ignored:
             line(f"               {', '.join(ignored)} present: the service never fetches or trusts them")
-        for name in ("iss", "aud", self.config.user_claim):
+        for name in ("iss", "aud", self.policy.user_claim):
             line(f"  {name:<12} {shown_claim(payload[name]) if name in payload else '(absent)'}")
         for name in ("iat", "nbf", "exp"):
             moment = number(payload.get(name))
@@ -288,7 +297,7 @@ class Checker:
                 line(f"  {name:<12} {shown(payload[name])} (not a number)")
         iat, exp = number(payload.get("iat")), number(payload.get("exp"))
         if iat is not None and exp is not None:
-            line(f"  {'lifetime':<12} {exp - iat:.0f} s (exp - iat; limit {self.config.max_age_seconds} s)")
+            line(f"  {'lifetime':<12} {exp - iat:.0f} s (exp - iat; limit {self.policy.max_age_seconds} s)")
         jti = payload.get("jti")
         if jti is None:
             line(f"  {'jti':<12} (absent)")
@@ -304,7 +313,7 @@ class Checker:
         line(f"  {'profile':<12} {', '.join(profile) or '(none)'}")
         if "redirect_to" in payload:
             line(f"  {'redirect_to':<12} {shown(payload['redirect_to'])}")
-        others = sorted(set(payload) - set(SHOWN_CLAIMS) - {self.config.user_claim})
+        others = sorted(set(payload) - set(SHOWN_CLAIMS) - {self.policy.user_claim})
         if others:
             line(f"  {'other':<12} {', '.join(shown(name) for name in others)} (values not shown)")
 
@@ -313,7 +322,7 @@ class Checker:
         if self.verifier.keys.found is None:
             if isinstance(error, UnknownKey | KeysUnavailable):
                 return "key"
-            if self.header.get("alg") not in self.config.algorithms or not isinstance(error, InvalidToken):
+            if self.header.get("alg") not in self.policy.algorithms or not isinstance(error, InvalidToken):
                 return "header"
             code = error.code
             return "issuer" if code in ("invalid_issuer", "missing_claim", "invalid_claim") else "header"
@@ -336,7 +345,7 @@ class Checker:
             ),
             "signature": "the signature verifies with that key",
             "claims": "aud, exp, iat (and nbf) valid; lifetime, jti and profile claims within limits",
-            "partner_id": f"{self.config.user_claim} {shown(self.payload.get(self.config.user_claim))} "
+            "partner_id": f"{self.policy.user_claim} {shown(self.payload.get(self.policy.user_claim))} "
             "is a valid partner_id",
         }
         for name in STEPS[1 : STEPS.index(failed)]:
@@ -344,39 +353,34 @@ class Checker:
 
     # -- refusals in plain words ---------------------------------------------------------------
     def explain(self, error: SsoError) -> str:
-        config, header, payload = self.config, self.header, self.payload
-        code, now = error.code, time.time()
-        exp, iat, nbf = (number(payload.get(name)) for name in ("exp", "iat", "nbf"))
-        skew = f"the service allows {config.leeway_seconds} s of clock skew"
-        if code == "token_expired" and exp is not None:
+        """The refusal in plain words, from its ``expected`` and ``found`` (set by the verifier)."""
+        policy, header, payload = self.policy, self.header, self.payload
+        code, expected, found = error.code, error.expected, error.found
+        skew = f"the service allows {policy.leeway_seconds} s of clock skew"
+        now = time.time()
+        if code == "token_expired" and (exp := number(found)) is not None:
             return f"exp was {duration(now - exp)} ago ({utc(exp)}); {skew}. Mint the token just before use"
-        if code == "token_not_yet_valid":
-            for name, value in (("nbf", nbf), ("iat", iat)):
-                if value is not None and value > now + config.leeway_seconds:
-                    return (
-                        f"{name} is {duration(value - now)} in the future ({utc(value)}); {skew}. "
-                        "Check the clock of the server that mints the tokens"
-                    )
-        if code == "token_lifetime_too_long" and exp is not None and iat is not None:
-            return f"exp is {duration(exp - iat)} after iat; the limit is {config.max_age_seconds} s"
-        if code == "invalid_issuer":
-            return f"iss is {shown(payload.get('iss'))}; the service accepts only {list(config.issuers)}"
-        if code == "invalid_audience":
+        if code == "token_not_yet_valid" and isinstance(found, dict):
+            ((name, value),) = found.items()
             return (
-                f"aud is {shown(payload.get('aud'))}; it must be {config.audience!r} "
-                "(or a list that contains it)"
+                f"{name} is {duration(value - now)} in the future ({utc(value)}); {skew}. "
+                "Check the clock of the server that mints the tokens"
             )
+        if code == "token_lifetime_too_long" and found is not None:
+            return f"exp is {duration(found)} after iat; the limit is {expected} s"
+        if code == "invalid_issuer":
+            return f"iss is {shown(found)}; the service accepts only {expected}"
+        if code == "invalid_audience":
+            return f"aud is {shown(found)}; it must be {expected!r} (or a list that contains it)"
         if code == "unsupported_algorithm":
-            alg = header.get("alg")
-            words = f"alg is {shown(alg)}; the service accepts only {', '.join(config.algorithms)}"
-            if isinstance(alg, str) and alg.lower() == "none":
+            words = f"alg is {shown(found)}; the service accepts only {', '.join(expected)}"
+            if isinstance(found, str) and found.lower() == "none":
                 words += " (an unsigned token is never accepted)"
             return words
         if code == "unknown_key":
-            kids = self.verifier.keys.kids(str(payload.get("iss")))
             if header.get("kid") is None:
                 return "the header has no kid: put the kid of your JWKS key in the header"
-            offered = f"; the JWKS offers {kids}" if kids is not None else ""
+            offered = f"; the JWKS offers {list(expected)}" if isinstance(expected, tuple) else ""
             return f"{error.detail}{offered}. Sign with a key whose kid is in the JWKS (or publish the key)"
         if code == "invalid_signature":
             return (
@@ -384,9 +388,9 @@ class Checker:
                 "the token was signed with a different private key, or changed after signing"
             )
         if code == "invalid_user":
-            value = payload.get(config.user_claim)
+            value = payload.get(policy.user_claim)  # the refusal never holds it: it may be an email
             return (
-                f"{config.user_claim} {shown_claim(value)} is not a valid partner_id: "
+                f"{policy.user_claim} {shown_claim(value)} is not a valid partner_id: "
                 f"{partner_id_problem(value)} (use 1 to 64 of A-Z a-z 0-9 _ -)"
             )
         # check-link runs on the partner's machine, about the partner's own keys: the
@@ -499,10 +503,9 @@ def is_local_stack_issuer(issuer: str) -> bool:
 def unverified_issuer(token: str) -> str:
     """The token's own ``iss``, when no ISS is given: checked against itself, which the output says."""
     try:
-        _, payload = split_token(token)
+        issuer = parse_token(token).payload.get("iss")
     except SsoError:
         return "(unknown)"
-    issuer = payload.get("iss")
     return issuer if isinstance(issuer, str) and issuer.strip() else "(unknown)"
 
 

@@ -1,7 +1,7 @@
 """Write the API description, ``docs/openapi.json``, from the handler's own routes.
 
 ``python -m infra.tools.openapi`` (``make openapi``) registers the routes exactly as
-the Lambda does (``handler.api.create_handler``) on a resolver of our own, then
+the Lambda does (``handler.routes.create_handler``) on a resolver of our own, then
 asks Powertools for the schema; the route metadata lives in
 ``handler.api_description``. Request validation stays off: describing the API
 costs the function nothing at run time. ``python -m infra.tools.openapi --check``
@@ -19,10 +19,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server, Tag
 
 from handler import __version__
-from handler.api import create_handler
 from handler.api_description import JWT_SECURITY_SCHEME
 from handler.config import load_config
-from handler.sso import SsoService
+from handler.routes import create_handler
+from handler.sign_in import SsoService
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPOSITORY_ROOT / "docs" / "openapi.json"

@@ -83,7 +83,7 @@ def test_describing_the_routes_turns_no_validation_on_and_imports_nothing_at_run
     assert resolver_with_routes()._enable_validation is False
     program = """
 import json, sys
-from handler.api import create_handler
+from handler.routes import create_handler
 from handler.config import load_config
 from tests.support import lambda_context
 environ = {"BI_ORG": "x", "BI_API_KEY_SECRET_ID": "s", "JWT_ISSUER": "https://i", "JWT_AUDIENCE": "a"}

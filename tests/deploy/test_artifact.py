@@ -6,7 +6,7 @@
 - every wheel and every native library matches the target architecture;
 - its size, unzipped and zipped, is written to build/artifact.json (goal: at most
   10 MB unzipped) with the largest entries;
-- an import smoke test: python3.13 (the runtime's version) imports handler.app from
+- an import smoke test: python3.13 (the runtime's version) imports handler.entry_point from
   the artifact alone plus what the Lambda runtime itself provides (boto3, botocore,
   snapshot_restore_py), with tracing off (the X-Ray SDK must then stay unimported) and on.
 """
@@ -57,9 +57,9 @@ artifact, runtime = sys.argv[1], sys.argv[2]
 sys.path[:0] = [artifact]
 sys.path.append(runtime)
 started = time.perf_counter()
-import handler.app
+import handler.entry_point
 elapsed = time.perf_counter() - started
-assert callable(handler.app.lambda_handler)
+assert callable(handler.entry_point.lambda_handler)
 names = ("jwt", "cryptography", "aws_lambda_powertools", "urllib3", "handler")
 origins = {n: getattr(sys.modules.get(n), "__file__", None) for n in names}
 xray = any(m == "aws_xray_sdk" or m.startswith("aws_xray_sdk.") for m in sys.modules)
@@ -169,7 +169,7 @@ def write_report(data: dict[str, Any]) -> None:
 
 def test_artifact_holds_only_the_handler_and_runtime_dependencies(artifact: Path) -> None:
     top = {p.name for p in artifact.iterdir()}
-    assert (artifact / "handler" / "app.py").is_file()
+    assert (artifact / "handler" / "entry_point.py").is_file()
     claimed: set[str] = set()
     for record in artifact.glob("*.dist-info/RECORD"):
         for line in record.read_text(encoding="utf-8").splitlines():

@@ -204,7 +204,7 @@ def walk(value: Any) -> Iterator[Any]:
 
 # ---- the function -----------------------------------------------------------------------------
 def test_handler_path_names_a_module_that_defines_lambda_handler(props: dict[str, Any]) -> None:
-    assert props["Handler"] == "handler.app.lambda_handler"
+    assert props["Handler"] == "handler.entry_point.lambda_handler"
     module, _, attribute = props["Handler"].rpartition(".")
     source = ROOT / (module.replace(".", "/") + ".py")
     assert source.is_file(), f"{source} is missing"
@@ -650,7 +650,7 @@ def test_sam_build_packages_handler_and_runtime_dependencies_only(sam_build: Pat
     artifact = sam_build / "SsoFunction"
     top = {p.name for p in artifact.iterdir()}
     assert (artifact / "handler" / "__init__.py").is_file()
-    assert (artifact / "handler" / "app.py").is_file()
+    assert (artifact / "handler" / "entry_point.py").is_file()
     for package in ("jwt", "aws_lambda_powertools", "urllib3", "cryptography"):
         assert (artifact / package).is_dir(), f"{package}/ missing from the artifact"
     for unwanted in ("boto3", "botocore", "s3transfer", "tests", "infra", "events", ".venv", "bin"):
@@ -679,7 +679,7 @@ def test_sam_build_packages_handler_and_runtime_dependencies_only(sam_build: Pat
 def test_sam_build_writes_a_deployable_template(sam_build: Path) -> None:
     function = load_template(sam_build / "template.yaml")["Resources"]["SsoFunction"]["Properties"]
     assert function["CodeUri"] == "SsoFunction"
-    assert function["Handler"] == "handler.app.lambda_handler"
+    assert function["Handler"] == "handler.entry_point.lambda_handler"
 
 
 def test_build_script_targets_x86_64_when_asked(tmp_path: Path) -> None:

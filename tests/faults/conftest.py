@@ -29,9 +29,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pytest_httpserver import HTTPServer
 
-from handler.api import create_handler
 from handler.config import load_config
 from handler.container import Container, new_http_pool
+from handler.routes import create_handler
 from handler.telemetry import SERVICE
 from tests import leakcheck
 from tests.conftest import Sso
@@ -163,7 +163,7 @@ class Harness:
             *PROFILE_VALUES,
             *self.extra_secrets,
         ]
-        if outcome.headers.get("Location", "").startswith(self.sso.config.bi_base_url):
+        if outcome.headers.get("Location", "").startswith(self.sso.config.partner.destination.bi_base_url):
             values.append(outcome.sso_token)
         return [v for v in values if v]
 
@@ -180,14 +180,14 @@ class Harness:
         assert (outcome.status, outcome.error_code) == (status, code), outcome.result.get("body")
         assert "Location" not in outcome.headers
         assert "redirect_url" not in (outcome.result.get("body") or "")
-        assert self.sso.config.bi_base_url not in (outcome.result.get("body") or "")
+        assert self.sso.config.partner.destination.bi_base_url not in (outcome.result.get("body") or "")
         assert f'"reason":"{code}"' in outcome.log.replace(" ", "")
 
     def assert_signed_in(self, outcome: Outcome, issued: list[str] | None = None) -> str:
         """A 302 to Big Interview's SSO login with the token the Partner API issued last."""
         assert outcome.status == 302, outcome.result.get("body")
         location = urlsplit(outcome.headers["Location"])
-        assert f"{location.scheme}://{location.netloc}" == self.sso.config.bi_base_url
+        assert f"{location.scheme}://{location.netloc}" == self.sso.config.partner.destination.bi_base_url
         assert location.path == "/sso/login"
         if issued is not None:
             assert outcome.sso_token == issued[-1]
@@ -202,8 +202,8 @@ def build_sso(base_env: dict[str, str], ca_file: Path, clock: FakeClock) -> Call
     def build(**overrides: str | None) -> Sso:
         env = {**base_env, **overrides}
         config = load_config({k: v for k, v in env.items() if v is not None})
-        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)))
-        container.keys._clock = clock  # the 30 s refetch cooldown, crossed without waiting
+        # The key cache on the fake clock: the 30 s refetch cooldown, crossed without waiting.
+        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), clock=clock)
         return Sso(config, create_handler(config, container.service), container)
 
     return build

@@ -23,9 +23,9 @@ import jwt
 import pytest
 from pytest_httpserver import HTTPServer
 
-from handler.api import create_handler
 from handler.config import load_config
 from handler.container import Container, new_http_pool
+from handler.routes import create_handler
 from tests import leakcheck
 from tests.conftest import Sso
 from tests.faults.conftest import PROFILE_VALUES, FakeClock, Moto
@@ -98,7 +98,7 @@ def debug_sso(
     hs256_secret: None,
     debug_everywhere: EveryRecord,
 ) -> Callable[..., Sso]:
-    """The handler built the way ``handler.app`` builds it, after the DEBUG set-up; HS256 enabled."""
+    """The handler built the way ``handler.entry_point`` builds it, after the DEBUG set-up; HS256 enabled."""
 
     def build(**overrides: str) -> Sso:
         env = {
@@ -108,8 +108,7 @@ def debug_sso(
             **overrides,
         }
         config = load_config(env)
-        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)))
-        container.keys._clock = clock
+        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), clock=clock)
         sso = Sso(config, create_handler(config, container.service), container)
         debug_everywhere.attach_to_loggers_that_do_not_propagate()
         return sso

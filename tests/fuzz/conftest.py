@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from pytest_httpserver import HTTPServer
 
-from handler.api import create_handler
 from handler.config import load_config
 from handler.container import Container, new_http_pool
+from handler.routes import create_handler
 from tests.conftest import SECRET_ID, Sso
 from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, SigningKey, fake_aws_environment
 

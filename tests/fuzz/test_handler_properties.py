@@ -74,14 +74,14 @@ def check(
     if headers.get("Content-Type", "").startswith("text/html"):
         assert "default-src 'none'" in headers.get("Content-Security-Policy", "")
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-    signed_in = headers.get("Location", "").startswith(sso.config.bi_base_url) or (
+    signed_in = headers.get("Location", "").startswith(sso.config.partner.destination.bi_base_url) or (
         status == 200 and "redirect_url" in body
     )
     if signed_in:
         assert carried_tokens(ev) & valid_tokens, "signed in without a valid token"
     if status == 302:
         location = urlsplit(headers["Location"])
-        assert f"{location.scheme}://{location.netloc}" == sso.config.bi_base_url
+        assert f"{location.scheme}://{location.netloc}" == sso.config.partner.destination.bi_base_url
     return result
 
 

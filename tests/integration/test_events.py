@@ -1,6 +1,8 @@
-"""The ``events/`` files, as ``sam local invoke`` would send them, through ``handler.app.lambda_handler``.
+"""The ``events/`` files, as ``sam local invoke`` would send them, through the entry point.
 
-``handler.app`` builds itself from the environment at import, exactly as in
+The entry point is ``handler.entry_point.lambda_handler``.
+
+``handler.entry_point`` builds itself from the environment at import, exactly as in
 Lambda; the test sets that environment (pointing at the loopback HTTPS servers
 and moto) and imports it fresh.
 """
@@ -46,18 +48,18 @@ def app_module(
     partner_api: Any,
     jwks: Any,
 ) -> Iterator[Callable[[], ModuleType]]:
-    """Import ``handler.app`` afresh, in the environment Lambda would give it."""
+    """Import ``handler.entry_point`` afresh, in the environment Lambda would give it."""
 
     def load() -> ModuleType:
         for name, value in base_env.items():
             monkeypatch.setenv(name, value)
         # The function's pool trusts the system CAs; here, the test CA is the system.
         monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-        sys.modules.pop("handler.app", None)
-        return importlib.import_module("handler.app")
+        sys.modules.pop("handler.entry_point", None)
+        return importlib.import_module("handler.entry_point")
 
     yield load
-    sys.modules.pop("handler.app", None)
+    sys.modules.pop("handler.entry_point", None)
 
 
 @pytest.mark.parametrize("name", ["sso-get.json", "sso-post-form.json"])
@@ -104,13 +106,13 @@ def test_every_event_file_is_a_v2_event_for_a_template_route() -> None:
 def test_import_with_a_bad_environment_fails_listing_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BI_ORG", "BI_API_KEY_SECRET_ID", "JWT_ISSUER", "JWT_AUDIENCE"):
         monkeypatch.delenv(name, raising=False)
-    sys.modules.pop("handler.app", None)
+    sys.modules.pop("handler.entry_point", None)
 
     with pytest.raises(ConfigError) as caught:
-        importlib.import_module("handler.app")
+        importlib.import_module("handler.entry_point")
 
     assert len(caught.value.problems) == 4
-    sys.modules.pop("handler.app", None)
+    sys.modules.pop("handler.entry_point", None)
 
 
 # What an HTTP API event may leave out: AWS omits these when the request has none.

@@ -30,9 +30,10 @@ import boto3
 import pytest
 import urllib3
 
-from handler.api import create_handler, new_telemetry
 from handler.config import load_config
 from handler.container import Container, new_http_pool
+from handler.routes import create_handler
+from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
 from tests.deploy.templates import transformed

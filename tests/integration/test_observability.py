@@ -84,6 +84,26 @@ def test_a_refusal_writes_one_summary_line_with_reason_and_no_query_string(
     assert "jwt=" not in output and "/members/x" not in output
 
 
+def test_a_refusal_line_says_what_was_expected_and_what_was_found(
+    sso: Sso, rsa_key: SigningKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    sso(http_event(query={"jwt": mint(rsa_key, aud="someone-else")}))
+    sso(http_event(query={"jwt": mint(rsa_key, headers={"kid": "retired-key"})}))
+    sso(http_event(query={"jwt": mint(rsa_key, sub="someone@example.edu")}))
+
+    audience, key, user = summaries(caplog)
+    assert (audience["reason"], audience["expected"], audience["found"]) == (
+        "invalid_audience",
+        "big-interview-sso",
+        "someone-else",
+    )
+    assert (key["reason"], key["found"]) == ("unknown_key", "retired-key")
+    assert rsa_key.kid in key["expected"]  # the kids the JWKS offers
+    # The user claim is never a "found" value: it may be an email address.
+    assert (user["reason"], user["expected"], user.get("found")) == ("invalid_user", "sub", None)
+    assert "someone@example.edu" not in json.dumps(user)
+
+
 def test_success_emits_redirect_latency_and_fetch_metrics(
     sso: Sso, rsa_key: SigningKey, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -141,7 +161,8 @@ def import_app_in_subprocess(extra_env: dict[str, str]) -> str:
         **extra_env,
     }
     probe = (
-        "import sys, handler.app; print(sorted(m for m in sys.modules if m.startswith('aws_xray_sdk'))[:1])"
+        "import sys, handler.entry_point; "
+        "print(sorted(m for m in sys.modules if m.startswith('aws_xray_sdk'))[:1])"
     )
     return subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -150,7 +171,7 @@ def import_app_in_subprocess(extra_env: dict[str, str]) -> str:
 
 def test_the_first_invocation_of_a_container_emits_the_cold_start_metric() -> None:
     probe = (
-        "import json, handler.app as app; from tests.support import http_event, lambda_context; "
+        "import json, handler.entry_point as app; from tests.support import http_event, lambda_context; "
         "app.lambda_handler(http_event(path='/health'), lambda_context()); "
         "app.lambda_handler(http_event(path='/health'), lambda_context())"
     )
@@ -191,10 +212,10 @@ class CountingTelemetry(Telemetry):
 
 @pytest.fixture
 def counted(base_env: dict[str, str], ca_file: Path, aws: Any, jwks: Any, partner_api: Any) -> Any:
-    from handler.api import create_handler
     from handler.config import load_config
     from handler.container import Container, new_http_pool
-    from handler.secrets import secrets_manager_fetcher
+    from handler.routes import create_handler
+    from handler.secret_source import secrets_manager_client
 
     config = load_config(base_env)
     telemetry = CountingTelemetry()
@@ -202,7 +223,7 @@ def counted(base_env: dict[str, str], ca_file: Path, aws: Any, jwks: Any, partne
         config,
         new_http_pool(ca_certs=str(ca_file)),
         telemetry,
-        secret_fetcher_factory=lambda: secrets_manager_fetcher(telemetry),
+        secret_client_factory=lambda: secrets_manager_client(telemetry),
     )
     return Sso(config, create_handler(config, container.service), container), telemetry
 
@@ -254,16 +275,16 @@ def test_importing_the_app_registers_the_snapstart_hooks(monkeypatch: pytest.Mon
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(snapshot_restore_py, "_before_snapshot_registry", [])
     monkeypatch.setattr(snapshot_restore_py, "_after_restore_registry", [])
-    sys.modules.pop("handler.app", None)
+    sys.modules.pop("handler.entry_point", None)
     try:
-        app = importlib.import_module("handler.app")
+        app = importlib.import_module("handler.entry_point")
 
         [(before, _, _)] = snapshot_restore_py._before_snapshot_registry
         [(after, _, _)] = snapshot_restore_py._after_restore_registry
         assert before == app.container.before_snapshot
         assert after == app.container.after_restore
     finally:
-        sys.modules.pop("handler.app", None)
+        sys.modules.pop("handler.entry_point", None)
 
 
 def test_a_refusal_after_verification_names_the_user_and_the_partner_status(

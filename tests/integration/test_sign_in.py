@@ -30,7 +30,7 @@ def test_valid_link_redirects_to_big_interview_sso_login(
 
     assert result["statusCode"] == 302
     location = urlsplit(result["headers"]["Location"])
-    assert f"{location.scheme}://{location.netloc}" == sso.config.bi_base_url
+    assert f"{location.scheme}://{location.netloc}" == sso.config.partner.destination.bi_base_url
     assert location.path == "/sso/login"
     [call] = partner_api.calls
     assert location_params(result)["token"] == [partner_api_token(partner_api, result)]
@@ -79,7 +79,7 @@ def test_bearer_with_accept_json_answers_200_with_redirect_url(sso: Sso, rsa_key
 
     assert result["statusCode"] == 200
     url = json.loads(result["body"])["redirect_url"]
-    assert url.startswith(sso.config.bi_base_url + "/sso/login?token=")
+    assert url.startswith(sso.config.partner.destination.bi_base_url + "/sso/login?token=")
 
 
 def test_redirect_to_claim_and_return_url_are_appended_url_encoded(

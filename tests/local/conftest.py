@@ -41,7 +41,7 @@ Resources:
   SsoFunction:
     Type: AWS::Serverless::Function
     Properties:
-      Handler: handler.app.lambda_handler
+      Handler: handler.entry_point.lambda_handler
       CodeUri: .
       Runtime: python3.13
       Architectures: [!Ref AWS::NoValue]

@@ -13,7 +13,7 @@ from infra.local.stack import DEFAULT_TEMPLATE
 def test_http_api_events_become_routes(template_path: Path) -> None:
     spec = read_function_spec(template_path)
     assert spec.logical_id == "SsoFunction"
-    assert spec.handler == "handler.app.lambda_handler"
+    assert spec.handler == "handler.entry_point.lambda_handler"
     assert [route.route_key for route in spec.routes] == [
         "GET /sso",
         "POST /sso",

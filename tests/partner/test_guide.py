@@ -16,9 +16,9 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives import serialization
 
-from handler.config import load_config
+from handler.config import load_token_policy
 from handler.errors import SsoError
-from handler.keys import JwksKeySource
+from handler.keys import HttpFetcher, JwksKeySource
 from handler.tokens import TokenVerifier
 from tests import leakcheck
 from tests.partner.conftest import AUDIENCE, ISSUER, KeyPair, run_make
@@ -73,17 +73,9 @@ def test_the_python_recipe_mints_a_token_the_verifier_accepts(
     leakcheck.register(value)
 
     url = serve_json({"/.well-known/jwks.json": pair.jwks}) + "/.well-known/jwks.json"
-    config = load_config(
-        {
-            "BI_ORG": "xyz",
-            "BI_API_KEY_SECRET_ID": "unused",
-            "JWT_ISSUER": ISSUER,
-            "JWT_AUDIENCE": AUDIENCE,
-            "JWT_JWKS_URL": url,
-        }
-    )
-    keys = JwksKeySource(urllib3.PoolManager(retries=False), config.issuers, config.jwks_url)
-    verified = TokenVerifier(config, keys).verify(value)
+    policy = load_token_policy({"JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE, "JWT_JWKS_URL": url})
+    keys = JwksKeySource(HttpFetcher(urllib3.PoolManager(retries=False)), policy.issuers, policy.jwks_url)
+    verified = TokenVerifier(policy, keys).verify(value)
     assert verified.partner_id == "recipe-user"
     assert verified.profile == {"first_name": first, "last_name": last, "email": email}
     assert verified.redirect_to == "/members/curriculum?chapter=6"
@@ -93,10 +85,9 @@ def test_the_python_recipe_mints_a_token_the_verifier_accepts(
 
 def verifier_for(pair: KeyPair, serve_json: Callable[[dict[str, Any]], str]) -> TokenVerifier:
     url = serve_json({"/.well-known/jwks.json": pair.jwks}) + "/.well-known/jwks.json"
-    environ = {"BI_ORG": "xyz", "BI_API_KEY_SECRET_ID": "unused", "JWT_ISSUER": ISSUER}
-    config = load_config({**environ, "JWT_AUDIENCE": AUDIENCE, "JWT_JWKS_URL": url})
-    keys = JwksKeySource(urllib3.PoolManager(retries=False), config.issuers, config.jwks_url)
-    return TokenVerifier(config, keys)
+    policy = load_token_policy({"JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE, "JWT_JWKS_URL": url})
+    keys = JwksKeySource(HttpFetcher(urllib3.PoolManager(retries=False)), policy.issuers, policy.jwks_url)
+    return TokenVerifier(policy, keys)
 
 
 @pytest.fixture(scope="module")
@@ -205,11 +196,9 @@ def test_the_guide_states_the_services_limits() -> None:
     assert MAX_JTI_LENGTH == 256 and "1 to 256 characters" in GUIDE
     for claim, (_, limit) in PROFILE_CLAIMS.items():
         assert re.search(rf"^\| `{claim}` \|.*≤ {limit} characters", GUIDE, flags=re.M), claim
-    config = load_config(
-        {"BI_ORG": "x", "BI_API_KEY_SECRET_ID": "s", "JWT_ISSUER": ISSUER, "JWT_AUDIENCE": "a"}
-    )
-    assert f"≤ {config.max_age_seconds} s" in GUIDE
-    assert f"{config.leeway_seconds} s leeway" in GUIDE
+    policy = load_token_policy({"JWT_ISSUER": ISSUER, "JWT_AUDIENCE": "a"})
+    assert f"≤ {policy.max_age_seconds} s" in GUIDE
+    assert f"{policy.leeway_seconds} s leeway" in GUIDE
 
 
 def test_the_readme_links_to_the_guide() -> None:

@@ -12,8 +12,8 @@ import jwt
 import pytest
 import urllib3
 
-from handler.config import load_config
-from handler.keys import JwksKeySource
+from handler.config import load_token_policy
+from handler.keys import HttpFetcher, JwksKeySource
 from handler.tokens import TokenVerifier, VerifiedToken
 from infra.local.dev_identity_provider import DevIdentityProvider
 from infra.partner import check_link, token
@@ -36,17 +36,9 @@ def printed_token(output: str) -> str:
 
 def verify(pair: KeyPair, jwks_url: str, value: str, issuer: str = ISSUER) -> VerifiedToken:
     """The service's own verifier, over the JWKS ``make keys`` wrote, served on loopback."""
-    config = load_config(
-        {
-            "BI_ORG": "xyz",
-            "BI_API_KEY_SECRET_ID": "unused",
-            "JWT_ISSUER": issuer,
-            "JWT_AUDIENCE": AUDIENCE,
-            "JWT_JWKS_URL": jwks_url,
-        }
-    )
-    keys = JwksKeySource(urllib3.PoolManager(retries=False), config.issuers, config.jwks_url)
-    return TokenVerifier(config, keys).verify(value)
+    policy = load_token_policy({"JWT_ISSUER": issuer, "JWT_AUDIENCE": AUDIENCE, "JWT_JWKS_URL": jwks_url})
+    keys = JwksKeySource(HttpFetcher(urllib3.PoolManager(retries=False)), policy.issuers, policy.jwks_url)
+    return TokenVerifier(policy, keys).verify(value)
 
 
 @pytest.fixture

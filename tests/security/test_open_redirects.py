@@ -91,7 +91,7 @@ def assert_stays_on_big_interview(result: dict[str, Any], partner_host: str, val
 
 @pytest.fixture
 def partner_host(secured: Sso) -> str:
-    return urlsplit(secured.config.bi_base_url).netloc
+    return urlsplit(secured.config.partner.destination.bi_base_url).netloc
 
 
 @pytest.mark.parametrize("place", ["query", "form"])
@@ -213,6 +213,6 @@ def test_allow_listed_return_url_is_passed_through_on_the_configured_host(
 
     assert result["statusCode"] == 302
     location = urlsplit(result["headers"]["Location"])
-    assert location.netloc == urlsplit(secured_with_return_urls.config.bi_base_url).netloc
+    assert location.netloc == urlsplit(secured_with_return_urls.config.partner.destination.bi_base_url).netloc
     assert parse_qs(location.query)["return_url"] == [value]
     assert len(partner_api.calls) == 1

@@ -155,15 +155,19 @@ def verifier_pair(
 ) -> Callable[[str], tuple[Outcome, Outcome]]:
     from handler.config import load_config
     from handler.errors import SsoError
-    from handler.keys import JwksKeySource
+    from handler.keys import HttpFetcher, JwksKeySource
     from handler.tokens import TokenVerifier
 
     http = urllib3.PoolManager(ca_certs=str(ca_file), retries=False)
 
     def both(token: str) -> tuple[Outcome, Outcome]:
-        config = load_config(base_env)
-        layer = outcome_of(TokenVerifier(config, JwksKeySource(http, config.issuers, config.jwks_url)), token)
-        full_verifier = TokenVerifier(config, JwksKeySource(http, config.issuers, config.jwks_url))
+        policy = load_config(base_env).partner.tokens
+        layer = outcome_of(
+            TokenVerifier(policy, JwksKeySource(HttpFetcher(http), policy.issuers, policy.jwks_url)), token
+        )
+        full_verifier = TokenVerifier(
+            policy, JwksKeySource(HttpFetcher(http), policy.issuers, policy.jwks_url)
+        )
         try:
             full_verifier.verify(token)
             full = Outcome(True, "accepted")

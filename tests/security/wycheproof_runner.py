@@ -6,16 +6,20 @@ the full ``TokenVerifier.verify`` would refuse every one of them at the claims
 is the signature layer, so ``signature_layer`` below is ``TokenVerifier.verify``
 with the claims cut off and nothing else changed:
 
-1. ``split_token``'s structural rules: the size cap, exactly three segments,
+1. ``parse_token``'s structural rules: the size cap, exactly three segments,
    every segment non-empty unpadded base64url, the header a strict UTF-8 JSON
-   object (``decode_segment``). The payload is checked as a segment only, not
+   object (``_decode_segment``). The payload is checked as a segment only, not
    parsed as JSON: that is the claims layer.
 2. ``TokenVerifier._check_header``: the algorithm allow-list, ``typ``, no ``crit``, ``kid``.
 3. ``TokenVerifier._key_for``: the HS256 secret, or ``JwksKeySource.signing_key``
    (a real fetch of the vector's keyset from the JWKS server on loopback,
    ``check_key_fits``, ``PyJWK``).
-4. ``jwt.api_jws.decode_complete`` with ``algorithms=[alg]``: the very PyJWS
-   object ``jwt.decode`` delegates the signature to.
+4. ``jwt.api_jws.decode_complete`` with ``algorithms=[alg]`` and the minimum key
+   lengths enforced: the very PyJWS object ``jwt.decode`` delegates the signature to.
+
+So this runner, unlike the other tests, reaches past the public surface into
+``handler.tokens``' private names: it must run the verifier's own rules one
+layer at a time, which ``verify`` does not offer.
 
 The configuration is the most permissive one we support, so that a refusal is
 never merely a narrow allow-list: every asymmetric algorithm, plus HS256 when
@@ -39,9 +43,11 @@ from jwt import PyJWK
 
 from handler.config import ASYMMETRIC_ALGORITHMS, load_config
 from handler.errors import InvalidSignature, MalformedToken, SsoError, TokenTooLarge
-from handler.keys import JwksKeySource
-from handler.secrets import SecretSource, parse_secret_value
-from handler.tokens import MAX_TOKEN_BYTES, SEGMENT, TokenVerifier, decode_segment
+from handler.keys import HttpFetcher, JwksKeySource
+from handler.secret_source import SecretSource, parse_secret_value
+from handler.tokens import _SEGMENT as SEGMENT
+from handler.tokens import MAX_TOKEN_BYTES, TokenVerifier
+from handler.tokens import _decode_segment as decode_segment  # see the module docstring
 from tests.support import AUDIENCE, ISSUER
 
 VECTOR_DIR = Path(__file__).parent / "wycheproof"
@@ -114,13 +120,13 @@ def hs256_secret_for(keys: tuple[dict[str, Any], ...]) -> str | None:
 
 
 class StaticSecret:
-    """A ``SecretFetcher`` holding one value (the vector's key), for ``SecretSource``."""
+    """A Secrets Manager client holding one value (the vector's key), for ``SecretSource``."""
 
     def __init__(self, value: str) -> None:
         self._value = value
 
-    def get(self, name: str, **options: Any) -> object:
-        return self._value
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:
+        return {"SecretString": self._value}
 
 
 def jwks_for(vector: Vector) -> dict[str, Any]:
@@ -156,11 +162,12 @@ def build_verifier(vector: Vector, jwks_url: str, http: urllib3.PoolManager) -> 
         **({"JWT_HS256_SECRET_ID": HS256_SECRET_ID} if secret is not None else {}),
     }
     config = load_config(env)
-    keys = JwksKeySource(http, config.issuers, config.jwks_url)
+    policy = config.partner.tokens
+    keys = JwksKeySource(HttpFetcher(http), policy.issuers, policy.jwks_url)
     hmac_secret = (
         SecretSource(HS256_SECRET_ID, lambda: StaticSecret(secret), 0) if secret is not None else None
     )
-    return TokenVerifier(config, keys, hmac_secret)
+    return TokenVerifier(policy, keys, hmac_secret)
 
 
 def signature_layer(verifier: TokenVerifier, token: str) -> None:
@@ -179,7 +186,12 @@ def signature_layer(verifier: TokenVerifier, token: str) -> None:
     alg = verifier._check_header(header)  # the verifier's own header rules
     key = verifier._key_for(ISSUER, header.get("kid"), alg)  # and its own key selection
     try:
-        jwt.api_jws.decode_complete(token, key.key if isinstance(key, PyJWK) else key, algorithms=[alg])
+        jwt.api_jws.decode_complete(
+            token,
+            key.key if isinstance(key, PyJWK) else key,
+            algorithms=[alg],
+            options={"enforce_minimum_key_length": True},
+        )
     except jwt.PyJWTError as error:
         raise InvalidSignature(type(error).__name__) from None
 

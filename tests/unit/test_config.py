@@ -24,15 +24,15 @@ def problems(**env: str) -> list[str]:
 def test_minimal_configuration_gets_documented_defaults() -> None:
     config = load_config(MINIMAL)
 
-    assert config.bi_base_url == "https://xyz.biginterview.com"
-    assert config.algorithms == ("RS256", "ES256")
-    assert config.user_claim == "sub"
-    assert config.max_age_seconds == 300
-    assert config.leeway_seconds == 30
-    assert config.partner_api_timeout_seconds == 5
-    assert config.secret_cache_seconds == 300
-    assert config.jwks_url is None
-    assert not config.hs256_enabled
+    assert config.partner.destination.bi_base_url == "https://xyz.biginterview.com"
+    assert config.partner.tokens.algorithms == ("RS256", "ES256")
+    assert config.partner.tokens.user_claim == "sub"
+    assert config.partner.tokens.max_age_seconds == 300
+    assert config.partner.tokens.leeway_seconds == 30
+    assert config.runtime.partner_api_timeout_seconds == 5
+    assert config.runtime.secret_cache_seconds == 300
+    assert config.partner.tokens.jwks_url is None
+    assert not config.partner.tokens.hs256_enabled
 
 
 def test_every_missing_required_variable_is_reported_together() -> None:
@@ -73,7 +73,7 @@ def test_message_lists_every_problem() -> None:
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:3002", "http://localhost:3002", "https://sandbox.test"])
 def test_base_url_may_be_https_or_loopback_http(url: str) -> None:
-    assert load_config({**MINIMAL, "BI_BASE_URL": url + "/"}).bi_base_url == url
+    assert load_config({**MINIMAL, "BI_BASE_URL": url + "/"}).partner.destination.bi_base_url == url
 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.1", "ftp://x.test", "https://user:pw@x.test", "not a url"])
@@ -84,7 +84,7 @@ def test_base_url_that_is_not_https_or_loopback_is_refused(url: str) -> None:
 def test_issuer_list_is_split_on_commas() -> None:
     config = load_config({**MINIMAL, "JWT_ISSUER": "https://a.test, https://b.test"})
 
-    assert config.issuers == ("https://a.test", "https://b.test")
+    assert config.partner.tokens.issuers == ("https://a.test", "https://b.test")
 
 
 def test_issuer_must_be_a_url_when_the_jwks_is_discovered() -> None:
@@ -96,7 +96,7 @@ def test_issuer_must_be_a_url_when_the_jwks_is_discovered() -> None:
 def test_issuer_may_be_any_string_with_a_configured_jwks_url() -> None:
     env = {**MINIMAL, "JWT_ISSUER": "partner-idp", "JWT_JWKS_URL": "https://idp.test/jwks.json"}
 
-    assert load_config(env).issuers == ("partner-idp",)
+    assert load_config(env).partner.tokens.issuers == ("partner-idp",)
 
 
 def test_hs256_needs_its_secret() -> None:
@@ -107,8 +107,8 @@ def test_hs256_is_enabled_only_when_listed_and_configured() -> None:
     listed = load_config({**MINIMAL, "JWT_ALGORITHMS": "RS256,HS256", "JWT_HS256_SECRET_ID": "hs"})
     unlisted = load_config({**MINIMAL, "JWT_HS256_SECRET_ID": "hs"})
 
-    assert listed.hs256_enabled
-    assert not unlisted.hs256_enabled
+    assert listed.partner.tokens.hs256_enabled
+    assert not unlisted.partner.tokens.hs256_enabled
 
 
 def test_sso_return_url_origin_is_allowed_for_return_urls() -> None:
@@ -120,7 +120,10 @@ def test_sso_return_url_origin_is_allowed_for_return_urls() -> None:
         }
     )
 
-    assert config.return_url_allowed_origins == ("https://careers.example.edu", "https://portal.example.edu")
+    assert config.partner.destination.return_url_allowed_origins == (
+        "https://careers.example.edu",
+        "https://portal.example.edu",
+    )
 
 
 def test_return_url_allow_list_takes_origins_only() -> None:
@@ -132,9 +135,9 @@ def test_return_url_allow_list_takes_origins_only() -> None:
 def test_empty_values_count_as_unset() -> None:
     config = load_config({**MINIMAL, "JWT_JWKS_URL": "", "SSO_RETURN_URL": " ", "JWT_ALGORITHMS": ""})
 
-    assert config.jwks_url is None
-    assert config.sso_return_url is None
-    assert config.algorithms == ("RS256", "ES256")
+    assert config.partner.tokens.jwks_url is None
+    assert config.partner.destination.sso_return_url is None
+    assert config.partner.tokens.algorithms == ("RS256", "ES256")
 
 
 def test_partner_api_timeout_is_bounded() -> None:
@@ -151,7 +154,7 @@ def test_user_claim_must_look_like_a_claim_name() -> None:
 def test_jwks_key_expiry_defaults_to_600_s_and_a_stale_window_of_a_day() -> None:
     config = load_config(MINIMAL)
 
-    assert (config.jwks_max_age_seconds, config.jwks_stale_seconds) == (600, 86400)
+    assert (config.runtime.jwks_max_age_seconds, config.runtime.jwks_stale_seconds) == (600, 86400)
 
 
 @pytest.mark.parametrize(

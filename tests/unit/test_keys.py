@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 
 from handler.container import new_http_pool
 from handler.errors import KeysUnavailable, UnknownKey
-from handler.keys import JwksKeySource, check_key_fits, has_roca_fingerprint
+from handler.keys import HttpFetcher, JwksKeySource, check_key_fits, has_roca_fingerprint
 from tests import leakcheck
 from tests.support import SigningKey
 
@@ -73,7 +73,7 @@ def endpoint(jwks_server: HTTPServer, rsa_key: SigningKey, ec_key: SigningKey) -
 
 @pytest.fixture
 def source(pool: urllib3.PoolManager, jwks_server: HTTPServer, clock: Clock) -> JwksKeySource:
-    return JwksKeySource(pool, (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock)
+    return JwksKeySource(HttpFetcher(pool), (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock)
 
 
 def fetches(server: HTTPServer, path: str = "/jwks.json") -> int:
@@ -318,7 +318,7 @@ def test_discovery_finds_jwks_uri_on_the_issuers_host(
     rsa_key: SigningKey,
 ) -> None:
     issuer = discovery(jwks_server, jwks_server.url_for("/jwks.json"))
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     found = source.signing_key(issuer, "rsa-1", "RS256")
 
@@ -331,7 +331,7 @@ def test_discovery_with_jwks_uri_on_another_host_is_refused(
 ) -> None:
     # Same server, reachable and trusted as "localhost": only the host name differs from the issuer's.
     issuer = discovery(jwks_server, f"https://localhost:{jwks_server.port}/jwks.json")
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     with pytest.raises(KeysUnavailable, match="not on the issuer's host"):
         source.signing_key(issuer, "rsa-1", "RS256")
@@ -343,7 +343,7 @@ def test_discovery_with_plain_http_jwks_uri_off_loopback_is_refused(
     pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
 ) -> None:
     issuer = discovery(jwks_server, "http://idp.partner.test/jwks.json")
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     with pytest.raises(KeysUnavailable, match="no usable jwks_uri"):
         source.signing_key(issuer, "rsa-1", "RS256")
@@ -456,7 +456,7 @@ def test_discovery_document_whose_issuer_is_not_the_configured_one_is_refused(
     jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
         {"issuer": "https://idp.attacker.test", "jwks_uri": jwks_server.url_for("/jwks.json")}
     )
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     with pytest.raises(KeysUnavailable, match=r"issuer 'https://idp\.attacker\.test' is not"):
         source.signing_key(issuer, "rsa-1", "RS256")
@@ -477,7 +477,7 @@ def test_discovery_issuer_must_be_identical_not_similar(
     elif spelling is not None:
         document["issuer"] = spelling
     jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(document)
-    source = JwksKeySource(pool, (issuer,), None, clock=clock)
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     with pytest.raises(KeysUnavailable, match="issuer"):
         source.signing_key(issuer, "rsa-1", "RS256")
@@ -537,7 +537,7 @@ def test_max_age_is_configurable(
     ec_key: SigningKey,
 ) -> None:
     url = jwks_server.url_for("/jwks.json")
-    source = JwksKeySource(pool, (ISSUER,), url, clock=clock, max_age_seconds=90)
+    source = JwksKeySource(HttpFetcher(pool), (ISSUER,), url, clock=clock, max_age_seconds=90)
     source.signing_key(ISSUER, "rsa-1", "RS256")
     remove_rsa_key(endpoint, ec_key)
 
@@ -611,7 +611,7 @@ def test_a_failed_refetch_beyond_the_stale_window_is_keys_unavailable(
     pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
 ) -> None:
     source = JwksKeySource(
-        pool, (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock, stale_seconds=3600
+        HttpFetcher(pool), (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock, stale_seconds=3600
     )
     source.signing_key(ISSUER, "rsa-1", "RS256")
     endpoint.status = 500
@@ -676,3 +676,37 @@ def test_an_unknown_kid_refetch_renews_the_max_age(
     source.signing_key(ISSUER, "rsa-1", "RS256")
 
     assert fetches(jwks_server) == 2
+
+
+# ---- the seam: a key set loaded from a document (check-link's JWKS file, tests) ---------------------
+def test_a_key_set_loaded_from_a_document_gives_keys_without_any_fetch(
+    rsa_key: SigningKey, ec_key: SigningKey
+) -> None:
+    source = JwksKeySource.from_document({"keys": [rsa_key.jwk, ec_key.jwk]}, (ISSUER,))
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+    assert signs_and_verifies(ec_key, source.signing_key(ISSUER, ec_key.kid, "ES256"))
+
+
+def test_an_unknown_kid_in_a_document_is_refused_with_the_kids_it_offers(rsa_key: SigningKey) -> None:
+    source = JwksKeySource.from_document({"keys": [rsa_key.jwk]}, (ISSUER,))
+
+    with pytest.raises(UnknownKey) as refused:
+        source.signing_key(ISSUER, "other", "RS256")
+
+    assert refused.value.detail == "kid 'other' is not in the JWKS"
+    assert (refused.value.expected, refused.value.found) == (("rsa-1",), "other")
+
+
+def test_a_document_without_keys_is_keys_unavailable() -> None:
+    source = JwksKeySource.from_document({"not": "a jwks"}, (ISSUER,))
+
+    with pytest.raises(KeysUnavailable, match="no 'keys' list"):
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+
+
+def test_a_document_key_goes_through_the_same_fit_checks(rsa_key: SigningKey) -> None:
+    source = JwksKeySource.from_document({"keys": [{**rsa_key.jwk, "use": "enc"}]}, (ISSUER,))
+
+    with pytest.raises(UnknownKey, match="use is 'enc'"):
+        source.signing_key(ISSUER, "rsa-1", "RS256")

@@ -10,7 +10,7 @@ from handler.config import load_config
 from handler.errors import InvalidRedirect
 from handler.redirects import check_redirect_to, check_return_url, sso_login_url
 
-CONFIG = load_config(
+DESTINATION = load_config(
     {
         "BI_ORG": "xyz",
         "BI_API_KEY_SECRET_ID": "s",
@@ -18,11 +18,13 @@ CONFIG = load_config(
         "JWT_AUDIENCE": "bi",
         "RETURN_URL_ALLOWED_ORIGINS": "https://portal.example.edu",
     }
-)
+).partner.destination
+BASE_URL = DESTINATION.bi_base_url
+ALLOWED_ORIGINS = DESTINATION.return_url_allowed_origins
 
 
 def test_login_url_matches_the_partner_docs_encoding() -> None:
-    url = sso_login_url(CONFIG, "935d85189822bf9c", "/members/curriculum?chapter=6", None)
+    url = sso_login_url(BASE_URL, "935d85189822bf9c", "/members/curriculum?chapter=6", None)
 
     assert url == (
         "https://xyz.biginterview.com/sso/login?token=935d85189822bf9c"
@@ -31,7 +33,7 @@ def test_login_url_matches_the_partner_docs_encoding() -> None:
 
 
 def test_return_url_is_encoded_like_the_partner_docs() -> None:
-    url = sso_login_url(CONFIG, "935d85189822bf9c", None, "https://google.com/")
+    url = sso_login_url(BASE_URL, "935d85189822bf9c", None, "https://google.com/")
 
     assert url.endswith("token=935d85189822bf9c&return_url=https%3A%2F%2Fgoogle.com%2F")
 
@@ -39,7 +41,7 @@ def test_return_url_is_encoded_like_the_partner_docs() -> None:
 def test_token_with_reserved_characters_round_trips() -> None:
     token = "a b/c?d&e=f+g%#"
 
-    url = sso_login_url(CONFIG, token, None, None)
+    url = sso_login_url(BASE_URL, token, None, None)
 
     assert urlsplit(url).netloc == "xyz.biginterview.com"
     assert parse_qs(urlsplit(url).query) == {"token": [token]}
@@ -92,7 +94,8 @@ def test_redirect_to_of_exactly_2_kib_is_accepted() -> None:
 
 def test_allow_listed_return_url_is_accepted() -> None:
     assert (
-        check_return_url("https://portal.example.edu/logout", CONFIG) == "https://portal.example.edu/logout"
+        check_return_url("https://portal.example.edu/logout", ALLOWED_ORIGINS)
+        == "https://portal.example.edu/logout"
     )
 
 
@@ -111,4 +114,4 @@ def test_allow_listed_return_url_is_accepted() -> None:
 )
 def test_return_url_outside_the_allow_list_is_refused(value: str) -> None:
     with pytest.raises(InvalidRedirect):
-        check_return_url(value, CONFIG)
+        check_return_url(value, ALLOWED_ORIGINS)

@@ -34,9 +34,9 @@ from handler.errors import (
     UnknownKey,
     UnsupportedAlgorithm,
 )
-from handler.keys import JwksKeySource
-from handler.secrets import SecretSource
-from handler.tokens import TokenVerifier, peek
+from handler.keys import HttpFetcher, JwksKeySource
+from handler.secret_source import SecretSource
+from handler.tokens import TokenVerifier, parse_token
 from tests import leakcheck
 from tests.support import AUDIENCE, ISSUER, SigningKey, claims, mint, sign_raw
 
@@ -58,9 +58,11 @@ def forge(header: dict[str, Any] | str, payload: dict[str, Any] | str, signature
 @pytest.fixture
 def make_verifier(base_env: dict[str, str], ca_file: Path, jwks: Any) -> Callable[..., TokenVerifier]:
     def build(hmac_secret: SecretSource | None = None, **overrides: str) -> TokenVerifier:
-        config = load_config({**base_env, **overrides})
-        keys = JwksKeySource(new_http_pool(ca_certs=str(ca_file)), config.issuers, config.jwks_url)
-        return TokenVerifier(config, keys, hmac_secret)
+        policy = load_config({**base_env, **overrides}).partner.tokens
+        keys = JwksKeySource(
+            HttpFetcher(new_http_pool(ca_certs=str(ca_file))), policy.issuers, policy.jwks_url
+        )
+        return TokenVerifier(policy, keys, hmac_secret)
 
     return build
 
@@ -470,13 +472,14 @@ def test_hs256_signed_with_empty_secret_is_refused(make_verifier: Callable[..., 
     assert isinstance(refused(verifier, token.rsplit(".", 1)[0] + "." + signature), InvalidSignature)
 
 
-# ---- peek (for logs) ---------------------------------------------------------------------------------
-def test_peek_reads_alg_kid_and_iss_without_verifying(rsa_key: SigningKey) -> None:
-    seen = peek(mint(rsa_key))
+# ---- parse_token (also what the log line reads) ------------------------------------------------------
+def test_parse_token_reads_alg_kid_and_iss_without_verifying(rsa_key: SigningKey) -> None:
+    seen = parse_token(mint(rsa_key))
 
     assert (seen.alg, seen.kid, seen.issuer) == ("RS256", rsa_key.kid, ISSUER)
 
 
-def test_peek_of_garbage_is_empty() -> None:
-    assert peek("garbage") == peek("a.b.c")
-    assert peek("garbage").alg is None
+@pytest.mark.parametrize("garbage", ["garbage", "a.b.c"])
+def test_parse_token_of_garbage_is_a_malformed_token(garbage: str) -> None:
+    with pytest.raises(MalformedToken):
+        parse_token(garbage)

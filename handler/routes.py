@@ -1,4 +1,4 @@
-"""The HTTP API: routes, error mapping, the per-request log line and metrics.
+"""The HTTP routes: ``/health`` and ``/sso``, error mapping, the per-request log line and metrics.
 
 ``create_handler`` turns an ``SsoService`` into a Lambda handler: the routes of
 an ``APIGatewayHttpResolver``, one summary log line per request, and the
@@ -8,12 +8,11 @@ Powertools decorators for the correlation id, metrics and (optionally) tracing.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,17 +22,18 @@ from handler.config import Config
 from handler.errors import NotFound, SsoError
 from handler.request import sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
-from handler.sso import SignIn, SsoService
-from handler.telemetry import SERVICE, PowertoolsTelemetry, Telemetry, keep_secrets_out_of_library_logs
-from handler.tokens import peek
+from handler.sign_in import Refusal, SignIn, SsoService
+from handler.telemetry import (
+    SERVICE,
+    PowertoolsTelemetry,
+    Telemetry,
+    keep_secrets_out_of_library_logs,
+    new_telemetry,
+)
+
+__all__ = ["LambdaHandler", "create_handler"]
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
-
-
-def new_telemetry(tracing: bool = False) -> PowertoolsTelemetry:
-    """Metrics in the configured namespace (POWERTOOLS_METRICS_NAMESPACE), optional X-Ray."""
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "BigInterviewSso"
-    return PowertoolsTelemetry(Metrics(namespace=namespace, service=SERVICE), tracing)
 
 
 def create_handler(
@@ -46,9 +46,10 @@ def create_handler(
     """The Lambda handler for ``service``: routes, error mapping, logging and metrics.
 
     ``resolver`` is where the routes are registered (default: a new one);
-    ``infra.openapi`` passes its own to describe the routes.
+    ``infra.tools.openapi`` passes its own to describe the routes.
     """
     keep_secrets_out_of_library_logs()  # during INIT, before the first request
+    destination = config.partner.destination
     logger = logger or Logger(service=SERVICE)
     telemetry = telemetry or new_telemetry()
     metrics = telemetry.metrics
@@ -72,21 +73,25 @@ def create_handler(
     def sso() -> Response[str]:
         started = time.perf_counter()
         event = app.current_event
-        token = None
-        outcome: SignIn | SsoError
+        outcome: SignIn | Refusal
         try:
             request = sign_in_request(event)
-            token = request.token
-            outcome = service.sign_in(request, remaining_seconds)
         except SsoError as error:
-            outcome = error
-        log_outcome(logger, telemetry, outcome, token, started)
+            outcome = Refusal(error)
+        else:
+            outcome = service.sign_in(request, remaining_seconds)
+        _log_outcome(logger, telemetry, outcome, started)
         prefers_json = wants_json(event)
-        if isinstance(outcome, SsoError):
+        if isinstance(outcome, Refusal):
             # A Bearer caller is a script or a single-page app: it gets JSON errors too.
             json_errors = prefers_json or bool(event.headers.get("authorization"))
             return error_response(
-                outcome, request_id(), json_errors, config.error_redirect_url, config.troubleshooting_url
+                outcome.error,
+                request_id(),
+                json_errors,
+                destination.error_redirect_url,
+                destination.troubleshooting_url,
+                link_spent=outcome.link_spent,
             )
         if prefers_json:
             return redirect_as_json(outcome.location)
@@ -118,13 +123,7 @@ def create_handler(
     return handler
 
 
-def log_outcome(
-    logger: Logger,
-    telemetry: Telemetry,
-    outcome: SignIn | SsoError,
-    token: str | None,
-    started: float,
-) -> None:
+def _log_outcome(logger: Logger, telemetry: Telemetry, outcome: SignIn | Refusal, started: float) -> None:
     """The one summary line per sign-in request, and its metrics. Nothing secret."""
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     if isinstance(outcome, SignIn):
@@ -144,24 +143,25 @@ def log_outcome(
         )
         telemetry.redirected()
         return
-    seen = peek(token) if token else None
-    verified = outcome.claims  # set when the refusal came after the token was verified
+    error, seen, verified = outcome.error, outcome.token, outcome.claims
     logger.info(
         "sign-in refused",
         extra={
             "outcome": "refused",
-            "reason": outcome.code,
-            "status": outcome.status,
-            "detail": outcome.log_detail,
+            "reason": error.code,
+            "status": error.status,
+            "detail": error.log_detail,
+            "expected": error.expected,
+            "found": error.found,
             "iss": seen.issuer if seen else None,
             "kid": seen.kid if seen else None,
             "jti_sha256": _digest(verified.jti) if verified else None,
             "partner_id": verified.partner_id if verified else None,
-            "partner_status": outcome.partner_status,
+            "partner_status": error.partner_status,
             "latency_ms": latency_ms,
         },
     )
-    telemetry.refused(outcome.code)
+    telemetry.refused(error.code)
 
 
 def _digest(value: str | None) -> str | None:

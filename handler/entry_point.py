@@ -1,4 +1,4 @@
-"""Lambda entry point (``handler.app.lambda_handler`` in template.yaml).
+"""Lambda entry point (``handler.entry_point.lambda_handler`` in template.yaml).
 
 Everything expensive (configuration, the urllib3 pool, the key and secret
 caches) is built here at import, during INIT, once per execution environment,
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 
-from handler.api import LambdaHandler, create_handler, new_telemetry
 from handler.config import load_config
 from handler.container import Container, new_http_pool
+from handler.routes import LambdaHandler, create_handler
+from handler.telemetry import new_telemetry
 
 config = load_config(os.environ)
-telemetry = new_telemetry(tracing=config.tracing)
+telemetry = new_telemetry(tracing=config.runtime.tracing)
 container = Container.build(config, new_http_pool(), telemetry)
 lambda_handler: LambdaHandler = create_handler(config, container.service, telemetry)
 

@@ -1,22 +1,23 @@
 """SecretSource and parse_secret_value against Secrets Manager in moto.
 
 GetSecretValue calls are counted where they leave boto3 (a botocore ``before-call``
-hook on the real client), not at the fetcher, so the fetcher's own
-cache is part of what is tested. The last tests run moto as a real server on
-loopback and stop it, for outages.
+hook on the real client), so the source's own cache is part of what is tested.
+The last tests run moto as a real server on loopback and stop it, for outages.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from handler.errors import SecretUnavailable
-from handler.secrets import SecretFetcher, SecretSource, parse_secret_value, secrets_manager_fetcher
+from handler.secret_source import SecretSource, parse_secret_value, secrets_manager_client
 from tests import leakcheck
 from tests.conftest import SECRET_ID
 from tests.servers import free_port, start_moto, stop_moto
@@ -24,7 +25,7 @@ from tests.support import API_KEY, ROTATED_API_KEY
 
 
 class CountingProviders:
-    """A fetcher factory: the production provider, counting providers made, API calls sent,
+    """A client factory: the production client, counting clients made, API calls sent,
     and calls that never got an answer (connection errors)."""
 
     def __init__(self) -> None:
@@ -32,10 +33,10 @@ class CountingProviders:
         self.api_calls = 0
         self.unanswered = 0
 
-    def __call__(self) -> SecretFetcher:
+    def __call__(self) -> Any:
         self.created += 1
-        provider = secrets_manager_fetcher()
-        events = provider.client.meta.events
+        provider = secrets_manager_client()
+        events = provider.meta.events
         events.register("before-call.secrets-manager.GetSecretValue", self._count_call)
         events.register("after-call-error.secrets-manager.GetSecretValue", self._count_unanswered)
         return provider
@@ -184,6 +185,21 @@ def test_provider_is_created_once_over_many_gets(aws: Any, providers: CountingPr
     source.get(force_fetch=True)
 
     assert providers.created == 1
+
+
+def test_threads_that_miss_the_cache_together_make_one_call(aws: Any, providers: CountingProviders) -> None:
+    source = SecretSource(SECRET_ID, providers, max_age=300)
+    start = threading.Barrier(8)
+
+    def read() -> str:
+        start.wait()
+        return source.get()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        values = list(pool.map(lambda _: read(), range(8)))
+
+    assert values == [API_KEY] * 8
+    assert (providers.created, providers.api_calls) == (1, 1)
 
 
 def test_forget_value_leaves_no_fallback(aws: Any, providers: CountingProviders) -> None:
