@@ -282,7 +282,7 @@ class TokenVerifier:
             raise InvalidSignature("the signature does not verify") from None
         except jwt.ExpiredSignatureError:
             # PyJWT checks times only after the signature: these claims are the signer's own.
-            _check_milliseconds(payload)
+            _check_times(payload)
             now = time.time()
             raise TokenExpired(
                 f"exp was {now - float(payload['exp']):.0f} s ago; "
@@ -291,7 +291,7 @@ class TokenVerifier:
                 found=payload["exp"],
             ) from None
         except jwt.ImmatureSignatureError:
-            _check_milliseconds(payload)
+            _check_times(payload)
             raise self._not_yet_valid(payload) from None
         except jwt.InvalidAudienceError:
             raise InvalidAudience(
@@ -324,10 +324,7 @@ class TokenVerifier:
 
     def _check_claims(self, claims: dict[str, Any], issuer: str, kid: str | None) -> VerifiedToken:
         policy = self._policy
-        for name in ("exp", "iat", "nbf"):
-            if name in claims and not _is_number(claims[name]):
-                raise InvalidClaim(f"{name} must be a number of seconds")
-        _check_milliseconds(claims)
+        _check_times(claims)
         exp, iat = float(claims["exp"]), float(claims["iat"])
         if exp - iat > policy.max_age_seconds:
             raise TokenLifetimeTooLong(
@@ -374,8 +371,15 @@ class TokenVerifier:
         )
 
 
-def _check_milliseconds(claims: dict[str, Any]) -> None:
-    """Refuse ``exp``/``iat``/``nbf`` in milliseconds, which would otherwise read as a clock problem."""
+def _check_times(claims: dict[str, Any]) -> None:
+    """``exp``/``iat``/``nbf``, when present, are usable seconds: numbers a float can hold, not milliseconds.
+
+    Runs before any time is read or shown: PyJWT compares an integer such as -10**400
+    as "expired" (or 10**400 as "not yet valid"), and ``float()`` of it would raise.
+    """
+    for name in ("exp", "iat", "nbf"):
+        if name in claims and not _is_number(claims[name]):
+            raise InvalidClaim(f"{name} must be a number of seconds")
     for name in ("exp", "iat", "nbf"):
         value = claims.get(name)
         if _is_number(value) and value > _MILLISECONDS_THRESHOLD:
