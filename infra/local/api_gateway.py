@@ -221,9 +221,8 @@ class LocalApiGateway(LoopbackService):
 
     Invocations are serialized by default: one Lambda execution environment handles
     one request at a time, and the handler's module-level state assumes it. With
-    ``new_environment`` (a function that makes another environment's handler),
-    concurrent requests each get an environment of their own, as Lambda scales out;
-    ``environments`` gives the pool itself (e.g. of ``ProcessEnvironment``).
+    ``environments`` (a pool of ``ProcessEnvironment``), concurrent requests each get an
+    environment of their own, as Lambda scales out.
 
     A failed invocation (the function raised, timed out, or its environment failed
     INIT) is ``500 {"message":"Internal Server Error"}``: what an HTTP API answers when
@@ -238,7 +237,6 @@ class LocalApiGateway(LoopbackService):
         port: int = 0,
         region: str = "us-east-1",
         text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
-        new_environment: Callable[[], LambdaHandler] | None = None,
         environments: EnvironmentPool | None = None,
         access_log: bool = False,
         request_code: Callable[[], str] | None = None,
@@ -253,9 +251,7 @@ class LocalApiGateway(LoopbackService):
         self.access_log = access_log
         self.request_code = request_code  # the handler's code for the request just served
         self._invoke_lock = threading.Lock()
-        self.environments = environments or (
-            EnvironmentPool(lambda_handler, new_environment) if new_environment is not None else None
-        )
+        self.environments = environments
         self._http = BackgroundHTTPServer(_handler_class_for(self), port)
 
     def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:

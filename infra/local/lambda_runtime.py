@@ -86,19 +86,17 @@ class ColdImport:
 
 
 class EnvironmentPool:
-    """Lambda's concurrency model in one process: an environment serves one invocation at a time.
+    """Lambda's concurrency model: an execution environment serves one invocation at a time.
 
-    Each environment is a handler from its own cold import (its own configuration,
-    connection pool and caches, as a separate Lambda execution environment has). An
-    invocation takes an idle environment; when none is idle it gets a new one (a cold
-    start) from ``new_environment``, up to ``limit``, and otherwise waits. With no
+    An invocation takes an idle environment; when none is idle it gets a new one (a
+    cold start) from ``new_environment``, up to ``limit``, and otherwise waits. With no
     ``new_environment`` the pool holds ``first`` alone, so invocations are serialized.
     An environment whose ``alive`` attribute turns false (``environments.ProcessEnvironment``
     ended at its timeout) leaves the pool; the next invocation then gets a fresh one.
 
-    Why: Powertools' resolver keeps the current event on itself, which is safe because
-    Lambda never runs two invocations at once in one environment. Threads sharing one
-    handler would break that promise (and did: one user's answer went to another).
+    The environments that run in parallel are processes: Powertools' resolver keeps the
+    current event on a class attribute shared by every resolver in a process, so two
+    handlers imported into one process would race (one user's answer went to another).
     """
 
     def __init__(
@@ -113,8 +111,7 @@ class EnvironmentPool:
         self._new_environment = new_environment
         self._limit = limit if new_environment is not None else 1
         self._available = threading.Condition()
-        # One cold import at a time (it swaps sys.modules); process environments start in
-        # parallel, as Lambda's do (serial_cold_starts=False).
+        # Process environments start in parallel, as Lambda's do (serial_cold_starts=False).
         self._creating: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if serial_cold_starts else contextlib.nullcontext()
         )

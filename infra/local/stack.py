@@ -34,7 +34,7 @@ environment first and then imports ``handler.entry_point`` fresh (a new "contain
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -171,11 +171,13 @@ class LocalStack(Service):
     ``lambda_handler`` replaces the cold import of ``handler_path`` (e.g. a
     recording function in tests). ``text_content_types`` is passed to the gateway
     (drop form-urlencoded from it to receive form bodies base64-encoded).
-    ``serialize_invocations=False`` lets the gateway run invocations in parallel, each
-    on an execution environment of its own (a further cold import of the handler).
-    ``processes`` runs the function as Lambda does instead: the built artifact in
-    execution environments that are processes (``environments.ProcessEnvironment``), a
-    pool that grows with concurrent requests; nothing is imported into this process.
+    Imported into this process, the handler serves one invocation at a time: Powertools'
+    resolver keeps the current event on a class attribute (``BaseRouter.current_event``)
+    shared by every resolver in a process, so even separate imports of the handler race
+    when run in parallel threads. ``processes`` runs the function as Lambda does: the
+    built artifact in execution environments that are processes
+    (``environments.ProcessEnvironment``), a pool that grows with concurrent requests;
+    nothing is imported into this process. Parallel invocations need it.
     """
 
     def __init__(
@@ -188,7 +190,6 @@ class LocalStack(Service):
         lambda_handler: LambdaHandler | None = None,
         access_log: bool = False,
         text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
-        serialize_invocations: bool = True,
         processes: ProcessExecution | None = None,
         verbose: bool = False,
     ) -> None:
@@ -199,7 +200,6 @@ class LocalStack(Service):
         self._given_handler = lambda_handler
         self._access_log = access_log
         self._text_content_types = tuple(text_content_types)
-        self._serialize_invocations = serialize_invocations
         self._processes = processes
         self.environments: list[ProcessEnvironment] = []  # every process environment started
         self._verbose = verbose
@@ -302,12 +302,10 @@ class LocalStack(Service):
             self._cold_import = ColdImport(self._handler_path)
             lambda_handler = self._load_handler(self._cold_import)
         request_code = None
-        wrap: Callable[[LambdaHandler], LambdaHandler] = lambda handler: handler  # noqa: E731
         if self._access_log:
             terminal = Terminal(self.handler_environment["POWERTOOLS_SERVICE_NAME"], self._verbose)
-            wrap = terminal.wrap
+            lambda_handler = terminal.wrap(lambda_handler)
             request_code = terminal.code
-        lambda_handler = wrap(lambda_handler)
 
         self.gateway = LocalApiGateway(
             lambda_handler,
@@ -316,7 +314,6 @@ class LocalStack(Service):
             port=self.ports.api,
             region=self.region,
             text_content_types=self._text_content_types,
-            new_environment=None if self._serialize_invocations else self._new_environment(wrap),
             access_log=self._access_log,
             request_code=request_code,
         )
@@ -388,27 +385,6 @@ class LocalStack(Service):
             request_code=terminal.code if self._access_log else None,
         )
         self._start_gateway()
-
-    def _new_environment(
-        self, wrap: Callable[[LambdaHandler], LambdaHandler]
-    ) -> Callable[[], LambdaHandler] | None:
-        """How the gateway makes another execution environment: a further cold import.
-
-        Its modules are set aside at once (the first environment's stay in
-        ``sys.modules``); the handler keeps the fresh ones it was built from. A given
-        ``lambda_handler`` (a test's) has no second copy, so it is shared.
-        """
-        if self._given_handler is not None:
-            return None
-
-        def new_environment() -> LambdaHandler:
-            cold_import = ColdImport(self._handler_path)
-            try:
-                return wrap(self._load_handler(cold_import))
-            finally:
-                cold_import.release()
-
-        return new_environment
 
     @staticmethod
     def _load_handler(cold_import: ColdImport) -> LambdaHandler:
