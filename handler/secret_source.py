@@ -3,8 +3,9 @@
 ``SecretSource`` reads a secret with ``GetSecretValue``, parses it once (the
 bare key, or the ``api_key`` of a JSON object), keeps the parsed value for
 ``max_age`` seconds, and, when Secrets Manager fails or the secret turns
-unusable, keeps serving the last good value: an outage must not become a
-sign-in outage while we hold a key. The value, its expiry and the client sit
+unusable, keeps serving the last good value (asking again a cache period later):
+an outage must not become a sign-in outage, nor a timeout on every request,
+while we hold a key. The value, its expiry and the client sit
 behind one lock, so a SnapStart restore's ``forget_value`` and a request never
 see half an update; a fetch holds the lock too, so threads that miss the cache
 together make one call, not one each.
@@ -115,6 +116,9 @@ class SecretSource:
                 value = parse_secret_value(self._read())
             except Exception as error:  # noqa: BLE001 - any failure falls back the same way
                 if self._value is not None:
+                    # Keep it for another cache period before asking again: in an outage,
+                    # every request would otherwise wait out Secrets Manager's timeouts.
+                    self._fresh_until = now + self._max_age
                     return self._value
                 # Our own and botocore's messages name the failure, never the value. The answer
                 # says only which kind of failure: the secret's name and endpoint are the operator's.

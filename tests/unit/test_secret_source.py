@@ -143,6 +143,24 @@ def test_last_good_value_is_served_when_secrets_manager_fails(aws: Any, provider
     assert providers.api_calls == 2  # really asked, really failed
 
 
+def test_after_a_failed_read_the_last_good_value_is_served_for_a_cache_period_without_asking(
+    aws: Any, providers: CountingProviders
+) -> None:
+    """During an outage each request must not wait for Secrets Manager's timeout again:
+    a failed read keeps the last good value for another cache period before the next try."""
+    now = [0.0]
+    source = SecretSource(SECRET_ID, providers, max_age=60, clock=lambda: now[0])
+    source.get()
+    aws.delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    now[0] = 61.0  # the cached value has expired
+
+    assert [source.get() for _ in range(3)] == [API_KEY] * 3
+    assert providers.api_calls == 2  # one failed read, then the fallback without asking
+    now[0] = 61.0 + 60  # another cache period later, it asks again
+    source.get()
+    assert providers.api_calls == 3
+
+
 def test_last_good_value_is_served_when_the_secret_turns_unusable(
     aws: Any, providers: CountingProviders
 ) -> None:
