@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import sys
 import threading
@@ -104,17 +103,12 @@ class EnvironmentPool:
         first: LambdaHandler | None,
         new_environment: Callable[[], LambdaHandler] | None = None,
         limit: int = 64,
-        serial_cold_starts: bool = True,
     ) -> None:
         self._idle = [first] if first is not None else []
         self._size = len(self._idle)
         self._new_environment = new_environment
         self._limit = limit if new_environment is not None else 1
         self._available = threading.Condition()
-        # Process environments start in parallel, as Lambda's do (serial_cold_starts=False).
-        self._creating: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if serial_cold_starts else contextlib.nullcontext()
-        )
 
     @property
     def size(self) -> int:
@@ -144,8 +138,7 @@ class EnvironmentPool:
             self._size += 1  # reserved: created below, outside the condition
         assert self._new_environment is not None  # _limit is 1 without it
         try:
-            with self._creating:
-                return self._new_environment()
+            return self._new_environment()  # cold starts run in parallel, as Lambda's do
         except BaseException:
             with self._available:
                 self._size -= 1

@@ -380,7 +380,7 @@ class LocalStack(Service):
             port=self.ports.api,
             region=self.region,
             text_content_types=self._text_content_types,
-            environments=EnvironmentPool(first, new_environment, processes.limit, serial_cold_starts=False),
+            environments=EnvironmentPool(first, new_environment, processes.limit),
             access_log=self._access_log,
             request_code=terminal.code if self._access_log else None,
         )

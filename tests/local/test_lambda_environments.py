@@ -100,7 +100,7 @@ def gateway_factory() -> Iterator[Any]:
             return environment
 
         spec = FunctionSpec(runtime.function_name, runtime.handler, runtime.timeout_seconds, 128, ROUTES)
-        pool = EnvironmentPool(None, new_environment, serial_cold_starts=False)
+        pool = EnvironmentPool(None, new_environment)
         gateway = LocalApiGateway(pool.invoke, spec, environments=pool)
         gateway.start()
         gateways.append(gateway)
