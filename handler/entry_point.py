@@ -13,13 +13,19 @@ import os
 
 from handler.config import load_config
 from handler.container import Container, new_http_pool
+from handler.lti.setup import lti_from_environment
 from handler.routes import LambdaHandler, create_handler
+from handler.secret_source import secrets_manager_client
 from handler.telemetry import new_telemetry
 
 config = load_config(os.environ)
 telemetry = new_telemetry(tracing=config.runtime.tracing)
 container = Container.build(config, new_http_pool(), telemetry)
-lambda_handler: LambdaHandler = create_handler(config, container.service, telemetry)
+# LTI launches: on when LTI_STATE_TABLE_NAME is set (template.yaml's LtiLaunch=Enabled).
+lti = lti_from_environment(
+    os.environ, container.http, config.runtime, lambda: secrets_manager_client(telemetry), telemetry=telemetry
+)
+lambda_handler: LambdaHandler = create_handler(config, container.service, telemetry, lti=lti)
 
 try:  # provided by Lambda's Python runtimes (3.12+); absent elsewhere
     from snapshot_restore_py import register_after_restore, register_before_snapshot
@@ -28,3 +34,6 @@ except ImportError:  # pragma: no cover - outside Lambda without the PyPI packag
 else:
     register_before_snapshot(container.before_snapshot)
     register_after_restore(container.after_restore)
+    if lti is not None:
+        register_before_snapshot(lti.before_snapshot)
+        register_after_restore(lti.after_restore)

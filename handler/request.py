@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from handler.errors import BadRequest, ConflictingTokens, MissingToken, TokenTooLarge
 from handler.sign_in import SignInRequest
 
-__all__ = ["sign_in_request", "wants_json"]
+__all__ = ["form_fields", "sign_in_request", "wants_json"]
 
 _MAX_BODY_BYTES = 16 * 1024
 _FORM_TYPE = "application/x-www-form-urlencoded"
@@ -28,7 +28,7 @@ def wants_json(event: APIGatewayProxyEventV2) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def _form_fields(event: APIGatewayProxyEventV2) -> dict[str, list[str]]:
+def form_fields(event: APIGatewayProxyEventV2) -> dict[str, list[str]]:
     """The form body's fields; API Gateway may base64-encode the body."""
     body = event.body or ""
     content_type = _header(event, "content-type").split(";", 1)[0].strip().lower()
@@ -68,7 +68,7 @@ def _single(values: list[str] | None, name: str) -> str | None:
 def sign_in_request(event: APIGatewayProxyEventV2) -> SignInRequest:
     """The token (from the query, the form or ``Authorization: Bearer``) and the parameters."""
     query = event.query_string_parameters or {}
-    form = _form_fields(event) if event.request_context.http.method == "POST" else {}
+    form = form_fields(event) if event.request_context.http.method == "POST" else {}
     authorization = _header(event, "authorization")
     bearer = None
     if authorization:

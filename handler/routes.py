@@ -20,6 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handler import __version__, api_description
 from handler.config import Config
 from handler.errors import NotFound, SsoError
+from handler.lti.routes import register_lti_routes
+from handler.lti.setup import LtiSetup
 from handler.request import sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
 from handler.sign_in import Refusal, SignIn, SsoService
@@ -42,11 +44,13 @@ def create_handler(
     telemetry: PowertoolsTelemetry | None = None,
     logger: Logger | None = None,
     resolver: APIGatewayHttpResolver | None = None,
+    lti: LtiSetup | None = None,
 ) -> LambdaHandler:
     """The Lambda handler for ``service``: routes, error mapping, logging and metrics.
 
     ``resolver`` is where the routes are registered (default: a new one);
-    ``infra.tools.openapi`` passes its own to describe the routes.
+    ``infra.tools.openapi`` passes its own to describe the routes. ``lti``: LTI
+    launches are on, and their routes are added (``handler.lti.routes``).
     """
     keep_secrets_out_of_library_logs()  # during INIT, before the first request
     destination = config.partner.destination
@@ -96,6 +100,9 @@ def create_handler(
         if prefers_json:
             return redirect_as_json(outcome.location)
         return redirect(outcome.location)
+
+    if lti is not None:
+        register_lti_routes(app, lti.service, lti.tool_key, logger, telemetry, lti.state_lifetime_seconds)
 
     @app.not_found
     def not_found(_: Exception) -> Response[str]:

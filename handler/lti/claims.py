@@ -1,0 +1,166 @@
+"""An LTI launch's ``id_token``: the partner flow's verifier, plus LTI 1.3's claim rules.
+
+``LaunchVerifier`` is a ``TokenVerifier`` for one registration: the same strict
+parse, header rules (``alg`` allow-list: RS256, as the Security Framework
+§6.1 asks), key source (the platform's JWKS, with the same expiry and attack
+hardening), ``iss``/``aud``/``exp``/``iat`` checks and lifetime limit. Before
+those claim checks run, it adds the LTI ones (Security Framework §5.1.3, Core
+§5.3 and §5.4): ``aud`` names only this tool, ``azp`` (present when ``aud``
+has several values) is the ``client_id``, ``version`` is ``1.3.0``, the
+message is a ``LtiResourceLinkRequest`` with a ``resource_link``, the
+``deployment_id`` is one the registration allows, and ``sub`` and ``nonce`` are
+there. It then hands the base checks the claims with ``sub`` replaced by the
+user's Big Interview ``partner_id`` and ``redirect_to`` taken from the custom
+claim, so the profile, user and redirect rules are the partner flow's.
+
+The ``partner_id`` (``lti_partner_id``): an LTI ``sub`` may be 255 characters of
+anything, a ``partner_id`` is 1 to 64 of ``A-Za-z0-9_-``. It is ``lti-``
+followed by the unpadded base64url SHA-256 of the JSON array ``[iss, sub]``
+(47 characters): the same student of the same platform always gets the same
+Big Interview user, whichever course or deployment they launch from; the JSON
+array keeps ``("a|b", "c")`` and ``("a", "b|c")`` apart; and two students
+collide only if SHA-256 does (all 256 bits are kept). It is one way: the
+Big Interview user id reveals neither the platform's user id nor the platform.
+The ``lti-`` prefix cannot be produced by the partner flow's users by accident
+only if partners avoid it; the partner guide reserves it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from handler.config import TokenPolicy
+from handler.keys import KeySource
+from handler.lti.errors import LtiClaimRefused, UnknownDeployment
+from handler.lti.registrations import LtiRegistration
+from handler.tokens import TokenVerifier, VerifiedToken
+
+__all__ = [
+    "CLAIM",
+    "LaunchVerifier",
+    "VerifiedLaunch",
+    "launch_policy",
+    "lti_partner_id",
+]
+
+_LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+CLAIM = {
+    name: _LTI + name
+    for name in ("message_type", "version", "deployment_id", "target_link_uri", "resource_link", "custom")
+}
+_MAX_SUB = 255  # LTI 1.3 Core §5.3.6 and OIDC: at most 255 ASCII characters
+# Canvas signs id_tokens valid for an hour; the state's few minutes bound a launch anyway.
+MAX_ID_TOKEN_LIFETIME = 3600
+
+
+def lti_partner_id(issuer: str, sub: str) -> str:
+    """The Big Interview ``partner_id`` of a platform's user (module docstring)."""
+    hashed = hashlib.sha256(json.dumps([issuer, sub], ensure_ascii=False).encode("utf-8")).digest()
+    return "lti-" + base64.urlsafe_b64encode(hashed).rstrip(b"=").decode("ascii")
+
+
+def launch_policy(registration: LtiRegistration, leeway_seconds: int = 30) -> TokenPolicy:
+    """The partner flow's token policy, for a platform's id_tokens."""
+    return TokenPolicy(
+        issuers=(registration.issuer,),
+        audience=registration.client_id,
+        jwks_url=registration.jwks_url,
+        algorithms=("RS256",),
+        user_claim="sub",
+        max_age_seconds=MAX_ID_TOKEN_LIFETIME,
+        leeway_seconds=leeway_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class VerifiedLaunch(VerifiedToken):
+    """A verified id_token: the partner flow's fields, and what the launch still compares."""
+
+    nonce: str = dataclasses.field(default="", repr=False)
+    deployment_id: str = ""
+    target_link_uri: str = ""
+
+
+class LaunchVerifier(TokenVerifier):
+    """Verifies one registration's id_tokens; ``verify`` returns a ``VerifiedLaunch``."""
+
+    def __init__(self, registration: LtiRegistration, keys: KeySource, leeway_seconds: int = 30) -> None:
+        super().__init__(launch_policy(registration, leeway_seconds), keys)
+        self._registration = registration
+
+    def _check_claims(self, claims: dict[str, Any], issuer: str, kid: str | None) -> VerifiedToken:
+        """LTI's rules first, then the partner flow's on the claims as Big Interview sees them."""
+        registration = self._registration
+        aud = claims["aud"]
+        audiences = aud if isinstance(aud, list) else [aud]
+        if audiences != [registration.client_id]:
+            # Security Framework §5.1.3 (3): reject audiences the tool does not trust.
+            raise LtiClaimRefused(
+                "aud must name only this tool's client_id", expected=registration.client_id, found=_short(aud)
+            )
+        azp = claims.get("azp")
+        if azp is not None and azp != registration.client_id:
+            raise LtiClaimRefused(
+                "azp is not this tool's client_id", expected=registration.client_id, found=_short(azp)
+            )
+        version = claims.get(CLAIM["version"])
+        if version != "1.3.0":
+            raise LtiClaimRefused(
+                "the LTI version claim must be 1.3.0", expected="1.3.0", found=_short(version)
+            )
+        message_type = claims.get(CLAIM["message_type"])
+        if message_type != "LtiResourceLinkRequest":
+            raise LtiClaimRefused(
+                "only resource link launches (LtiResourceLinkRequest) are accepted",
+                expected="LtiResourceLinkRequest",
+                found=_short(message_type),
+            )
+        resource_link = claims.get(CLAIM["resource_link"])
+        if not isinstance(resource_link, dict) or not isinstance(resource_link.get("id"), str):
+            raise LtiClaimRefused("the resource_link claim with its id is required")
+        deployment_id = claims.get(CLAIM["deployment_id"])
+        if deployment_id not in registration.deployment_ids:
+            raise UnknownDeployment(
+                f"the deployment_id {_short(deployment_id)!r} is not one this registration allows: "
+                "add it to the registration",
+                expected=list(registration.deployment_ids),
+                found=_short(deployment_id),
+            )
+        target_link_uri = claims.get(CLAIM["target_link_uri"])
+        if not isinstance(target_link_uri, str):
+            raise LtiClaimRefused("the target_link_uri claim is required")
+        nonce = claims.get("nonce")
+        if not isinstance(nonce, str) or not nonce:
+            raise LtiClaimRefused("the nonce claim is required")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not 0 < len(sub) <= _MAX_SUB:
+            # Anonymous launches (no sub) cannot become a Big Interview user.
+            # Never shown: it identifies a person.
+            raise LtiClaimRefused("sub must be the launching user's id (1 to 255 characters)")
+        custom = claims.get(CLAIM["custom"])
+        if custom is not None and not isinstance(custom, dict):
+            raise LtiClaimRefused("the custom claim must be an object")
+        redirect_to = (custom or {}).get("redirect_to")
+        if redirect_to is not None and not isinstance(redirect_to, str):
+            raise LtiClaimRefused("the custom parameter redirect_to must be a string")
+        # A platform's own top-level redirect_to is not an LTI claim: only the custom one counts.
+        as_partner = {**claims, "sub": lti_partner_id(issuer, sub), "redirect_to": redirect_to}
+        verified = super()._check_claims(as_partner, issuer, kid)
+        fields = {field.name: getattr(verified, field.name) for field in dataclasses.fields(VerifiedToken)}
+        return VerifiedLaunch(
+            **fields, nonce=nonce, deployment_id=str(deployment_id), target_link_uri=target_link_uri
+        )
+
+
+def _short(value: Any) -> Any:
+    """A claim value for ``found``: short and JSON-safe (never a profile claim)."""
+    if isinstance(value, str):
+        return value[:200]
+    if isinstance(value, list) and len(value) <= 10 and all(isinstance(item, str) for item in value):
+        return [item[:200] for item in value]
+    return None if value is None else type(value).__name__

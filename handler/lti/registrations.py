@@ -1,0 +1,239 @@
+"""Platform registrations: which learning platforms may launch, and where their students go.
+
+An ``LtiRegistration`` is what a platform's administrator and Big Interview's
+operator agreed on: the platform's ``iss`` and the ``client_id`` it gave this
+tool, the ``deployment_id``s allowed, the platform's authorization endpoint and
+JWKS URL, and the Big Interview org, base URL and API key secret its students
+go to. ``parse_registration`` is the one place a registration is validated,
+whether it comes from environment variables (``EnvironmentRegistrations``: one
+platform, for a single-platform deployment) or from the partner registry table
+(``RegistryRegistrations``: one DynamoDB item per registration).
+
+The registry layout is the one agreed with the partner registry (issue 14):
+hash key ``issuer`` (S) holding ``lti|<platform iss>|<client_id>``, and the
+record as a JSON string in ``value`` with ``"kind": "lti_platform"``, read
+through Powertools' ``DynamoDBProvider`` (``transform="json"``, cached for
+``max_age`` seconds).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from handler.errors import ConfigError
+from handler.url_rules import url_problem
+
+__all__ = [
+    "RECORD_KIND",
+    "EnvironmentRegistrations",
+    "LtiRegistration",
+    "RegistrationSource",
+    "RegistrationUnavailable",
+    "RegistryRegistrations",
+    "parse_registration",
+    "registry_key",
+]
+
+RECORD_KIND = "lti_platform"
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# LTI 1.3 Core §5.3.3: deployment_id is at most 255 ASCII characters, case-sensitive.
+_DEPLOYMENT_ID = re.compile(r"[\x21-\x7e]{1,255}")
+_MAX_ID = 255
+# A secret name or ARN, as template.yaml's BiApiKeySecretId allows.
+_SECRET_ID = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512}"
+)
+
+
+@dataclass(frozen=True)
+class LtiRegistration:
+    """One platform registration of the tool, and the Big Interview org behind it."""
+
+    issuer: str
+    client_id: str
+    deployment_ids: tuple[str, ...]
+    auth_url: str
+    jwks_url: str
+    bi_org: str
+    bi_base_url: str
+    api_key_secret_id: str
+    return_url: str | None = None
+
+
+# Each field's name in a registry record, and its environment variable.
+_FIELDS = {
+    "iss": "LTI_ISSUER",
+    "client_id": "LTI_CLIENT_ID",
+    "deployment_ids": "LTI_DEPLOYMENT_IDS",
+    "auth_url": "LTI_AUTH_URL",
+    "jwks_url": "LTI_JWKS_URL",
+    "bi_org": "BI_ORG",
+    "bi_base_url": "BI_BASE_URL",
+    "api_key_secret_id": "BI_API_KEY_SECRET_ID",
+    "return_url": "LTI_RETURN_URL",
+}
+
+
+def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> LtiRegistration:
+    """A validated registration from a record's fields, or ``ConfigError`` listing every problem.
+
+    ``names`` says what each field is called where it came from (an environment
+    variable), so a problem names what the operator has to fix.
+    """
+    shown = names or {name: name for name in _FIELDS}
+    problems: list[str] = []
+
+    def text(field: str, required: bool = True, limit: int = 2048) -> str:
+        value = values.get(field)
+        if value is None or value == "":
+            if required:
+                problems.append(f"{shown[field]} is required")
+            return ""
+        if not isinstance(value, str) or len(value) > limit or value != value.strip():
+            problems.append(
+                f"{shown[field]} must be a string of at most {limit} characters without spaces around it"
+            )
+            return ""
+        return value
+
+    def url(field: str, required: bool = True) -> str:
+        value = text(field, required)
+        if value and (problem := url_problem(value)):
+            problems.append(f"{shown[field]} {problem}, got {value[:200]!r}")
+        return value
+
+    issuer = text("iss", limit=_MAX_ID)
+    client_id = text("client_id", limit=_MAX_ID)
+    deployment_ids = _deployment_ids(values.get("deployment_ids"), shown["deployment_ids"], problems)
+    auth_url = url("auth_url")
+    jwks_url = url("jwks_url")
+    bi_org = text("bi_org", limit=63).lower()
+    if bi_org and not _DNS_LABEL.fullmatch(bi_org):
+        problems.append(f"{shown['bi_org']} must be a DNS label such as 'xyz', got {bi_org!r}")
+    bi_base_url = url("bi_base_url", required=False) or f"https://{bi_org}.biginterview.com"
+    secret_id = text("api_key_secret_id", limit=2048)
+    if secret_id and not _SECRET_ID.fullmatch(secret_id):
+        problems.append(f"{shown['api_key_secret_id']} must be a Secrets Manager secret name or ARN")
+    return_url = url("return_url", required=False) or None
+    if problems:
+        raise ConfigError(problems)
+    return LtiRegistration(
+        issuer=issuer,
+        client_id=client_id,
+        deployment_ids=deployment_ids,
+        auth_url=auth_url,
+        jwks_url=jwks_url,
+        bi_org=bi_org,
+        bi_base_url=bi_base_url.rstrip("/"),
+        api_key_secret_id=secret_id,
+        return_url=return_url,
+    )
+
+
+def _deployment_ids(value: Any, name: str, problems: list[str]) -> tuple[str, ...]:
+    """A list of deployment ids (a record's JSON list, or the variable's comma-separated text)."""
+    items = [item.strip() for item in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, list) or not [item for item in items if item]:
+        problems.append(f"{name} is required: the deployment_id(s) the platform gave this tool")
+        return ()
+    ids = tuple(item for item in items if item)
+    if not all(isinstance(item, str) and _DEPLOYMENT_ID.fullmatch(item) for item in ids):
+        problems.append(f"{name} must be deployment ids of 1 to 255 printable ASCII characters")
+        return ()
+    return ids
+
+
+class RegistrationUnavailable(Exception):
+    """The registry could not be read (not: the registration does not exist)."""
+
+
+class RegistrationSource(Protocol):
+    """Where registrations come from; ``None``: no such registration."""
+
+    def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None: ...
+
+
+class EnvironmentRegistrations:
+    """The one registration a single-platform deployment gives in its environment (``LTI_*``, ``BI_*``)."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        values: dict[str, Any] = {field: environ.get(name, "").strip() for field, name in _FIELDS.items()}
+        self.registration = parse_registration(values, _FIELDS)
+
+    def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
+        registration = self.registration
+        if issuer != registration.issuer:
+            return None
+        # client_id is optional in a login initiation: a platform with one registration may leave it out.
+        if client_id is not None and client_id != registration.client_id:
+            return None
+        return registration
+
+
+def registry_key(issuer: str, client_id: str) -> str:
+    """The registry item's ``issuer`` attribute for a platform registration."""
+    return f"lti|{issuer}|{client_id}"
+
+
+class RegistryRegistrations:
+    """Registrations in the partner registry table, one item each, read through ``DynamoDBProvider``.
+
+    ``provider_factory`` makes the provider on first use (boto3 is slow to import);
+    found records are cached for ``max_age`` seconds by Powertools. A login
+    without ``client_id`` cannot be looked up here (the key holds it).
+    """
+
+    def __init__(self, provider_factory: Callable[[], Any], max_age: int = 300) -> None:
+        self._provider_factory = provider_factory
+        self._provider: Any = None
+        self._max_age = max_age
+
+    def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
+        if client_id is None:
+            return None
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        if self._provider is None:
+            self._provider = self._provider_factory()
+        try:
+            record = self._provider.get(
+                registry_key(issuer, client_id), transform="json", max_age=self._max_age
+            )
+        except GetParameterError as error:
+            # Powertools wraps every failure; a missing item is its KeyError on "Item".
+            if isinstance(error.__context__, KeyError):
+                return None
+            raise RegistrationUnavailable(type(error.__context__).__name__) from None
+        except Exception as error:  # noqa: BLE001 - a record that is not JSON, for one
+            raise RegistrationUnavailable(
+                f"the registry record is unusable ({type(error).__name__})"
+            ) from None
+        if not isinstance(record, dict) or record.get("kind") != RECORD_KIND:
+            return None
+        try:
+            registration = parse_registration(record)
+        except ConfigError as error:
+            raise RegistrationUnavailable(
+                "the registry record is invalid: " + "; ".join(error.problems)
+            ) from None
+        if (registration.issuer, registration.client_id) != (issuer, client_id):
+            raise RegistrationUnavailable("the registry record's iss/client_id do not match its key")
+        return registration
+
+
+def registry_provider(table_name: str) -> Any:
+    """Powertools' DynamoDB provider for the registry layout (``issuer`` → ``value``)."""
+    import boto3
+    from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+    from botocore.config import Config as BotoConfig
+
+    config = BotoConfig(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
+    return DynamoDBProvider(
+        table_name,
+        key_attr="issuer",
+        value_attr="value",
+        boto3_client=boto3.resource("dynamodb", config=config),
+    )

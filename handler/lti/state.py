@@ -1,0 +1,133 @@
+"""``state`` and ``nonce``: issued at login, used once at launch, kept in DynamoDB for minutes.
+
+At ``/lti/login`` a fresh ``state``, ``nonce`` and browser binding are drawn
+(``secrets.token_urlsafe``, 256 bits each) and one item is written with a
+condition that it is new: its key is the SHA-256 of the state, and it holds the
+SHA-256 of the nonce and of the binding (the values themselves are never
+stored), the registration's ``iss`` and ``client_id``, and ``expires_at``, which
+is also the table's TTL attribute. The binding goes to the browser as a cookie.
+
+At ``/lti/launch`` the item is used once: an ``UpdateItem`` marks it used under
+the condition that it exists, is unused, unexpired and bound to the browser
+presenting the cookie. The nonce is part of the item, so using the state uses
+the nonce: an ``id_token`` replayed with another state carries a nonce that
+state was not issued with. As in ``handler.replay``, each use carries a random
+claim, so botocore's retry of a write whose answer was lost is recognised as
+ours, not as a second use. DynamoDB failing refuses the launch (fail closed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from handler.errors import ReplayStoreUnavailable
+from handler.lti.errors import LaunchExpired, StateRefused
+
+__all__ = ["IssuedLaunch", "LaunchStates", "digest"]
+
+
+def digest(value: str) -> str:
+    """The SHA-256 of a state, nonce or binding: what is stored, compared and (never the value) logged."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedLaunch:
+    """What a login stored for its state."""
+
+    issuer: str
+    client_id: str
+    nonce_sha256: str
+
+
+class LaunchStates:
+    """The launch table: one item per login, used once."""
+
+    def __init__(self, table_name: str, lifetime_seconds: int, client_factory: Callable[[], Any]) -> None:
+        self._table_name = table_name
+        self.lifetime_seconds = lifetime_seconds
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def issue(self, state: str, nonce: str, binding: str, issuer: str, client_id: str, now: float) -> None:
+        """Remember a login's state (its nonce and browser binding) until ``now`` + the lifetime."""
+        client = self._client_instance()
+        try:
+            client.put_item(
+                TableName=self._table_name,
+                Item={
+                    "pk": {"S": f"lti-state#{digest(state)}"},
+                    "expires_at": {"N": str(int(now) + self.lifetime_seconds)},
+                    "nonce_sha256": {"S": digest(nonce)},
+                    "binding_sha256": {"S": digest(binding)},
+                    "iss": {"S": issuer},
+                    "client_id": {"S": client_id},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except Exception as error:  # noqa: BLE001 - any failure refuses the login
+            raise ReplayStoreUnavailable(f"DynamoDB (launch state): {type(error).__name__}") from None
+
+    def use_once(self, state: str, binding: str, now: float) -> IssuedLaunch:
+        """Mark the state used if it is ours, unused, unexpired and this browser's; what it was issued for."""
+        client = self._client_instance()
+        claim = uuid.uuid4().hex
+        try:
+            answer = client.update_item(
+                TableName=self._table_name,
+                Key={"pk": {"S": f"lti-state#{digest(state)}"}},
+                UpdateExpression="SET used_by = :claim",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND attribute_not_exists(used_by) "
+                    "AND binding_sha256 = :binding AND expires_at > :now"
+                ),
+                ExpressionAttributeValues={
+                    ":claim": {"S": claim},
+                    ":binding": {"S": digest(binding)},
+                    ":now": {"N": str(int(now))},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            item = answer["Attributes"]
+        except client.exceptions.ConditionalCheckFailedException as error:
+            item = error.response.get("Item") or {}
+            if item.get("used_by", {}).get("S") != claim:  # not our own retried write
+                raise _refusal(item, binding, now) from None
+        except Exception as error:  # noqa: BLE001 - any other failure refuses the launch
+            raise ReplayStoreUnavailable(f"DynamoDB (launch state): {type(error).__name__}") from None
+        return IssuedLaunch(item["iss"]["S"], item["client_id"]["S"], item["nonce_sha256"]["S"])
+
+    def warm_client(self) -> None:
+        self._client_instance()
+
+    def _client_instance(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._client = self._client_factory()
+                except Exception as error:  # noqa: BLE001 - e.g. no region: refuse, do not crash
+                    raise ReplayStoreUnavailable(f"DynamoDB client: {type(error).__name__}") from None
+            return self._client
+
+
+def _refusal(item: dict[str, Any], binding: str, now: float) -> Exception:
+    """Why a state could not be used: never issued (or gone), used, expired, or another browser's."""
+    if not item:
+        return StateRefused("the state is not one this service issued, or it has expired")
+    if "used_by" in item:
+        return StateRefused("the state was already used: a launch is used once")
+    if not hmac.compare_digest(item.get("binding_sha256", {}).get("S", ""), digest(binding)):
+        return StateRefused("the state was issued to another browser (its cookie does not match)")
+    if float(item.get("expires_at", {}).get("N", "0")) <= now:
+        return LaunchExpired(
+            "the launch took longer than the state's lifetime; start it again from the course"
+        )
+    return StateRefused("the state cannot be used")

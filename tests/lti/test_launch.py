@@ -1,0 +1,288 @@
+"""The LTI 1.3 flow end to end through the handler: login initiation, launch, JWKS, and each check."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import jwt
+import pytest
+
+from handler.lti.claims import CLAIM, lti_partner_id
+from tests.lti.conftest import (
+    AUTH_URL,
+    CLIENT_ID,
+    DEPLOYMENT_ID,
+    LAUNCH_URL,
+    PLATFORM,
+    STATE_TABLE,
+    SUB,
+    TOOL_ORIGIN,
+    Tool,
+)
+
+
+def _page(result: dict[str, Any]) -> str:
+    return str(result.get("body") or "")
+
+
+def _refused(result: dict[str, Any], tool: Tool, status: int, code: str) -> None:
+    assert result["statusCode"] == status, _page(result)[:400]
+    assert "Location" not in (result.get("headers") or {})
+    assert f"<code>{code}</code>" in _page(result)
+    assert tool.partner_api.calls == []
+
+
+# ---- /lti/login -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_login_redirects_to_the_platform_with_an_oidc_authentication_request(tool: Tool, method: str) -> None:
+    login = tool.login(method)
+    assert login.result["statusCode"] == 302
+    assert login.location.startswith(AUTH_URL + "?")
+    request = login.request
+    assert {k: request[k] for k in ("scope", "response_type", "response_mode", "prompt")} == {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+    }
+    assert request["client_id"] == CLIENT_ID
+    assert request["redirect_uri"] == LAUNCH_URL
+    assert request["login_hint"] == "student-hint-1"
+    assert request["lti_message_hint"] == "resource-link-77"  # echoed unchanged
+    assert len(request["state"]) >= 43 and len(request["nonce"]) >= 43  # 256 random bits each
+    assert request["state"] != request["nonce"]
+
+
+def test_each_login_gets_a_fresh_state_nonce_and_cookie(tool: Tool) -> None:
+    first, second = tool.login(), tool.login()
+    assert first.state != second.state and first.nonce != second.nonce
+    assert first.cookie != second.cookie
+    assert first.cookie.split("=")[0] != second.cookie.split("=")[0]  # two tabs do not overwrite each other
+
+
+def test_the_state_cookie_is_secure_httponly_samesite_none_partitioned_and_short_lived(tool: Tool) -> None:
+    attributes = [part.strip() for part in tool.login().set_cookie.split(";")]
+    assert {"Secure", "HttpOnly", "SameSite=None", "Partitioned", "Path=/lti/"} <= set(attributes)
+    assert "Max-Age=600" in attributes
+
+
+def test_the_state_table_holds_digests_and_an_expiry_never_the_values(tool: Tool) -> None:
+    login = tool.login()
+    items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=STATE_TABLE)["Items"]
+    assert len(items) == 1
+    item = items[0]
+    stored = json.dumps(item)
+    for value in (login.state, login.nonce, login.cookie.split("=", 1)[1]):
+        assert value not in stored
+    assert item["pk"]["S"] == "lti-state#" + hashlib.sha256(login.state.encode()).hexdigest()
+    assert item["nonce_sha256"]["S"] == hashlib.sha256(login.nonce.encode()).hexdigest()
+    assert int(time.time()) + 590 <= int(item["expires_at"]["N"]) <= int(time.time()) + 600
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"iss": "https://other-lms.example.edu"}, "lti_unknown_registration"),
+        ({"client_id": "999"}, "lti_unknown_registration"),
+        ({"lti_deployment_id": "another-deployment"}, "lti_unknown_deployment"),
+        ({"target_link_uri": "https://evil.example/lti/launch"}, "lti_target_link_uri"),
+        ({"target_link_uri": "http://sso.example.test/lti/launch"}, "lti_target_link_uri"),
+        ({"login_hint": None}, "lti_invalid_request"),
+        ({"iss": None}, "lti_invalid_request"),
+        ({"target_link_uri": None}, "lti_invalid_request"),
+    ],
+)
+def test_a_login_that_cannot_be_ours_gets_an_error_page_and_no_state(
+    tool: Tool, overrides: dict[str, Any], code: str
+) -> None:
+    login = tool.login(**overrides)
+    assert login.result["statusCode"] == 400
+    assert f"<code>{code}</code>" in _page(login.result)
+    assert not login.result.get("cookies")
+    assert boto3.client("dynamodb", region_name="us-east-1").scan(TableName=STATE_TABLE)["Items"] == []
+
+
+def test_the_unknown_registration_page_names_what_was_sent_for_the_administrator(tool: Tool) -> None:
+    page = _page(tool.login(iss="https://other-lms.example.edu").result)
+    assert "not registered with Big Interview" in page
+    assert "https://other-lms.example.edu" in page and "client_id" in page
+    assert "lti.md#lti_unknown_registration" in page
+
+
+def test_a_login_without_client_id_uses_the_one_registration_of_its_issuer(tool: Tool) -> None:
+    assert tool.login(client_id=None).result["statusCode"] == 302
+
+
+# ---- /lti/launch ----------------------------------------------------------------------------------
+def test_a_launch_signs_the_student_in_to_big_interview(tool: Tool) -> None:
+    login = tool.login()
+    result = tool.launch_from(login)
+    assert result["statusCode"] == 302, _page(result)[:400]
+    location = result["headers"]["Location"]
+    query = parse_qs(urlsplit(location).query)
+    assert urlsplit(location).path == "/sso/login" and query["token"]
+    [call] = tool.partner_api.calls
+    assert call["partner_id"] == lti_partner_id(PLATFORM, SUB)
+    assert call["json"] == {
+        "first_name": "Ottoline",
+        "last_name": "Brackenbury",
+        "email": "o.brackenbury@student.example.edu",
+    }
+    # The used state's cookie is cleared.
+    assert any(c.startswith(login.cookie.split("=")[0] + "=;") for c in result["cookies"])
+
+
+def test_the_same_student_always_maps_to_the_same_user_across_launches(tool: Tool) -> None:
+    for _ in range(2):
+        assert tool.launch_from(tool.login())["statusCode"] == 302
+    assert len({call["partner_id"] for call in tool.partner_api.calls}) == 1
+
+
+def test_a_deep_link_lands_on_the_big_interview_page(tool: Tool) -> None:
+    result = tool.launch_from(
+        tool.login(), **{CLAIM["custom"]: {"redirect_to": "/members/curriculum?chapter=6"}}
+    )
+    assert result["statusCode"] == 302
+    assert parse_qs(urlsplit(result["headers"]["Location"]).query)["redirect_to"] == [
+        "/members/curriculum?chapter=6"
+    ]
+
+
+@pytest.mark.parametrize("redirect_to", ["https://evil.example/", "//evil.example", "/\\evil", "/%2f%2fevil"])
+def test_a_deep_link_outside_big_interview_is_refused_with_todays_rules(tool: Tool, redirect_to: str) -> None:
+    result = tool.launch_from(tool.login(), **{CLAIM["custom"]: {"redirect_to": redirect_to}})
+    _refused(result, tool, 400, "invalid_redirect")
+
+
+def test_a_top_level_redirect_to_claim_is_not_a_deep_link(tool: Tool) -> None:
+    result = tool.launch_from(tool.login(), redirect_to="/members/curriculum")
+    assert result["statusCode"] == 302
+    assert "redirect_to" not in parse_qs(urlsplit(result["headers"]["Location"]).query)
+
+
+def test_a_new_student_without_name_and_email_gets_the_privacy_settings_page(tool: Tool) -> None:
+    result = tool.launch_from(tool.login(), given_name=None, family_name=None, email=None)
+    assert result["statusCode"] == 422
+    page = _page(result)
+    assert "<code>lti_profile_not_released</code>" in page
+    assert "Privacy Level must be Public" in page  # Canvas
+    assert "Share launcher&#x27;s email with tool" in page  # Moodle
+    assert "given_name, family_name, email" in page
+    assert len(tool.partner_api.calls) == 1  # Big Interview was asked and answered 422
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "code"),
+    [
+        ({"aud": "another-client"}, 401, "invalid_audience"),
+        ({"aud": [CLIENT_ID, "another-client"]}, 401, "lti_claim_invalid"),
+        ({"azp": "another-client"}, 401, "lti_claim_invalid"),
+        ({"iss": "https://other-lms.example.edu"}, 401, "lti_state_invalid"),
+        ({"exp": int(time.time()) - 120, "iat": int(time.time()) - 400}, 401, "token_expired"),
+        ({"iat": int(time.time()) - 7200, "exp": int(time.time()) + 60}, 401, "token_lifetime_too_long"),
+        ({CLAIM["deployment_id"]: "another-deployment"}, 400, "lti_unknown_deployment"),
+        ({CLAIM["version"]: "1.1"}, 401, "lti_claim_invalid"),
+        ({CLAIM["message_type"]: "LtiDeepLinkingRequest"}, 401, "lti_claim_invalid"),
+        ({CLAIM["resource_link"]: None}, 401, "lti_claim_invalid"),
+        ({CLAIM["target_link_uri"]: "https://evil.example/lti/launch"}, 400, "lti_target_link_uri"),
+        ({"nonce": "a-nonce-we-never-issued"}, 401, "lti_state_invalid"),
+        ({"nonce": None}, 401, "lti_claim_invalid"),
+        ({"sub": None}, 401, "missing_claim"),
+        ({"sub": "x" * 256}, 401, "lti_claim_invalid"),
+    ],
+)
+def test_each_launch_check_refuses_before_the_partner_api(
+    tool: Tool, overrides: dict[str, Any], status: int, code: str
+) -> None:
+    _refused(tool.launch_from(tool.login(), **overrides), tool, status, code)
+
+
+def test_an_azp_may_be_left_out_with_a_single_audience(tool: Tool) -> None:
+    assert tool.launch_from(tool.login(), azp=None, aud=[CLIENT_ID])["statusCode"] == 302
+
+
+def test_a_255_character_sub_of_any_kind_becomes_a_valid_partner_id(tool: Tool) -> None:
+    sub = "é/ü:" + "x" * 251
+    assert tool.launch_from(tool.login(), sub=sub)["statusCode"] == 302
+    assert tool.partner_api.calls[0]["partner_id"] == lti_partner_id(PLATFORM, sub)
+
+
+def test_a_launch_without_its_state_cookie_says_to_open_a_new_window(tool: Tool) -> None:
+    login = tool.login()
+    result = tool.launch(tool.token(login.nonce), login.state, cookie=None)
+    _refused(result, tool, 400, "lti_state_cookie_missing")
+    assert "new window" in _page(result) and "Safari" in _page(result)
+
+
+def test_an_expired_state_is_an_expired_launch(make_tool: Any) -> None:
+    tool = make_tool()
+    login = tool.login()
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=STATE_TABLE,
+        Key={"pk": {"S": "lti-state#" + hashlib.sha256(login.state.encode()).hexdigest()}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+    _refused(tool.launch_from(login), tool, 401, "lti_launch_expired")
+
+
+def test_the_platform_answering_with_an_error_is_a_clear_page(tool: Tool) -> None:
+    login = tool.login()
+    result = tool.launch("x.y.z", login.state, login.cookie, error="login_required")
+    _refused(result, tool, 400, "lti_invalid_request")
+
+
+# ---- /lti/jwks ------------------------------------------------------------------------------------
+def test_jwks_serves_the_kms_public_key_that_verifies_a_kms_signature(tool: Tool) -> None:
+    from tests.support import http_event
+
+    result = tool(http_event("GET", "/lti/jwks"))
+    assert result["statusCode"] == 200
+    [jwk] = json.loads(result["body"])["keys"]
+    assert {jwk["kty"], jwk["alg"], jwk["use"]} == {"RSA", "RS256", "sig"}
+    assert "d" not in jwk and "p" not in jwk  # public only
+    # A signature KMS makes with the private half verifies with the served key.
+    kms = boto3.client("kms", region_name="us-east-1")
+    key_id = kms.list_keys()["Keys"][0]["KeyId"]
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": jwk["kid"]}).encode()).rstrip(b"=")
+    payload = base64.urlsafe_b64encode(b'{"iss":"tool"}').rstrip(b"=")
+    signature = kms.sign(
+        KeyId=key_id,
+        Message=header + b"." + payload,
+        MessageType="RAW",
+        SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256",
+    )["Signature"]
+    token = (header + b"." + payload + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
+    assert jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"]) == {"iss": "tool"}
+
+
+def test_jwks_reads_kms_once_per_environment(tool: Tool) -> None:
+    from tests.support import http_event
+
+    calls: list[str] = []
+    assert tool.lti.tool_key is not None
+    factory = tool.lti.tool_key._client_factory
+
+    def counting() -> Any:
+        calls.append("client")
+        return factory()
+
+    tool.lti.tool_key._client_factory = counting
+    for _ in range(3):
+        assert tool(http_event("GET", "/lti/jwks"))["statusCode"] == 200
+    assert calls == ["client"]
+
+
+def test_the_partner_flow_is_unchanged_beside_lti(tool: Tool) -> None:
+    from tests.support import http_event
+
+    assert tool(http_event("GET", "/health"))["statusCode"] == 200
+
+
+_ = (DEPLOYMENT_ID, TOOL_ORIGIN)
