@@ -134,3 +134,16 @@ class MotoSecretsManager(Service):
     def client(self) -> SecretsManagerClient:
         """A client for this server, with moto's fake credentials."""
         return secrets_client(self.region, self.url, fake_credentials=True)
+
+
+def create_tool_key(region: str, endpoint_url: str) -> str:
+    """The LTI tool's key, shaped as template.yaml's ``LtiToolKey`` (RSA 2048, sign/verify); its id."""
+    client = boto3.client(
+        "kms",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=FAKE_ACCESS_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+    )
+    key_id: str = client.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    return key_id

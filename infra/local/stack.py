@@ -22,6 +22,11 @@ or ``BI_API_KEY_``     boto3's usual credential chain reaches real AWS)
                        unset, with moto, a sandbox table is created in moto
 =====================  ========================================================
 
+``lti=True`` (``make dev LTI=1``) adds LTI 1.3 launches: a sandbox learning
+platform (``sandbox_lms.py``, PyPI's ``lti1p3platform``) whose course page
+launches the tool, registered through the ``LTI_*`` variables, with the launch
+table and the tool's KMS key in moto (so it needs the moto sandbox).
+
 Every other variable of the configuration contract (``JWT_ALGORITHMS``,
 ``SSO_RETURN_URL``, ...) passes through unchanged. ``JWT_JWKS_URL`` is left
 unset with the development IdP, so the handler exercises OIDC discovery.
@@ -58,6 +63,7 @@ from infra.local.moto_secrets import (
     MotoSecretsManager,
     api_key_secret_value,
     create_replay_table,
+    create_tool_key,
     new_api_key,
     parse_api_key,
     put_secret,
@@ -71,6 +77,9 @@ from infra.local.sam_template import (
     read_function_spec,
 )
 from infra.local.sandbox_big_interview import SandboxBigInterview
+from infra.local.sandbox_lms import CLIENT_ID as LMS_CLIENT_ID
+from infra.local.sandbox_lms import DEPLOYMENT_ID as LMS_DEPLOYMENT_ID
+from infra.local.sandbox_lms import SandboxLms
 from infra.local.terminal import Terminal
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +130,18 @@ MANAGED_VARIABLES = (
     "AWS_REGION",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
+    "LTI_STATE_TABLE_NAME",
+    "LTI_STATE_SECONDS",
+    "LTI_ISSUER",
+    "LTI_CLIENT_ID",
+    "LTI_DEPLOYMENT_IDS",
+    "LTI_AUTH_URL",
+    "LTI_JWKS_URL",
+    "LTI_RETURN_URL",
+    "LTI_TOOL_KEY_ID",
+    "LTI_REGISTRY_TABLE_NAME",
 )
+SANDBOX_LTI_STATE_TABLE = "bi-sso-sandbox-lti-states"
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,7 @@ class Ports:
     identity_provider: int = 3001
     big_interview: int = 3002
     secrets_manager: int = 3003
+    lms: int = 3004
 
     # The environment variable that overrides each port.
     ENV_NAMES: ClassVar[dict[str, str]] = {
@@ -139,6 +160,7 @@ class Ports:
         "identity_provider": "LOCAL_IDP_PORT",
         "big_interview": "LOCAL_BI_PORT",
         "secrets_manager": "LOCAL_SECRETS_PORT",
+        "lms": "LOCAL_LMS_PORT",
     }
 
     @classmethod
@@ -156,7 +178,7 @@ class Ports:
     @classmethod
     def ephemeral(cls) -> Ports:
         """Every server on a free port (tests)."""
-        return cls(0, 0, 0, 0)
+        return cls(**{item.name: 0 for item in fields(cls)})
 
 
 class StackConfigurationError(Exception):
@@ -192,6 +214,7 @@ class LocalStack(Service):
         text_content_types: Sequence[str] = DEFAULT_TEXT_CONTENT_TYPES,
         processes: ProcessExecution | None = None,
         verbose: bool = False,
+        lti: bool = False,
     ) -> None:
         self.ports = ports or Ports()
         self.template_path = template_path
@@ -210,6 +233,8 @@ class LocalStack(Service):
         self.secrets_manager: MotoSecretsManager | None = None
         self.big_interview: SandboxBigInterview | None = None
         self.identity_provider: DevIdentityProvider | None = None
+        self._lti = lti
+        self.lms: SandboxLms | None = None
         self.gateway: LocalApiGateway | None = None
         self.function: FunctionSpec | None = None
         self.handler_environment: dict[str, str] = {}
@@ -291,6 +316,9 @@ class LocalStack(Service):
                 # "Log out" on the sandbox leads back to the demo partner page.
                 stack_values["SSO_RETURN_URL"] = f"{self.identity_provider.url}/"
 
+        if self._lti:
+            stack_values.update(self._start_lms(endpoint))
+
         self.handler_environment = self._handler_environment(stack_values)
         if self._processes is not None:
             self._start_gateway_with_processes(self._processes, cors)
@@ -319,9 +347,33 @@ class LocalStack(Service):
         )
         self._start_gateway()
 
+    def _start_lms(self, endpoint: str | None) -> dict[str, str]:
+        """The sandbox learning platform, the launch table and the tool key; the ``LTI_*`` variables."""
+        if self.secrets_manager is None or endpoint is None:
+            raise StackConfigurationError(
+                "LTI=1 needs the moto sandbox (its launch table and KMS key): unset AWS_ENDPOINT_URL "
+                "and BI_API_KEY_SECRET_ID"
+            )
+        create_replay_table(self.region, endpoint, SANDBOX_LTI_STATE_TABLE)  # the same shape: pk, TTL
+        key_id = create_tool_key(self.region, endpoint)
+        self.lms = SandboxLms(port=self.ports.lms)
+        self.lms.start()
+        return {
+            "LTI_STATE_TABLE_NAME": SANDBOX_LTI_STATE_TABLE,
+            "LTI_ISSUER": self.lms.issuer,
+            "LTI_CLIENT_ID": LMS_CLIENT_ID,
+            "LTI_DEPLOYMENT_IDS": LMS_DEPLOYMENT_ID,
+            "LTI_AUTH_URL": self.lms.auth_url,
+            "LTI_JWKS_URL": self.lms.jwks_url,
+            "LTI_TOOL_KEY_ID": key_id,
+        }
+
     def _start_gateway(self) -> None:
         assert self.gateway is not None
         self.gateway.start()
+        if self.lms is not None:
+            self.lms.tool_url = self.gateway.url
+            self.lms.redirect_origins = (_origin(self.big_interview_url),)
         if self.identity_provider is not None:
             self.identity_provider.api_url = self.gateway.url
             # Where the API sends browsers next: the sign-in forms' CSP must allow it.
@@ -423,7 +475,13 @@ class LocalStack(Service):
 
     def stop(self) -> None:
         """Stop everything that runs, restore the environment and modules; safe to call twice."""
-        for server in (self.gateway, self.identity_provider, self.big_interview, self.secrets_manager):
+        for server in (
+            self.gateway,
+            self.lms,
+            self.identity_provider,
+            self.big_interview,
+            self.secrets_manager,
+        ):
             if server is not None:
                 server.stop()
         for environment in self.environments:

@@ -1,0 +1,294 @@
+"""A sandbox learning platform: a course page whose "Big Interview" link makes a real LTI 1.3 launch.
+
+The platform side is PyPI's ``lti1p3platform`` (an LTI 1.3 platform
+implementation nobody here wrote): its ``Registration`` holds the platform's
+key pair and the tool's URLs, ``OIDCLoginAbstract.initiate_login`` builds the
+third-party initiated login, and ``MessageLaunchAbstract.lti_launch`` checks the
+tool's authentication request (``nonce``, ``state``, ``redirect_uri``,
+``client_id``), builds the resource link launch message and signs the
+``id_token``. This module is only the web framework glue the package leaves to
+its user (a request adapter and the auto-submitting form), plus what a real
+platform adds around it: the ``redirect_uri`` must be the registered launch URL,
+and ``login_hint`` must name a user of the course.
+
+Pages:
+
+- ``/`` - the course "Interview Skills 101": a "Big Interview" link per
+  student, a deep link into a Big Interview page, and a link whose deployment
+  is not registered with the tool;
+- ``/launch?user=…[&link=…]`` - the login initiation (302 to the tool's ``/lti/login``);
+- ``/auth`` - the OIDC authorization endpoint: answers with the form post of the
+  ``id_token`` to the tool's ``redirect_uri``;
+- ``/jwks`` - the platform's public keys.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
+from lti1p3platform.message_launch import MessageLaunchAbstract
+from lti1p3platform.oidc_login import OIDCLoginAbstract
+from lti1p3platform.registration import Registration
+from lti1p3platform.request import Request, TRequest
+
+from infra.local.http_server import BackgroundHTTPServer, LoopbackService, QuietHandler, first, html_page
+
+CLIENT_ID = "sandbox-big-interview"
+DEPLOYMENT_ID = "sandbox-deployment-1"
+UNREGISTERED_DEPLOYMENT_ID = "sandbox-deployment-unregistered"
+DEEP_LINK = "/members/curriculum?chapter=6"
+
+
+@dataclass(frozen=True)
+class Student:
+    user_id: str  # the platform's own id: the LTI sub
+    given_name: str | None
+    family_name: str | None
+    email: str | None
+
+
+STUDENTS = {
+    student.user_id: student
+    for student in (
+        Student(
+            "5f0e3c1a-2b7d-4e89-a1c6-000000000001", "Ada", "Lovelace", "ada.lovelace@student.example.edu"
+        ),
+        Student(
+            "5f0e3c1a-2b7d-4e89-a1c6-000000000002", "Grace", "Hopper", "grace.hopper@student.example.edu"
+        ),
+        # A student whose platform does not release names and email (a privacy setting).
+        Student("5f0e3c1a-2b7d-4e89-a1c6-000000000003", None, None, None),
+    )
+}
+# Each link on the course page: its resource link id, title and custom parameters.
+LINKS = {
+    "big-interview": ("Big Interview", {}),
+    "big-interview-curriculum": ("Big Interview: the curriculum, chapter 6", {"redirect_to": DEEP_LINK}),
+}
+
+
+class SandboxLms(LoopbackService):
+    """The sandbox platform. ``tool_url`` (the API's base URL) may be set after start."""
+
+    def __init__(self, tool_url: str = "", port: int = 0) -> None:
+        self.tool_url = tool_url.rstrip("/")
+        # What the tests change to provoke a refusal: an id_token already expired when signed.
+        self.id_token_lifetime_seconds = 300
+        self.launches = 0  # id_tokens signed
+        # Where the tool sends the browser after a launch (Big Interview): the form's CSP allows it.
+        self.redirect_origins: tuple[str, ...] = ()
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        self._public_pem = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        self._http = BackgroundHTTPServer(_handler_class_for(self), port)
+
+    @property
+    def issuer(self) -> str:
+        return self.url
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.url}/auth"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.url}/jwks"
+
+    @property
+    def launch_url(self) -> str:
+        return f"{self.tool_url}/lti/launch"
+
+    def platform(self, deployment_id: str = DEPLOYMENT_ID) -> LTI1P3PlatformConfAbstract:
+        """The package's platform configuration: this platform's registration of the tool."""
+        registration = (
+            Registration()
+            .set_iss(self.issuer)
+            .set_client_id(CLIENT_ID)
+            .set_deployment_id(deployment_id)
+            .set_launch_url(self.launch_url)
+            .set_oidc_login_url(f"{self.tool_url}/lti/login")
+            .set_tool_key_set_url(f"{self.tool_url}/lti/jwks")
+            .set_platform_public_key(self._public_pem)
+            .set_platform_private_key(self._private_pem)
+        )
+        return _Platform(registration=registration)
+
+    def course_page(self) -> str:
+        items = []
+        for user_id, student in STUDENTS.items():
+            name = (
+                " ".join(n for n in (student.given_name, student.family_name) if n)
+                or "a student without a released name"
+            )
+            for link, (title, _) in LINKS.items():
+                query = urlencode({"user": user_id, "link": link})
+                link_html = f'<a href="/launch?{html.escape(query)}">{html.escape(title)}</a>'
+                items.append(f"<li>{link_html} as {html.escape(name)}</li>")
+        wrong = urlencode(
+            {"user": next(iter(STUDENTS)), "link": "big-interview", "deployment": UNREGISTERED_DEPLOYMENT_ID}
+        )
+        wrong_title = "Big Interview (a deployment the tool does not know)"
+        items.append(f'<li><a href="/launch?{html.escape(wrong)}">{wrong_title}</a></li>')
+        body = (
+            "<h1>Interview Skills 101</h1>\n<p><small>Sandbox learning platform (LTI 1.3, "
+            "<code>lti1p3platform</code>). Each link launches the tool as a student.</small></p>\n"
+            f"<ul>\n{''.join(items)}\n</ul>"
+        )
+        return html_page("Interview Skills 101", body)
+
+
+class _Platform(LTI1P3PlatformConfAbstract):
+    def init_platform_config(self, **kwargs: Any) -> None:
+        self._registration = kwargs["registration"]
+
+    def get_registration_by_params(self, **kwargs: Any) -> Registration:
+        registration: Registration = self._registration
+        return registration
+
+
+class _Request(Request):
+    """The package's request shape, from what our HTTP handler read."""
+
+    def build_metadata(self, request: Any) -> TRequest:
+        method, path, query, form = request
+        return {
+            "method": method,
+            "form_data": form,
+            "get_data": query,
+            "headers": {},
+            "content_type": "application/x-www-form-urlencoded",
+            "path": path,
+            "json": None,
+        }
+
+
+class _Login(OIDCLoginAbstract):
+    def set_lti_message_hint(self, **kwargs: Any) -> None:
+        self._lti_message_hint = kwargs["link"]
+
+    def get_redirect(self, url: str) -> str:
+        return url
+
+
+class _Launch(MessageLaunchAbstract):
+    """The resource link launch, with the student's identity and the link's claims."""
+
+    def __init__(
+        self, request: Request, platform: LTI1P3PlatformConfAbstract, student: Student, link: str
+    ) -> None:
+        super().__init__(request, platform)
+        self._student = student
+        self._link = link
+
+    def prepare_launch(self, preflight_response: dict[str, Any]) -> None:
+        student = self._student
+        roles = ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]
+        self.set_user_data(student.user_id, roles, email_address=student.email)
+        names = {"given_name": student.given_name, "family_name": student.family_name}
+        self.set_extra_claims({claim: value for claim, value in names.items() if value})
+        title, custom = LINKS[self._link]
+        self.set_resource_link_claim(self._link, title=title)
+        self.set_launch_context_claim("course-101", context_title="Interview Skills 101")
+        if custom:
+            self.set_custom_parameters_claim(custom)
+
+    def render_launch_form(self, launch_data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return launch_data
+
+
+def _auto_post_page(action: str, fields: dict[str, str], nonce: str) -> str:
+    inputs = "".join(
+        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">\n'
+        for name, value in fields.items()
+    )
+    body = (
+        f'<form method="post" action="{html.escape(action)}">\n{inputs}'
+        "<p>Opening Big Interview...</p>\n"
+        '<noscript><p><button type="submit">Continue</button></p></noscript>\n</form>\n'
+        f'<script nonce="{nonce}">document.forms[0].submit();</script>'
+    )
+    return html_page("Opening Big Interview...", body)
+
+
+def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
+    class LmsRequestHandler(QuietHandler):
+        server_version = "sandbox-lms"
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query)
+            if parts.path == "/":
+                self.send_html(200, lms.course_page())
+            elif parts.path == "/jwks":
+                self.send_json(200, lms.platform().get_jwks(), [("Cache-Control", "max-age=300")])
+            elif parts.path == "/launch":
+                self._initiate(query)
+            elif parts.path == "/auth":
+                self._authorize({name: values[0] for name, values in query.items()})
+            else:
+                self.send_json(404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != "/auth":
+                self.send_json(404, {"error": "not found"})
+                return
+            form = parse_qs(self.read_body().decode("utf-8", "replace"))
+            self._authorize({name: values[0] for name, values in form.items()})
+
+        def _initiate(self, query: dict[str, list[str]]) -> None:
+            user, link = first(query, "user") or "", first(query, "link") or ""
+            if user not in STUDENTS or link not in LINKS:
+                self.send_json(400, {"error": "unknown user or link"})
+                return
+            platform = lms.platform(first(query, "deployment") or DEPLOYMENT_ID)
+            login = _Login(_Request(("GET", "/launch", {}, {})), platform)
+            login.set_lti_message_hint(link=link)
+            self.send(302, headers=[("Location", login.initiate_login(user)), ("Cache-Control", "no-store")])
+
+        def _authorize(self, params: dict[str, str]) -> None:
+            """The authentication request from the tool: checked, answered with the id_token's form post."""
+            student = STUDENTS.get(params.get("login_hint", ""))
+            link = params.get("lti_message_hint", "")
+            if student is None or link not in LINKS:
+                self.send_json(
+                    400, {"error": "login_hint or lti_message_hint is not one this platform issued"}
+                )
+                return
+            platform = lms.platform()
+            if params.get("redirect_uri") != lms.launch_url:
+                # OIDC Core §3.1.2.1: the redirect_uri must be one registered for the client.
+                self.send_json(400, {"error": "invalid redirect_uri"})
+                return
+            launch = _Launch(_Request(("GET", "/auth", params, {})), platform, student, link)
+            launch.set_id_token_expiration(lms.id_token_lifetime_seconds)
+            data = launch.lti_launch()
+            lms.launches += 1
+            nonce = secrets.token_urlsafe(16)
+            # The form goes to the tool, and on along its redirect to Big Interview.
+            form_action = " ".join((_origin(lms.tool_url), *lms.redirect_origins))
+            csp = (
+                f"default-src 'none'; script-src 'nonce-{nonce}'; form-action {form_action}; "
+                "frame-ancestors 'none'"
+            )
+            fields = {"id_token": data["id_token"], "state": data["state"]}
+            self.send_html(200, _auto_post_page(data["launch_url"], fields, nonce), csp=csp)
+
+    return LmsRequestHandler
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
