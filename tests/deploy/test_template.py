@@ -55,6 +55,11 @@ CONTRACT = {
     "POWERTOOLS_METRICS_NAMESPACE": "MetricsNamespace",
     "POWERTOOLS_LOG_LEVEL": "LogLevel",
     "POWERTOOLS_LOGGER_SAMPLE_RATE": "LogSampleRate",
+    "LTI_ISSUER": "LtiIssuer",
+    "LTI_CLIENT_ID": "LtiClientId",
+    "LTI_DEPLOYMENT_IDS": "LtiDeploymentIds",
+    "LTI_AUTH_URL": "LtiAuthUrl",
+    "LTI_JWKS_URL": "LtiJwksUrl",
 }
 # Literal values: not configurable per stack.
 LITERALS = {
@@ -83,6 +88,12 @@ DEFAULTS = {
     "SecretCacheSeconds": 300,
     "MetricsNamespace": "BigInterviewSso",
     "LogLevel": "INFO",
+    "LtiLaunch": "Disabled",
+    "LtiIssuer": "",
+    "LtiClientId": "",
+    "LtiDeploymentIds": "",
+    "LtiAuthUrl": "",
+    "LtiJwksUrl": "",
 }
 REQUIRED = {"BiOrg", "BiApiKeySecretId", "JwtIssuer", "JwtAudience"}
 ROUTES = {
@@ -95,6 +106,10 @@ ROUTES = {
     ("POST", "/{proxy+}"),
     ("GET", "/"),
     ("POST", "/"),
+    ("GET", "/lti/login"),
+    ("POST", "/lti/login"),
+    ("POST", "/lti/launch"),
+    ("GET", "/lti/jwks"),
 }
 LOG_RETENTION_VALUES = {
     1,
@@ -249,7 +264,13 @@ def test_every_contract_variable_comes_from_a_described_constrained_parameter(
 ) -> None:
     variables = props["Environment"]["Variables"]
     # REPLAY_TABLE_NAME and POWERTOOLS_TRACE_DISABLED are conditional (tests/deploy/test_limits.py).
-    conditional = {"REPLAY_TABLE_NAME", "POWERTOOLS_TRACE_DISABLED"}
+    # LTI_STATE_TABLE_NAME and LTI_TOOL_KEY_ID too (tests/lti/test_template_lti.py).
+    conditional = {
+        "REPLAY_TABLE_NAME",
+        "POWERTOOLS_TRACE_DISABLED",
+        "LTI_STATE_TABLE_NAME",
+        "LTI_TOOL_KEY_ID",
+    }
     assert set(variables) == set(CONTRACT) | set(LITERALS) | conditional
     for name, value in LITERALS.items():
         assert variables[name] == value, name
@@ -344,6 +365,16 @@ def test_parameter_defaults_and_required_parameters(template: dict[str, Any]) ->
         ("SecretCacheSeconds", ["0", "300"], ["-1"]),
         ("LogLevel", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], ["TRACE", "info"]),
         ("MetricsNamespace", ["BigInterviewSso"], ["", "a b"]),
+        ("LtiLaunch", ["Enabled", "Disabled"], ["", "enabled"]),
+        (
+            "LtiIssuer",
+            ["", "https://canvas.instructure.com", "https://moodle.example.edu/"],
+            ["http://lms", "a b"],
+        ),
+        ("LtiClientId", ["", "10000000000042", "b0c8e4f5-client"], ["a b", "x" * 256]),
+        ("LtiDeploymentIds", ["", "1:8865aa05", "a,b"], ["a b", "a,,b", ",a"]),
+        ("LtiAuthUrl", ["", "https://sso.canvaslms.com/api/lti/authorize_redirect"], ["http://lms/auth"]),
+        ("LtiJwksUrl", ["", "https://sso.canvaslms.com/api/lti/security/jwks"], ["ftp://x", "https://a b"]),
     ],
 )
 def test_parameter_constraints(
@@ -428,7 +459,7 @@ def test_function_gets_the_table_name_and_may_only_put_items_in_it(props: dict[s
     assert props["Environment"]["Variables"]["REPLAY_TABLE_NAME"] == {
         "Fn::If": ["ReplayProtectionEnabled", {"Ref": "ReplayTable"}, ""]
     }
-    [replay_policy] = props["Policies"][1:]
+    replay_policy = props["Policies"][1]  # the third, LTI's, is tested in tests/lti/test_template_lti.py
     condition, policy, otherwise = replay_policy["Fn::If"]
     assert (condition, otherwise) == ("ReplayProtectionEnabled", {"Ref": "AWS::NoValue"})
     assert policy["Statement"] == [

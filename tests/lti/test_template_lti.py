@@ -1,0 +1,278 @@
+"""template.yaml's LTI part: off by default, its table and key, and IAM least privilege proven in moto.
+
+The least-privilege proof follows tests/integration/test_least_privilege.py: the
+function role's inline policies, resolved for a stack with ``LtiLaunch=Enabled``,
+are given to a role in moto (a server with IAM enforcement on); a login, a launch
+and a ``/lti/jwks`` signed with that role's credentials succeed, and with any
+one action taken out, the step that needs it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import urllib3
+from pytest_httpserver import HTTPServer
+
+from handler.config import load_config
+from handler.container import Container, new_http_pool
+from handler.lti.setup import lti_from_environment
+from handler.routes import create_handler
+from handler.telemetry import new_telemetry
+from infra.local.sam_template import Intrinsics
+from tests.conftest import REPLAY_TABLE, SECRET_ID
+from tests.deploy.templates import TEMPLATE_PATH, function_properties, load, transformed
+from tests.integration.test_least_privilege import (
+    ACCOUNT,
+    REGION,
+    Moto,
+    actions_of,
+    as_moto_evaluates,
+    role_credentials,
+    statements,
+    without_action,
+)
+from tests.lti.conftest import STATE_TABLE, TOOL_HOST, Tool, lti_env
+from tests.servers import LOOPBACK, free_port
+from tests.support import API_KEY, FakePartnerApi, SigningKey, http_event
+
+LTI_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "kms:GetPublicKey"}
+
+
+# ---- the template ---------------------------------------------------------------------------------
+def test_lti_is_off_by_default_and_a_single_partner_stack_has_no_lti_resource() -> None:
+    template = transformed()
+    assert load(TEMPLATE_PATH)["Parameters"]["LtiLaunch"]["Default"] == "Disabled"
+    for logical_id in ("LtiStateTable", "LtiToolKey"):
+        assert template["Resources"][logical_id]["Condition"] == "LtiLaunchEnabled"
+    policies = Intrinsics(
+        template,
+        {"BiApiKeySecretId": SECRET_ID},
+        pseudo={"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT},
+        references={"ReplayTable.Arn": "arn:aws:dynamodb:us-east-1:123456789012:table/replay"},
+    ).resolve(template["Resources"]["SsoFunctionRole"]["Properties"]["Policies"])
+    assert {a for s in statements(policies) for a in actions_of(s)} == {
+        "secretsmanager:GetSecretValue",
+        "dynamodb:PutItem",  # the one-time links' table
+    }
+    assert not [s["Sid"] for s in statements(policies) if "Lti" in s.get("Sid", "")]
+
+
+def test_the_state_table_is_keyed_on_pk_with_a_ttl_and_the_key_is_rsa_sign_verify() -> None:
+    resources = load(TEMPLATE_PATH)["Resources"]
+    table = resources["LtiStateTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST" and table["SSESpecification"] == {"SSEEnabled": True}
+    key = resources["LtiToolKey"]
+    assert (key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == ("RSA_2048", "SIGN_VERIFY")
+    assert key["DeletionPolicy"] == "Retain"  # platforms hold its public key: deleting it breaks them
+
+
+def test_the_function_gets_the_table_and_key_only_when_lti_is_enabled() -> None:
+    variables = function_properties(load(TEMPLATE_PATH))["Environment"]["Variables"]
+    assert variables["LTI_STATE_TABLE_NAME"] == {"Fn::If": ["LtiLaunchEnabled", {"Ref": "LtiStateTable"}, ""]}
+    assert variables["LTI_TOOL_KEY_ID"] == {
+        "Fn::If": ["LtiLaunchEnabled", {"Fn::GetAtt": ["LtiToolKey", "Arn"]}, ""]
+    }
+
+
+def test_enabling_lti_requires_the_platforms_registration() -> None:
+    rule = load(TEMPLATE_PATH)["Rules"]["LtiLaunchNeedsARegistration"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "LtiLaunch"}, "Enabled"]}
+    required = {
+        condition["Fn::Not"][0]["Fn::Equals"][0]["Ref"]
+        for condition in rule["Assertions"][0]["Assert"]["Fn::And"]
+    }
+    assert required == {"LtiIssuer", "LtiClientId", "LtiDeploymentIds", "LtiAuthUrl", "LtiJwksUrl"}
+
+
+# ---- least privilege, evaluated by moto's IAM -------------------------------------------------------
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[Moto]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://{LOOPBACK}:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib3.request("GET", f"{endpoint}/moto-api/data.json", timeout=1.0)
+                break
+            except urllib3.exceptions.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield Moto(endpoint)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@dataclass
+class Stage:
+    key_id: str
+    key_arn: str
+    table_arn: str
+    policies: list[dict[str, Any]]
+    credentials: dict[str, dict[str, str]]
+
+
+def lti_role_policies(table_arn: str, key_arn: str) -> list[dict[str, Any]]:
+    template = transformed()
+    intrinsics = Intrinsics(
+        template,
+        {"BiApiKeySecretId": SECRET_ID, "ReplayProtection": "Enabled", "LtiLaunch": "Enabled"},
+        pseudo={"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT},
+        references={
+            "ReplayTable.Arn": table_arn.replace(STATE_TABLE, REPLAY_TABLE),
+            "LtiStateTable.Arn": table_arn,
+            "LtiToolKey.Arn": key_arn,
+        },
+    )
+    policies: list[dict[str, Any]] = intrinsics.resolve(
+        template["Resources"]["SsoFunctionRole"]["Properties"]["Policies"]
+    )
+    return policies
+
+
+@pytest.fixture(scope="module")
+def stage(moto_server: Moto) -> Iterator[Stage]:
+    moto = moto_server
+    moto.enforce_iam(False)
+    moto.client("secretsmanager").create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
+    table_arn = moto.client("dynamodb").create_table(
+        TableName=STATE_TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )["TableDescription"]["TableArn"]
+    kms = boto3.client(
+        "kms",
+        region_name=REGION,
+        endpoint_url=moto.endpoint,
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+    )
+    key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    policies = lti_role_policies(table_arn, key["Arn"])
+    credentials = {"exact": role_credentials(moto, "lti-exact", as_moto_evaluates(policies))}
+    for action in sorted(LTI_ACTIONS):
+        name = "lti-without-" + action.replace(":", "-")
+        credentials[action] = role_credentials(
+            moto, name, as_moto_evaluates(without_action(policies, action))
+        )
+    moto.enforce_iam(True)
+    yield Stage(key["KeyId"], key["Arn"], table_arn, policies, credentials)
+    moto.enforce_iam(False)
+
+
+def test_the_lti_statements_name_only_the_launch_table_and_the_tool_key(stage: Stage) -> None:
+    by_action: dict[str, list[Any]] = {}
+    for statement in statements(stage.policies):
+        for action in actions_of(statement):
+            by_action.setdefault(action, []).append(statement["Resource"])
+    assert by_action["dynamodb:UpdateItem"] == [stage.table_arn]
+    assert stage.table_arn in by_action["dynamodb:PutItem"]
+    assert by_action["kms:GetPublicKey"] == [stage.key_arn]
+    assert not any(a.startswith("kms:") and a != "kms:GetPublicKey" for a in by_action)  # never kms:Sign
+
+
+def _tool_as(
+    moto: Moto,
+    credentials: dict[str, str],
+    env: dict[str, str],
+    ca_file: Path,
+    partner_api: FakePartnerApi,
+    platform_key: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Tool:
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto.endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    config = load_config(env)
+    telemetry = new_telemetry()
+    container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
+    lti = lti_from_environment(env, container.http, config.runtime, lambda: boto3.client("secretsmanager"))
+    assert lti is not None
+    return Tool(create_handler(config, container.service, telemetry, lti=lti), lti, partner_api, platform_key)
+
+
+@pytest.fixture
+def tool_as(
+    moto_server: Moto,
+    stage: Stage,
+    partner_server: HTTPServer,
+    jwks_server: HTTPServer,
+    partner_api: FakePartnerApi,
+    platform_jwks: dict[str, Any],
+    platform_key: SigningKey,
+    ca_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[str], Tool]:
+    env = lti_env(partner_server, jwks_server, stage.key_id)
+
+    def build(role: str) -> Tool:
+        return _tool_as(
+            moto_server, stage.credentials[role], env, ca_file, partner_api, platform_key, monkeypatch
+        )
+
+    return build
+
+
+def test_a_launch_with_exactly_the_function_policy_succeeds(
+    tool_as: Callable[[str], Tool], moto_server: Moto, stage: Stage
+) -> None:
+    tool = tool_as("exact")
+    login = tool.login()
+    assert login.result["statusCode"] == 302, login.result.get("body")
+    assert tool.launch_from(login)["statusCode"] == 302
+    assert tool(http_event("GET", "/lti/jwks", headers={"host": TOOL_HOST}))["statusCode"] == 200
+    # IAM really is enforced: the same role may not sign with the tool key.
+    kms = moto_server.client("secretsmanager", **stage.credentials["exact"])
+    with pytest.raises(Exception, match="AccessDenied"):
+        kms.describe_secret(SecretId=SECRET_ID)
+
+
+@pytest.mark.parametrize(
+    ("action", "step", "code"),
+    [
+        ("dynamodb:PutItem", "login", "replay_store_unavailable"),
+        ("dynamodb:UpdateItem", "launch", "replay_store_unavailable"),
+        ("kms:GetPublicKey", "jwks", "tool_key_unavailable"),
+    ],
+)
+def test_each_lti_action_is_needed(
+    tool_as: Callable[[str], Tool], stage: Stage, action: str, step: str, code: str
+) -> None:
+    assert set(stage.credentials) == {"exact"} | LTI_ACTIONS
+    tool = tool_as(action)
+    if step == "jwks":
+        result = tool(http_event("GET", "/lti/jwks", headers={"host": TOOL_HOST}))
+    elif step == "login":
+        result = tool.login().result
+    else:
+        exact_login = tool_as("exact").login()  # the state is written with a role that may
+        result = tool_as(action).launch_from(exact_login)
+    assert result["statusCode"] == 503, result.get("body")
+    assert code in result["body"]
