@@ -91,8 +91,9 @@ def test_every_route_invokes_the_live_alias(processed: dict[str, Any]) -> None:
         for ops in paths.values()
         for op in ops.values()
     ]
-    # One integration per route: /sso (GET, POST), /health, and the not_found catch-alls.
-    assert len(uris) == 7
+    # One integration per route: /sso (GET, POST), /health, the not_found catch-alls, and
+    # the four LTI routes (/lti/login GET and POST, /lti/launch, /lti/jwks).
+    assert len(uris) == 11
     assert {method.upper() for ops in paths.values() for method in ops} == {"GET", "POST"}
     assert all("${SsoFunctionAliaslive}" in uri for uri in uris), uris
     permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]

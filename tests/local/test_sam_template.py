@@ -93,5 +93,9 @@ def test_the_project_template_declares_the_documented_routes() -> None:
         "POST /{proxy+}",
         "GET /",
         "POST /",
+        "GET /lti/login",
+        "POST /lti/login",
+        "POST /lti/launch",
+        "GET /lti/jwks",
     }
     assert spec.timeout_seconds == 10
