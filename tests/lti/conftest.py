@@ -163,7 +163,7 @@ class Tool:
             event["cookies"] = [cookie]
         return self(event)
 
-    def token(self, issued_nonce: str, key: SigningKey | None = None, **overrides: Any) -> str:
+    def token(self, issued_nonce: str, *, key: SigningKey | None = None, **overrides: Any) -> str:
         return platform_token(key or self.platform_key, issued_nonce, **overrides)
 
     def launch_from(self, login: Login, **overrides: Any) -> dict[str, Any]:

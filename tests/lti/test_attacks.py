@@ -22,7 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from pytest_httpserver import HTTPServer
 
 from handler.lti.claims import CLAIM
@@ -38,7 +39,7 @@ from tests.lti.conftest import (
     launch_claims,
     platform_token,
 )
-from tests.security.tokens import b64, forge, hs256, rs256, swap_signature
+from tests.security.tokens import b64, forge, hs256, rs256, segment, swap_signature
 from tests.support import SigningKey
 
 ATTACKER_JWKS = "/attacker/jwks.json"
@@ -76,6 +77,14 @@ def assert_refused(tool: Tool, jwks_server: HTTPServer, attacker_jwks: str) -> R
 
 def no_state_written() -> bool:
     return boto3.client("dynamodb", region_name="us-east-1").scan(TableName=STATE_TABLE)["Items"] == []
+
+
+def signed_text(key: SigningKey, head: dict[str, Any], payload_text: str) -> str:
+    """An RS256 token over any payload text, e.g. JSON with a duplicate member."""
+    signature = key.private.sign(
+        f"{segment(head)}.{segment(payload_text)}".encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    return forge(head, payload_text, b64(signature))
 
 
 def header(key: SigningKey, **extra: Any) -> dict[str, Any]:
@@ -238,9 +247,8 @@ def test_target_link_uri_elsewhere_is_refused_in_the_id_token(
     tool: Tool, assert_refused: Refused, target: str
 ) -> None:
     login = tool.login()
-    result = tool.launch(
-        tool.token(login.nonce, **{CLAIM["target_link_uri"]: target}), login.state, login.cookie
-    )
+    elsewhere: dict[str, Any] = {CLAIM["target_link_uri"]: target}
+    result = tool.launch(tool.token(login.nonce, **elsewhere), login.state, login.cookie)
     assert_refused(result, 400, "lti_target_link_uri")
 
 
@@ -297,9 +305,8 @@ def test_an_oversized_lti_message_hint_is_refused(tool: Tool, assert_refused: Re
 def test_a_tampered_hint_cannot_change_what_the_launch_accepts(tool: Tool, assert_refused: Refused) -> None:
     # Whatever the hint said, the launch is decided by the platform's signed id_token alone.
     login = tool.login(lti_message_hint="resource-link-of-another-course")
-    result = tool.launch(
-        tool.token(login.nonce, **{CLAIM["deployment_id"]: "other"}), login.state, login.cookie
-    )
+    other_deployment: dict[str, Any] = {CLAIM["deployment_id"]: "other"}
+    result = tool.launch(tool.token(login.nonce, **other_deployment), login.state, login.cookie)
     assert_refused(result, 400, "lti_unknown_deployment")
 
 
@@ -414,10 +421,10 @@ def _catalogue(platform_key: SigningKey, attacker_key: SigningKey, attacker_jwks
             ),
             "wrong-iss": (signed(iss="https://evil.example"), "lti_state_invalid"),
             "duplicate-members": (
-                lambda n: rs256(
+                lambda n: signed_text(
+                    platform_key,
                     header(platform_key),
                     json.dumps(claims_of(n))[:-1] + ', "sub": "someone-else"}',
-                    platform_key,
                 ),
                 "malformed_token",
             ),

@@ -12,17 +12,20 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import jwt
 import pytest
+from pytest_httpserver import HTTPServer
 
 from handler.lti.claims import CLAIM, lti_partner_id
+from handler.lti.registrations import registry_key
+from tests.conftest import SECRET_ID
 from tests.lti.conftest import (
     AUTH_URL,
     CLIENT_ID,
     DEPLOYMENT_ID,
     LAUNCH_URL,
     PLATFORM,
+    PLATFORM_JWKS_PATH,
     STATE_TABLE,
     SUB,
-    TOOL_ORIGIN,
     Tool,
 )
 
@@ -285,4 +288,34 @@ def test_the_partner_flow_is_unchanged_beside_lti(tool: Tool) -> None:
     assert tool(http_event("GET", "/health"))["statusCode"] == 200
 
 
-_ = (DEPLOYMENT_ID, TOOL_ORIGIN)
+def test_a_launch_from_a_platform_registered_in_the_registry_table(
+    make_tool: Any, jwks_server: HTTPServer, partner_server: HTTPServer
+) -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(
+        TableName="bi-sso-test-registry",
+        KeySchema=[{"AttributeName": "issuer", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "issuer", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    record = {
+        "kind": "lti_platform",
+        "iss": PLATFORM,
+        "client_id": CLIENT_ID,
+        "deployment_ids": [DEPLOYMENT_ID],
+        "auth_url": AUTH_URL,
+        "jwks_url": jwks_server.url_for(PLATFORM_JWKS_PATH),
+        "bi_org": "xyz",
+        "bi_base_url": partner_server.url_for("").rstrip("/"),
+        "api_key_secret_id": SECRET_ID,
+    }
+    client.put_item(
+        TableName="bi-sso-test-registry",
+        Item={"issuer": {"S": registry_key(PLATFORM, CLIENT_ID)}, "value": {"S": json.dumps(record)}},
+    )
+    # No LTI_ISSUER: the registry is the only source.
+    tool: Tool = make_tool(LTI_ISSUER=None, LTI_REGISTRY_TABLE_NAME="bi-sso-test-registry")
+    assert tool.login(client_id=None).result["statusCode"] == 400  # the registry is keyed by client_id
+    result = tool.launch_from(tool.login())
+    assert result["statusCode"] == 302, _page(result)[:300]
+    assert len(tool.partner_api.calls) == 1

@@ -1,0 +1,192 @@
+"""Registrations: validated in one place, from the environment (one platform) or the registry table (moto)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+
+from handler.config import Runtime
+from handler.errors import ConfigError
+from handler.lti.registrations import (
+    EnvironmentRegistrations,
+    LtiRegistration,
+    RegistrationUnavailable,
+    RegistryRegistrations,
+    parse_registration,
+    registry_key,
+)
+from handler.lti.setup import lti_from_environment
+
+ISS = "https://canvas.instructure.com"
+CLIENT = "10000000000042"
+RECORD: dict[str, Any] = {
+    "kind": "lti_platform",
+    "iss": "https://canvas.instructure.com",
+    "client_id": "10000000000042",
+    "deployment_ids": ["1:abc", "2:def"],
+    "auth_url": "https://sso.canvaslms.com/api/lti/authorize_redirect",
+    "jwks_url": "https://sso.canvaslms.com/api/lti/security/jwks",
+    "bi_org": "state-university",
+    "api_key_secret_id": "bi-sso/state-university/api-key",
+}
+ENVIRONMENT: dict[str, str] = {
+    "LTI_ISSUER": ISS,
+    "LTI_CLIENT_ID": CLIENT,
+    "LTI_DEPLOYMENT_IDS": "1:abc, 2:def",
+    "LTI_AUTH_URL": RECORD["auth_url"],
+    "LTI_JWKS_URL": RECORD["jwks_url"],
+    "BI_ORG": "State-University",
+    "BI_API_KEY_SECRET_ID": RECORD["api_key_secret_id"],
+}
+REGISTRY_TABLE = "bi-sso-test-registry"
+
+
+def test_a_record_becomes_a_registration_with_the_default_base_url() -> None:
+    registration = parse_registration(RECORD)
+    assert registration == LtiRegistration(
+        issuer="https://canvas.instructure.com",
+        client_id="10000000000042",
+        deployment_ids=("1:abc", "2:def"),
+        auth_url=RECORD["auth_url"],
+        jwks_url=RECORD["jwks_url"],
+        bi_org="state-university",
+        bi_base_url="https://state-university.biginterview.com",
+        api_key_secret_id="bi-sso/state-university/api-key",
+    )
+
+
+def test_the_environment_gives_the_same_registration() -> None:
+    assert EnvironmentRegistrations(ENVIRONMENT).registration == parse_registration(RECORD)
+
+
+def test_every_problem_is_reported_together_by_variable_name() -> None:
+    with pytest.raises(ConfigError) as raised:
+        EnvironmentRegistrations(
+            {
+                "LTI_ISSUER": "https://lms.example.edu",
+                "LTI_AUTH_URL": "http://lms.example.edu/auth",
+                "BI_ORG": "a b",
+            }
+        )
+    problems = raised.value.problems
+    assert "LTI_CLIENT_ID is required" in problems
+    assert any(p.startswith("LTI_DEPLOYMENT_IDS is required") for p in problems)
+    assert any(p.startswith("LTI_AUTH_URL must use https://") for p in problems)
+    assert "LTI_JWKS_URL is required" in problems
+    assert any(p.startswith("BI_ORG must be a DNS label") for p in problems)
+    assert "BI_API_KEY_SECRET_ID is required" in problems
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("deployment_ids", []),
+        ("deployment_ids", ["has space"]),
+        ("deployment_ids", "x" * 256),
+        ("client_id", " padded"),
+        ("client_id", 42),
+        ("jwks_url", "ftp://lms.example.edu/jwks"),
+        ("api_key_secret_id", "*"),
+        ("bi_base_url", "http://biginterview.example"),
+    ],
+)
+def test_a_record_with_a_bad_field_is_refused(field: str, value: Any) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_registration({**RECORD, field: value})
+    assert any(problem.startswith(field) for problem in raised.value.problems), raised.value.problems
+
+
+def test_the_environment_source_matches_iss_and_client_id_exactly() -> None:
+    source = EnvironmentRegistrations(ENVIRONMENT)
+    assert source.find(ISS, CLIENT) is not None
+    assert source.find(ISS, None) is not None  # a login may leave client_id out
+    assert source.find(ISS + "/", CLIENT) is None
+    assert source.find(ISS, "other") is None
+
+
+def test_lti_is_off_without_a_state_table_and_needs_a_registration_source_with_one() -> None:
+    http: Any = None
+    assert lti_from_environment({}, http, Runtime(), lambda: None) is None
+    with pytest.raises(ConfigError) as raised:
+        lti_from_environment(
+            {"LTI_STATE_TABLE_NAME": "t", "LTI_STATE_SECONDS": "5"}, http, Runtime(), lambda: None
+        )
+    assert raised.value.problems == [
+        "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or LTI_REGISTRY_TABLE_NAME",
+        "LTI_STATE_SECONDS must be a whole number of seconds from 60 to 3600, got '5'",
+    ]
+
+
+# ---- the registry table (the layout agreed with issue 14), in moto ----------------------------------
+@pytest.fixture
+def registry(aws: Any) -> Iterator[Any]:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(
+        TableName=REGISTRY_TABLE,
+        KeySchema=[{"AttributeName": "issuer", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "issuer", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield client
+
+
+def put(client: Any, key: str, record: Any) -> None:
+    value = record if isinstance(record, str) else json.dumps(record)
+    client.put_item(TableName=REGISTRY_TABLE, Item={"issuer": {"S": key}, "value": {"S": value}})
+
+
+def source() -> RegistryRegistrations:
+    return RegistryRegistrations(
+        lambda: DynamoDBProvider(REGISTRY_TABLE, key_attr="issuer", value_attr="value"), max_age=300
+    )
+
+
+def test_a_registry_record_is_found_by_iss_and_client_id(registry: Any) -> None:
+    put(registry, registry_key(ISS, CLIENT), RECORD)
+    assert source().find(ISS, CLIENT) == parse_registration(RECORD)
+    assert registry_key(ISS, CLIENT) == "lti|https://canvas.instructure.com|10000000000042"
+
+
+def test_a_found_record_is_cached_for_max_age(registry: Any) -> None:
+    put(registry, registry_key(ISS, CLIENT), RECORD)
+    registrations = source()
+    assert registrations.find(ISS, CLIENT) is not None
+    registry.delete_item(TableName=REGISTRY_TABLE, Key={"issuer": {"S": registry_key(ISS, CLIENT)}})
+    assert registrations.find(ISS, CLIENT) is not None
+
+
+def test_no_record_another_kind_or_no_client_id_is_no_registration(registry: Any) -> None:
+    put(
+        registry,
+        registry_key(ISS, "partner"),
+        {**RECORD, "client_id": "partner", "kind": "partner"},
+    )
+    registrations = source()
+    assert registrations.find(ISS, CLIENT) is None
+    assert registrations.find(ISS, "partner") is None
+    assert registrations.find(ISS, None) is None
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "not json",
+        {**RECORD, "jwks_url": "http://lms.example.edu/jwks"},
+        {**RECORD, "client_id": "someone-else"},  # the record must be for its own key
+    ],
+    ids=["not-json", "invalid", "key-mismatch"],
+)
+def test_an_unusable_record_is_an_outage_not_an_unknown_platform(registry: Any, record: Any) -> None:
+    put(registry, registry_key(ISS, CLIENT), record)
+    with pytest.raises(RegistrationUnavailable):
+        source().find(ISS, CLIENT)
+
+
+def test_an_unreachable_registry_is_an_outage(aws: Any) -> None:
+    with pytest.raises(RegistrationUnavailable):
+        source().find(ISS, CLIENT)  # no such table
