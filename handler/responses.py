@@ -128,6 +128,7 @@ def with_security_headers(result: dict[str, Any]) -> dict[str, Any]:
     result["headers"] = headers
     headers.update(_SECURITY_HEADERS)
     content_type = headers.get("Content-Type", "") or ""
-    if content_type.startswith("text/html"):
+    # A route that set its own policy keeps it (the LTI pages: they show inside an LMS's frame).
+    if content_type.startswith("text/html") and "Content-Security-Policy" not in headers:
         headers.update(_HTML_HEADERS)
     return result

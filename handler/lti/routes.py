@@ -27,6 +27,12 @@ __all__ = ["LTI_TROUBLESHOOTING_URL", "register_lti_routes"]
 
 # Error pages link to the code's row of the LMS administrator's guide.
 LTI_TROUBLESHOOTING_URL = DEFAULT_TROUBLESHOOTING_URL.replace("partner-guide.md", "lti.md")
+# The partner flow's page policy, except that any page may frame it: LMSs open tools in a
+# frame, and a refusal the student cannot see (frame-ancestors 'none') helps no one. The
+# page has no form, script or button to trick anyone into, so framing it risks nothing.
+LTI_PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; form-action 'none'"
+)
 
 
 class PartitionedCookie(Cookie):
@@ -69,6 +75,8 @@ def register_lti_routes(
         response = error_response(
             error, request_id(), wants_json(app.current_event), None, LTI_TROUBLESHOOTING_URL
         )
+        if (response.content_type or "").startswith("text/html"):
+            response.headers["Content-Security-Policy"] = LTI_PAGE_POLICY
         if refusal.clear_cookie:
             response.cookies.append(_state_cookie(_state_name(app), "", 0))
         return response

@@ -195,7 +195,8 @@ class LtiService:
             binding = binding_for(state)
             if binding is None:
                 raise StateCookieMissing(
-                    "no state cookie for this state: third-party cookies are blocked in a frame"
+                    "the browser sent no cookie for this state: third-party cookies blocked in a frame, "
+                    "or the launch finished in another browser"
                 )
             token = parse_token(id_token)
             issued = self._states.use_once(state, binding, self._clock())

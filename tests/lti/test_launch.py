@@ -319,3 +319,15 @@ def test_a_launch_from_a_platform_registered_in_the_registry_table(
     result = tool.launch_from(tool.login())
     assert result["statusCode"] == 302, _page(result)[:300]
     assert len(tool.partner_api.calls) == 1
+
+
+def test_lti_error_pages_may_show_inside_the_lms_frame_partner_pages_may_not(tool: Tool) -> None:
+    from tests.support import http_event
+
+    lti_page = tool.login(iss="https://other-lms.example.edu").result
+    assert "frame-ancestors *" in lti_page["headers"]["Content-Security-Policy"]
+    assert "X-Frame-Options" not in lti_page["headers"]
+    assert "script-src" not in lti_page["headers"]["Content-Security-Policy"]  # default-src 'none'
+    partner_page = tool(http_event("GET", "/sso"))
+    assert "frame-ancestors 'none'" in partner_page["headers"]["Content-Security-Policy"]
+    assert partner_page["headers"]["X-Frame-Options"] == "DENY"
