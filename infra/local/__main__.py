@@ -2,7 +2,9 @@
 
 Ports: ``--api-port``/``LOCAL_API_PORT`` (3000), ``--idp-port``/``LOCAL_IDP_PORT``
 (3001), ``--bi-port``/``LOCAL_BI_PORT`` (3002), ``--secrets-port``/``LOCAL_SECRETS_PORT``
-(3003); flags win over variables, 0 picks a free port. See ``stack.py`` for the
+(3003), ``--lms-port``/``LOCAL_LMS_PORT`` (3004, with ``--lti``); flags win over variables,
+0 picks a free port. ``--lti`` (``LTI=1``) adds a sandbox learning platform whose course
+page launches the tool over LTI 1.3. See ``stack.py`` for the
 variables that point the stack at a real Big Interview, Secrets Manager or IdP.
 """
 
@@ -33,6 +35,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idp-port", type=int, help="development identity provider (default 3001)")
     parser.add_argument("--bi-port", type=int, help="sandbox Big Interview (default 3002)")
     parser.add_argument("--secrets-port", type=int, help="moto Secrets Manager (default 3003)")
+    parser.add_argument("--lms-port", type=int, help="sandbox learning platform, with --lti (default 3004)")
+    parser.add_argument(
+        "--lti",
+        action="store_true",
+        default=_flag("LTI"),
+        help="LTI 1.3 launches: a sandbox learning platform (lti1p3platform) with a course page whose "
+        "'Big Interview' links launch the tool (LTI=1 does the same)",
+    )
     parser.add_argument(
         "--template", type=Path, default=DEFAULT_TEMPLATE, help="SAM template to read routes from"
     )
@@ -101,6 +111,15 @@ def banner(stack: LocalStack) -> str:
             f"  (mints a fresh token on each visit; direct API link, valid {idp.token_lifetime_seconds} s:",
             f"   {stack.sign_in_url()} )",
         ]
+    if stack.lms is not None:
+        lms, api = stack.lms, stack.api_url
+        lines += [
+            "",
+            f"Sandbox learning platform (LTI 1.3):  {lms.url}   (JWKS: {lms.jwks_url})",
+            f"Course page:  {lms.url}/   (each 'Big Interview' link launches the tool as a student)",
+            f"Tool's LTI URLs:  login {api}/lti/login   redirect/target {api}/lti/launch"
+            f"   JWKS {api}/lti/jwks",
+        ]
     return "\n".join(lines)
 
 
@@ -117,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "identity_provider": arguments.idp_port,
         "big_interview": arguments.bi_port,
         "secrets_manager": arguments.secrets_port,
+        "lms": arguments.lms_port,
     }
     ports = replace(ports, **{name: port for name, port in overrides.items() if port is not None})
 
@@ -140,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         verbose=arguments.verbose,
         text_content_types=text_types,
         processes=None if arguments.in_process else ProcessExecution(snap_start=arguments.snap_start),
+        lti=arguments.lti,
     )
     try:
         stack.start()
