@@ -169,7 +169,7 @@ dev: venv lambda-venv local-artifact
 # ---------------------------------------------------------------------------
 partner_flag = $(if $(filter command line,$(origin $(1))),$(2) '$(subst ','\'',$($(1)))')
 
-.PHONY: keys token check-link
+.PHONY: keys token check-link check-launch
 
 keys: venv
 	@$(PY) -m infra.partner.keys $(call partner_flag,ALG,--alg) $(call partner_flag,OUT,--out)
@@ -189,6 +189,14 @@ check-link: venv
 		$(call partner_flag,USER_CLAIM,--user-claim) $(call partner_flag,ALGORITHMS,--algorithms) \
 		$(call partner_flag,RETURN_ORIGINS,--return-origins) \
 		$(call partner_flag,ONE_TIME_LINKS,--one-time-links)
+
+# make check-launch ISS= CLIENT_ID= DEPLOYMENT_IDS= JWKS= [TOOL=] [TOKEN=]: a captured LTI
+# launch's id_token through the service's launch verifier (docs/lti.md); stdin without TOKEN.
+check-launch: venv
+	@$(PY) -m infra.partner.check_launch $(if $(filter command line,$(origin TOKEN)),'$(subst ','\'',$(TOKEN))',-) \
+		$(call partner_flag,ISS,--iss) $(call partner_flag,CLIENT_ID,--client-id) \
+		$(call partner_flag,DEPLOYMENT_IDS,--deployment-ids) $(call partner_flag,JWKS,--jwks) \
+		$(call partner_flag,TOOL,--tool)
 
 # ---------------------------------------------------------------------------
 # Infrastructure checks (issue 5: monitoring, limits, security scans, artifact).
