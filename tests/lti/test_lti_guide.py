@@ -1,0 +1,53 @@
+"""docs/lti.md: every LTI refusal has a troubleshooting row with its status, and its values match the code."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from handler.errors import SsoError
+from handler.lti import errors as lti_errors
+from handler.lti import tool_key
+from handler.lti.service import PRIVACY_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = (ROOT / "docs" / "lti.md").read_text()
+
+
+def lti_error_classes() -> list[type[SsoError]]:
+    classes = [getattr(lti_errors, name) for name in lti_errors.__all__]
+    return [*classes, tool_key.ToolKeyUnavailable]
+
+
+def test_every_lti_code_has_a_troubleshooting_row_with_its_status() -> None:
+    section = GUIDE.split("## Troubleshooting", 1)[1]
+    rows = dict(re.findall(r'^\| <a id="([a-z_]+)"></a>`[a-z_]+` \| (\d{3}) \|', section, flags=re.M))
+    for cls in lti_error_classes():
+        assert rows.get(cls.code) == str(cls.status), cls.code
+
+
+def test_the_error_pages_link_to_the_rows_of_this_guide() -> None:
+    from handler.lti.routes import LTI_TROUBLESHOOTING_URL
+
+    assert LTI_TROUBLESHOOTING_URL.endswith("/docs/lti.md")
+
+
+def test_the_canvas_developer_key_json_is_valid_and_uses_the_three_urls() -> None:
+    block = re.search(r"```json\n(.*?)```", GUIDE, flags=re.S)
+    assert block
+    key = json.loads(block.group(1))
+    assert key["oidc_initiation_url"].endswith("/lti/login")
+    assert key["target_link_uri"].endswith("/lti/launch")
+    assert key["public_jwk_url"].endswith("/lti/jwks")
+    assert key["extensions"][0]["privacy_level"] == "public"
+
+
+def test_the_privacy_settings_on_the_error_page_are_the_guides() -> None:
+    for setting in (
+        "Privacy Level",
+        "Share launcher's email with tool",
+        "User Fields to Send",
+        "Security Settings",
+    ):
+        assert setting in PRIVACY_SETTINGS and setting in GUIDE
