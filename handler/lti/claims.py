@@ -21,8 +21,9 @@ Big Interview user, whichever course or deployment they launch from; the JSON
 array keeps ``("a|b", "c")`` and ``("a", "b|c")`` apart; and two students
 collide only if SHA-256 does (all 256 bits are kept). It is one way: the
 Big Interview user id reveals neither the platform's user id nor the platform.
-The ``lti-`` prefix cannot be produced by the partner flow's users by accident
-only if partners avoid it; the partner guide reserves it.
+A partner's own user could share it only by choosing ``lti-`` followed by that
+very hash. It does not depend on ``client_id`` or ``deployment_id``: a platform
+registered twice (two orgs, two keys) still has one user per student.
 """
 
 from __future__ import annotations
