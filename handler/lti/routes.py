@@ -17,6 +17,7 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from handler.config import DEFAULT_TROUBLESHOOTING_URL
 from handler.errors import NotFound, SsoError
+from handler.lti.errors import LtiBadRequest
 from handler.lti.service import Launched, LoginAnswer, LtiRefusal, LtiService, our_origin, state_cookie_name
 from handler.lti.tool_key import KmsToolKey
 from handler.request import form_fields, wants_json
@@ -69,7 +70,7 @@ def register_lti_routes(
     def remaining_seconds() -> float:
         return app.lambda_context.get_remaining_time_in_millis() / 1000
 
-    def refused(refusal: LtiRefusal, started: float, step: str) -> Response[str]:
+    def refused(refusal: LtiRefusal, started: float, step: str, state: str = "") -> Response[str]:
         error = refusal.error
         _log(logger, telemetry, step, started, error=error, refusal=refusal)
         response = error_response(
@@ -78,7 +79,7 @@ def register_lti_routes(
         if (response.content_type or "").startswith("text/html"):
             response.headers["Content-Security-Policy"] = LTI_PAGE_POLICY
         if refusal.clear_cookie:
-            response.cookies.append(_state_cookie(_state_name(app), "", 0))
+            response.cookies.append(_state_cookie(state_cookie_name(state), "", 0))
         return response
 
     @app.get("/lti/login")
@@ -119,7 +120,7 @@ def register_lti_routes(
             form, binding_for, our_origin(event.headers.get("host", "")), remaining_seconds
         )
         if isinstance(outcome, LtiRefusal):
-            return refused(outcome, started, "launch")
+            return refused(outcome, started, "launch", form.get("state", ""))
         assert isinstance(outcome, Launched)
         _log(logger, telemetry, "launch", started, launched=outcome)
         response = redirect(outcome.location)
@@ -141,19 +142,8 @@ def register_lti_routes(
         return Response(status_code=200, content_type="application/json", body=json.dumps(document))
 
 
-def _state_name(app: APIGatewayHttpResolver) -> str:
-    """The state cookie's name for the state this launch posted (the form is read again: it is small)."""
-    try:
-        state = _single_values(form_fields(app.current_event)).get("state", "")
-    except SsoError:
-        state = ""
-    return state_cookie_name(state)
-
-
 def _single_values(fields: dict[str, list[str]]) -> dict[str, str]:
     """One value per form field; a field given twice with different values is refused."""
-    from handler.lti.errors import LtiBadRequest
-
     single = {}
     for name, values in fields.items():
         if len(set(values)) > 1:

@@ -313,10 +313,11 @@ def _check_on_our_host(target_link_uri: str, origin: str | None) -> str:
         raise LtiBadRequest("the request has no Host header")
     try:
         parts = urlsplit(target_link_uri)
-        found = f"{parts.scheme}://{parts.netloc}".lower()
-    except ValueError:
+        # userinfo is refused on its own: "https://ours@evil" has netloc "ours@evil".
+        found = "" if parts.username or parts.password else f"{parts.scheme}://{parts.netloc}".lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
         found = ""
-    if found != origin or parts.username or parts.password:
+    if found != origin:
         raise TargetLinkElsewhere(
             f"target_link_uri must be on {origin}; set the tool's target link to {origin}{LAUNCH_PATH}",
             expected=origin + LAUNCH_PATH,
