@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -20,8 +20,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handler import __version__, api_description
 from handler.config import Config
 from handler.errors import NotFound, SsoError
-from handler.lti.routes import register_lti_routes
-from handler.lti.setup import LtiSetup
 from handler.request import sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
 from handler.sign_in import Refusal, SignIn, SsoService
@@ -32,6 +30,9 @@ from handler.telemetry import (
     keep_secrets_out_of_library_logs,
     new_telemetry,
 )
+
+if TYPE_CHECKING:
+    from handler.lti.setup import LtiSetup
 
 __all__ = ["LambdaHandler", "create_handler"]
 
@@ -102,6 +103,8 @@ def create_handler(
         return redirect(outcome.location)
 
     if lti is not None:
+        from handler.lti.routes import register_lti_routes  # imported only with LTI on (cold start)
+
         register_lti_routes(app, lti.service, lti.tool_key, logger, telemetry, lti.state_lifetime_seconds)
 
     @app.not_found
