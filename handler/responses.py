@@ -58,7 +58,7 @@ h1{{font-size:1.5rem}} .ref{{color:#555;font-size:.875rem}}
 <p>{message}</p>
 <p class="ref">Error code: <code>{code}</code><br>Reference: <code>{request_id}</code></p>
 <section class="dev" aria-labelledby="for-developers">
-<h2 id="for-developers">For the portal's developers</h2>
+<h2 id="for-developers">For {reader}</h2>
 {detail}<p><a href="{help_url}" rel="noreferrer">What <code>{code}</code> means and how to fix it</a></p>
 </section>
 </main>
@@ -92,6 +92,7 @@ def error_response(
     troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL,
     *,
     link_spent: bool = False,
+    reader: str = "the portal's developers",
 ) -> Response[str]:
     """The one place an ``SsoError`` becomes an HTTP answer; ``link_spent``: the one-time link is used up."""
     if wants_json:
@@ -118,6 +119,7 @@ def error_response(
         request_id=html.escape(request_id),
         detail=f"<p>{html.escape(error.detail)}</p>\n" if error.detail else "",
         help_url=html.escape(f"{troubleshooting_url}#{error.code}"),
+        reader=html.escape(reader),
     )
     return Response(status_code=error.status, content_type=_HTML_TYPE, body=page)
 

@@ -74,7 +74,12 @@ def register_lti_routes(
         error = refusal.error
         _log(logger, telemetry, step, started, error=error, refusal=refusal)
         response = error_response(
-            error, request_id(), wants_json(app.current_event), None, LTI_TROUBLESHOOTING_URL
+            error,
+            request_id(),
+            wants_json(app.current_event),
+            None,
+            LTI_TROUBLESHOOTING_URL,
+            reader="the learning platform's administrator",
         )
         if (response.content_type or "").startswith("text/html"):
             response.headers["Content-Security-Policy"] = LTI_PAGE_POLICY

@@ -331,3 +331,9 @@ def test_lti_error_pages_may_show_inside_the_lms_frame_partner_pages_may_not(too
     partner_page = tool(http_event("GET", "/sso"))
     assert "frame-ancestors 'none'" in partner_page["headers"]["Content-Security-Policy"]
     assert partner_page["headers"]["X-Frame-Options"] == "DENY"
+
+
+def test_lti_error_pages_speak_to_the_learning_platforms_administrator(tool: Tool) -> None:
+    page = _page(tool.login(iss="https://other-lms.example.edu").result)
+    assert "For the learning platform&#x27;s administrator" in page
+    assert "portal&#x27;s developers" not in page
