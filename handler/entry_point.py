@@ -4,11 +4,14 @@ Everything expensive (configuration, the urllib3 pool, the key and secret
 caches) is built here at import, during INIT, once per execution environment,
 so warm invocations reuse it. An invalid configuration fails INIT with every
 problem listed by variable name. With SnapStart, the runtime calls the hooks
-registered below around the snapshot.
+registered below around the snapshot. On an on-demand INIT, the first sign-in's
+round trips (JWKS, secret, the Partner API's handshake) are made here, side by
+side, before INIT ends (handler/prefetch.py says when and why).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 from handler.config import load_config
@@ -27,4 +30,8 @@ except ImportError:  # pragma: no cover - outside Lambda without the PyPI packag
     pass
 else:
     register_before_snapshot(container.before_snapshot)
-    register_after_restore(container.after_restore)
+    register_after_restore(functools.partial(container.after_restore, refresh=not config.runtime.tracing))
+
+container.prefetch_during_init(
+    os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"), tracing=config.runtime.tracing
+)
