@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from handler.aws_clients import aws_client
 from handler.errors import SecretUnavailable
 from handler.telemetry import Telemetry
 
@@ -55,9 +56,8 @@ def secrets_manager_client(
     with tracing on, the X-Ray botocore patch gives it a subsegment. ``retries=False``
     makes one attempt only (the INIT prefetch, whose timeouts end by its bound).
     """
-    # Imported here: boto3 costs ~100 ms of cold start, and is only needed on
-    # the first request that reaches Secrets Manager (or in SnapStart's before_snapshot).
-    import boto3
+    # Imported here: botocore costs ~100 ms of cold start, and is only needed on
+    # the first request that reaches Secrets Manager (or during INIT's prefetch).
     from botocore.config import Config as BotoConfig
 
     boto_config = BotoConfig(
@@ -65,7 +65,7 @@ def secrets_manager_client(
         read_timeout=read_timeout,
         retries={"mode": "standard", "max_attempts": 2} if retries else {"total_max_attempts": 1},
     )
-    client = boto3.client("secretsmanager", config=boto_config)
+    client = aws_client("secretsmanager", boto_config)
     if telemetry is not None:
         client.meta.events.register(
             "after-call.secrets-manager.GetSecretValue",
