@@ -100,9 +100,12 @@ def prefetch_during_init(
     with _Threads(deadline) as threads:
         threads.start("jwks", lambda: container.keys.warm(timeout_at=deadline))
         threads.start("partner-api", lambda: container.partner_api.preconnect(deadline))
-        _create_clients(container)  # CPU, here, while the threads wait on the network
+        # CPU, here, while the threads wait on the network: the Secrets Manager clients,
+        # then the secret reads, beside the DynamoDB client's creation.
+        _create_secret_clients(container)
         for source in container.secrets:
             threads.start("secret", functools.partial(source.prefetch, deadline))
+        _create_replay_client(container)
 
 
 def refresh_after_restore(container: Container, bound_seconds: float = BOUND_SECONDS) -> None:
@@ -116,10 +119,18 @@ def refresh_after_restore(container: Container, bound_seconds: float = BOUND_SEC
 
 
 def _create_clients(container: Container) -> None:
-    """The AWS clients (boto3's import and client creation: CPU the first request would spend)."""
+    """The AWS clients (botocore's import and client creation: CPU the first request would spend)."""
+    _create_secret_clients(container)
+    _create_replay_client(container)
+
+
+def _create_secret_clients(container: Container) -> None:
     for source in container.secrets:
         with contextlib.suppress(Exception):  # e.g. no region: the request reports it, as today
             source.warm_client()
+
+
+def _create_replay_client(container: Container) -> None:
     if container.replay_guard is not None:
         with contextlib.suppress(Exception):
             container.replay_guard.warm_client()

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import urllib3
 from pytest_httpserver import HTTPServer
@@ -28,7 +29,7 @@ from werkzeug import Request, Response
 from handler.container import Container
 from handler.prefetch import GRACE_SECONDS
 from handler.routes import create_handler
-from tests.conftest import Sso
+from tests.conftest import REPLAY_TABLE, Sso
 from tests.faults.conftest import Harness, Moto
 from tests.servers import LOOPBACK, RawPartnerApi, SwitchableProxy, free_port, listening
 from tests.support import SigningKey
@@ -358,3 +359,24 @@ def test_the_entry_point_reads_aws_lambda_initialization_type(
     else:
         assert fetched == (1, 1, 1)
         app.container.http.clear()  # hang up the unused pre-opened connection
+
+
+def test_with_one_time_links_the_dynamodb_client_is_made_during_init_and_the_link_is_recorded(
+    on_demand: Callable[..., tuple[Sso, Harness]], moto: Moto, partner: RawPartnerApi, rsa_key: SigningKey
+) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto.endpoint)
+    dynamodb.create_table(
+        TableName=REPLAY_TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sso, h = on_demand(REPLAY_TABLE_NAME=REPLAY_TABLE)
+    forwarded_before = moto.proxy.forwarded
+
+    sso.container.prefetch_during_init("on-demand", tracing=False)
+
+    assert sso.container.replay_guard is not None and sso.container.replay_guard._client is not None
+    assert moto.proxy.forwarded == forwarded_before + 1  # the secret's read; the client made no call
+    h.sign_in(rsa_key, partner.issued)
+    assert dynamodb.scan(TableName=REPLAY_TABLE)["Count"] == 1
