@@ -24,9 +24,11 @@ from handler.keys import HttpFetcher, JwksKeySource
 from handler.partner_api import PartnerApiClient
 from handler.prefetch import (
     BOUND_SECONDS,
+    Prefetch,
     prefetch_during_init,
     reading_session_tickets,
     refresh_after_restore,
+    start_prefetch_during_init,
 )
 from handler.replay import ReplayGuard, dynamodb_client
 from handler.secret_source import SecretSource, secrets_manager_client
@@ -118,6 +120,14 @@ class Container:
     ) -> None:
         """On an on-demand INIT, the first sign-in's round trips now, side by side (handler/prefetch.py)."""
         prefetch_during_init(self, initialization_type, tracing=tracing, bound_seconds=bound_seconds)
+
+    def start_prefetch_during_init(
+        self, initialization_type: str | None, *, tracing: bool, bound_seconds: float = BOUND_SECONDS
+    ) -> Prefetch:
+        """``prefetch_during_init`` under way: the caller's imports overlap it; join before INIT ends."""
+        return start_prefetch_during_init(
+            self, initialization_type, tracing=tracing, bound_seconds=bound_seconds
+        )
 
     def after_restore(self, *, refresh: bool = False) -> None:
         """Renew what a snapshot must not share: connections, cached secrets and keys, randomness.

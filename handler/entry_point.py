@@ -16,12 +16,18 @@ import os
 
 from handler.config import load_config
 from handler.container import Container, new_http_pool
-from handler.routes import LambdaHandler, create_handler
 from handler.telemetry import new_telemetry
 
 config = load_config(os.environ)
 telemetry = new_telemetry(tracing=config.runtime.tracing)
 container = Container.build(config, new_http_pool(), telemetry)
+prefetch = container.start_prefetch_during_init(
+    os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"), tracing=config.runtime.tracing
+)
+
+# Imported once the prefetch is under way, so that its round trips overlap this import.
+from handler.routes import LambdaHandler, create_handler  # noqa: E402
+
 lambda_handler: LambdaHandler = create_handler(config, container.service, telemetry)
 
 try:  # provided by Lambda's Python runtimes (3.12+); absent elsewhere
@@ -32,6 +38,4 @@ else:
     register_before_snapshot(container.before_snapshot)
     register_after_restore(functools.partial(container.after_restore, refresh=not config.runtime.tracing))
 
-container.prefetch_during_init(
-    os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"), tracing=config.runtime.tracing
-)
+prefetch.join()  # INIT ends with the prefetch done, or given up at its bound

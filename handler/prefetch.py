@@ -70,10 +70,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BOUND_SECONDS",
+    "Prefetch",
     "TicketReadingHTTPSConnection",
     "prefetch_during_init",
     "reading_session_tickets",
     "refresh_after_restore",
+    "start_prefetch_during_init",
 ]
 
 BOUND_SECONDS = 2.0
@@ -83,6 +85,36 @@ GRACE_SECONDS = 0.25
 _log = logging.getLogger(__name__)
 
 
+def start_prefetch_during_init(
+    container: Container,
+    initialization_type: str | None,
+    *,
+    tracing: bool,
+    bound_seconds: float = BOUND_SECONDS,
+) -> Prefetch:
+    """What INIT does ahead of the first request, by Lambda's ``AWS_LAMBDA_INITIALIZATION_TYPE``.
+
+    Returns with the network still under way, so that the caller's remaining imports
+    overlap it; the caller joins (``Prefetch.join``) before INIT ends.
+    """
+    deadline = time.monotonic() + bound_seconds
+    prefetch = Prefetch(deadline)
+    if tracing or initialization_type not in ("on-demand", "provisioned-concurrency"):
+        return prefetch
+    if initialization_type == "provisioned-concurrency":
+        _create_clients(container)
+        return prefetch
+    prefetch.start("jwks", lambda: container.keys.warm(timeout_at=deadline))
+    prefetch.start("partner-api", lambda: container.partner_api.preconnect(deadline))
+    # CPU, here, while the threads wait on the network: the Secrets Manager clients, then
+    # the secret reads, which wait beside the DynamoDB client's creation and the caller's imports.
+    _create_secret_clients(container)
+    for source in container.secrets:
+        prefetch.start("secret", functools.partial(source.prefetch, deadline))
+    _create_replay_client(container)
+    return prefetch
+
+
 def prefetch_during_init(
     container: Container,
     initialization_type: str | None,
@@ -90,32 +122,21 @@ def prefetch_during_init(
     tracing: bool,
     bound_seconds: float = BOUND_SECONDS,
 ) -> None:
-    """What INIT does ahead of the first request, by Lambda's ``AWS_LAMBDA_INITIALIZATION_TYPE``."""
-    if tracing or initialization_type not in ("on-demand", "provisioned-concurrency"):
-        return
-    if initialization_type == "provisioned-concurrency":
-        _create_clients(container)
-        return
-    deadline = time.monotonic() + bound_seconds
-    with _Threads(deadline) as threads:
-        threads.start("jwks", lambda: container.keys.warm(timeout_at=deadline))
-        threads.start("partner-api", lambda: container.partner_api.preconnect(deadline))
-        # CPU, here, while the threads wait on the network: the Secrets Manager clients,
-        # then the secret reads, beside the DynamoDB client's creation.
-        _create_secret_clients(container)
-        for source in container.secrets:
-            threads.start("secret", functools.partial(source.prefetch, deadline))
-        _create_replay_client(container)
+    """``start_prefetch_during_init``, joined."""
+    start_prefetch_during_init(
+        container, initialization_type, tracing=tracing, bound_seconds=bound_seconds
+    ).join()
 
 
 def refresh_after_restore(container: Container, bound_seconds: float = BOUND_SECONDS) -> None:
     """After a SnapStart restore: the secret read, the key-set refresh and the pre-connect, side by side."""
     deadline = time.monotonic() + bound_seconds
-    with _Threads(deadline) as threads:
-        threads.start("jwks", lambda: container.keys.warm(timeout_at=deadline))
-        threads.start("partner-api", lambda: container.partner_api.preconnect(deadline))
-        for source in container.secrets:
-            threads.start("secret", functools.partial(source.prefetch, deadline))
+    prefetch = Prefetch(deadline)
+    prefetch.start("jwks", lambda: container.keys.warm(timeout_at=deadline))
+    prefetch.start("partner-api", lambda: container.partner_api.preconnect(deadline))
+    for source in container.secrets:
+        prefetch.start("secret", functools.partial(source.prefetch, deadline))
+    prefetch.join()
 
 
 def _create_clients(container: Container) -> None:
@@ -136,7 +157,7 @@ def _create_replay_client(container: Container) -> None:
             container.replay_guard.warm_client()
 
 
-class _Threads:
+class Prefetch:
     """Daemon threads joined by ``deadline`` plus a grace; a task's failure is logged, never raised."""
 
     def __init__(self, deadline: float) -> None:
@@ -157,10 +178,8 @@ class _Threads:
         self._threads.append(thread)
         thread.start()
 
-    def __enter__(self) -> _Threads:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
+    def join(self) -> None:
+        """Wait for every thread, at most until the deadline (plus the grace)."""
         for thread in self._threads:
             thread.join(max(0.0, self._deadline - time.monotonic()) + GRACE_SECONDS)
         stuck = [thread.name for thread in self._threads if thread.is_alive()]
