@@ -219,13 +219,17 @@ class TicketReadingHTTPSConnection(HTTPSConnection):
     @property
     def is_connected(self) -> bool:
         sock = self.sock
-        if (
+        if sock is None:
+            return False
+        if not wait_for_read(sock, timeout=0.0):
+            return True  # nothing waiting: urllib3's own test, one poll as before
+        # Something is waiting: session tickets are no reason to drop a TLS connection;
+        # application data before any request, or the peer's close, is.
+        return (
             isinstance(sock, ssl.SSLSocket)
-            and wait_for_read(sock, timeout=0.0)
-            and not _read_post_handshake_records(sock)
-        ):
-            return False  # data before any request, or the peer's close
-        return super().is_connected
+            and _read_post_handshake_records(sock)
+            and not wait_for_read(sock, timeout=0.0)
+        )
 
 
 class TicketReadingHTTPSConnectionPool(HTTPSConnectionPool):
