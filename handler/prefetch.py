@@ -4,9 +4,10 @@ Sign-ins are sparse, so most land on a new execution environment, and the first
 request used to pay every round trip in turn: OIDC discovery and the JWKS, the
 Secrets Manager read, the Partner API's TCP and TLS handshakes, then its call.
 On an **on-demand** INIT (``AWS_LAMBDA_INITIALIZATION_TYPE=on-demand``) they run
-now instead, in threads, while this thread creates the AWS clients (CPU the first
-request would otherwise spend); the first request is left with the Partner API
-call on a connection already open.
+now instead, in threads, while the calling thread creates the AWS clients (CPU the
+first request would otherwise spend) and then goes on with INIT's remaining
+imports (``handler/entry_point.py`` joins the threads last); the first request is
+left with the Partner API call on a connection already open.
 
 When, and why only then:
 
@@ -39,7 +40,8 @@ waiting on top still leaves a few seconds' margin at the smallest memory size,
 while a healthy prefetch takes a few hundred milliseconds. A dependency slower
 than that is left to the first request, with its own timeouts. Not bounded by a
 socket timeout: DNS resolution (``getaddrinfo``); a thread stuck there outlives the
-join, and its result, if any, lands under the components' locks as a request's would.
+join (it is logged), and its result, if any, lands under the components' locks as a
+request's would. Otherwise no prefetch thread is alive when INIT ends.
 
 The pre-opened connection and TLS 1.3: the server sends its session tickets
 after the handshake, and nobody reads them until a request does. urllib3 asks
