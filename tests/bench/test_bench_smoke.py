@@ -109,3 +109,22 @@ def test_outputs_are_written(smoke: tuple[dict[str, Any], Path]) -> None:
         "5. Artifact",
     ):
         assert heading in text
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ("internet=100/100", "unknown host 'internet'; hosts: secrets_manager, dynamodb"),
+        ("partner_api=fast", "a delay is CONNECTION_MS/REQUEST_MS, e.g. 100/100, not 'fast'"),
+    ],
+)
+def test_a_wrong_latency_profile_is_refused_before_anything_runs(
+    change: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra.bench.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--latency", change, "--out-dir", "/nonexistent/never-written"])
+
+    assert exit_info.value.code == 2
+    assert says in capsys.readouterr().err
