@@ -258,11 +258,13 @@ openapi: venv
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--cold-samples 5 --artifact file".
 # tests/bench/test_bench_smoke.py runs the same machinery with tiny counts. The cold
 # table's "Lambda env." row runs the built artifact in new execution environments.
+# Section 1b (cold under latency) runs its children on .venv-3.13 (Lambda's Python);
+# BENCH_ARGS="--latency-samples 5 --latency partner_api=150/150" changes it, 0 skips it.
 # ---------------------------------------------------------------------------
 BENCH_PYTHON ?= $(PY)
 BENCH_ARGS ?=
 
 .PHONY: bench
 
-bench: venv lambda-venv local-artifact
+bench: venv runtime-venv lambda-venv local-artifact
 	$(PY) -m infra.bench --python $(BENCH_PYTHON) $(BENCH_ARGS)

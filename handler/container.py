@@ -22,6 +22,14 @@ import urllib3
 from handler.config import Config
 from handler.keys import HttpFetcher, JwksKeySource
 from handler.partner_api import PartnerApiClient
+from handler.prefetch import (
+    BOUND_SECONDS,
+    Prefetch,
+    prefetch_during_init,
+    reading_session_tickets,
+    refresh_after_restore,
+    start_prefetch_during_init,
+)
 from handler.replay import ReplayGuard, dynamodb_client
 from handler.secret_source import SecretSource, secrets_manager_client
 from handler.sign_in import SsoService
@@ -32,8 +40,12 @@ __all__ = ["Container", "new_http_pool"]
 
 
 def new_http_pool(**pool_options: Any) -> urllib3.PoolManager:
-    """The one connection pool for the Partner API and the JWKS (TLS verified)."""
-    return urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, **pool_options)
+    """The one connection pool for the Partner API and the JWKS (TLS verified).
+
+    Its connections read TLS 1.3 session tickets before urllib3 judges them dropped, so a
+    connection opened ahead of its first request is reused (handler/prefetch.py).
+    """
+    return reading_session_tickets(urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, **pool_options))
 
 
 @dataclass
@@ -45,6 +57,7 @@ class Container:
     keys: JwksKeySource
     secrets: tuple[SecretSource, ...]
     replay_guard: ReplayGuard | None
+    partner_api: PartnerApiClient
 
     @classmethod
     def build(
@@ -63,7 +76,9 @@ class Container:
         """
         telemetry = telemetry or Telemetry()
         tokens, destination, runtime = config.partner.tokens, config.partner.destination, config.runtime
-        client_factory = secret_client_factory or (lambda: secrets_manager_client(telemetry))
+        client_factory = secret_client_factory or (
+            lambda **options: secrets_manager_client(telemetry, **options)
+        )
         keys = JwksKeySource(
             HttpFetcher(http),
             tokens.issuers,
@@ -90,7 +105,7 @@ class Container:
         verifier = TokenVerifier(tokens, keys, hmac_secret)
         service = SsoService(destination, verifier, partner_api, replay_guard)
         secrets = (api_key,) if hmac_secret is None else (api_key, hmac_secret)
-        return cls(service, http, keys, secrets, replay_guard)
+        return cls(service, http, keys, secrets, replay_guard, partner_api)
 
     def before_snapshot(self) -> None:
         """Warm what every restored copy needs: AWS clients and the JWKS, but no secret."""
@@ -100,8 +115,25 @@ class Container:
         if self.replay_guard is not None:
             self.replay_guard.warm_client()
 
-    def after_restore(self) -> None:
+    def prefetch_during_init(
+        self, initialization_type: str | None, *, tracing: bool, bound_seconds: float = BOUND_SECONDS
+    ) -> None:
+        """On an on-demand INIT, the first sign-in's round trips now, side by side (handler/prefetch.py)."""
+        prefetch_during_init(self, initialization_type, tracing=tracing, bound_seconds=bound_seconds)
+
+    def start_prefetch_during_init(
+        self, initialization_type: str | None, *, tracing: bool, bound_seconds: float = BOUND_SECONDS
+    ) -> Prefetch:
+        """``prefetch_during_init`` under way: the caller's imports overlap it; join before INIT ends."""
+        return start_prefetch_during_init(
+            self, initialization_type, tracing=tracing, bound_seconds=bound_seconds
+        )
+
+    def after_restore(self, *, refresh: bool = False) -> None:
         """Renew what a snapshot must not share: connections, cached secrets and keys, randomness.
+
+        ``refresh`` fetches the secret and the key set and opens the Partner API connection
+        at once, side by side, rather than one after another on the first request.
 
         The AWS clients are kept: botocore retries a request whose pooled
         connection went stale, and creating them again would cost what the
@@ -112,3 +144,5 @@ class Container:
             source.forget_value()  # a restore may come long after the value's TTL
         self.keys.after_restore()  # the snapshot's keys count as expired: the next request refetches
         random.seed(os.urandom(32))  # every restored copy would otherwise draw the same numbers
+        if refresh:  # the secret, the key set and the Partner API connection now, side by side
+            refresh_after_restore(self)

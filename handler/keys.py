@@ -60,7 +60,8 @@ _DEFAULT_STALE_SECONDS = 86400
 # answering no-store must not turn every sign-in into a fetch.
 _MIN_MAX_AGE_SECONDS = 60
 _MAX_AGE_DIRECTIVE = re.compile(r'max-age=(?:([0-9]{1,10})|"([0-9]{1,10})")')  # fullmatch, RFC 9111 §5.2
-_FETCH_TIMEOUT = urllib3.Timeout(connect=2.0, read=2.0)
+_CONNECT_TIMEOUT_SECONDS = 2.0
+_FETCH_TIMEOUT = urllib3.Timeout(connect=_CONNECT_TIMEOUT_SECONDS, read=2.0)
 # kty (and curve) each algorithm family may be used with.
 _KEY_TYPES = {"RS": ("RSA", None), "PS": ("RSA", None), "Ed": ("OKP", ("Ed25519",))}
 _EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
@@ -149,16 +150,30 @@ class Fetcher(Protocol):
 class HttpFetcher:
     """GET a small JSON document on the shared pool: no redirects, short timeouts, capped size."""
 
-    def __init__(self, http: urllib3.PoolManager) -> None:
+    def __init__(self, http: urllib3.PoolManager, deadline: float | None = None) -> None:
         self._http = http
+        self._deadline = deadline
+
+    def until(self, deadline: float) -> HttpFetcher:
+        """This fetcher, its waits cut to end by ``deadline`` (``time.monotonic``): INIT's prefetch."""
+        return HttpFetcher(self._http, deadline)
+
+    def _timeout(self, url: str) -> urllib3.Timeout:
+        if self._deadline is None:
+            return _FETCH_TIMEOUT
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise KeyFetchError(f"{url}: no time left before the prefetch's bound")
+        return urllib3.Timeout(connect=min(_CONNECT_TIMEOUT_SECONDS, left), read=left)
 
     def __call__(self, url: str) -> Fetched:
+        timeout = self._timeout(url)
         try:
             response = self._http.request(
                 "GET",
                 url,
                 headers={"Accept": "application/json"},
-                timeout=_FETCH_TIMEOUT,
+                timeout=timeout,
                 retries=False,  # no redirects, no retries: a JWKS must answer directly
                 preload_content=False,
             )
@@ -349,13 +364,26 @@ class JwksKeySource:
             key_set.objects[(kid, alg)] = key
         return key
 
-    def warm(self) -> None:
-        """Fetch every key set now (SnapStart: a snapshot should hold the JWKS)."""
+    def warm(self, timeout_at: float | None = None) -> None:
+        """Fetch every key set that is not fresh now, ahead of the first request.
+
+        Before a SnapStart snapshot (which should hold the JWKS), after a restore, and
+        during an on-demand INIT, where ``timeout_at`` (``time.monotonic``) cuts every
+        wait to end by the prefetch's bound. A failed warm-up leaves no refetch cooldown
+        behind: the first request that needs the keys fetches them as it would have.
+        """
+        fetch = self._fetch
+        if timeout_at is not None and isinstance(fetch, HttpFetcher):
+            fetch = fetch.until(timeout_at)
         for issuer, key_set in self._sets.items():
-            if not key_set.loaded:
-                # A failed warm-up is retried by the first request that needs the keys.
-                with contextlib.suppress(InvalidToken, KeysUnavailable):
-                    self._refresh(issuer, key_set, kid=None)
+            if self._clock() < key_set.fresh_until:
+                continue
+            attempted_before, fetched_before = key_set.last_attempt, key_set.fetched_at
+            with contextlib.suppress(InvalidToken, KeysUnavailable):
+                self._refresh(issuer, key_set, kid=None, fetch=fetch)
+            with key_set.lock:
+                if key_set.fetched_at == fetched_before:  # it failed: as if it had not been tried
+                    key_set.last_attempt = attempted_before
 
     def after_restore(self) -> None:
         """A SnapStart restore: the snapshot's key sets count as expired, and may be refetched at once.
@@ -369,7 +397,9 @@ class JwksKeySource:
                 key_set.fresh_until = -math.inf
                 key_set.last_attempt = None
 
-    def _refresh(self, issuer: str, key_set: _KeySet, kid: str | None) -> list[dict[str, Any]]:
+    def _refresh(
+        self, issuer: str, key_set: _KeySet, kid: str | None, fetch: Fetcher | None = None
+    ) -> list[dict[str, Any]]:
         """Fetch the key set again (at most once per cooldown); the JWKs under ``kid``, if given.
 
         A failed fetch keeps the keys we had until their stale window ends; with none
@@ -385,7 +415,7 @@ class JwksKeySource:
             # cold start does not outlast the outage by a whole cooldown.
             wait = self._cooldown if key_set.loaded else min(self._cooldown, 1.0)
             cooling = key_set.last_attempt is not None and now - key_set.last_attempt < wait
-            failure = "refetch cooling down" if cooling else self._fetch_into(issuer, key_set, now)
+            failure = "refetch cooling down" if cooling else self._fetch_into(issuer, key_set, now, fetch)
             if not key_set.loaded:
                 raise KeysUnavailable(
                     "JWKS not loaded yet; retry after cooldown" if cooling else str(failure)
@@ -407,12 +437,12 @@ class JwksKeySource:
                 )
             return key_set.keys[kid]
 
-    def _fetch_into(self, issuer: str, key_set: _KeySet, now: float) -> str | None:
+    def _fetch_into(self, issuer: str, key_set: _KeySet, now: float, fetch: Fetcher | None) -> str | None:
         """One fetch of the key set, under its lock; why it failed, or None."""
         key_set.last_attempt = now
         try:
             with self._telemetry.span("jwks_fetch"):
-                keys, max_age = self._fetch_keys(issuer)
+                keys, max_age = self._fetch_keys(issuer, fetch or self._fetch)
         except KeyFetchError as error:
             self._telemetry.jwks_fetched("error")
             # Keep the keys we had: a JWKS blip must not log everyone out.
@@ -424,10 +454,10 @@ class JwksKeySource:
         self._telemetry.jwks_fetched("ok")
         return None
 
-    def _fetch_keys(self, issuer: str) -> tuple[dict[str, list[dict[str, Any]]], float]:
+    def _fetch_keys(self, issuer: str, fetch: Fetcher) -> tuple[dict[str, list[dict[str, Any]]], float]:
         """The JWKs by ``kid``, and how long they may be used: the max age, or the server's
         shorter ``Cache-Control: max-age``, but never less than ``_MIN_MAX_AGE_SECONDS``."""
-        fetched = self._fetch(self._jwks_url or self._jwks_uri_of(issuer))
+        fetched = fetch(self._jwks_url or self._jwks_uri_of(issuer, fetch))
         document = fetched.document
         keys = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(keys, list):
@@ -441,11 +471,11 @@ class JwksKeySource:
             max_age = max(_MIN_MAX_AGE_SECONDS, min(max_age, fetched.max_age))
         return by_kid, max_age
 
-    def _jwks_uri_of(self, issuer: str) -> str:
+    def _jwks_uri_of(self, issuer: str, fetch: Fetcher) -> str:
         """OIDC discovery: the issuer's ``jwks_uri``, which must be on the issuer's host."""
         if issuer not in self._discovered:
             url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-            document = self._fetch(url).document
+            document = fetch(url).document
             if not isinstance(document, dict):
                 raise KeyFetchError(f"{url}: not a JSON object")
             # OIDC Discovery 1.0 §4.3: the issuer in the document must be identical to the

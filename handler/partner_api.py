@@ -15,6 +15,7 @@ cut to the time that is left, and no attempt starts that could not finish.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from urllib3.util import Retry
 
 from handler import __version__
 from handler.errors import PartnerApiError, PartnerApiTimeout, ProfileRequired
+from handler.prefetch import preconnect
 from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
 from handler.untrusted import parse_json
@@ -93,6 +95,14 @@ class PartnerApiClient:
                 f"Partner API answered {status} without user.token.token", partner_status=status
             )
         return token, status
+
+    def preconnect(self, deadline: float) -> None:
+        """Open the pooled connection to the Partner API now (TCP and TLS), to be used by the first call.
+
+        ``deadline`` (``time.monotonic``) bounds the handshake; a failure leaves the pool
+        as it was, and the first call connects as it always did.
+        """
+        preconnect(self._http, self._base_url, deadline)
 
     def _observed_call(
         self, url: str, body: bytes, api_key: str, remaining_seconds: Callable[[], float]
@@ -181,6 +191,10 @@ class PartnerApiClient:
             raise PartnerApiTimeout(f"Partner API timed out: {type(error).__name__}") from None
         except urllib3.exceptions.ProtocolError as error:  # reset or dropped before an answer
             raise _Unreachable(type(error).__name__) from None
+        except urllib3.exceptions.SSLError as error:
+            if _dropped_under_tls(error):  # the TLS spelling of "dropped before an answer"
+                raise _Unreachable("SSLEOFError") from None
+            raise PartnerApiError(f"Partner API call failed: {type(error).__name__}") from None
         except urllib3.exceptions.HTTPError as error:
             raise PartnerApiError(f"Partner API call failed: {type(error).__name__}") from None
         try:
@@ -232,6 +246,20 @@ class PartnerApiClient:
 
 class _Unreachable(Exception):
     """The request got no answer (refused, reset): worth retrying."""
+
+
+def _dropped_under_tls(error: urllib3.exceptions.SSLError) -> bool:
+    """Whether urllib3's ``SSLError`` is the peer hanging up mid-connection (``ssl.SSLEOFError``).
+
+    A pooled connection whose peer went away (an idle timeout, a middlebox that forgot
+    it) answers the next request with an EOF where the answer should be: over plain TCP
+    urllib3 calls that a ``ProtocolError``, over TLS it is ``SSLEOFError``. Either way
+    the request got no answer and is worth another attempt on a new connection.
+    A certificate that fails verification is a different ``SSLError`` and is not retried.
+    """
+    return any(isinstance(arg, ssl.SSLEOFError) for arg in error.args) or isinstance(
+        error.__context__, ssl.SSLEOFError
+    )
 
 
 def _token_in(document: Any) -> str | None:

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from handler.aws_clients import aws_client
 from handler.errors import LinkAlreadyUsed, ReplayStoreUnavailable
 
 __all__ = [
@@ -35,12 +36,11 @@ __all__ = [
 
 def dynamodb_client() -> Any:
     """A DynamoDB client with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally."""
-    # Imported on first use: boto3 is slow to import and create.
-    import boto3
+    # Imported on first use: botocore is slow to import and create.
     from botocore.config import Config as BotoConfig
 
     config = BotoConfig(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
-    return boto3.client("dynamodb", config=config)
+    return aws_client("dynamodb", config)
 
 
 class ReplayGuard:

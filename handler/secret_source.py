@@ -36,27 +36,36 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from handler.aws_clients import aws_client
 from handler.errors import SecretUnavailable
 from handler.telemetry import Telemetry
 
 __all__ = ["SecretSource", "parse_secret_value", "secrets_manager_client"]
 
 
-def secrets_manager_client(telemetry: Telemetry | None = None) -> Any:
+def secrets_manager_client(
+    telemetry: Telemetry | None = None,
+    *,
+    connect_timeout: float = 2,
+    read_timeout: float = 3,
+    retries: bool = True,
+) -> Any:
     """A Secrets Manager client with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally.
 
     Each real ``GetSecretValue`` call is counted through botocore's event hooks;
-    with tracing on, the X-Ray botocore patch gives it a subsegment.
+    with tracing on, the X-Ray botocore patch gives it a subsegment. ``retries=False``
+    makes one attempt only (the INIT prefetch, whose timeouts end by its bound).
     """
-    # Imported here: boto3 costs ~100 ms of cold start, and is only needed on
-    # the first request that reaches Secrets Manager (or in SnapStart's before_snapshot).
-    import boto3
+    # Imported here: botocore costs ~100 ms of cold start, and is only needed on
+    # the first request that reaches Secrets Manager (or during INIT's prefetch).
     from botocore.config import Config as BotoConfig
 
     boto_config = BotoConfig(
-        connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2}
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "max_attempts": 2} if retries else {"total_max_attempts": 1},
     )
-    client = boto3.client("secretsmanager", config=boto_config)
+    client = aws_client("secretsmanager", boto_config)
     if telemetry is not None:
         client.meta.events.register(
             "after-call.secrets-manager.GetSecretValue",
@@ -86,13 +95,14 @@ class SecretSource:
     """One secret's value: cached for ``max_age`` seconds, falling back to the last good value.
 
     ``client_factory`` makes the Secrets Manager client (anything with boto3's
-    ``get_secret_value``) on first use, once: creating a boto3 client is slow.
+    ``get_secret_value``) on first use, once: creating a boto3 client is slow. ``prefetch``
+    calls it again with ``secrets_manager_client``'s timeout keywords.
     """
 
     def __init__(
         self,
         secret_id: str,
-        client_factory: Callable[[], Any],
+        client_factory: Callable[..., Any],
         max_age: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -139,9 +149,28 @@ class SecretSource:
         with self._lock:
             self._client_instance()
 
-    def _read(self) -> str:
-        """One ``GetSecretValue``, under the lock: the secret's text."""
-        response = self._client_instance().get_secret_value(SecretId=self._secret_id)
+    def prefetch(self, deadline: float) -> None:
+        """Read the secret now, ahead of the first request (handler/prefetch.py); raises if it cannot.
+
+        The read goes through a client of its own, made by the factory with connect and
+        read timeouts that end by ``deadline`` (``time.monotonic``) and one attempt, so it
+        cannot hold INIT past its bound; the cached client keeps its usual timeouts and
+        retries. A failure keeps nothing (no value, no fallback period): the first request
+        reads the secret as it always did.
+        """
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no time left before the prefetch's bound")
+        client = self._client_factory(connect_timeout=left / 2, read_timeout=left / 2, retries=False)
+        value = parse_secret_value(self._read(client))
+        with self._lock:
+            if self._value is None:  # a request that got there first keeps its own
+                self._value, self._fresh_until = value, self._clock() + self._max_age
+
+    def _read(self, client: Any = None) -> str:
+        """One ``GetSecretValue`` (on ``client``, or the cached one under the lock): the secret's text."""
+        client = client if client is not None else self._client_instance()
+        response = client.get_secret_value(SecretId=self._secret_id)
         raw = response["SecretString"] if "SecretString" in response else response["SecretBinary"]
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8")

@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from infra.bench.latency import DEFAULT_PROFILE, Delay
 from infra.bench.report import chart, table, write_json
 from infra.bench.run import BUILD_DIR, Options, run
 
@@ -27,11 +28,44 @@ def main(argv: list[str] | None = None) -> int:
         help="build: package the function (infra/deploy/build-function.sh); file: read build/artifact.json",
     )
     parser.add_argument("--python", default=defaults.python, help="interpreter for the child processes")
+    parser.add_argument(
+        "--latency-samples",
+        type=int,
+        default=defaults.latency_samples,
+        help="cold under latency: samples per variant and one-time link setting (0: skip the section)",
+    )
+    parser.add_argument(
+        "--latency-python",
+        default=defaults.latency_python,
+        help="interpreter of the cold-under-latency children (default: .venv-3.13, Lambda's Python)",
+    )
+    parser.add_argument(
+        "--latency",
+        action="append",
+        default=[],
+        metavar="HOST=CONNECTION_MS/REQUEST_MS",
+        help=f"change one host's delays; hosts: {', '.join(DEFAULT_PROFILE)} "
+        f"(default {', '.join(f'{host} {delay}' for host, delay in DEFAULT_PROFILE.items())})",
+    )
     parser.add_argument("--out-dir", type=Path, default=BUILD_DIR)
     parser.add_argument("--smoke", action="store_true", help="tiny sample counts (what make test runs)")
     args = parser.parse_args(argv)
+    profile = dict(DEFAULT_PROFILE)
+    for change in args.latency:
+        host, _, delay = change.partition("=")
+        if host not in profile:
+            parser.error(f"--latency: unknown host {host!r}; hosts: {', '.join(profile)}")
+        try:
+            profile[host] = Delay.parse(delay)
+        except ValueError as error:
+            parser.error(f"--latency {change}: {error}")
     if args.smoke:
-        options = dataclasses.replace(Options.smoke(args.out_dir), python=args.python)
+        options = dataclasses.replace(
+            Options.smoke(args.out_dir),
+            python=args.python,
+            latency_python=args.latency_python,
+            latency_profile=tuple(profile.items()),
+        )
     else:
         options = Options(
             cold_samples=args.cold_samples,
@@ -43,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             artifact=args.artifact,
             python=args.python,
             out_dir=args.out_dir,
+            latency_samples=args.latency_samples,
+            latency_python=args.latency_python,
+            latency_profile=tuple(profile.items()),
         )
     report = run(options)
     write_json(report, options.out_dir / "bench.json")

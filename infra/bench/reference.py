@@ -9,7 +9,10 @@ urllib3 and answer the 302. It is the floor the libraries we must use set: what
 the handler costs beyond it is what the handler adds.
 
 It reads the same environment variables as the handler (``BI_BASE_URL``,
-``BI_API_KEY_SECRET_ID``, ``JWT_ISSUER``, ``JWT_AUDIENCE``, ``JWT_JWKS_URL``).
+``BI_API_KEY_SECRET_ID``, ``JWT_ISSUER``, ``JWT_AUDIENCE``, ``JWT_JWKS_URL``);
+without ``JWT_JWKS_URL`` it finds the key set by OIDC discovery, as the handler
+does. Every step runs one after another on the first request: the bare,
+sequential redirector the cold bench under latency compares against.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ BASE_URL = os.environ["BI_BASE_URL"].rstrip("/")
 SECRET_ID = os.environ["BI_API_KEY_SECRET_ID"]
 ISSUER = os.environ["JWT_ISSUER"]
 AUDIENCE = os.environ["JWT_AUDIENCE"]
-JWKS_URL = os.environ["JWT_JWKS_URL"]
+JWKS_URL = os.environ.get("JWT_JWKS_URL") or ""
 REPLAY_TABLE = os.environ.get("REPLAY_TABLE_NAME") or ""
 SECRET_TTL_SECONDS = 300
 
@@ -48,9 +51,15 @@ def api_key() -> str:
     return _secret[1]
 
 
+def discovered_jwks_url() -> str:
+    configuration = http.request("GET", f"{ISSUER.rstrip('/')}/.well-known/openid-configuration", timeout=2.0)
+    return str(json.loads(configuration.data)["jwks_uri"])
+
+
 def signing_key(kid: str) -> Any:
     if kid not in _keys:
-        document = json.loads(http.request("GET", JWKS_URL, timeout=2.0).data)
+        url = JWKS_URL or discovered_jwks_url()
+        document = json.loads(http.request("GET", url, timeout=2.0).data)
         for jwk in document["keys"]:
             _keys[jwk["kid"]] = jwt.PyJWK(jwk).key
     return _keys[kid]

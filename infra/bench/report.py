@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("cold", "warm", "warm_replay", "calls", "memory", "artifact")
+SECTIONS = ("cold", "cold_latency", "warm", "warm_replay", "calls", "memory", "artifact")
 
 
 def _ok(met: bool) -> str:
@@ -73,6 +73,8 @@ def table(report: dict[str, Any]) -> str:
                 "     " + "  ".join(f"{t['package']} {t['ms']:.0f}" for t in tops[index : index + 5])
             )
     lines.append("")
+    if "cold_latency" in report:
+        lines += cold_latency_table(report["cold_latency"], options["latency_samples"], goals)
     for key, title in (
         ("warm", "replay protection off"),
         ("warm_replay", "replay protection on (moto DynamoDB)"),
@@ -134,6 +136,59 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+LATENCY_LABELS = {
+    "reference": "reference (bare, sequential)",
+    "ours_sequential": "ours, no prefetch",
+    "ours": "ours, on-demand INIT*",
+}
+
+
+def cold_latency_table(section: dict[str, Any], samples: int, goals: dict[str, Any]) -> list[str]:
+    """Section 1b: cold starts with latency on every hop, one-time links off and on."""
+    profile = ", ".join(
+        f"{host.replace('_', ' ')} {delay['connection_ms']:g}/{delay['request_ms']:g}"
+        for host, delay in section["profile"].items()
+    )
+    lines = [
+        f"1b. Cold start under latency: Python {section['python']}, a fresh process per sample, "
+        f"{samples} samples each, interleaved",
+        f"   delays per new connection (before TLS) / per request, ms: {profile}",
+    ]
+    for links in ("off", "on"):
+        part = section[f"links_{links}"]
+        lines += [
+            f"   one-time links {links}"
+            f"{'':14}{'INIT p50':>9}{'1st req p50':>12}{'total p50':>11}{'total p90':>11}"
+            f"{'ratio p50':>10}{'ratio p90':>10}",
+        ]
+        for name, label in LATENCY_LABELS.items():
+            row = part["variants"][name]
+            lines.append(
+                f"   {label:30}{row['import_ms']['p50']:>7.0f}ms{row['first_request_ms']['p50']:>10.0f}ms"
+                f"{row['total_ms']['p50']:>9.0f}ms{row['total_ms']['p90']:>9.0f}ms"
+                f"{row['ratio']['p50']:>10.2f}{row['ratio']['p90']:>10.2f}"
+            )
+        ratio = goals[f"cold_latency_ratio_p50_links_{links}"]
+        wrong = part["unexpected_connections"]
+        expected = ", ".join(f"{host} {n}" for host, n in part["expected_connections"].items())
+        lines.append(
+            f"   goal: ours <= 0.8x the reference at p50: {_ok(ratio['met'])} ({ratio['value']:.2f}); "
+            f"every sample a 302; connections per sample ({expected}): "
+            + (
+                "as expected in every sample"
+                if not wrong
+                else f"NOT as expected in {len(wrong)}: {wrong[:3]}"
+            )
+        )
+    lines += [
+        "   * AWS_LAMBDA_INITIALIZATION_TYPE=on-demand: discovery + JWKS, the secret and the Partner API",
+        "     connection are fetched during INIT, beside the imports (handler/prefetch.py); 'total' is",
+        "     process start to the 302 either way",
+        "",
+    ]
+    return lines
+
+
 def write_json(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=1, default=str) + "\n")
 
@@ -145,7 +200,9 @@ def chart(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    latency = report.get("cold_latency")
+    figure, all_axes = plt.subplots(1, 4 if latency else 3, figsize=(17 if latency else 13, 4.2))
+    axes = list(all_axes)
     cold = report["cold"]["variants"]
     names = [name for name in ("reference", "ours", "ours_tracing") if name in cold]
     labels = {"reference": "reference", "ours": "ours", "ours_tracing": "ours+trace", "floor": "floor"}
@@ -169,6 +226,20 @@ def chart(report: dict[str, Any], path: Path) -> None:
             [labels[n] for n in order],
             {"p50": [stats[n]["p50"] for n in order], "p99": [stats[n]["p99"] for n in order]},
             title,
+        )
+    if latency:
+        order = list(LATENCY_LABELS)
+        short = {"reference": "reference", "ours_sequential": "ours, no pref.", "ours": "ours, on-demand"}
+        _bars(
+            axes[3],
+            [short[n] for n in order],
+            {
+                f"links {links} p50": [
+                    latency[f"links_{links}"]["variants"][n]["total_ms"]["p50"] for n in order
+                ]
+                for links in ("off", "on")
+            },
+            "Cold start under latency: to the 302 (ms)",
         )
     machine = report["machine"]
     figure.suptitle(

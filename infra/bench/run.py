@@ -22,15 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from infra.bench.child import check, event_for
-from infra.bench.servers import REPOSITORY_ROOT, BenchStack
+from infra.bench.latency import DEFAULT_PROFILE, Delay, LatencyNetwork, ProxiedIdentityProvider
+from infra.bench.servers import AUDIENCE, REPOSITORY_ROOT, TOKEN_LIFETIME_SECONDS, BenchStack
 from infra.local.environments import FunctionRuntime, ProcessEnvironment
 from infra.local.sam_template import read_function_spec
 
 CHILD = REPOSITORY_ROOT / "infra" / "bench" / "child.py"
+RUNTIME_PYTHON = REPOSITORY_ROOT / ".venv-3.13" / "bin" / "python"  # make runtime-venv
 BUILD_DIR = REPOSITORY_ROOT / "build"
 
 GOALS = {
     "cold_ratio_p50": 1.15,
+    "cold_latency_ratio_p50": 0.8,
     "warm_ratio_p50": 1.2,
     "warm_ratio_p99": 1.5,
     "peak_rss_mb": 100.0,
@@ -59,6 +62,11 @@ class Options:
     python: str = sys.executable
     out_dir: Path = BUILD_DIR
     chart: bool = True
+    # Cold under latency (LatencyNetwork): fresh processes of ``latency_python`` (Lambda's
+    # Python, 3.13) per variant and one-time link setting; 0 leaves the section out.
+    latency_samples: int = 10
+    latency_python: str = str(RUNTIME_PYTHON) if RUNTIME_PYTHON.exists() else sys.executable
+    latency_profile: tuple[tuple[str, Delay], ...] = tuple(DEFAULT_PROFILE.items())
 
     @classmethod
     def smoke(cls, out_dir: Path) -> Options:
@@ -77,6 +85,7 @@ class Options:
             artifact="skip",
             out_dir=out_dir,
             chart=True,
+            latency_samples=1,
         )
 
 
@@ -111,13 +120,20 @@ class Runner:
         self._number = 0
 
     def child(
-        self, spec: dict[str, Any], environment: dict[str, str], python_flags: tuple[str, ...] = ()
+        self,
+        spec: dict[str, Any],
+        environment: dict[str, str],
+        python_flags: tuple[str, ...] = (),
+        python: str | None = None,
     ) -> tuple[dict[str, Any], float, str]:
-        """Run one child; its result, its wall time (ms) and its stderr."""
+        """Run one child; its result, its wall time (ms) and its stderr.
+
+        ``spec["base_url"]`` is where its 302 must point (default: the sandbox Big Interview).
+        """
         self._number += 1
         spec_path = self.scratch / f"spec-{self._number}.json"
         out = self.scratch / f"out-{self._number}.json"
-        spec_path.write_text(json.dumps({**spec, "out": str(out), "base_url": self.stack.big_interview.url}))
+        spec_path.write_text(json.dumps({"base_url": self.stack.big_interview.url, **spec, "out": str(out)}))
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(self.scratch)),
@@ -129,7 +145,7 @@ class Runner:
         started = time.perf_counter()
         with log.open("w") as stdout:  # the handler's log lines and EMF metrics
             process = subprocess.run(
-                [self.options.python, *python_flags, str(CHILD), str(spec_path)],
+                [python or self.options.python, *python_flags, str(CHILD), str(spec_path)],
                 env=env,
                 stdout=stdout,
                 stderr=subprocess.PIPE,
@@ -144,6 +160,14 @@ class Runner:
                 f"its last log lines:\n{log.read_text()[-3000:]}"
             )
         return json.loads(out.read_text()), wall_ms, process.stderr
+
+    def python_version(self, python: str) -> str:
+        return subprocess.run(
+            [python, "-c", "import sys; print(sys.version.split()[0])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
 
 
 def write_tokens(path: Path, tokens: list[str]) -> Path:
@@ -210,6 +234,123 @@ def measure_cold(runner: Runner, tokens: list[str]) -> dict[str, Any]:
         }
     report["xray_datagrams"] = stack.counts()["xray_datagrams"] - datagrams_before
     return report
+
+
+# The cold-under-latency variants: which target, and Lambda's AWS_LAMBDA_INITIALIZATION_TYPE.
+LATENCY_VARIANTS: tuple[tuple[str, str, str | None], ...] = (
+    ("reference", "reference", None),  # the bare redirector: every step in turn, on the request
+    ("ours_sequential", "ours", None),  # ours without the INIT prefetch (the gate closed)
+    ("ours", "ours", "on-demand"),  # ours as Lambda starts it on demand: the prefetch overlaps
+)
+
+
+def measure_cold_latency(runner: Runner) -> dict[str, Any]:
+    """Fresh processes, interleaved, with latency on every hop; one-time links off, then on.
+
+    Each dependency sits behind its own ``LatencyProxy`` (HTTPS, the profile's delays), the
+    identity provider is reached by OIDC discovery, and each sample's connections are
+    counted at the proxies: a cold start should open exactly one per host.
+    """
+    options, stack = runner.options, runner.stack
+    profile = dict(options.latency_profile)
+    network = LatencyNetwork(runner.scratch)
+    identity_provider = ProxiedIdentityProvider(
+        audience=AUDIENCE, port=0, token_lifetime_seconds=TOKEN_LIFETIME_SECONDS
+    )
+    identity_provider.start()
+    try:
+        secrets = network.add("secrets_manager", stack.moto.url, profile["secrets_manager"])
+        dynamodb = network.add("dynamodb", stack.moto.url, profile["dynamodb"])
+        identity_provider.public_url = network.add(
+            "identity_provider", identity_provider.url, profile["identity_provider"]
+        ).url
+        partner_api = network.add("partner_api", stack.big_interview.url, profile["partner_api"])
+        report: dict[str, Any] = {
+            "profile": {
+                name: {"connection_ms": d.connection_ms, "request_ms": d.request_ms}
+                for name, d in profile.items()
+            },
+            "python": runner.python_version(options.latency_python),
+        }
+        for links in ("off", "on"):
+            environment = stack.child_environment(replay=links == "on")
+            del environment["AWS_ENDPOINT_URL"], environment["JWT_JWKS_URL"]  # discovery, as partners do
+            environment |= network.environment() | {
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets.url,
+                "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.url,
+                "BI_BASE_URL": partner_api.url,
+                "JWT_ISSUER": identity_provider.issuer,
+            }
+            expected = {"secrets_manager": 1, "identity_provider": 1, "partner_api": 1}
+            expected["dynamodb"] = 1 if links == "on" else 0
+            report[f"links_{links}"] = _cold_latency_samples(
+                runner, identity_provider, network, environment, partner_api.url, expected
+            )
+        return report
+    finally:
+        network.stop()
+        identity_provider.stop()
+
+
+def _cold_latency_samples(
+    runner: Runner,
+    identity_provider: ProxiedIdentityProvider,
+    network: LatencyNetwork,
+    environment: dict[str, str],
+    base_url: str,
+    expected: dict[str, int],
+) -> dict[str, Any]:
+    options = runner.options
+    tokens = iter(
+        identity_provider.mint_token(
+            f"bench-user-{i}", given_name="Bench", family_name="Cold", email="c@example.com"
+        )
+        for i in range(len(LATENCY_VARIANTS) * (options.latency_samples + 1))
+    )
+
+    def sample(target: str, initialization_type: str | None) -> tuple[dict[str, Any], dict[str, int]]:
+        variables = dict(environment)
+        if initialization_type is not None:
+            variables["AWS_LAMBDA_INITIALIZATION_TYPE"] = initialization_type
+        before = network.connections()
+        result, wall_ms, _ = runner.child(
+            {"mode": "cold", "target": target, "token": next(tokens), "base_url": base_url},
+            variables,
+            python=options.latency_python,
+        )  # the child checks its 302 to base_url
+        after = network.connections()
+        return {**result, "process_ms": wall_ms}, {host: after[host] - before[host] for host in after}
+
+    if options.cold_warmup:  # one discarded run each: .pyc files, the page cache
+        for _, target, initialization_type in LATENCY_VARIANTS:
+            sample(target, initialization_type)
+    samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    unexpected: list[dict[str, Any]] = []
+    for _ in range(options.latency_samples):
+        for name, target, initialization_type in LATENCY_VARIANTS:
+            result, connections = sample(target, initialization_type)
+            samples[name].append({**result, "connections": connections})
+            if connections != expected:
+                unexpected.append({"variant": name, "connections": connections})
+    variants: dict[str, Any] = {
+        name: {
+            field: summary([row[field] for row in rows])
+            for field in ("import_ms", "first_request_ms", "total_ms", "process_ms")
+        }
+        for name, rows in samples.items()
+    }
+    reference = variants["reference"]["total_ms"]
+    for row in variants.values():
+        row["ratio"] = {
+            "p50": row["total_ms"]["p50"] / reference["p50"],
+            "p90": row["total_ms"]["p90"] / reference["p90"],
+        }
+    return {
+        "variants": variants,
+        "samples": dict(samples),
+        "expected_connections": expected,
+        "unexpected_connections": unexpected,
+    }
 
 
 def cold_in_environment(stack: BenchStack, token: str, variables: dict[str, str]) -> dict[str, Any]:
@@ -427,6 +568,7 @@ def run(options: Options) -> dict[str, Any]:
             "calls_requests",
             "memory_requests",
             "artifact",
+            "latency_samples",
         )
     }
     # The artifact first: packaging is CPU-heavy and must not overlap a timing.
@@ -448,6 +590,8 @@ def run(options: Options) -> dict[str, Any]:
             + 1
         )
         report["cold"] = measure_cold(runner, cold_tokens)
+        if options.latency_samples:
+            report["cold_latency"] = measure_cold_latency(runner)
         if options.importtime:
             report["importtime"] = measure_importtime(runner, cold_tokens[-1])
         report["warm"] = measure_warm(runner, tokens_file, replay=False)
@@ -478,4 +622,16 @@ def goals(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
             (calls["get_secret_value"], calls["jwks_fetches"], calls["partner_api_connections"]) == (1, 1, 1),
         ),
     }
+    if "cold_latency" in report:
+        for links in ("off", "on"):
+            section = report["cold_latency"][f"links_{links}"]
+            ratio = section["variants"]["ours"]["ratio"]["p50"]
+            checks[f"cold_latency_ratio_p50_links_{links}"] = (
+                ratio,
+                ratio <= GOALS["cold_latency_ratio_p50"],
+            )
+            checks[f"cold_latency_one_connection_per_host_links_{links}"] = (
+                len(section["unexpected_connections"]),
+                not section["unexpected_connections"],
+            )
     return {name: {"value": value, "met": met} for name, (value, met) in checks.items()}

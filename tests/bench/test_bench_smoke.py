@@ -73,6 +73,26 @@ def test_every_section_is_measured(smoke: tuple[dict[str, Any], Path]) -> None:
     assert report["artifact"]["source"] == "skipped"
 
 
+def test_cold_under_latency_opens_one_connection_per_host_and_always_redirects(
+    smoke: tuple[dict[str, Any], Path],
+) -> None:
+    """Section 1b: every child checked its 302 (or the run would have failed); the proxies counted."""
+    report, _ = smoke
+    section = report["cold_latency"]
+    assert section["python"].startswith("3.")
+    assert set(section["profile"]) == {"secrets_manager", "dynamodb", "identity_provider", "partner_api"}
+    for links, dynamodb in (("off", 0), ("on", 1)):
+        part = section[f"links_{links}"]
+        assert set(part["variants"]) == {"reference", "ours_sequential", "ours"}
+        expected = {"secrets_manager": 1, "identity_provider": 1, "partner_api": 1, "dynamodb": dynamodb}
+        assert part["expected_connections"] == expected
+        # Ours with the prefetch too: the connection INIT opened is the one the request used.
+        for name, rows in part["samples"].items():
+            assert [row["connections"] for row in rows] == [expected] * len(rows), name
+        assert part["unexpected_connections"] == []
+        assert report["goals"][f"cold_latency_one_connection_per_host_links_{links}"]["met"]
+
+
 def test_outputs_are_written(smoke: tuple[dict[str, Any], Path]) -> None:
     report, out_dir = smoke
     written = json.loads((out_dir / "bench.json").read_text())
@@ -81,6 +101,7 @@ def test_outputs_are_written(smoke: tuple[dict[str, Any], Path]) -> None:
     text = table(report)
     for heading in (
         "1. Cold start",
+        "1b. Cold start under latency",
         "2. Warm requests, replay protection off",
         "replay protection on",
         "3. Calls counted at the servers",
@@ -88,3 +109,22 @@ def test_outputs_are_written(smoke: tuple[dict[str, Any], Path]) -> None:
         "5. Artifact",
     ):
         assert heading in text
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ("internet=100/100", "unknown host 'internet'; hosts: secrets_manager, dynamodb"),
+        ("partner_api=fast", "a delay is CONNECTION_MS/REQUEST_MS, e.g. 100/100, not 'fast'"),
+    ],
+)
+def test_a_wrong_latency_profile_is_refused_before_anything_runs(
+    change: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra.bench.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--latency", change, "--out-dir", "/nonexistent/never-written"])
+
+    assert exit_info.value.code == 2
+    assert says in capsys.readouterr().err

@@ -30,6 +30,7 @@ import boto3
 import pytest
 import urllib3
 
+from handler import aws_clients
 from handler.config import load_config
 from handler.container import Container, new_http_pool
 from handler.routes import create_handler
@@ -203,9 +204,9 @@ def sign_in(
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    # boto3's default session keeps the credentials it resolved first: a Lambda container
-    # has one role for life, this test has several.
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    # The handler's botocore session (handler/aws_clients.py) keeps the credentials it
+    # resolved first: a Lambda container has one role for life, this test has several.
+    monkeypatch.setattr(aws_clients, "_session", None)
     config = load_config({**base_env, "REPLAY_TABLE_NAME": REPLAY_TABLE})
     telemetry = new_telemetry()
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
