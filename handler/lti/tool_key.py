@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from jwt.algorithms import RSAAlgorithm
 
+from handler.aws_clients import aws_client
 from handler.errors import SsoError
 
 __all__ = ["KmsToolKey", "ToolKeyUnavailable", "kms_client"]
@@ -43,11 +44,10 @@ class ToolKeyUnavailable(SsoError):
 
 def kms_client() -> Any:
     """A KMS client with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally."""
-    import boto3
     from botocore.config import Config as BotoConfig
 
     config = BotoConfig(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
-    return boto3.client("kms", config=config)
+    return aws_client("kms", config)
 
 
 class KmsToolKey:

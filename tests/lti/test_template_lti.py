@@ -23,6 +23,7 @@ import pytest
 import urllib3
 from pytest_httpserver import HTTPServer
 
+from handler import aws_clients
 from handler.config import load_config
 from handler.container import Container, new_http_pool
 from handler.lti.setup import lti_from_environment
@@ -210,6 +211,9 @@ def _tool_as(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    # The handler's botocore session (handler/aws_clients.py) keeps the credentials it
+    # resolved first: a Lambda container has one role for life, this test has several.
+    monkeypatch.setattr(aws_clients, "_session", None)
     config = load_config(env)
     telemetry = new_telemetry()
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
