@@ -248,8 +248,9 @@ def test_every_contract_variable_comes_from_a_described_constrained_parameter(
     template: dict[str, Any], props: dict[str, Any]
 ) -> None:
     variables = props["Environment"]["Variables"]
-    # REPLAY_TABLE_NAME and POWERTOOLS_TRACE_DISABLED are conditional (tests/deploy/test_limits.py).
-    conditional = {"REPLAY_TABLE_NAME", "POWERTOOLS_TRACE_DISABLED"}
+    # REPLAY_TABLE_NAME and POWERTOOLS_TRACE_DISABLED are conditional (tests/deploy/test_limits.py);
+    # PARTNER_REGISTRY_TABLE too (tests/deploy/test_partner_registry_template.py).
+    conditional = {"REPLAY_TABLE_NAME", "POWERTOOLS_TRACE_DISABLED", "PARTNER_REGISTRY_TABLE"}
     assert set(variables) == set(CONTRACT) | set(LITERALS) | conditional
     for name, value in LITERALS.items():
         assert variables[name] == value, name
