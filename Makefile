@@ -188,6 +188,27 @@ check-link: venv
 		$(call partner_flag,ONE_TIME_LINKS,--one-time-links)
 
 # ---------------------------------------------------------------------------
+# The partner registry (PartnerRegistry=Enabled; docs/operations.md "Partners"):
+#   make partner-add FILE=record.json [REPLACE=yes]   validated before anything is written
+#   make partner-list
+#   make partner-disable PARTNER=<id>  /  make partner-enable PARTNER=<id>
+# TABLE= (or PARTNER_REGISTRY_TABLE) is the stack's output PartnerRegistryTableName; AWS
+# credentials as usual, or AWS_ENDPOINT_URL=http://127.0.0.1:3003 for make dev's moto.
+# ---------------------------------------------------------------------------
+.PHONY: partner-add partner-list partner-disable partner-enable
+
+partner_table = $(call partner_flag,TABLE,--table)
+
+partner-add: venv
+	@$(PY) -m infra.tools.partners $(partner_table) add '$(subst ','\'',$(FILE))' $(if $(filter yes,$(REPLACE)),--replace)
+
+partner-list: venv
+	@$(PY) -m infra.tools.partners $(partner_table) list
+
+partner-disable partner-enable: venv
+	@$(PY) -m infra.tools.partners $(partner_table) $(subst partner-,,$@) '$(subst ','\'',$(PARTNER))'
+
+# ---------------------------------------------------------------------------
 # Infrastructure checks (issue 5: monitoring, limits, security scans, artifact).
 # checkov lives in its own venv: it pins boto3/botocore versions aws-sam-cli
 # does not accept. `make checkov` scans template.yaml and infra/deploy/monitoring.yaml
