@@ -159,7 +159,7 @@ dev: venv lambda-venv local-artifact
 #   make token USER=abc123 EMAIL= FIRST= LAST= [REDIRECT_TO= KEY= KID= ISS= AUD= API= IDP=
 #              EXISTING_USER=yes]
 #   make check-link URL=<link or token> [JWKS= ISS= AUD= MAX_AGE= LEEWAY= USER_CLAIM= ALGORITHMS=
-#                   RETURN_ORIGINS= ONE_TIME_LINKS=off]
+#                   RETURN_ORIGINS= ONE_TIME_LINKS=off] [PARTNER=<registry id> TABLE=]
 # Only variables given on the make command line become flags: USER, for one, is
 # also the login name in the environment. Values are single-quoted for the shell.
 # The recipes are silent (@) because a token is a login: make must not echo it.
@@ -185,7 +185,8 @@ check-link: venv
 		$(call partner_flag,MAX_AGE,--max-age) $(call partner_flag,LEEWAY,--leeway) \
 		$(call partner_flag,USER_CLAIM,--user-claim) $(call partner_flag,ALGORITHMS,--algorithms) \
 		$(call partner_flag,RETURN_ORIGINS,--return-origins) \
-		$(call partner_flag,ONE_TIME_LINKS,--one-time-links)
+		$(call partner_flag,ONE_TIME_LINKS,--one-time-links) \
+		$(call partner_flag,PARTNER,--partner) $(call partner_flag,TABLE,--table)
 
 # ---------------------------------------------------------------------------
 # The partner registry (PartnerRegistry=Enabled; docs/operations.md "Partners"):
