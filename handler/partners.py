@@ -24,6 +24,7 @@ other keys; ``PartnerRegistry.record_text`` is the read both share.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -192,6 +193,9 @@ class _Wired:
     text: str  # the record as read: the same text means the same services
     services: PartnerServices | None  # None: the record refuses (disabled or invalid)
     refusal: SsoError | None
+    # After a failed read, the record is used without asking DynamoDB until then: in an
+    # outage, every request would otherwise wait out the client's timeouts.
+    held_until: float = -math.inf
 
 
 class PartnerRegistry:
@@ -271,11 +275,15 @@ class PartnerRegistry:
         if until is not None and now < until:
             raise _unknown_issuer(issuer, "not in the partner registry (remembered)")
         previous = self._wired.get(issuer)
+        if previous is not None and now < previous.held_until:
+            return previous
         try:
             text = self.record_text(issuer)
         except PartnerUnavailable:
             if previous is not None:
-                return previous  # DynamoDB failed: the record we had still holds
+                # DynamoDB failed: the record we had still holds, for another cache period.
+                previous.held_until = now + self._cache_seconds
+                return previous
             raise
         if text is None:
             self._wired.pop(issuer, None)  # a deleted partner stops here

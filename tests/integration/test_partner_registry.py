@@ -363,6 +363,21 @@ def test_a_registry_outage_keeps_known_partners_and_refuses_new_ones(
     assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
 
 
+def test_during_a_registry_outage_a_known_record_is_held_for_a_cache_period(registry: Registry) -> None:
+    a = registry.partners["campus-a"]
+    partners = registry.sso.container.service.partners
+    partners._cache_seconds = 1  # type: ignore[attr-defined]
+    assert sign_in(registry, a.token())["statusCode"] == 302
+    time.sleep(1.1)  # the record's cache age has passed: the next request reads it again
+
+    registry.dynamodb.delete_table(TableName=REGISTRY_TABLE)
+    lookups = len(registry.get_items)
+    answers = [sign_in(registry, a.token())["statusCode"] for _ in range(5)]
+
+    assert answers == [302] * 5
+    assert len(registry.get_items) == lookups + 1  # one failed read, then the record is held
+
+
 # ---- one partner's outage is its own ---------------------------------------------------------------
 def test_a_jwks_outage_at_a_does_not_stop_b(registry: Registry, jwks_server: HTTPServer) -> None:
     a, b = registry.partners["campus-a"], registry.partners["campus-b"]
