@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,21 @@ def new_http_pool(**pool_options: Any) -> urllib3.PoolManager:
     return urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, **pool_options)
 
 
+class _Once:
+    """A factory's product, made on the first call and shared by every caller."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._made: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._made is None:
+                self._made = self._factory()
+            return self._made
+
+
 @dataclass
 class Container:
     """The service and the stateful parts behind it (pool, caches, clients)."""
@@ -61,7 +77,7 @@ class Container:
         secret_client_factory: Callable[[], Any] | None = None,
         dynamodb_client_factory: Callable[[], Any] = dynamodb_client,
         clock: Callable[[], float] = time.time,
-        registry_provider_factory: Callable[[str], Any] = registry_provider,
+        registry_provider_factory: Callable[[str, Callable[[], Any]], Any] = registry_provider,
     ) -> Container:
         """Wire the service from configuration; nothing is fetched yet.
 
@@ -75,18 +91,18 @@ class Container:
         wiring = PartnerWiring(runtime, http, client_factory, telemetry, clock)
         environment = wiring.wire(ENVIRONMENT_PARTNER, config.partner)
         partners: PartnerDirectory = SinglePartner(environment)
+        # One DynamoDB client for the one-time links and the registry: creating one is slow.
+        dynamodb = _Once(dynamodb_client_factory)
         if runtime.partner_registry_table:
             table = runtime.partner_registry_table
             partners = PartnerRegistry(
-                lambda: registry_provider_factory(table),
+                lambda: registry_provider_factory(table, dynamodb),
                 wiring,
                 cache_seconds=runtime.partner_registry_cache_seconds,
                 environment_partner=environment,
             )
         replay_guard = (
-            ReplayGuard(
-                runtime.replay_table_name, config.partner.tokens.leeway_seconds, dynamodb_client_factory
-            )
+            ReplayGuard(runtime.replay_table_name, config.partner.tokens.leeway_seconds, dynamodb)
             if runtime.replay_table_name
             else None
         )

@@ -51,7 +51,7 @@ def test_the_provider_reads_the_tables_key_and_the_agreed_value_attribute(
     template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    provider = registry_provider("partners")
+    provider = registry_provider("partners", lambda: None)
     [key] = template["Resources"]["PartnerRegistryTable"]["Properties"]["KeySchema"]
 
     assert provider.key_attr == key["AttributeName"]

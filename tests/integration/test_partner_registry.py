@@ -75,15 +75,19 @@ class Registry:
         put_record(self.dynamodb, partner.record)
 
 
-def counting_provider(get_items: list[str]) -> Callable[[str], Any]:
-    def factory(table: str) -> Any:
-        provider = registry_provider(table)
-        # The parameters as the provider passed them, before the resource layer serialises them.
-        provider.table.meta.client.meta.events.register(
-            "provide-client-params.dynamodb.GetItem",
-            lambda params, **_: get_items.append(params["Key"]["issuer"]),
-        )
-        return provider
+def counting_provider(get_items: list[str]) -> Callable[[str, Callable[[], Any]], Any]:
+    """The registry's provider, its GetItem calls counted on the real client (botocore's events)."""
+
+    def factory(table: str, client_factory: Callable[[], Any]) -> Any:
+        def counted_client() -> Any:
+            client = client_factory()
+            client.meta.events.register(
+                "provide-client-params.dynamodb.GetItem",
+                lambda params, **_: get_items.append(params["Key"]["issuer"]["S"]),
+            )
+            return client
+
+        return registry_provider(table, counted_client)
 
     return factory
 
