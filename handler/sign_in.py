@@ -69,8 +69,9 @@ class SsoService:
             token = parse_token(request.token)
         except SsoError as error:
             return Refusal(error)
+        issuer = token.payload.get("iss")  # all of it: ``token.issuer`` is cut short for the log
         try:
-            partner = self.partners.find(token.issuer)
+            partner = self.partners.find(issuer if isinstance(issuer, str) else None)
         except SsoError as error:
             return Refusal(error, token)
         try:

@@ -30,6 +30,7 @@ from pytest_httpserver import HTTPServer
 
 from handler.config import load_config
 from handler.container import Container, new_http_pool
+from handler.errors import InvalidIssuer
 from handler.partners import registry_provider
 from handler.routes import create_handler
 from handler.telemetry import new_telemetry
@@ -453,3 +454,51 @@ def test_each_partner_has_its_own_key_cache(registry: Registry) -> None:
     assert found_a.secrets[0] is not found_b.secrets[0]
     assert directory.find(a.issuer) is found_a  # wired once per record, kept while it is unchanged
     assert dataclasses.fields(found_a)  # a plain dataclass the LTI launch can read
+
+
+def test_an_over_long_issuer_is_refused_without_a_lookup(registry: Registry) -> None:
+    a = registry.partners["campus-a"]
+
+    response = json_sign_in(registry, a.token(iss="https://x.test/" + "a" * 600))
+
+    assert (response["statusCode"], error_code(response)) == (401, "invalid_issuer")
+    assert registry.get_items == []
+
+
+def test_unknown_issuers_are_remembered_for_a_while_and_in_bounded_number(registry: Registry) -> None:
+    directory = registry.sso.container.service.partners
+    now = [1000.0]
+    directory._clock = lambda: now[0]  # type: ignore[attr-defined]
+    directory._negative_entries = 3  # type: ignore[attr-defined]
+    strangers = [f"https://stranger-{n}.test" for n in range(4)]
+
+    for issuer in strangers:  # the fourth pushes the first out
+        with pytest.raises(InvalidIssuer):
+            directory.find(issuer)
+    for issuer in [*strangers[1:], strangers[0]]:  # the last three remembered; the first asked again
+        with pytest.raises(InvalidIssuer):
+            directory.find(issuer)
+    now[0] += 31  # past the 30 s a stranger is remembered
+    with pytest.raises(InvalidIssuer):
+        directory.find(strangers[3])
+
+    assert registry.get_items == [*strangers, strangers[0], strangers[3]]
+
+
+def test_a_partner_added_after_its_issuer_was_unknown_signs_in_once_the_memory_lapses(
+    registry: Registry,
+) -> None:
+    directory = registry.sso.container.service.partners
+    now = [1000.0]
+    directory._clock = lambda: now[0]  # type: ignore[attr-defined]
+    a = registry.partners["campus-a"]
+    registry.dynamodb.delete_item(TableName=REGISTRY_TABLE, Key={"issuer": {"S": a.issuer}})
+    assert json_sign_in(registry, a.token())["statusCode"] == 401
+
+    registry.put(a)
+    remembered = json_sign_in(registry, a.token())
+    now[0] += 31
+    signed_in = sign_in(registry, a.token())
+
+    assert remembered["statusCode"] == 401
+    assert signed_in["statusCode"] == 302
