@@ -359,7 +359,9 @@ class LocalStack(Service):
         from handler.partner_record import SECRET_PREFIX
 
         registry = create_registry_table(self.region, endpoint, SANDBOX_REGISTRY_TABLE)
-        ephemeral = self.ports.api == 0
+        # The fixed demo ports go with the stack's default ports; otherwise (tests, a second
+        # stack) free ports, which the banner shows.
+        ephemeral = self.ports.identity_provider != Ports().identity_provider
         for number in range(1, self._demo_partner_count + 1):
             name = f"demo-{number}"
             offset = 2 * (number - 1)
