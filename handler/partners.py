@@ -340,10 +340,6 @@ class PartnerRegistry:
             self._provider = self._provider_factory()
         return self._provider
 
-    @property
-    def environment_partner(self) -> PartnerServices | None:
-        return self._environment_partner
-
 
 def _unknown_issuer(issuer: str | None, why: str) -> InvalidIssuer:
     shown = (issuer or "")[:200]

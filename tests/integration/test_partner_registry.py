@@ -502,3 +502,22 @@ def test_a_partner_added_after_its_issuer_was_unknown_signs_in_once_the_memory_l
 
     assert remembered["statusCode"] == 401
     assert signed_in["statusCode"] == 302
+
+
+def test_a_snapstart_restore_reads_and_wires_registry_partners_again(
+    registry: Registry, jwks_server: HTTPServer
+) -> None:
+    a = registry.partners["campus-a"]
+    assert sign_in(registry, a.token())["statusCode"] == 302
+    directory = registry.sso.container.service.partners
+    before = directory.find(a.issuer)
+    lookups = len(registry.get_items)
+
+    registry.sso.container.after_restore()
+    signed_in = sign_in(registry, a.token())
+
+    assert signed_in["statusCode"] == 302
+    assert len(registry.get_items) == lookups + 1  # the record read again, not the snapshot's
+    after = directory.find(a.issuer)
+    assert after is not before  # new key and secret caches: nothing from the snapshot
+    assert after.secrets[0] is not before.secrets[0]
