@@ -27,6 +27,7 @@ __all__ = [
     "SECRET_PREFIX",
     "PartnerRecord",
     "parse_partner_record",
+    "record_kind",
     "validate_partner_record",
 ]
 
@@ -67,6 +68,18 @@ class PartnerRecord:
     partner_id: str
     enabled: bool
     partner: Partner
+
+
+def record_kind(text: str) -> str | None:
+    """The ``kind`` of a stored record (``partner`` when it has none); None if it is not a JSON object."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    kind = document.get("kind", PARTNER_KIND)
+    return kind if isinstance(kind, str) else None
 
 
 def parse_partner_record(issuer: str, text: str) -> PartnerRecord:

@@ -39,7 +39,7 @@ from handler.config import Partner, Runtime
 from handler.errors import ConfigError, InvalidIssuer, MissingClaim, PartnerUnavailable, SsoError
 from handler.keys import HttpFetcher, JwksKeySource
 from handler.partner_api import PartnerApiClient
-from handler.partner_record import PartnerRecord, parse_partner_record
+from handler.partner_record import PARTNER_KIND, PartnerRecord, parse_partner_record, record_kind
 from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
 from handler.tokens import TokenVerifier
@@ -322,6 +322,10 @@ class PartnerRegistry:
         return wired
 
     def _wire(self, issuer: str, text: str) -> _Wired:
+        if record_kind(text) not in (PARTNER_KIND, None):
+            # Another kind of record shares the table (LTI registrations, under keys of their
+            # own): a token naming that key as its iss is from no partner.
+            return _Wired(text, None, _unknown_issuer(issuer, "the key of a record that is not a partner's"))
         try:
             record = parse_partner_record(issuer, text)
         except ConfigError as error:

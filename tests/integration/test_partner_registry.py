@@ -521,3 +521,17 @@ def test_a_snapstart_restore_reads_and_wires_registry_partners_again(
     after = directory.find(a.issuer)
     assert after is not before  # new key and secret caches: nothing from the snapshot
     assert after.secrets[0] is not before.secrets[0]
+
+
+def test_a_token_naming_the_key_of_another_kind_of_record_is_from_no_partner(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = registry.partners["campus-a"]
+    key = f"lti|{a.issuer}|client-1"
+    put_record(registry.dynamodb, {"kind": "lti", "client_id": "client-1"}, key=key)
+
+    response = json_sign_in(registry, a.token(iss=key))
+
+    assert (response["statusCode"], error_code(response)) == (401, "invalid_issuer")
+    assert "not a partner's" in summaries(caplog)[-1]["detail"]
+    assert a.api.calls == []
