@@ -162,7 +162,7 @@ dev: venv lambda-venv local-artifact
 #   make token USER=abc123 EMAIL= FIRST= LAST= [REDIRECT_TO= KEY= KID= ISS= AUD= API= IDP=
 #              EXISTING_USER=yes]
 #   make check-link URL=<link or token> [JWKS= ISS= AUD= MAX_AGE= LEEWAY= USER_CLAIM= ALGORITHMS=
-#                   RETURN_ORIGINS= ONE_TIME_LINKS=off]
+#                   RETURN_ORIGINS= ONE_TIME_LINKS=off] [PARTNER=<registry id> TABLE=]
 # Only variables given on the make command line become flags: USER, for one, is
 # also the login name in the environment. Values are single-quoted for the shell.
 # The recipes are silent (@) because a token is a login: make must not echo it.
@@ -188,7 +188,29 @@ check-link: venv
 		$(call partner_flag,MAX_AGE,--max-age) $(call partner_flag,LEEWAY,--leeway) \
 		$(call partner_flag,USER_CLAIM,--user-claim) $(call partner_flag,ALGORITHMS,--algorithms) \
 		$(call partner_flag,RETURN_ORIGINS,--return-origins) \
-		$(call partner_flag,ONE_TIME_LINKS,--one-time-links)
+		$(call partner_flag,ONE_TIME_LINKS,--one-time-links) \
+		$(call partner_flag,PARTNER,--partner) $(call partner_flag,TABLE,--table)
+
+# ---------------------------------------------------------------------------
+# The partner registry (PartnerRegistry=Enabled; docs/operations.md "Partners"):
+#   make partner-add FILE=record.json [REPLACE=yes]   validated before anything is written
+#   make partner-list
+#   make partner-disable PARTNER=<id>  /  make partner-enable PARTNER=<id>
+# TABLE= (or PARTNER_REGISTRY_TABLE) is the stack's output PartnerRegistryTableName; AWS
+# credentials as usual, or AWS_ENDPOINT_URL=http://127.0.0.1:3003 for make dev's moto.
+# ---------------------------------------------------------------------------
+.PHONY: partner-add partner-list partner-disable partner-enable
+
+partner_table = $(call partner_flag,TABLE,--table)
+
+partner-add: venv
+	@$(PY) -m infra.tools.partners $(partner_table) add '$(subst ','\'',$(FILE))' $(if $(filter yes,$(REPLACE)),--replace)
+
+partner-list: venv
+	@$(PY) -m infra.tools.partners $(partner_table) list
+
+partner-disable partner-enable: venv
+	@$(PY) -m infra.tools.partners $(partner_table) $(subst partner-,,$@) '$(subst ','\'',$(PARTNER))'
 
 # make check-launch ISS= CLIENT_ID= DEPLOYMENT_IDS= JWKS= [TOOL=] [TOKEN=]: a captured LTI
 # launch's id_token through the service's launch verifier (docs/lti.md); stdin without TOKEN.

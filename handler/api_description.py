@@ -82,7 +82,8 @@ _SSO_RESPONSES: dict[int, Any] = {
     502: _error("Big Interview refused or answered nonsense: `partner_api_error`."),
     503: _error(
         "A dependency is unreachable with nothing cached: `secret_unavailable`, `keys_unavailable`,"
-        " `replay_store_unavailable`."
+        " `replay_store_unavailable`, `partner_unavailable` (registry mode: the partner's record is invalid"
+        " or the registry unreachable)."
     ),
     504: _error("Big Interview did not answer in time: `partner_api_timeout`."),
 }

@@ -19,7 +19,7 @@ name, so an operator fixes a bad deployment in one go.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from handler.errors import ConfigError
@@ -34,6 +34,7 @@ __all__ = [
     "Runtime",
     "TokenPolicy",
     "load_config",
+    "load_partner",
     "load_return_url_origins",
     "load_token_policy",
 ]
@@ -102,6 +103,8 @@ class Runtime:
     jwks_stale_seconds: int = 86400
     replay_table_name: str | None = None  # None: one-time links off
     tracing: bool = False
+    partner_registry_table: str | None = None  # None: the environment's partner only
+    partner_registry_cache_seconds: int = 60  # how long a registry record is used before it is read again
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,19 @@ def load_config(environ: Mapping[str, str]) -> Config:
     config = Config(Partner(env.token_policy(), destination), env.runtime())
     env.raise_problems()
     return config
+
+
+def load_partner(values: Mapping[str, str], label: Callable[[str], str] = str) -> Partner:
+    """One partner from variables, by exactly the rules ``load_config`` applies to the environment.
+
+    Registry records come here too (``handler.partner_record``), their fields given
+    under the variables' names and ``label`` naming the fields in the problems.
+    """
+    env = _Environment(values, label)
+    destination = env.destination()  # first: problems are listed in the README table's order
+    partner = Partner(env.token_policy(), destination)
+    env.raise_problems()
+    return partner
 
 
 def load_token_policy(environ: Mapping[str, str], *, keys_given: bool = False) -> TokenPolicy:
@@ -142,10 +158,16 @@ def load_return_url_origins(environ: Mapping[str, str]) -> tuple[str, ...]:
 
 
 class _Environment:
-    """Reads variables, collecting every problem instead of stopping at the first."""
+    """Reads variables, collecting every problem instead of stopping at the first.
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    ``label`` names a variable in a problem: the variable itself for the
+    environment, the record's field for a registry record (``handler.partner_record``),
+    so both are read, and refused, by these same rules.
+    """
+
+    def __init__(self, environ: Mapping[str, str], label: Callable[[str], str] = str) -> None:
         self._environ = environ
+        self.label = label
         self.problems: list[str] = []
 
     def raise_problems(self) -> None:
@@ -159,7 +181,7 @@ class _Environment:
     def required(self, name: str) -> str:
         value = self.get(name)
         if value is None:
-            self.problems.append(f"{name} is required")
+            self.problems.append(f"{self.label(name)} is required")
             return ""
         return value
 
@@ -170,17 +192,17 @@ class _Environment:
         try:
             value = int(raw)
         except ValueError:
-            self.problems.append(f"{name} must be a whole number, got {raw!r}")
+            self.problems.append(f"{self.label(name)} must be a whole number, got {raw!r}")
             return default
         if not low <= value <= high:
-            self.problems.append(f"{name} must be between {low} and {high}, got {value}")
+            self.problems.append(f"{self.label(name)} must be between {low} and {high}, got {value}")
             return default
         return value
 
     def url(self, name: str) -> str | None:
         value = self.get(name)
         if value is not None and (problem := url_problem(value)):
-            self.problems.append(f"{name} {problem}, got {value!r}")
+            self.problems.append(f"{self.label(name)} {problem}, got {value!r}")
             return None
         return value
 
@@ -188,30 +210,35 @@ class _Environment:
         return tuple(item.strip() for item in (self.get(name) or "").split(",") if item.strip())
 
     def token_policy(self, keys_given: bool = False) -> TokenPolicy:
+        label = self.label
         issuers = self.csv("JWT_ISSUER")
         if not issuers:
-            self.problems.append("JWT_ISSUER is required")
+            self.problems.append(f"{label('JWT_ISSUER')} is required")
         audience = self.required("JWT_AUDIENCE")
         algorithms = self.csv("JWT_ALGORITHMS") or ("RS256", "ES256")
         unknown = [alg for alg in algorithms if alg not in _SUPPORTED_ALGORITHMS]
         if unknown:
             choices = sorted(_SUPPORTED_ALGORITHMS)
-            self.problems.append(f"JWT_ALGORITHMS has unsupported values {unknown}; choose from {choices}")
+            self.problems.append(
+                f"{label('JWT_ALGORITHMS')} has unsupported values {unknown}; choose from {choices}"
+            )
         hs256_secret_id = self.get("JWT_HS256_SECRET_ID")
         if "HS256" in algorithms and hs256_secret_id is None:
-            self.problems.append("JWT_ALGORITHMS lists HS256, which needs JWT_HS256_SECRET_ID")
+            self.problems.append(
+                f"{label('JWT_ALGORITHMS')} lists HS256, which needs {label('JWT_HS256_SECRET_ID')}"
+            )
         jwks_url = self.url("JWT_JWKS_URL")
         if self.get("JWT_JWKS_URL") is None and not keys_given:
             # Discovery derives the JWKS URL from each issuer, so each must be a URL.
             for issuer in issuers:
                 if problem := url_problem(issuer):
                     self.problems.append(
-                        f"JWT_ISSUER {issuer!r} {problem} when JWT_JWKS_URL is unset "
+                        f"{label('JWT_ISSUER')} {issuer!r} {problem} when {label('JWT_JWKS_URL')} is unset "
                         "(the JWKS is discovered from the issuer)"
                     )
         user_claim = self.get("JWT_USER_CLAIM") or "sub"
         if not _USER_CLAIM.fullmatch(user_claim):
-            self.problems.append(f"JWT_USER_CLAIM must be a claim name, got {user_claim!r}")
+            self.problems.append(f"{label('JWT_USER_CLAIM')} must be a claim name, got {user_claim!r}")
         return TokenPolicy(
             issuers=issuers,
             audience=audience,
@@ -226,7 +253,7 @@ class _Environment:
     def destination(self) -> Destination:
         bi_org = self.required("BI_ORG").lower()
         if bi_org and not _DNS_LABEL.fullmatch(bi_org):
-            self.problems.append(f"BI_ORG must be a DNS label such as 'xyz', got {bi_org!r}")
+            self.problems.append(f"{self.label('BI_ORG')} must be a DNS label such as 'xyz', got {bi_org!r}")
         bi_base_url = self.url("BI_BASE_URL") or f"https://{bi_org}.biginterview.com"
         api_key_secret_id = self.required("BI_API_KEY_SECRET_ID")
         sso_return_url = self.url("SSO_RETURN_URL")
@@ -248,7 +275,7 @@ class _Environment:
         for origin in allowed:
             if url_problem(origin) or origin_of(origin) != origin.lower().rstrip("/"):
                 self.problems.append(
-                    f"RETURN_URL_ALLOWED_ORIGINS entries must be origins like "
+                    f"{self.label('RETURN_URL_ALLOWED_ORIGINS')} entries must be origins like "
                     f"'https://portal.example.edu', got {origin!r}"
                 )
         return tuple(origin_of(o) for o in allowed + ((sso_return_url,) if sso_return_url else ()))
@@ -261,6 +288,8 @@ class _Environment:
             jwks_max_age_seconds=self.integer("JWKS_MAX_AGE_SECONDS", 600, 60, 86400),
             jwks_stale_seconds=self.integer("JWKS_STALE_SECONDS", 86400, 0, 7 * 86400),
             replay_table_name=self.get("REPLAY_TABLE_NAME"),
+            partner_registry_table=self.get("PARTNER_REGISTRY_TABLE"),
+            partner_registry_cache_seconds=self.integer("PARTNER_REGISTRY_CACHE_SECONDS", 60, 5, 3600),
             # Powertools' own switch; tracing is on only when it is explicitly "false".
             tracing=(self.get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +21,16 @@ from typing import Any
 import urllib3
 
 from handler.config import Config
-from handler.keys import HttpFetcher, JwksKeySource
+from handler.keys import JwksKeySource
 from handler.partner_api import PartnerApiClient
+from handler.partners import (
+    ENVIRONMENT_PARTNER,
+    PartnerDirectory,
+    PartnerRegistry,
+    PartnerWiring,
+    SinglePartner,
+    registry_provider,
+)
 from handler.prefetch import (
     BOUND_SECONDS,
     Prefetch,
@@ -34,7 +43,6 @@ from handler.replay import ReplayGuard, dynamodb_client
 from handler.secret_source import SecretSource, secrets_manager_client
 from handler.sign_in import SsoService
 from handler.telemetry import Telemetry
-from handler.tokens import TokenVerifier
 
 __all__ = ["Container", "new_http_pool"]
 
@@ -46,6 +54,21 @@ def new_http_pool(**pool_options: Any) -> urllib3.PoolManager:
     connection opened ahead of its first request is reused (handler/prefetch.py).
     """
     return reading_session_tickets(urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, **pool_options))
+
+
+class _Once:
+    """A factory's product, made on the first call and shared by every caller."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._made: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._made is None:
+                self._made = self._factory()
+            return self._made
 
 
 @dataclass
@@ -65,47 +88,44 @@ class Container:
         config: Config,
         http: urllib3.PoolManager,
         telemetry: Telemetry | None = None,
-        secret_client_factory: Callable[[], Any] | None = None,
+        secret_client_factory: Callable[..., Any] | None = None,
         dynamodb_client_factory: Callable[[], Any] = dynamodb_client,
         clock: Callable[[], float] = time.time,
+        registry_provider_factory: Callable[[str, Callable[[], Any]], Any] = registry_provider,
     ) -> Container:
         """Wire the service from configuration; nothing is fetched yet.
 
         ``clock`` is the key cache's (wall) clock: tests cross its refetch cooldown
-        and max age without waiting.
+        and max age without waiting. With ``PARTNER_REGISTRY_TABLE`` set, partners are
+        also found in the registry (``registry_provider_factory`` makes its reader).
         """
         telemetry = telemetry or Telemetry()
-        tokens, destination, runtime = config.partner.tokens, config.partner.destination, config.runtime
+        runtime = config.runtime
         client_factory = secret_client_factory or (
             lambda **options: secrets_manager_client(telemetry, **options)
         )
-        keys = JwksKeySource(
-            HttpFetcher(http),
-            tokens.issuers,
-            tokens.jwks_url,
-            max_age_seconds=runtime.jwks_max_age_seconds,
-            stale_seconds=runtime.jwks_stale_seconds,
-            clock=clock,
-            telemetry=telemetry,
-        )
-        api_key = SecretSource(destination.api_key_secret_id, client_factory, runtime.secret_cache_seconds)
-        hmac_secret = (
-            SecretSource(tokens.hs256_secret_id, client_factory, runtime.secret_cache_seconds)
-            if tokens.hs256_secret_id
-            else None
-        )
-        partner_api = PartnerApiClient(
-            destination.bi_base_url, api_key, http, runtime.partner_api_timeout_seconds, telemetry=telemetry
-        )
+        wiring = PartnerWiring(runtime, http, client_factory, telemetry, clock)
+        environment = wiring.wire(ENVIRONMENT_PARTNER, config.partner)
+        partners: PartnerDirectory = SinglePartner(environment)
+        # One DynamoDB client for the one-time links and the registry: creating one is slow.
+        dynamodb = _Once(dynamodb_client_factory)
+        if runtime.partner_registry_table:
+            table = runtime.partner_registry_table
+            partners = PartnerRegistry(
+                lambda: registry_provider_factory(table, dynamodb),
+                wiring,
+                cache_seconds=runtime.partner_registry_cache_seconds,
+                environment_partner=environment,
+            )
         replay_guard = (
-            ReplayGuard(runtime.replay_table_name, tokens.leeway_seconds, dynamodb_client_factory)
+            ReplayGuard(runtime.replay_table_name, config.partner.tokens.leeway_seconds, dynamodb)
             if runtime.replay_table_name
             else None
         )
-        verifier = TokenVerifier(tokens, keys, hmac_secret)
-        service = SsoService(destination, verifier, partner_api, replay_guard)
-        secrets = (api_key,) if hmac_secret is None else (api_key, hmac_secret)
-        return cls(service, http, keys, secrets, replay_guard, partner_api)
+        service = SsoService(partners, replay_guard)
+        return cls(
+            service, http, environment.keys, environment.secrets, replay_guard, environment.partner_api
+        )
 
     def before_snapshot(self) -> None:
         """Warm what every restored copy needs: AWS clients and the JWKS, but no secret."""
@@ -143,6 +163,7 @@ class Container:
         for source in self.secrets:
             source.forget_value()  # a restore may come long after the value's TTL
         self.keys.after_restore()  # the snapshot's keys count as expired: the next request refetches
+        self.service.partners.after_restore()  # registry partners: read and wired again
         random.seed(os.urandom(32))  # every restored copy would otherwise draw the same numbers
         if refresh:  # the secret, the key set and the Partner API connection now, side by side
             refresh_after_restore(self)

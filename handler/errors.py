@@ -44,6 +44,7 @@ __all__ = [
     "NotFound",
     "PartnerApiError",
     "PartnerApiTimeout",
+    "PartnerUnavailable",
     "ProfileRequired",
     "ReplayStoreUnavailable",
     "SecretUnavailable",
@@ -234,6 +235,12 @@ class SecretUnavailable(SsoError):
 
 class ReplayStoreUnavailable(SsoError):
     code = "replay_store_unavailable"
+    status = 503
+    message = "Sign-in is temporarily unavailable. Please try again in a minute."
+
+
+class PartnerUnavailable(SsoError):
+    code = "partner_unavailable"
     status = 503
     message = "Sign-in is temporarily unavailable. Please try again in a minute."
 

@@ -55,8 +55,12 @@ class ReplayGuard:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    def use_once(self, issuer: str, jti: str, expires_at: float) -> None:
-        """Record the link as used, or raise ``LinkAlreadyUsed`` if it already was."""
+    def use_once(self, issuer: str, jti: str, expires_at: float, leeway_seconds: int | None = None) -> None:
+        """Record the link as used, or raise ``LinkAlreadyUsed`` if it already was.
+
+        ``leeway_seconds``: the token's partner's clock-skew allowance (default: the guard's).
+        """
+        leeway = self._leeway if leeway_seconds is None else leeway_seconds
         client = self._client_instance()
         claim = uuid.uuid4().hex
         try:
@@ -64,7 +68,7 @@ class ReplayGuard:
                 TableName=self._table_name,
                 Item={
                     "pk": {"S": f"{issuer}#{jti}"},
-                    "expires_at": {"N": str(int(expires_at) + self._leeway)},
+                    "expires_at": {"N": str(int(expires_at) + leeway)},
                     "claim": {"S": claim},
                 },
                 ConditionExpression="attribute_not_exists(pk)",

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handler import __version__, api_description
 from handler.config import Config
 from handler.errors import NotFound, SsoError
+from handler.partners import UNKNOWN_PARTNER
 from handler.request import sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
 from handler.sign_in import Refusal, SignIn, SsoService
@@ -85,17 +86,19 @@ def create_handler(
             outcome = Refusal(error)
         else:
             outcome = service.sign_in(request, remaining_seconds)
-        _log_outcome(logger, telemetry, outcome, started)
+        _log_outcome(logger, telemetry, outcome, started, service.partners.labelled)
         prefers_json = wants_json(event)
         if isinstance(outcome, Refusal):
             # A Bearer caller is a script or a single-page app: it gets JSON errors too.
             json_errors = prefers_json or bool(event.headers.get("authorization"))
+            # The token's partner's error pages; before a partner is known, the deployment's.
+            pages = outcome.partner.partner.destination if outcome.partner else destination
             return error_response(
                 outcome.error,
                 request_id(),
                 json_errors,
-                destination.error_redirect_url,
-                destination.troubleshooting_url,
+                pages.error_redirect_url,
+                pages.troubleshooting_url,
                 link_spent=outcome.link_spent,
             )
         if prefers_json:
@@ -133,9 +136,19 @@ def create_handler(
     return handler
 
 
-def _log_outcome(logger: Logger, telemetry: Telemetry, outcome: SignIn | Refusal, started: float) -> None:
-    """The one summary line per sign-in request, and its metrics. Nothing secret."""
+def _log_outcome(
+    logger: Logger, telemetry: Telemetry, outcome: SignIn | Refusal, started: float, labelled: bool
+) -> None:
+    """The one summary line per sign-in request, and its metrics. Nothing secret.
+
+    ``labelled`` (registry mode): the line and the metrics name the partner, by its
+    registry id (``partner``), or ``unknown`` before one is found: a bounded set.
+    """
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    label = None
+    if labelled:
+        label = outcome.partner.partner_id if outcome.partner is not None else UNKNOWN_PARTNER
+    partner_field = {} if label is None else {"partner": label}
     if isinstance(outcome, SignIn):
         claims = outcome.claims
         logger.info(
@@ -143,6 +156,7 @@ def _log_outcome(logger: Logger, telemetry: Telemetry, outcome: SignIn | Refusal
             extra={
                 "outcome": "redirected",
                 "reason": "ok",
+                **partner_field,
                 "iss": claims.issuer,
                 "kid": claims.kid,
                 "jti_sha256": _digest(claims.jti),
@@ -151,12 +165,13 @@ def _log_outcome(logger: Logger, telemetry: Telemetry, outcome: SignIn | Refusal
                 "latency_ms": latency_ms,
             },
         )
-        telemetry.redirected()
+        telemetry.redirected(label)
         return
     error, seen, verified = outcome.error, outcome.token, outcome.claims
     logger.info(
         "sign-in refused",
         extra={
+            **partner_field,
             "outcome": "refused",
             "reason": error.code,
             "status": error.status,
@@ -171,7 +186,7 @@ def _log_outcome(logger: Logger, telemetry: Telemetry, outcome: SignIn | Refusal
             "latency_ms": latency_ms,
         },
     )
-    telemetry.refused(error.code)
+    telemetry.refused(error.code, label)
 
 
 def _digest(value: str | None) -> str | None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from handler.config import Destination
 from handler.errors import MissingClaim, SsoError
-from handler.partner_api import PartnerApiClient
+from handler.partners import PartnerDirectory, PartnerServices
 from handler.redirects import check_redirect_to, check_return_url, sso_login_url
 from handler.replay import ReplayGuard
-from handler.tokens import TokenVerifier, UnverifiedToken, VerifiedToken, parse_token
+from handler.tokens import UnverifiedToken, VerifiedToken, parse_token
 
 __all__ = ["Refusal", "SignIn", "SignInRequest", "SsoService"]
 
@@ -38,6 +38,7 @@ class SignIn:
     location: str
     claims: VerifiedToken
     partner_status: int
+    partner: PartnerServices | None = None  # the partner it was for
 
 
 @dataclass(frozen=True)
@@ -48,21 +49,18 @@ class Refusal:
     token: UnverifiedToken | None = None  # the token as parsed, when it could be
     claims: VerifiedToken | None = None  # when the refusal came after verification
     link_spent: bool = False  # the one-time link was used up: the page must say a new one is needed
+    partner: PartnerServices | None = None  # the token's partner, once found: its error pages apply
 
 
 class SsoService:
-    """Verifies the partner's token, gets an SSO token, builds the login URL."""
+    """Finds the token's partner, verifies the token, gets an SSO token, builds the login URL.
 
-    def __init__(
-        self,
-        destination: Destination,
-        verifier: TokenVerifier,
-        partner_api: PartnerApiClient,
-        replay_guard: ReplayGuard | None = None,
-    ) -> None:
-        self._destination = destination
-        self._verifier = verifier
-        self._partner_api = partner_api
+    The partner is chosen by the token's unverified ``iss``; from then on only that
+    partner's services and settings are used (its keys, audience, API key and org).
+    """
+
+    def __init__(self, partners: PartnerDirectory, replay_guard: ReplayGuard | None = None) -> None:
+        self.partners = partners
         self._replay_guard = replay_guard
 
     def sign_in(self, request: SignInRequest, remaining_seconds: Callable[[], float]) -> SignIn | Refusal:
@@ -71,36 +69,47 @@ class SsoService:
             token = parse_token(request.token)
         except SsoError as error:
             return Refusal(error)
+        issuer = token.payload.get("iss")  # all of it: ``token.issuer`` is cut short for the log
         try:
-            claims = self._verifier.verify(token)
+            partner = self.partners.find(issuer if isinstance(issuer, str) else None)
         except SsoError as error:
             return Refusal(error, token)
         try:
-            redirect_to, return_url = self._landing(claims, request)
+            claims = partner.verifier.verify(token)
+        except SsoError as error:
+            return Refusal(error, token, partner=partner)
+        destination = partner.partner.destination
+        try:
+            redirect_to, return_url = _landing(claims, request, destination)
             if self._replay_guard is not None:
                 # Last check before the Partner API: a link refused for any other reason stays unused.
                 if claims.jti is None:
                     raise MissingClaim("one-time links need a jti claim", expected="jti")
-                self._replay_guard.use_once(claims.issuer, claims.jti, claims.expires_at)
+                self._replay_guard.use_once(
+                    claims.issuer, claims.jti, claims.expires_at, partner.partner.tokens.leeway_seconds
+                )
         except SsoError as error:
-            return Refusal(error, token, claims)
+            return Refusal(error, token, claims, partner=partner)
         try:
-            sso_token, status = self._partner_api.sso_token(
+            sso_token, status = partner.partner_api.sso_token(
                 claims.partner_id, claims.profile, remaining_seconds
             )
         except SsoError as error:
             # With one-time links the link is used up: a reload would only say "already used".
-            return Refusal(error, token, claims, link_spent=self._replay_guard is not None)
-        location = sso_login_url(self._destination.bi_base_url, sso_token, redirect_to, return_url)
-        return SignIn(location=location, claims=claims, partner_status=status)
+            return Refusal(error, token, claims, link_spent=self._replay_guard is not None, partner=partner)
+        location = sso_login_url(destination.bi_base_url, sso_token, redirect_to, return_url)
+        return SignIn(location=location, claims=claims, partner_status=status, partner=partner)
 
-    def _landing(self, claims: VerifiedToken, request: SignInRequest) -> tuple[str | None, str | None]:
-        """Where Big Interview opens (``redirect_to``) and sends the user after logging out."""
-        # A signed claim wins over an unsigned parameter.
-        redirect_to = claims.redirect_to or request.redirect_to
-        if redirect_to is not None:
-            check_redirect_to(redirect_to)
-        return_url = request.return_url
-        if return_url is not None:
-            check_return_url(return_url, self._destination.return_url_allowed_origins)
-        return redirect_to, return_url or self._destination.sso_return_url
+
+def _landing(
+    claims: VerifiedToken, request: SignInRequest, destination: Destination
+) -> tuple[str | None, str | None]:
+    """Where Big Interview opens (``redirect_to``) and sends the user after logging out."""
+    # A signed claim wins over an unsigned parameter.
+    redirect_to = claims.redirect_to or request.redirect_to
+    if redirect_to is not None:
+        check_redirect_to(redirect_to)
+    return_url = request.return_url
+    if return_url is not None:
+        check_return_url(return_url, destination.return_url_allowed_origins)
+    return redirect_to, return_url or destination.sso_return_url

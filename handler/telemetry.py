@@ -70,11 +70,11 @@ class Telemetry:
         """A trace subsegment around a dependency call."""
         yield
 
-    def redirected(self) -> None:
-        """A sign-in ended in a redirect to Big Interview."""
+    def redirected(self, partner: str | None = None) -> None:
+        """A sign-in ended in a redirect to Big Interview (``partner``: registry mode's label)."""
 
-    def refused(self, code: str) -> None:
-        """A sign-in was refused with this error code."""
+    def refused(self, code: str, partner: str | None = None) -> None:
+        """A sign-in was refused with this error code (``partner``: registry mode's label)."""
 
     def partner_api_call(self, latency_ms: float, status_class: str | None) -> None:
         """A Partner API call finished; ``status_class`` is set when it failed."""
@@ -101,11 +101,17 @@ class PowertoolsTelemetry(Telemetry):
         with self.tracer.provider.in_subsegment(f"## {name}"):
             yield
 
-    def redirected(self) -> None:
+    def redirected(self, partner: str | None = None) -> None:
         self.metrics.add_metric(name="SsoRedirect", unit=MetricUnit.Count, value=1)
+        if partner is not None:
+            self._count_with("SsoRedirectByPartner", "partner", partner)
 
-    def refused(self, code: str) -> None:
+    def refused(self, code: str, partner: str | None = None) -> None:
         self._count_with("SsoRefused", "reason", code)
+        if partner is not None:
+            # Beside SsoRefused, not a dimension added to it: a metric's identity is its
+            # dimensions, and the alarms and widgets on SsoRefused {service, reason} stay.
+            self._count_with("SsoRefusedByPartner", "partner", partner)
 
     def partner_api_call(self, latency_ms: float, status_class: str | None) -> None:
         self.metrics.add_metric(name="PartnerApiLatency", unit=MetricUnit.Milliseconds, value=latency_ms)

@@ -68,11 +68,26 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "after_restore first (SNAPSTART=1 does the same)",
     )
     parser.add_argument(
+        "--partners",
+        type=int,
+        default=_partners(),
+        help="also start this many demo partners in a partner registry (moto): each with its own "
+        "issuer (a development IdP on port 3004, 3006, ...) and Big Interview org (a sandbox on "
+        "3005, 3007, ...) (PARTNERS=2 does the same)",
+    )
+    parser.add_argument(
         "--base64-forms",
         action="store_true",
         help="deliver form-urlencoded bodies base64-encoded (isBase64Encoded: true) to the handler",
     )
     return parser.parse_args(argv)
+
+
+def _partners() -> int:
+    raw = os.environ.get("PARTNERS", "").strip() or "0"
+    if not raw.isdigit() or int(raw) > 8:
+        raise SystemExit(f"error: PARTNERS must be a number from 0 to 8, got {raw!r}")
+    return int(raw)
 
 
 def _flag(name: str) -> bool:
@@ -120,6 +135,13 @@ def banner(stack: LocalStack) -> str:
             f"Tool's LTI URLs:  login {api}/lti/login   redirect/target {api}/lti/launch"
             f"   JWKS {api}/lti/jwks",
         ]
+    if stack.demo_partners:
+        lines += ["", f"Partner registry (moto): {stack.handler_environment.get('PARTNER_REGISTRY_TABLE')}"]
+    for demo in stack.demo_partners:
+        lines.append(
+            f"  {demo.partner}: partner page {demo.identity_provider.url}/   "
+            f"Big Interview org (sandbox) {demo.big_interview.url}"
+        )
     return "\n".join(lines)
 
 
@@ -161,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         text_content_types=text_types,
         processes=None if arguments.in_process else ProcessExecution(snap_start=arguments.snap_start),
         lti=arguments.lti,
+        demo_partners=arguments.partners,
     )
     try:
         stack.start()

@@ -6,11 +6,12 @@ the same code path talks to moto here and to real Secrets Manager and DynamoDB i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -65,6 +66,26 @@ def create_replay_table(region: str, endpoint_url: str, name: str) -> None:
     client.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )
+
+
+def create_registry_table(region: str, endpoint_url: str, name: str) -> Any:
+    """The partner registry, shaped as template.yaml's ``PartnerRegistryTable``; its client."""
+    client = boto3.client(
+        "dynamodb",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=FAKE_ACCESS_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+    )
+    # moto's state is per process: a second stack finds the table there.
+    with contextlib.suppress(client.exceptions.ResourceInUseException):
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "issuer", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "issuer", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    return client
 
 
 def secrets_client(region: str, endpoint_url: str | None, fake_credentials: bool) -> SecretsManagerClient:

@@ -38,6 +38,7 @@ environment first and then imports ``handler.entry_point`` fresh (a new "contain
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -62,6 +63,7 @@ from infra.local.moto_secrets import (
     FAKE_SECRET_ACCESS_KEY,
     MotoSecretsManager,
     api_key_secret_value,
+    create_registry_table,
     create_replay_table,
     create_tool_key,
     new_api_key,
@@ -88,6 +90,11 @@ DEFAULT_HANDLER = "handler.entry_point.lambda_handler"
 SANDBOX_ORG = "sandbox"
 SANDBOX_SECRET_NAME = "bi-sso/sandbox/api-key"  # noqa: S105 - a name, not a secret
 SANDBOX_REPLAY_TABLE = "bi-sso-sandbox-replay"
+SANDBOX_REGISTRY_TABLE = "bi-sso-sandbox-partners"
+# Demo partner n (PARTNERS=n): its identity provider and sandbox Big Interview listen on
+# these ports plus 2 * (n - 1) with the default ports; on free ports in tests.
+DEMO_PARTNER_IDP_PORT = 3004
+DEMO_PARTNER_BI_PORT = 3005
 DEFAULT_REGION = "us-east-1"
 T = TypeVar("T")
 DEMO_USER = {
@@ -120,6 +127,8 @@ MANAGED_VARIABLES = (
     "RETURN_URL_ALLOWED_ORIGINS",
     "SECRET_CACHE_SECONDS",
     "REPLAY_TABLE_NAME",
+    "PARTNER_REGISTRY_TABLE",
+    "PARTNER_REGISTRY_CACHE_SECONDS",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
     "AWS_ACCESS_KEY_ID",
@@ -181,6 +190,20 @@ class Ports:
         return cls(**{item.name: 0 for item in fields(cls)})
 
 
+@dataclass
+class DemoPartner:
+    """A registry partner of the local stack: its own issuer (a development IdP) and org (a sandbox)."""
+
+    partner: str
+    identity_provider: DevIdentityProvider
+    big_interview: SandboxBigInterview
+
+    def sign_in_url(self, sub: str = DEMO_USER["sub"], **claims: Any) -> str:
+        profile = {k: v for k, v in DEMO_USER.items() if k != "sub"}
+        idp = self.identity_provider
+        return idp.sso_link(idp.mint_token(sub, **{**profile, **claims}))
+
+
 class StackConfigurationError(Exception):
     """The environment asks for a combination the stack cannot serve."""
 
@@ -215,6 +238,7 @@ class LocalStack(Service):
         processes: ProcessExecution | None = None,
         verbose: bool = False,
         lti: bool = False,
+        demo_partners: int = 0,
     ) -> None:
         self.ports = ports or Ports()
         self.template_path = template_path
@@ -226,6 +250,8 @@ class LocalStack(Service):
         self._processes = processes
         self.environments: list[ProcessEnvironment] = []  # every process environment started
         self._verbose = verbose
+        self._demo_partner_count = demo_partners
+        self.demo_partners: list[DemoPartner] = []
         self.region = (
             self._environ.get("AWS_REGION") or self._environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         )
@@ -318,6 +344,14 @@ class LocalStack(Service):
 
         if self._lti:
             stack_values.update(self._start_lms(endpoint))
+        if self._demo_partner_count:
+            if self.secrets_manager is None or endpoint is None:
+                raise StackConfigurationError(
+                    "PARTNERS= keeps its demo partners in the stack's own moto: unset AWS_ENDPOINT_URL "
+                    "and BI_API_KEY_SECRET_ID"
+                )
+            self._start_demo_partners(client, endpoint)
+            stack_values["PARTNER_REGISTRY_TABLE"] = SANDBOX_REGISTRY_TABLE
 
         self.handler_environment = self._handler_environment(stack_values)
         if self._processes is not None:
@@ -368,6 +402,43 @@ class LocalStack(Service):
             "LTI_TOOL_KEY_ID": key_id,
         }
 
+    def _start_demo_partners(self, secrets: Any, endpoint: str) -> None:
+        """Demo partners ``demo-1`` .. ``demo-n`` in the registry, each with its IdP and sandbox org."""
+        from handler.partner_record import SECRET_PREFIX
+
+        registry = create_registry_table(self.region, endpoint, SANDBOX_REGISTRY_TABLE)
+        # The fixed demo ports go with the stack's default ports; otherwise (tests, a second
+        # stack) free ports, which the banner shows.
+        ephemeral = self.ports.identity_provider != Ports().identity_provider
+        for number in range(1, self._demo_partner_count + 1):
+            name = f"demo-{number}"
+            offset = 2 * (number - 1)
+            api_key = new_api_key()
+            secret_id = f"{SECRET_PREFIX}{name}/api-key"
+            put_secret(secrets, secret_id, api_key_secret_value(api_key))
+            big_interview = SandboxBigInterview(api_key, 0 if ephemeral else DEMO_PARTNER_BI_PORT + offset)
+            big_interview.start()
+            idp = DevIdentityProvider(
+                audience=f"{name}-sso", port=0 if ephemeral else DEMO_PARTNER_IDP_PORT + offset
+            )
+            idp.start()
+            self.demo_partners.append(DemoPartner(name, idp, big_interview))
+            record = {
+                "kind": "partner",
+                "partner": name,
+                "issuer": idp.issuer,
+                "audience": idp.audience,
+                "bi_org": name,
+                "bi_base_url": big_interview.url,
+                "api_key_secret_id": secret_id,
+                "sso_return_url": f"{idp.url}/",
+                "enabled": True,
+            }
+            registry.put_item(
+                TableName=SANDBOX_REGISTRY_TABLE,
+                Item={"issuer": {"S": idp.issuer}, "value": {"S": json.dumps(record)}},
+            )
+
     def _start_gateway(self) -> None:
         assert self.gateway is not None
         self.gateway.start()
@@ -379,6 +450,9 @@ class LocalStack(Service):
             # Where the API sends browsers next: the sign-in forms' CSP must allow it.
             redirect_targets = (self.big_interview_url, self.handler_environment.get("ERROR_REDIRECT_URL"))
             self.identity_provider.redirect_origins = tuple(_origin(url) for url in redirect_targets if url)
+        for demo in self.demo_partners:
+            demo.identity_provider.api_url = self.gateway.url
+            demo.identity_provider.redirect_origins = (_origin(demo.big_interview.url),)
 
     def _start_gateway_with_processes(
         self, processes: ProcessExecution, cors: CorsConfiguration | None
@@ -475,6 +549,9 @@ class LocalStack(Service):
 
     def stop(self) -> None:
         """Stop everything that runs, restore the environment and modules; safe to call twice."""
+        for demo in self.demo_partners:
+            demo.identity_provider.stop()
+            demo.big_interview.stop()
         for server in (
             self.gateway,
             self.lms,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -36,12 +37,14 @@ from handler.errors import (
     BadRequest,
     ConfigError,
     ConflictingTokens,
+    InvalidIssuer,
     InvalidSignature,
     InvalidToken,
     InvalidUser,
     KeysUnavailable,
     MissingClaim,
     MissingToken,
+    PartnerUnavailable,
     SsoError,
     UnknownKey,
 )
@@ -434,6 +437,11 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, out: Te
     parser.add_argument("--algorithms", help="JWT_ALGORITHMS (default RS256,ES256)")
     parser.add_argument("--return-origins", help="RETURN_URL_ALLOWED_ORIGINS, to check a return_url")
     parser.add_argument(
+        "--partner",
+        help="check against this partner's record in the partner registry (the token's iss is its key)",
+    )
+    parser.add_argument("--table", help="the registry table (default: PARTNER_REGISTRY_TABLE)")
+    parser.add_argument(
         "--one-time-links",
         choices=("on", "off"),
         default="on",
@@ -449,6 +457,15 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, out: Te
             report.line(f"Checking {shown(raw.strip()[:60])}…")
             report.step("request", False, error.detail)
             return report.refused(error, error.detail)
+        if args.partner is not None:
+            registry_settings = settings_from_registry(args.partner, args.table, link.token, report)
+            if registry_settings is None:
+                return 1
+            args.iss = ",".join(registry_settings.issuers)
+            args.aud, args.jwks = registry_settings.audience, registry_settings.jwks
+            args.algorithms, args.user_claim = registry_settings.algorithms, registry_settings.user_claim
+            args.max_age, args.leeway = registry_settings.max_age_seconds, registry_settings.leeway_seconds
+            args.return_origins = registry_settings.return_url_allowed_origins
         issuers = tuple(i.strip() for i in (args.iss or "").split(",") if i.strip())
         given_issuer = bool(issuers)
         if not issuers:
@@ -492,6 +509,64 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, out: Te
     if local:
         report.line(f"(the token's iss {issuers[0]} is the local stack's: its JWKS is discovered from it)")
     return Checker(verifier, settings, report, given_issuer or local, args.one_time_links == "on").run(link)
+
+
+def settings_from_registry(partner: str, table: str | None, token: str, report: Report) -> Settings | None:
+    """The settings of ``partner``'s registry record, found under the token's ``iss``.
+
+    ``None`` (after saying why) when the service would refuse the token for its
+    record alone: no record, another partner's, disabled, or invalid.
+    """
+    # Imported here: boto3 is only needed with PARTNER=.
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from infra.tools.partners import Registry
+
+    table = table or os.environ.get("PARTNER_REGISTRY_TABLE")
+    if not table:
+        raise UsageError("PARTNER= needs TABLE= (the stack's output PartnerRegistryTableName)")
+    issuer = unverified_issuer(token)
+    try:
+        found = Registry(table).get(issuer)
+    except (BotoCoreError, ClientError) as error:
+        raise UsageError(f"cannot read the registry table {table}: {error}") from None
+    report.line(f"Partner registry {table}: the token's iss {shown(issuer)}")
+    if found is None:
+        report.step(
+            "partner", False, f"no record has the key {shown(issuer)}: the service does not know this issuer"
+        )
+        report.refused(InvalidIssuer("iss is not an accepted issuer"), "no registry record for this iss")
+        return None
+    if found.partner != partner:
+        report.step(
+            "partner", False, f"the record of this iss is partner {shown(found.partner)}, not {partner!r}"
+        )
+        report.refused(InvalidIssuer("iss is not this partner's"), f"this iss is not {partner!r}'s")
+        return None
+    if found.record is None:
+        report.step("partner", False, "the record is invalid: " + "; ".join(found.problems))
+        report.refused(PartnerUnavailable("invalid record"), "the partner's record is invalid")
+        return None
+    if not found.record.enabled:
+        report.step("partner", False, f"partner {partner!r} is disabled")
+        report.refused(InvalidIssuer("partner disabled"), f"partner {partner!r} is disabled")
+        return None
+    report.step(
+        "partner",
+        True,
+        f"{partner!r}, enabled, Big Interview org {found.record.partner.destination.bi_org!r}",
+    )
+    tokens, destination = found.record.partner.tokens, found.record.partner.destination
+    return Settings(
+        issuers=tokens.issuers,
+        audience=tokens.audience,
+        jwks=tokens.jwks_url,
+        algorithms=",".join(tokens.algorithms),
+        user_claim=tokens.user_claim,
+        max_age_seconds=tokens.max_age_seconds,
+        leeway_seconds=tokens.leeway_seconds,
+        return_url_allowed_origins=",".join(destination.return_url_allowed_origins) or None,
+    )
 
 
 def is_local_stack_issuer(issuer: str) -> bool:

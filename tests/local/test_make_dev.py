@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +31,10 @@ STARTUP_TIMEOUT_SECONDS = 120  # includes `make venv` when the venv is stale
 class RunningMakeDev:
     """``make dev`` in its own process group, its output collected line by line."""
 
-    def __init__(self) -> None:
+    def __init__(self, **variables: str) -> None:
         environment = {k: v for k, v in os.environ.items() if k not in MANAGED_VARIABLES}
         environment.update({name: str(free_port()) for name in Ports.ENV_NAMES.values()})
+        environment.update(variables)
         self.process = subprocess.Popen(
             ["make", "--no-print-directory", "dev"],
             cwd=REPOSITORY_ROOT,
@@ -236,3 +238,37 @@ def test_a_missing_or_bad_variable_is_one_line_naming_it(variables: dict[str, st
     [line] = output.strip().splitlines()
     assert line.startswith("error: could not start the local stack: ")
     assert named in line
+
+
+def test_make_dev_partners_2_starts_two_demo_partners_each_signing_in_at_its_own_org() -> None:
+    make_dev = RunningMakeDev(PARTNERS="2")
+    try:
+        make_dev.wait_for(r"Sign-in link:", STARTUP_TIMEOUT_SECONDS)
+        demos = [
+            make_dev.wait_for(
+                rf"{name}: partner page (\S+)/\s+Big Interview org \(sandbox\) (\S+)", STARTUP_TIMEOUT_SECONDS
+            )
+            for name in ("demo-1", "demo-2")
+        ]
+        for number, demo in enumerate(demos, start=1):
+            page_url, org_url = demo.group(1), demo.group(2)
+            query = urllib.parse.urlencode(
+                {
+                    "sub": "dev-user",
+                    "given_name": f"Dev{number}",
+                    "family_name": "User",
+                    "email": f"dev@demo-{number}.example.edu",
+                    "style": "link",
+                }
+            )
+            with urllib.request.urlopen(f"{page_url}/sign-in?{query}", timeout=30) as response:  # noqa: S310
+                page, final_url = response.read().decode(), response.geturl()
+            assert final_url.startswith(f"{org_url}/"), (final_url, org_url)
+            assert f"Signed in to Big Interview (sandbox) as Dev{number} User (dev-user)" in page
+        assert len({demo.group(2) for demo in demos}) == 2
+
+        os.kill(make_dev.stack_pid(), signal.SIGINT)
+        assert make_dev.finish() == 0
+        assert "Traceback" not in make_dev.output
+    finally:
+        make_dev.kill()

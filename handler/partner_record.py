@@ -1,0 +1,164 @@
+"""A partner registry record: its JSON shape, and its validation by the environment's rules.
+
+A record is one item of the registry table: the hash key ``issuer`` and, in the
+attribute ``value``, a JSON object (Powertools' ``DynamoDBProvider`` layout).
+Its fields are the environment's variables under short names (``FIELDS``); the
+values go through ``handler.config.load_partner``, the very validator of the
+environment, so a record and a deployment are refused for the same reasons, and
+each problem names the record's field. What only a record has is checked here:
+its ``kind``, its ``partner`` id, that its ``issuer`` is the item's key, its
+``enabled`` flag, and that every secret it names is under ``SECRET_PREFIX``
+(the only secrets the function's role may read in registry mode).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from handler.config import Partner, load_partner
+from handler.errors import ConfigError
+
+__all__ = [
+    "FIELDS",
+    "PARTNER_KIND",
+    "SECRET_PREFIX",
+    "PartnerRecord",
+    "parse_partner_record",
+    "record_kind",
+    "validate_partner_record",
+]
+
+# Secrets Manager names a record may point to; template.yaml grants GetSecretValue on these only.
+SECRET_PREFIX = "big-interview-sso/"  # noqa: S105 - a name prefix, not a secret
+PARTNER_KIND = "partner"
+# A partner id is a metric dimension and a log field: short, lower-case, and one per record.
+_PARTNER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:(?P<name>.+)")
+# Record field -> the environment variable it stands for (the README's configuration table).
+FIELDS = {
+    "issuer": "JWT_ISSUER",
+    "audience": "JWT_AUDIENCE",
+    "jwks_url": "JWT_JWKS_URL",
+    "algorithms": "JWT_ALGORITHMS",
+    "hs256_secret_id": "JWT_HS256_SECRET_ID",
+    "user_claim": "JWT_USER_CLAIM",
+    "max_age_seconds": "JWT_MAX_AGE_SECONDS",
+    "leeway_seconds": "JWT_LEEWAY_SECONDS",
+    "bi_org": "BI_ORG",
+    "bi_base_url": "BI_BASE_URL",
+    "api_key_secret_id": "BI_API_KEY_SECRET_ID",
+    "sso_return_url": "SSO_RETURN_URL",
+    "return_url_allowed_origins": "RETURN_URL_ALLOWED_ORIGINS",
+    "error_redirect_url": "ERROR_REDIRECT_URL",
+    "troubleshooting_url": "TROUBLESHOOTING_URL",
+}
+_LISTS = frozenset({"algorithms", "return_url_allowed_origins"})
+_INTEGERS = frozenset({"max_age_seconds", "leeway_seconds"})
+_OWN_FIELDS = frozenset({"kind", "partner", "enabled"})
+_FIELD_OF = {variable: name for name, variable in FIELDS.items()}
+
+
+@dataclass(frozen=True)
+class PartnerRecord:
+    """A valid partner record: its id, whether it may sign in, and the partner it describes."""
+
+    partner_id: str
+    enabled: bool
+    partner: Partner
+
+
+def record_kind(text: str) -> str | None:
+    """The ``kind`` of a stored record (``partner`` when it has none); None if it is not a JSON object."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    kind = document.get("kind", PARTNER_KIND)
+    return kind if isinstance(kind, str) else None
+
+
+def parse_partner_record(issuer: str, text: str) -> PartnerRecord:
+    """The record stored under ``issuer`` (the ``value`` attribute's JSON), or ``ConfigError``."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise ConfigError(["value is not JSON"]) from None
+    return validate_partner_record(issuer, document)
+
+
+def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
+    """Validate a record's JSON object; ``ConfigError`` lists every problem by field name."""
+    if not isinstance(document, dict):
+        raise ConfigError(["value must be a JSON object"])
+    problems: list[str] = []
+    kind = document.get("kind", PARTNER_KIND)
+    if kind != PARTNER_KIND:
+        problems.append(f"kind must be {PARTNER_KIND!r} for a partner record, got {_shown(kind)}")
+    partner_id = document.get("partner")
+    if not isinstance(partner_id, str) or not _PARTNER_ID.fullmatch(partner_id):
+        problems.append(
+            "partner must be a short id (1 to 32 of a-z 0-9 -, starting with a letter or digit), "
+            f"got {_shown(partner_id)}"
+        )
+    enabled = document.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(f"enabled must be true or false, got {_shown(enabled)}")
+    unknown = sorted(set(document) - set(FIELDS) - _OWN_FIELDS)
+    if unknown:
+        problems.append(f"unknown fields {unknown}; a record has {sorted(set(FIELDS) | _OWN_FIELDS)}")
+    if document.get("issuer") != issuer:
+        problems.append(f"issuer must be the record's key {issuer!r}, got {_shown(document.get('issuer'))}")
+    values: dict[str, str] = {}
+    for name, variable in FIELDS.items():
+        if name not in document or document[name] is None:
+            continue
+        value = _as_text(name, document[name], problems)
+        if value is not None:
+            values[variable] = value
+    for name in ("api_key_secret_id", "hs256_secret_id"):
+        secret_id = document.get(name)
+        if isinstance(secret_id, str) and secret_id and not _under_prefix(secret_id):
+            problems.append(f"{name} must name a secret under {SECRET_PREFIX!r}, got {secret_id!r}")
+    partner: Partner | None = None
+    try:
+        partner = load_partner(values, label=lambda variable: _FIELD_OF.get(variable, variable))
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if problems or partner is None:
+        raise ConfigError(problems)
+    assert isinstance(partner_id, str) and isinstance(enabled, bool)  # checked above
+    return PartnerRecord(partner_id, enabled, partner)
+
+
+def _as_text(name: str, value: Any, problems: list[str]) -> str | None:
+    """A field's value as the environment would spell it (a list comma-separated)."""
+    if name in _LISTS:
+        if not isinstance(value, list) or not all(isinstance(v, str) and "," not in v for v in value):
+            problems.append(f"{name} must be a list of strings without commas, got {_shown(value)}")
+            return None
+        return ",".join(value)
+    if name in _INTEGERS:
+        if not isinstance(value, int) or isinstance(value, bool):
+            problems.append(f"{name} must be a whole number, got {_shown(value)}")
+            return None
+        return str(value)
+    if not isinstance(value, str) or (name == "issuer" and "," in value):
+        problems.append(f"{name} must be a string, got {_shown(value)}")
+        return None
+    return value
+
+
+def _under_prefix(secret_id: str) -> bool:
+    """A secret name, or a secret ARN whose name, under ``SECRET_PREFIX``."""
+    match = _SECRET_ARN.fullmatch(secret_id)
+    name = match.group("name") if match else secret_id
+    return name.startswith(SECRET_PREFIX) and len(name) > len(SECRET_PREFIX)
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:80]

@@ -1,0 +1,206 @@
+"""``make partner-add / partner-list / partner-disable``: validated before writing, on moto.
+
+The make targets run for real against moto as a server on 127.0.0.1 (``AWS_ENDPOINT_URL``),
+as an operator runs them against ``make dev``'s moto or, with credentials, a real table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import urllib3
+
+from handler.partner_record import parse_partner_record
+from tests.deploy.templates import ROOT
+from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record, put_record
+from tests.servers import LOOPBACK, free_port
+
+ISSUER_A = "https://idp.campus-a.test"
+ISSUER_B = "https://idp.campus-b.test"
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://{LOOPBACK}:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib3.request("GET", f"{endpoint}/moto-api/data.json", timeout=1.0)
+                break
+            except urllib3.exceptions.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def table(moto_endpoint: str) -> Iterator[Any]:
+    """A fresh registry table on the moto server; the DynamoDB client that made it."""
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    create_registry_table(client)
+    yield client
+    client.delete_table(TableName=REGISTRY_TABLE)
+
+
+def make(target: str, endpoint: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MAKEFLAGS": "",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    env.pop("AWS_PROFILE", None)
+    arguments = [f"{name}={value}" for name, value in {"TABLE": REGISTRY_TABLE, **variables}.items()]
+    return subprocess.run(
+        ["make", "--no-print-directory", target, *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=env,
+    )
+
+
+def stored(client: Any, issuer: str) -> dict[str, Any] | None:
+    item = client.get_item(TableName=REGISTRY_TABLE, Key={"issuer": {"S": issuer}}).get("Item")
+    return None if item is None else json.loads(item["value"]["S"])
+
+
+def write(tmp_path: Path, record: dict[str, Any]) -> Path:
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    return path
+
+
+def test_partner_add_validates_then_stores_a_record_the_function_accepts(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    record = partner_record("campus-a", ISSUER_A)
+
+    result = make("partner-add", moto_endpoint, FILE=str(write(tmp_path, record)))
+
+    assert result.returncode == 0, result.stderr
+    assert "stored partner 'campus-a' (enabled)" in result.stdout
+    assert stored(table, ISSUER_A) == record
+    item = table.get_item(TableName=REGISTRY_TABLE, Key={"issuer": {"S": ISSUER_A}})["Item"]
+    assert parse_partner_record(ISSUER_A, item["value"]["S"]).partner_id == "campus-a"
+
+
+def test_partner_add_refuses_an_invalid_record_by_field_and_writes_nothing(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    record = partner_record("campus-a", ISSUER_A, bi_org="Not An Org", api_key_secret_id="prod/db")
+
+    result = make("partner-add", moto_endpoint, FILE=str(write(tmp_path, record)))
+
+    assert result.returncode != 0  # make answers 2 for any failed recipe
+    assert "bi_org must be a DNS label" in result.stderr
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in result.stderr
+    assert stored(table, ISSUER_A) is None
+
+
+def test_partner_add_refuses_a_second_record_for_an_issuer_unless_replacing(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    changed = partner_record("campus-a", ISSUER_A, audience="new-audience")
+    path = write(tmp_path, changed)
+
+    refused = make("partner-add", moto_endpoint, FILE=str(path))
+    replaced = make("partner-add", moto_endpoint, FILE=str(path), REPLACE="yes")
+
+    assert refused.returncode != 0 and "already has a record" in refused.stderr
+    assert replaced.returncode == 0, replaced.stderr
+    assert stored(table, ISSUER_A) == changed
+
+
+def test_partner_add_refuses_a_partner_id_another_issuer_has(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    put_record(table, partner_record("campus-a", ISSUER_A))
+
+    result = make(
+        "partner-add", moto_endpoint, FILE=str(write(tmp_path, partner_record("campus-a", ISSUER_B)))
+    )
+
+    assert result.returncode != 0 and "already has the record of issuer" in result.stderr
+    assert stored(table, ISSUER_B) is None
+
+
+def test_partner_list_shows_partners_invalid_records_and_other_kinds(table: Any, moto_endpoint: str) -> None:
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    put_record(table, partner_record("campus-b", ISSUER_B, enabled=False, leeway_seconds=999))
+    put_record(table, {"kind": "lti", "client_id": "x"}, key="lti|https://lms.test|x")
+
+    result = make("partner-list", moto_endpoint)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:3] == ["campus-a", "yes", "campus-a"] for line in lines)
+    assert any(line.split()[:2] == ["campus-b", "INVALID"] for line in lines)
+    assert any("leeway_seconds must be between 0 and 300" in line for line in lines)
+    assert any(line.split()[0] == "(lti)" for line in lines)
+
+
+def test_partner_disable_and_enable_flip_the_flag(table: Any, moto_endpoint: str) -> None:
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    put_record(table, partner_record("campus-b", ISSUER_B))
+
+    disabled = make("partner-disable", moto_endpoint, PARTNER="campus-a")
+
+    assert disabled.returncode == 0, disabled.stderr
+    assert "within 60 s" in disabled.stdout
+    assert stored(table, ISSUER_A)["enabled"] is False  # type: ignore[index]
+    assert stored(table, ISSUER_B)["enabled"] is True  # type: ignore[index]
+    assert make("partner-enable", moto_endpoint, PARTNER="campus-a").returncode == 0
+    assert stored(table, ISSUER_A)["enabled"] is True  # type: ignore[index]
+
+
+def test_partner_disable_of_an_unknown_partner_says_so(table: Any, moto_endpoint: str) -> None:
+    result = make("partner-disable", moto_endpoint, PARTNER="nobody")
+
+    assert result.returncode != 0 and "no record has partner 'nobody'" in result.stderr
+
+
+def test_without_a_table_the_tool_says_which_to_give(moto_endpoint: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PARTNER_REGISTRY_TABLE"}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "partner-list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**env, "MAKEFLAGS": ""},
+    )
+
+    assert result.returncode != 0 and "give TABLE=" in result.stderr

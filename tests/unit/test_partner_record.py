@@ -1,0 +1,171 @@
+"""Registry records: validated by the environment's own rules, plus what only a record has."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handler.config import load_config
+from handler.errors import ConfigError
+from handler.partner_record import FIELDS, parse_partner_record, validate_partner_record
+from tests.registry_support import partner_record
+
+ISSUER = "https://idp.campus-a.test"
+
+
+def problems(record: Any, issuer: str = ISSUER) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        validate_partner_record(issuer, record)
+    return caught.value.problems
+
+
+def test_a_minimal_record_gets_the_environments_defaults() -> None:
+    record = validate_partner_record(ISSUER, partner_record("campus-a", ISSUER))
+    environment = load_config(
+        {
+            "BI_ORG": "campus-a",
+            "BI_API_KEY_SECRET_ID": "big-interview-sso/campus-a/api-key",
+            "JWT_ISSUER": ISSUER,
+            "JWT_AUDIENCE": "campus-a-sso",
+        }
+    )
+
+    assert record.partner_id == "campus-a"
+    assert record.enabled is True
+    assert record.partner == environment.partner
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "variable", "text"),
+    [
+        ("bi_org", "Not A Label", "BI_ORG", "Not A Label"),
+        ("bi_base_url", "http://evil.example", "BI_BASE_URL", "http://evil.example"),
+        ("jwks_url", "http://idp.example/jwks", "JWT_JWKS_URL", "http://idp.example/jwks"),
+        ("algorithms", ["RS256", "none"], "JWT_ALGORITHMS", "RS256,none"),
+        ("algorithms", ["HS256"], "JWT_ALGORITHMS", "HS256"),
+        ("user_claim", "a b", "JWT_USER_CLAIM", "a b"),
+        ("max_age_seconds", 5, "JWT_MAX_AGE_SECONDS", "5"),
+        ("leeway_seconds", 301, "JWT_LEEWAY_SECONDS", "301"),
+        ("sso_return_url", "javascript:alert(1)", "SSO_RETURN_URL", "javascript:alert(1)"),
+        (
+            "return_url_allowed_origins",
+            ["https://a.test/x"],
+            "RETURN_URL_ALLOWED_ORIGINS",
+            "https://a.test/x",
+        ),
+        ("error_redirect_url", "ftp://x", "ERROR_REDIRECT_URL", "ftp://x"),
+    ],
+)
+def test_a_record_is_refused_for_exactly_what_the_environment_is_refused_for(
+    field: str, value: Any, variable: str, text: str
+) -> None:
+    environment = {
+        "BI_ORG": "campus-a",
+        "BI_API_KEY_SECRET_ID": "big-interview-sso/campus-a/api-key",
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": "campus-a-sso",
+        variable: text,
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_config(environment)
+    expected = caught.value.problems
+    for name, var in FIELDS.items():
+        expected = [problem.replace(var, name) for problem in expected]
+
+    found = problems(partner_record("campus-a", ISSUER, **{field: value}))
+
+    assert found == expected
+    assert all(not any(var in problem for var in FIELDS.values()) for problem in found)
+
+
+def test_every_problem_of_a_record_is_reported_together_by_field() -> None:
+    record = partner_record(
+        "Campus A!",
+        "https://elsewhere.test",
+        kind="lti",
+        enabled="yes",
+        audience=None,
+        api_key_secret_id="prod/database",
+        max_age_seconds="300",
+        colour="blue",
+    )
+
+    found = problems(record)
+
+    for start in (
+        "kind must be 'partner'",
+        "partner must be a short id",
+        "enabled must be true or false",
+        "unknown fields ['colour']",
+        "issuer must be the record's key",
+        "max_age_seconds must be a whole number",
+        "api_key_secret_id must name a secret under 'big-interview-sso/'",
+        "audience is required",
+    ):
+        assert any(problem.startswith(start) for problem in found), (start, found)
+
+
+@pytest.mark.parametrize(
+    ("secret_id", "allowed"),
+    [
+        ("big-interview-sso/campus-a/api-key", True),
+        (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:big-interview-sso/campus-a/api-key-AbC123",
+            True,
+        ),
+        ("big-interview-sso/", False),
+        ("big-interview-sso-other/key", False),
+        ("other/big-interview-sso/key", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC123", False),
+    ],
+)
+def test_secrets_must_be_under_the_prefix(secret_id: str, allowed: bool) -> None:
+    for name in ("api_key_secret_id", "hs256_secret_id"):
+        record = partner_record("campus-a", ISSUER, **{name: secret_id}, algorithms=["HS256", "RS256"])
+        if name == "api_key_secret_id":
+            record["hs256_secret_id"] = "big-interview-sso/campus-a/hmac"
+        if allowed:
+            validate_partner_record(ISSUER, record)
+        else:
+            assert any(p.startswith(f"{name} must name a secret under") for p in problems(record))
+
+
+def test_a_missing_kind_is_a_partner_and_enabled_defaults_to_true() -> None:
+    record = partner_record("campus-a", ISSUER)
+    del record["kind"], record["enabled"]
+
+    parsed = validate_partner_record(ISSUER, record)
+
+    assert parsed.enabled is True
+
+
+def test_the_stored_text_must_be_a_json_object() -> None:
+    with pytest.raises(ConfigError) as not_json:
+        parse_partner_record(ISSUER, "{not json")
+    with pytest.raises(ConfigError) as not_object:
+        parse_partner_record(ISSUER, json.dumps(["a"]))
+
+    assert not_json.value.problems == ["value is not JSON"]
+    assert not_object.value.problems == ["value must be a JSON object"]
+
+
+def test_lists_must_be_lists_of_strings_without_commas() -> None:
+    found = problems(partner_record("campus-a", ISSUER, algorithms="RS256,ES256"))
+    found_commas = problems(partner_record("campus-a", ISSUER, algorithms=["RS256,ES256"]))
+
+    assert any(p.startswith("algorithms must be a list of strings") for p in found)
+    assert any(p.startswith("algorithms must be a list of strings") for p in found_commas)
+
+
+def test_the_readmes_example_record_is_valid() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Many partners in one deployment", 1)[1]
+    example = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+
+    record = validate_partner_record(example["issuer"], example)
+
+    assert (record.partner_id, record.enabled) == ("campus-a", True)
+    assert record.partner.destination.api_key_secret_id.startswith("big-interview-sso/")
