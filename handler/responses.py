@@ -119,7 +119,7 @@ def error_response(
         request_id=html.escape(request_id),
         detail=f"<p>{html.escape(error.detail)}</p>\n" if error.detail else "",
         help_url=html.escape(f"{troubleshooting_url}#{error.code}"),
-        reader=html.escape(reader),
+        reader=html.escape(reader, quote=False),  # element text: an apostrophe stays one
     )
     return Response(status_code=error.status, content_type=_HTML_TYPE, body=page)
 

@@ -335,5 +335,5 @@ def test_lti_error_pages_may_show_inside_the_lms_frame_partner_pages_may_not(too
 
 def test_lti_error_pages_speak_to_the_learning_platforms_administrator(tool: Tool) -> None:
     page = _page(tool.login(iss="https://other-lms.example.edu").result)
-    assert "For the learning platform&#x27;s administrator" in page
-    assert "portal&#x27;s developers" not in page
+    assert "For the learning platform's administrator" in page
+    assert "portal's developers" not in page
