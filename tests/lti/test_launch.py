@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -180,6 +181,13 @@ def test_a_new_student_without_name_and_email_gets_the_privacy_settings_page(too
     assert len(tool.partner_api.calls) == 1  # Big Interview was asked and answered 422
 
 
+@dataclass(frozen=True)
+class FromNow:
+    """A time claim relative to the moment the test runs (a full suite collects minutes earlier)."""
+
+    seconds: int
+
+
 @pytest.mark.parametrize(
     ("overrides", "status", "code"),
     [
@@ -187,8 +195,8 @@ def test_a_new_student_without_name_and_email_gets_the_privacy_settings_page(too
         ({"aud": [CLIENT_ID, "another-client"]}, 401, "lti_claim_invalid"),
         ({"azp": "another-client"}, 401, "lti_claim_invalid"),
         ({"iss": "https://other-lms.example.edu"}, 401, "lti_state_invalid"),
-        ({"exp": int(time.time()) - 120, "iat": int(time.time()) - 400}, 401, "token_expired"),
-        ({"iat": int(time.time()) - 7200, "exp": int(time.time()) + 60}, 401, "token_lifetime_too_long"),
+        ({"exp": FromNow(-120), "iat": FromNow(-400)}, 401, "token_expired"),
+        ({"iat": FromNow(-7200), "exp": FromNow(60)}, 401, "token_lifetime_too_long"),
         ({CLAIM["deployment_id"]: "another-deployment"}, 400, "lti_unknown_deployment"),
         ({CLAIM["version"]: "1.1"}, 401, "lti_claim_invalid"),
         ({CLAIM["message_type"]: "LtiDeepLinkingRequest"}, 401, "lti_claim_invalid"),
@@ -203,7 +211,9 @@ def test_a_new_student_without_name_and_email_gets_the_privacy_settings_page(too
 def test_each_launch_check_refuses_before_the_partner_api(
     tool: Tool, overrides: dict[str, Any], status: int, code: str
 ) -> None:
-    _refused(tool.launch_from(tool.login(), **overrides), tool, status, code)
+    now = int(time.time())  # when the test runs, not when it was collected
+    claims = {name: now + v.seconds if isinstance(v, FromNow) else v for name, v in overrides.items()}
+    _refused(tool.launch_from(tool.login(), **claims), tool, status, code)
 
 
 def test_an_azp_may_be_left_out_with_a_single_audience(tool: Tool) -> None:
