@@ -323,7 +323,18 @@ def _handler_class_for(gateway: LocalApiGateway) -> type[QuietHandler]:
             except Exception as error:  # noqa: BLE001 - API Gateway turns any failure into a 500
                 document = getattr(error, "document", None)
                 if isinstance(document, dict):  # a process environment's error: its logs tell the rest
-                    print(f"Lambda invocation failed: {document.get('errorType')}", file=sys.stderr)
+                    error_type = str(document.get("errorType"))
+                    # The runtime's own failures (exit, timeout) say why in their message; a
+                    # function's exception message is its own, and its log has it already.
+                    why = (
+                        document.get("errorMessage")
+                        if error_type.startswith(("Runtime.", "Sandbox."))
+                        else None
+                    )
+                    print(
+                        f"Lambda invocation failed: {error_type}" + (f": {why}" if why else ""),
+                        file=sys.stderr,
+                    )
                 else:
                     traceback.print_exc(file=sys.stderr)
                 self.send_json(500, {"message": "Internal Server Error"}, [request_id_header])
