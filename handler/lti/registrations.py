@@ -9,21 +9,23 @@ whether it comes from environment variables (``EnvironmentRegistrations``: one
 platform, for a single-platform deployment) or from the partner registry table
 (``RegistryRegistrations``: one DynamoDB item per registration).
 
-The registry layout is the one agreed with the partner registry (issue 14):
-hash key ``issuer`` (S) holding ``lti|<platform iss>|<client_id>``, and the
-record as a JSON string in ``value`` with ``"kind": "lti_platform"``, read
-through Powertools' ``DynamoDBProvider`` (``transform="json"``, cached for
-``max_age`` seconds).
+A registration in the partner registry is an item like a partner's: hash key
+``issuer`` (S) holding ``lti|<platform iss>|<client_id>``, and the record as a
+JSON string in ``value`` with ``"kind": "lti_platform"``. It is read through the
+partner registry's own reader (``PartnerRegistry.record_text``: one Powertools
+provider, one DynamoDB client, one cache policy for every kind of record).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from handler.errors import ConfigError
+from handler.errors import ConfigError, PartnerUnavailable
+from handler.partner_record import record_kind
 from handler.url_rules import url_problem
 
 __all__ = [
@@ -179,61 +181,39 @@ def registry_key(issuer: str, client_id: str) -> str:
 
 
 class RegistryRegistrations:
-    """Registrations in the partner registry table, one item each, read through ``DynamoDBProvider``.
+    """Registrations in the partner registry table, one item each.
 
-    ``provider_factory`` makes the provider on first use (boto3 is slow to import);
-    found records are cached for ``max_age`` seconds by Powertools. A login
-    without ``client_id`` cannot be looked up here (the key holds it).
+    ``record_text(key)`` is the registry's reader (``PartnerRegistry.record_text``): the
+    item's ``value``, None when there is none, ``PartnerUnavailable`` when DynamoDB
+    cannot answer. A login without ``client_id`` cannot be looked up here (the key holds it).
     """
 
-    def __init__(self, provider_factory: Callable[[], Any], max_age: int = 300) -> None:
-        self._provider_factory = provider_factory
-        self._provider: Any = None
-        self._max_age = max_age
+    def __init__(self, record_text: Callable[[str], str | None]) -> None:
+        self._record_text = record_text
 
     def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
         if client_id is None:
             return None
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-        if self._provider is None:
-            self._provider = self._provider_factory()
+        key = registry_key(issuer, client_id)
         try:
-            record = self._provider.get(
-                registry_key(issuer, client_id), transform="json", max_age=self._max_age
-            )
-        except GetParameterError as error:
-            # Powertools wraps every failure; a missing item is its KeyError on "Item".
-            if isinstance(error.__context__, KeyError):
-                return None
-            raise RegistrationUnavailable(type(error.__context__).__name__) from None
-        except Exception as error:  # noqa: BLE001 - a record that is not JSON, for one
-            raise RegistrationUnavailable(
-                f"the registry record is unusable ({type(error).__name__})"
-            ) from None
-        if not isinstance(record, dict) or record.get("kind") != RECORD_KIND:
+            text = self._record_text(key)
+        except PartnerUnavailable as error:
+            raise RegistrationUnavailable(error.log_detail or error.detail) from None
+        if text is None:
             return None
+        kind = record_kind(text)
+        if kind is None:
+            raise RegistrationUnavailable(f"the registry record {key[:400]!r}: value is not a JSON object")
+        if kind != RECORD_KIND:
+            return None  # another kind's record under this key: no registration
         try:
-            registration = parse_registration(record)
+            registration = parse_registration(json.loads(text))
         except ConfigError as error:
             raise RegistrationUnavailable(
-                "the registry record is invalid: " + "; ".join(error.problems)
+                f"the registry record {key[:400]!r} is invalid: " + "; ".join(error.problems)
             ) from None
         if (registration.issuer, registration.client_id) != (issuer, client_id):
-            raise RegistrationUnavailable("the registry record's iss/client_id do not match its key")
+            raise RegistrationUnavailable(
+                f"the registry record {key[:400]!r}: iss/client_id do not match its key"
+            )
         return registration
-
-
-def registry_provider(table_name: str) -> Any:
-    """Powertools' DynamoDB provider for the registry layout (``issuer`` → ``value``)."""
-    import boto3
-    from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
-    from botocore.config import Config as BotoConfig
-
-    config = BotoConfig(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
-    return DynamoDBProvider(
-        table_name,
-        key_attr="issuer",
-        value_attr="value",
-        boto3_client=boto3.resource("dynamodb", config=config),
-    )

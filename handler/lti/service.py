@@ -21,12 +21,13 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
-from handler.errors import KeysUnavailable, ProfileRequired, SsoError
+from handler.errors import ProfileRequired, SsoError
 from handler.keys import HttpFetcher, JwksKeySource
 from handler.lti.claims import LaunchVerifier, VerifiedLaunch
 from handler.lti.errors import (
     LtiBadRequest,
     LtiProfileNotReleased,
+    LtiRegistrationUnavailable,
     StateCookieMissing,
     StateRefused,
     TargetLinkElsewhere,
@@ -231,8 +232,8 @@ class LtiService:
         try:
             registration = self._registrations.find(issuer, client_id)
         except RegistrationUnavailable as error:
-            raise KeysUnavailable(
-                "the platform registry cannot be read", log_detail=f"registry: {error}"
+            raise LtiRegistrationUnavailable(
+                "the platform's registration cannot be used", log_detail=f"registry: {error}"
             ) from None
         if registration is None:
             detail = f"no registration for iss {issuer[:200]!r}" + (

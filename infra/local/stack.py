@@ -148,7 +148,6 @@ MANAGED_VARIABLES = (
     "LTI_JWKS_URL",
     "LTI_RETURN_URL",
     "LTI_TOOL_KEY_ID",
-    "LTI_REGISTRY_TABLE_NAME",
 )
 SANDBOX_LTI_STATE_TABLE = "bi-sso-sandbox-lti-states"
 

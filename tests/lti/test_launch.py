@@ -314,7 +314,7 @@ def test_a_launch_from_a_platform_registered_in_the_registry_table(
         Item={"issuer": {"S": registry_key(PLATFORM, CLIENT_ID)}, "value": {"S": json.dumps(record)}},
     )
     # No LTI_ISSUER: the registry is the only source.
-    tool: Tool = make_tool(LTI_ISSUER=None, LTI_REGISTRY_TABLE_NAME="bi-sso-test-registry")
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE="bi-sso-test-registry")
     assert tool.login(client_id=None).result["statusCode"] == 400  # the registry is keyed by client_id
     result = tool.launch_from(tool.login())
     assert result["statusCode"] == 302, _page(result)[:300]

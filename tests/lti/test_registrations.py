@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+import urllib3
 
 from handler.config import Runtime
 from handler.errors import ConfigError
@@ -21,6 +22,8 @@ from handler.lti.registrations import (
     registry_key,
 )
 from handler.lti.setup import lti_from_environment
+from handler.partners import PartnerRegistry, PartnerWiring, registry_provider
+from handler.telemetry import Telemetry
 
 ISS = "https://canvas.instructure.com"
 CLIENT = "10000000000042"
@@ -117,12 +120,12 @@ def test_lti_is_off_without_a_state_table_and_needs_a_registration_source_with_o
             {"LTI_STATE_TABLE_NAME": "t", "LTI_STATE_SECONDS": "5"}, http, Runtime(), lambda: None
         )
     assert raised.value.problems == [
-        "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or LTI_REGISTRY_TABLE_NAME",
+        "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or PARTNER_REGISTRY_TABLE",
         "LTI_STATE_SECONDS must be a whole number of seconds from 60 to 3600, got '5'",
     ]
 
 
-# ---- the registry table (the layout agreed with issue 14), in moto ----------------------------------
+# ---- the registry table (the partner registry's layout), in moto, through the registry's reader --------
 @pytest.fixture
 def registry(aws: Any) -> Iterator[Any]:
     client = boto3.client("dynamodb", region_name="us-east-1")
@@ -140,10 +143,37 @@ def put(client: Any, key: str, record: Any) -> None:
     client.put_item(TableName=REGISTRY_TABLE, Item={"issuer": {"S": key}, "value": {"S": value}})
 
 
-def source() -> RegistryRegistrations:
-    return RegistryRegistrations(
-        lambda: DynamoDBProvider(REGISTRY_TABLE, key_attr="issuer", value_attr="value"), max_age=300
+@dataclass
+class Reader:
+    """The partner registry (its reader only) on a moto client whose GetItem calls are counted."""
+
+    registry: PartnerRegistry
+    get_items: list[str] = field(default_factory=list)
+
+    def source(self) -> RegistryRegistrations:
+        return RegistryRegistrations(self.registry.record_text)
+
+
+def reader(cache_seconds: int = 300) -> Reader:
+    get_items: list[str] = []
+
+    def client() -> Any:
+        made = boto3.client("dynamodb", region_name="us-east-1")
+        made.meta.events.register(
+            "provide-client-params.dynamodb.GetItem",
+            lambda params, **_: get_items.append(params["Key"]["issuer"]["S"]),
+        )
+        return made
+
+    wiring = PartnerWiring(Runtime(), urllib3.PoolManager(), lambda **_: None, Telemetry())
+    registry = PartnerRegistry(
+        lambda: registry_provider(REGISTRY_TABLE, client), wiring, cache_seconds=cache_seconds
     )
+    return Reader(registry, get_items)
+
+
+def source() -> RegistryRegistrations:
+    return reader().source()
 
 
 def test_a_registry_record_is_found_by_iss_and_client_id(registry: Any) -> None:
@@ -152,12 +182,24 @@ def test_a_registry_record_is_found_by_iss_and_client_id(registry: Any) -> None:
     assert registry_key(ISS, CLIENT) == "lti|https://canvas.instructure.com|10000000000042"
 
 
-def test_a_found_record_is_cached_for_max_age(registry: Any) -> None:
+def test_a_found_record_is_cached_for_the_registrys_cache_age(registry: Any) -> None:
     put(registry, registry_key(ISS, CLIENT), RECORD)
-    registrations = source()
+    shared = reader()
+    registrations = shared.source()
     assert registrations.find(ISS, CLIENT) is not None
     registry.delete_item(TableName=REGISTRY_TABLE, Key={"issuer": {"S": registry_key(ISS, CLIENT)}})
     assert registrations.find(ISS, CLIENT) is not None
+    assert shared.get_items == [registry_key(ISS, CLIENT)]  # one GetItem: the cache answered the second
+
+
+def test_an_unknown_client_id_is_looked_up_once_then_remembered(registry: Any) -> None:
+    shared = reader()
+    registrations = shared.source()
+
+    answers = [registrations.find(ISS, "made-up-client") for _ in range(20)]
+
+    assert answers == [None] * 20
+    assert shared.get_items == [registry_key(ISS, "made-up-client")]
 
 
 def test_no_record_another_kind_or_no_client_id_is_no_registration(registry: Any) -> None:
@@ -173,20 +215,24 @@ def test_no_record_another_kind_or_no_client_id_is_no_registration(registry: Any
 
 
 @pytest.mark.parametrize(
-    "record",
+    ("record", "named"),
     [
-        "not json",
-        {**RECORD, "jwks_url": "http://lms.example.edu/jwks"},
-        {**RECORD, "client_id": "someone-else"},  # the record must be for its own key
+        ("not json", "value is not a JSON object"),
+        ({**RECORD, "jwks_url": "http://lms.example.edu/jwks"}, "jwks_url must use https://"),
+        ({**RECORD, "client_id": "someone-else"}, "iss/client_id do not match its key"),
     ],
     ids=["not-json", "invalid", "key-mismatch"],
 )
-def test_an_unusable_record_is_an_outage_not_an_unknown_platform(registry: Any, record: Any) -> None:
+def test_an_unusable_record_is_an_outage_not_an_unknown_platform(
+    registry: Any, record: Any, named: str
+) -> None:
     put(registry, registry_key(ISS, CLIENT), record)
-    with pytest.raises(RegistrationUnavailable):
+    with pytest.raises(RegistrationUnavailable) as raised:
         source().find(ISS, CLIENT)
+    assert named in str(raised.value)
 
 
 def test_an_unreachable_registry_is_an_outage(aws: Any) -> None:
-    with pytest.raises(RegistrationUnavailable):
+    with pytest.raises(RegistrationUnavailable) as raised:
         source().find(ISS, CLIENT)  # no such table
+    assert "partner registry GetItem" in str(raised.value)
