@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handler.errors import ConfigError, PartnerUnavailable
-from handler.partner_record import record_kind
+from handler.partner_record import record_kind, secret_outside_prefix
 from handler.url_rules import url_problem
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "RegistryRegistrations",
     "parse_registration",
     "registry_key",
+    "registry_registration",
 ]
 
 RECORD_KIND = "lti_platform"
@@ -77,6 +78,8 @@ _FIELDS = {
     "api_key_secret_id": "BI_API_KEY_SECRET_ID",
     "return_url": "LTI_RETURN_URL",
 }
+# What a registry record has besides the fields above.
+_RECORD_ONLY = frozenset({"kind"})
 
 
 def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> LtiRegistration:
@@ -180,6 +183,39 @@ def registry_key(issuer: str, client_id: str) -> str:
     return f"lti|{issuer}|{client_id}"
 
 
+def registry_registration(key: str, document: Any) -> LtiRegistration:
+    """A registry record (its ``value``'s JSON) stored under ``key``, or ``ConfigError`` naming each field.
+
+    ``parse_registration``'s rules, and what only a record has: its ``kind``, no unknown
+    fields, ``key`` = ``registry_key(iss, client_id)``, and the partner records' rule for
+    secrets (``handler.partner_record.secret_outside_prefix``): in registry mode the
+    function's role may read secrets under ``big-interview-sso/`` only.
+    """
+    if not isinstance(document, dict):
+        raise ConfigError(["value must be a JSON object"])
+    problems: list[str] = []
+    if document.get("kind") != RECORD_KIND:
+        shown = repr(document.get("kind"))[:80]
+        problems.append(f"kind must be {RECORD_KIND!r} for a platform registration, got {shown}")
+    unknown = sorted(str(name)[:40] for name in set(document) - set(_FIELDS) - _RECORD_ONLY)
+    if unknown:
+        problems.append(
+            f"unknown fields {unknown[:10]}; a registration has {sorted(set(_FIELDS) | _RECORD_ONLY)}"
+        )
+    if problem := secret_outside_prefix("api_key_secret_id", document.get("api_key_secret_id")):
+        problems.append(problem)
+    registration: LtiRegistration | None = None
+    try:
+        registration = parse_registration(document)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if registration is not None and registry_key(registration.issuer, registration.client_id) != key:
+        problems.append(f"iss and client_id must be the record's key {key[:400]!r}: lti|<iss>|<client_id>")
+    if problems or registration is None:
+        raise ConfigError(problems)
+    return registration
+
+
 class RegistryRegistrations:
     """Registrations in the partner registry table, one item each.
 
@@ -207,13 +243,9 @@ class RegistryRegistrations:
         if kind != RECORD_KIND:
             return None  # another kind's record under this key: no registration
         try:
-            registration = parse_registration(json.loads(text))
+            registration = registry_registration(key, json.loads(text))
         except ConfigError as error:
             raise RegistrationUnavailable(
                 f"the registry record {key[:400]!r} is invalid: " + "; ".join(error.problems)
             ) from None
-        if (registration.issuer, registration.client_id) != (issuer, client_id):
-            raise RegistrationUnavailable(
-                f"the registry record {key[:400]!r}: iss/client_id do not match its key"
-            )
         return registration

@@ -20,6 +20,7 @@ from handler.lti.registrations import (
     RegistryRegistrations,
     parse_registration,
     registry_key,
+    registry_registration,
 )
 from handler.lti.setup import lti_from_environment
 from handler.partners import PartnerRegistry, PartnerWiring, registry_provider
@@ -35,7 +36,7 @@ RECORD: dict[str, Any] = {
     "auth_url": "https://sso.canvaslms.com/api/lti/authorize_redirect",
     "jwks_url": "https://sso.canvaslms.com/api/lti/security/jwks",
     "bi_org": "state-university",
-    "api_key_secret_id": "bi-sso/state-university/api-key",
+    "api_key_secret_id": "big-interview-sso/state-university/api-key",
 }
 ENVIRONMENT: dict[str, str] = {
     "LTI_ISSUER": ISS,
@@ -59,7 +60,7 @@ def test_a_record_becomes_a_registration_with_the_default_base_url() -> None:
         jwks_url=RECORD["jwks_url"],
         bi_org="state-university",
         bi_base_url="https://state-university.biginterview.com",
-        api_key_secret_id="bi-sso/state-university/api-key",
+        api_key_secret_id="big-interview-sso/state-university/api-key",
     )
 
 
@@ -219,7 +220,7 @@ def test_no_record_another_kind_or_no_client_id_is_no_registration(registry: Any
     [
         ("not json", "value is not a JSON object"),
         ({**RECORD, "jwks_url": "http://lms.example.edu/jwks"}, "jwks_url must use https://"),
-        ({**RECORD, "client_id": "someone-else"}, "iss/client_id do not match its key"),
+        ({**RECORD, "client_id": "someone-else"}, "must be the record's key"),
     ],
     ids=["not-json", "invalid", "key-mismatch"],
 )
@@ -236,3 +237,44 @@ def test_an_unreachable_registry_is_an_outage(aws: Any) -> None:
     with pytest.raises(RegistrationUnavailable) as raised:
         source().find(ISS, CLIENT)  # no such table
     assert "partner registry GetItem" in str(raised.value)
+
+
+def test_a_registry_record_must_name_a_secret_under_the_prefix_the_environment_need_not(
+    registry: Any,
+) -> None:
+    outside = {**RECORD, "api_key_secret_id": "other-team/database-password"}
+    arn = (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+        "big-interview-sso/state-university/api-key-Ab12Cd"
+    )
+    put(registry, registry_key(ISS, CLIENT), outside)
+    put(
+        registry,
+        registry_key(ISS, "arn-client"),
+        {**RECORD, "client_id": "arn-client", "api_key_secret_id": arn},
+    )
+    registrations = source()
+
+    with pytest.raises(RegistrationUnavailable) as raised:
+        registrations.find(ISS, CLIENT)
+
+    # The partner records' rule, word for word (handler.partner_record), naming the field.
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in str(raised.value)
+    assert registrations.find(ISS, "arn-client") is not None  # an ARN of a secret under the prefix
+    # A single-platform deployment's role reads the one secret it names: no prefix there.
+    environment = {**ENVIRONMENT, "BI_API_KEY_SECRET_ID": "other-team/database-password"}
+    assert (
+        EnvironmentRegistrations(environment).registration.api_key_secret_id == "other-team/database-password"
+    )
+
+
+def test_registry_record_validation_reports_every_problem_by_field() -> None:
+    with pytest.raises(ConfigError) as raised:
+        registry_registration(
+            registry_key(ISS, CLIENT),
+            {**RECORD, "kind": "lti", "deployment_id": "1:abc", "api_key_secret_id": "prod/db"},
+        )
+    problems = raised.value.problems
+    assert any(p.startswith("kind must be 'lti_platform'") for p in problems), problems
+    assert any(p.startswith("unknown fields ['deployment_id']") for p in problems), problems
+    assert any(p.startswith("api_key_secret_id must name a secret under") for p in problems), problems
