@@ -18,6 +18,7 @@ provider, one DynamoDB client, one cache policy for every kind of record).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -64,6 +65,7 @@ class LtiRegistration:
     bi_base_url: str
     api_key_secret_id: str
     return_url: str | None = None
+    enabled: bool = True  # a registry record's flag (make partner-disable); the environment's is on
 
 
 # Each field's name in a registry record, and its environment variable.
@@ -79,7 +81,7 @@ _FIELDS = {
     "return_url": "LTI_RETURN_URL",
 }
 # What a registry record has besides the fields above.
-_RECORD_ONLY = frozenset({"kind"})
+_RECORD_ONLY = frozenset({"kind", "enabled"})
 
 
 def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> LtiRegistration:
@@ -186,7 +188,8 @@ def registry_key(issuer: str, client_id: str) -> str:
 def registry_registration(key: str, document: Any) -> LtiRegistration:
     """A registry record (its ``value``'s JSON) stored under ``key``, or ``ConfigError`` naming each field.
 
-    ``parse_registration``'s rules, and what only a record has: its ``kind``, no unknown
+    ``parse_registration``'s rules, and what only a record has: its ``kind``, its ``enabled``
+    flag (``make partner-disable``; a disabled registration's logins are refused), no unknown
     fields, ``key`` = ``registry_key(iss, client_id)``, and the partner records' rule for
     secrets (``handler.partner_record.secret_outside_prefix``): in registry mode the
     function's role may read secrets under ``big-interview-sso/`` only.
@@ -204,6 +207,9 @@ def registry_registration(key: str, document: Any) -> LtiRegistration:
         )
     if problem := secret_outside_prefix("api_key_secret_id", document.get("api_key_secret_id")):
         problems.append(problem)
+    enabled = document.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(f"enabled must be true or false, got {repr(enabled)[:80]}")
     registration: LtiRegistration | None = None
     try:
         registration = parse_registration(document)
@@ -213,7 +219,7 @@ def registry_registration(key: str, document: Any) -> LtiRegistration:
         problems.append(f"iss and client_id must be the record's key {key[:400]!r}: lti|<iss>|<client_id>")
     if problems or registration is None:
         raise ConfigError(problems)
-    return registration
+    return dataclasses.replace(registration, enabled=enabled)
 
 
 class RegistryRegistrations:

@@ -242,6 +242,13 @@ class LtiService:
             raise UnknownRegistration(
                 detail, found={"iss": issuer[:200], "client_id": (client_id or "")[:200]}
             )
+        if not registration.enabled:
+            # As a disabled partner's tokens: refused as unregistered, the log says why.
+            raise UnknownRegistration(
+                "this platform's registration is not accepted",
+                log_detail=f"the registration of iss {issuer[:200]!r} and client_id "
+                f"{registration.client_id[:200]!r} is disabled in the partner registry",
+            )
         return registration
 
     def _verifier(self, registration: LtiRegistration) -> LaunchVerifier:

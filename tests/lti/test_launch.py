@@ -355,6 +355,27 @@ def test_a_registration_naming_a_secret_outside_the_prefix_is_refused_alone(
     assert len(tool.partner_api.calls) == 1  # the other registration's student only
 
 
+def test_a_disabled_registration_is_refused_as_unregistered_and_others_go_on(
+    make_tool: Any,
+    jwks_server: HTTPServer,
+    partner_server: HTTPServer,
+    aws: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    disabled = _lti_record(jwks_server, partner_server, client_id="disabled", enabled=False)
+    _registry_with([_lti_record(jwks_server, partner_server, enabled=True), disabled], aws)
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
+
+    refused = tool.login(client_id="disabled").result
+    signed_in = tool.launch_from(tool.login())
+
+    assert refused["statusCode"] == 400 and "<code>lti_unknown_registration</code>" in _page(refused)
+    [line] = [r for r in _lti_lines(caplog) if r["outcome"] == "refused"]
+    assert "is disabled in the partner registry" in line["detail"]
+    assert signed_in["statusCode"] == 302, _page(signed_in)[:300]
+    assert len(tool.partner_api.calls) == 1
+
+
 def _lti_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     """The LTI login and launch lines, as the Powertools JSON formatter writes them."""
     formatter = logging.getLogger(SERVICE).handlers[0].formatter
