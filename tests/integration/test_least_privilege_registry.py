@@ -20,6 +20,7 @@ import boto3
 import pytest
 from pytest_httpserver import HTTPServer
 
+from handler import aws_clients
 from handler.config import load_config
 from handler.container import Container, new_http_pool
 from handler.partner_record import SECRET_PREFIX
@@ -160,6 +161,9 @@ def registry_sign_in(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    # The handler's botocore session (handler/aws_clients.py) keeps the credentials it resolved
+    # first: a Lambda container has one role for life, this test has several.
+    monkeypatch.setattr(aws_clients, "_session", None)
     env = {
         **base_env,
         "BI_API_KEY_SECRET_ID": SECRET_ID + "-registry",
