@@ -194,8 +194,10 @@ check-link: venv
 # ---------------------------------------------------------------------------
 # The partner registry (PartnerRegistry=Enabled; docs/operations.md "Partners"):
 #   make partner-add FILE=record.json [REPLACE=yes]   validated before anything is written
+#                      (a partner, or an LTI platform registration: "kind": "lti_platform", docs/lti.md)
 #   make partner-list
 #   make partner-disable PARTNER=<id>  /  make partner-enable PARTNER=<id>
+#                      (PARTNER= may be a record's key as partner-list shows it: lti|<iss>|<client_id>)
 # TABLE= (or PARTNER_REGISTRY_TABLE) is the stack's output PartnerRegistryTableName; AWS
 # credentials as usual, or AWS_ENDPOINT_URL=http://127.0.0.1:3003 for make dev's moto.
 # ---------------------------------------------------------------------------

@@ -81,6 +81,10 @@ class Container:
     secrets: tuple[SecretSource, ...]
     replay_guard: ReplayGuard | None
     partner_api: PartnerApiClient
+    # The partner registry (PARTNER_REGISTRY_TABLE), whose reader the LTI launch shares; None without.
+    registry: PartnerRegistry | None = None
+    # The one DynamoDB client (made on first use): one-time links, registry, LTI launch table.
+    dynamodb: Callable[[], Any] = dynamodb_client
 
     @classmethod
     def build(
@@ -107,11 +111,12 @@ class Container:
         wiring = PartnerWiring(runtime, http, client_factory, telemetry, clock)
         environment = wiring.wire(ENVIRONMENT_PARTNER, config.partner)
         partners: PartnerDirectory = SinglePartner(environment)
-        # One DynamoDB client for the one-time links and the registry: creating one is slow.
+        # One DynamoDB client for the one-time links, the registry and LTI: creating one is slow.
         dynamodb = _Once(dynamodb_client_factory)
+        registry = None
         if runtime.partner_registry_table:
             table = runtime.partner_registry_table
-            partners = PartnerRegistry(
+            partners = registry = PartnerRegistry(
                 lambda: registry_provider_factory(table, dynamodb),
                 wiring,
                 cache_seconds=runtime.partner_registry_cache_seconds,
@@ -124,7 +129,14 @@ class Container:
         )
         service = SsoService(partners, replay_guard)
         return cls(
-            service, http, environment.keys, environment.secrets, replay_guard, environment.partner_api
+            service,
+            http,
+            environment.keys,
+            environment.secrets,
+            replay_guard,
+            environment.partner_api,
+            registry,
+            dynamodb,
         )
 
     def before_snapshot(self) -> None:

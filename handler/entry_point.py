@@ -40,6 +40,8 @@ if os.environ.get("LTI_STATE_TABLE_NAME", "").strip():
         container.http,
         config.runtime,
         lambda: secrets_manager_client(telemetry),
+        registry_record_text=container.registry.record_text if container.registry else None,
+        dynamodb_client_factory=container.dynamodb,
         telemetry=telemetry,
     )
 lambda_handler: LambdaHandler = create_handler(config, container.service, telemetry, lti=lti)

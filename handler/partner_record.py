@@ -28,6 +28,7 @@ __all__ = [
     "PartnerRecord",
     "parse_partner_record",
     "record_kind",
+    "secret_outside_prefix",
     "validate_partner_record",
 ]
 
@@ -121,9 +122,8 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
         if value is not None:
             values[variable] = value
     for name in ("api_key_secret_id", "hs256_secret_id"):
-        secret_id = document.get(name)
-        if isinstance(secret_id, str) and secret_id and not _under_prefix(secret_id):
-            problems.append(f"{name} must name a secret under {SECRET_PREFIX!r}, got {secret_id!r}")
+        if problem := secret_outside_prefix(name, document.get(name)):
+            problems.append(problem)
     partner: Partner | None = None
     try:
         partner = load_partner(values, label=lambda variable: _FIELD_OF.get(variable, variable))
@@ -151,6 +151,18 @@ def _as_text(name: str, value: Any, problems: list[str]) -> str | None:
         problems.append(f"{name} must be a string, got {_shown(value)}")
         return None
     return value
+
+
+def secret_outside_prefix(field: str, secret_id: Any) -> str | None:
+    """The problem with a record's secret field naming a secret outside ``SECRET_PREFIX``; else None.
+
+    The one rule for every kind of registry record (partners here, LTI registrations in
+    ``handler.lti.registrations``): in registry mode the role may read no other secret.
+    A missing or non-string value is left to the field's own validation.
+    """
+    if isinstance(secret_id, str) and secret_id and not _under_prefix(secret_id):
+        return f"{field} must name a secret under {SECRET_PREFIX!r}, got {secret_id!r}"
+    return None
 
 
 def _under_prefix(secret_id: str) -> bool:

@@ -250,8 +250,9 @@ class PartnerRegistry:
         self._negative_seconds = negative_seconds
         self._negative_entries = negative_entries
         self._clock = clock
-        self._lock = threading.Lock()
-        self._unknown: OrderedDict[str, float] = OrderedDict()  # issuer -> unknown until
+        # Reentrant: a lookup holds it while it reads the record (record_text takes it too).
+        self._lock = threading.RLock()
+        self._unknown: OrderedDict[str, float] = OrderedDict()  # key -> unknown until
         self._wired: dict[str, _Wired] = {}
 
     def find(self, issuer: str | None) -> PartnerServices:
@@ -280,24 +281,38 @@ class PartnerRegistry:
     def record_text(self, key: str) -> str | None:
         """The ``value`` stored under ``key``, through the provider's cache; None if there is none.
 
+        Every kind of record is read here (partners under their issuer, LTI registrations
+        under ``lti|<iss>|<client_id>``), so all share one provider, one client and one
+        cache policy: a found record is used for ``cache_seconds``, a key with no record is
+        remembered as unknown for ``negative_seconds`` (a bounded number of them), so a
+        flood of made-up issuers or client ids never becomes a flood of ``GetItem`` calls.
         Raises ``PartnerUnavailable`` when DynamoDB cannot answer.
         """
-        try:
-            text = self._provider_instance().get(key, max_age=self._cache_seconds)
-        except Exception as error:  # noqa: BLE001 - Powertools wraps every failure in GetParameterError
-            raise PartnerUnavailable(
-                "the partner registry cannot be read",
-                log_detail=(
-                    f"partner registry GetItem {key[:200]!r}: {type(error).__name__}: {str(error)[:200]}"
-                ),
-            ) from None
-        return text if isinstance(text, str) else None
+        with self._lock:
+            now = self._clock()
+            until = self._unknown.get(key)
+            if until is not None and now < until:
+                return None
+            try:
+                text = self._provider_instance().get(key, max_age=self._cache_seconds)
+            except Exception as error:  # noqa: BLE001 - Powertools wraps every failure in GetParameterError
+                raise PartnerUnavailable(
+                    "the partner registry cannot be read",
+                    log_detail=(
+                        f"partner registry GetItem {key[:200]!r}: {type(error).__name__}: {str(error)[:200]}"
+                    ),
+                ) from None
+            if not isinstance(text, str):
+                self._unknown[key] = now + self._negative_seconds
+                self._unknown.move_to_end(key)
+                while len(self._unknown) > self._negative_entries:
+                    self._unknown.popitem(last=False)
+                return None
+            self._unknown.pop(key, None)
+            return text
 
     def _lookup(self, issuer: str) -> _Wired:
         now = self._clock()
-        until = self._unknown.get(issuer)
-        if until is not None and now < until:
-            raise _unknown_issuer(issuer, "not in the partner registry (remembered)")
         previous = self._wired.get(issuer)
         if previous is not None and now < previous.held_until:
             return previous
@@ -311,12 +326,7 @@ class PartnerRegistry:
             raise
         if text is None:
             self._wired.pop(issuer, None)  # a deleted partner stops here
-            self._unknown[issuer] = now + self._negative_seconds
-            self._unknown.move_to_end(issuer)
-            while len(self._unknown) > self._negative_entries:
-                self._unknown.popitem(last=False)
             raise _unknown_issuer(issuer, "not in the partner registry")
-        self._unknown.pop(issuer, None)
         if previous is not None and previous.text == text:
             return previous
         wired = self._wire(issuer, text)

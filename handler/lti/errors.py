@@ -8,13 +8,14 @@ platform's registration of the tool. None ever holds a state, a nonce, the
 
 from __future__ import annotations
 
-from handler.errors import BadRequest, InvalidToken, ProfileRequired
+from handler.errors import BadRequest, InvalidToken, PartnerUnavailable, ProfileRequired
 
 __all__ = [
     "LaunchExpired",
     "LtiBadRequest",
     "LtiClaimRefused",
     "LtiProfileNotReleased",
+    "LtiRegistrationUnavailable",
     "StateCookieMissing",
     "StateRefused",
     "TargetLinkElsewhere",
@@ -83,4 +84,16 @@ class LtiProfileNotReleased(ProfileRequired):
         "learning platform did not send them. Please tell your course's instructor or your "
         "learning platform's administrator: the tool's privacy settings must release them "
         "(the details are below). Quote the reference below."
+    )
+
+
+class LtiRegistrationUnavailable(PartnerUnavailable):
+    """The platform's registration in the partner registry is invalid, or the registry cannot be read."""
+
+    code = "lti_registration_unavailable"
+    message = (
+        "Big Interview cannot open from this course right now: this learning platform's "
+        "registration could not be read or is not set up correctly. Try again in a few minutes; "
+        "if it keeps happening, tell your course's instructor or your learning platform's "
+        "administrator, and quote the reference below."
     )

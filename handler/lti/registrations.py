@@ -9,21 +9,24 @@ whether it comes from environment variables (``EnvironmentRegistrations``: one
 platform, for a single-platform deployment) or from the partner registry table
 (``RegistryRegistrations``: one DynamoDB item per registration).
 
-The registry layout is the one agreed with the partner registry (issue 14):
-hash key ``issuer`` (S) holding ``lti|<platform iss>|<client_id>``, and the
-record as a JSON string in ``value`` with ``"kind": "lti_platform"``, read
-through Powertools' ``DynamoDBProvider`` (``transform="json"``, cached for
-``max_age`` seconds).
+A registration in the partner registry is an item like a partner's: hash key
+``issuer`` (S) holding ``lti|<platform iss>|<client_id>``, and the record as a
+JSON string in ``value`` with ``"kind": "lti_platform"``. It is read through the
+partner registry's own reader (``PartnerRegistry.record_text``: one Powertools
+provider, one DynamoDB client, one cache policy for every kind of record).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from handler.errors import ConfigError
+from handler.errors import ConfigError, PartnerUnavailable
+from handler.partner_record import record_kind, secret_outside_prefix
 from handler.url_rules import url_problem
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "RegistryRegistrations",
     "parse_registration",
     "registry_key",
+    "registry_registration",
 ]
 
 RECORD_KIND = "lti_platform"
@@ -61,6 +65,7 @@ class LtiRegistration:
     bi_base_url: str
     api_key_secret_id: str
     return_url: str | None = None
+    enabled: bool = True  # a registry record's flag (make partner-disable); the environment's is on
 
 
 # Each field's name in a registry record, and its environment variable.
@@ -75,6 +80,8 @@ _FIELDS = {
     "api_key_secret_id": "BI_API_KEY_SECRET_ID",
     "return_url": "LTI_RETURN_URL",
 }
+# What a registry record has besides the fields above.
+_RECORD_ONLY = frozenset({"kind", "enabled"})
 
 
 def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> LtiRegistration:
@@ -178,62 +185,73 @@ def registry_key(issuer: str, client_id: str) -> str:
     return f"lti|{issuer}|{client_id}"
 
 
-class RegistryRegistrations:
-    """Registrations in the partner registry table, one item each, read through ``DynamoDBProvider``.
+def registry_registration(key: str, document: Any) -> LtiRegistration:
+    """A registry record (its ``value``'s JSON) stored under ``key``, or ``ConfigError`` naming each field.
 
-    ``provider_factory`` makes the provider on first use (boto3 is slow to import);
-    found records are cached for ``max_age`` seconds by Powertools. A login
-    without ``client_id`` cannot be looked up here (the key holds it).
+    ``parse_registration``'s rules, and what only a record has: its ``kind``, its ``enabled``
+    flag (``make partner-disable``; a disabled registration's logins are refused), no unknown
+    fields, ``key`` = ``registry_key(iss, client_id)``, and the partner records' rule for
+    secrets (``handler.partner_record.secret_outside_prefix``): in registry mode the
+    function's role may read secrets under ``big-interview-sso/`` only.
+    """
+    if not isinstance(document, dict):
+        raise ConfigError(["value must be a JSON object"])
+    problems: list[str] = []
+    if document.get("kind") != RECORD_KIND:
+        shown = repr(document.get("kind"))[:80]
+        problems.append(f"kind must be {RECORD_KIND!r} for a platform registration, got {shown}")
+    unknown = sorted(str(name)[:40] for name in set(document) - set(_FIELDS) - _RECORD_ONLY)
+    if unknown:
+        problems.append(
+            f"unknown fields {unknown[:10]}; a registration has {sorted(set(_FIELDS) | _RECORD_ONLY)}"
+        )
+    if problem := secret_outside_prefix("api_key_secret_id", document.get("api_key_secret_id")):
+        problems.append(problem)
+    enabled = document.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(f"enabled must be true or false, got {repr(enabled)[:80]}")
+    registration: LtiRegistration | None = None
+    try:
+        registration = parse_registration(document)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if registration is not None and registry_key(registration.issuer, registration.client_id) != key:
+        problems.append(f"iss and client_id must be the record's key {key[:400]!r}: lti|<iss>|<client_id>")
+    if problems or registration is None:
+        raise ConfigError(problems)
+    return dataclasses.replace(registration, enabled=enabled)
+
+
+class RegistryRegistrations:
+    """Registrations in the partner registry table, one item each.
+
+    ``record_text(key)`` is the registry's reader (``PartnerRegistry.record_text``): the
+    item's ``value``, None when there is none, ``PartnerUnavailable`` when DynamoDB
+    cannot answer. A login without ``client_id`` cannot be looked up here (the key holds it).
     """
 
-    def __init__(self, provider_factory: Callable[[], Any], max_age: int = 300) -> None:
-        self._provider_factory = provider_factory
-        self._provider: Any = None
-        self._max_age = max_age
+    def __init__(self, record_text: Callable[[str], str | None]) -> None:
+        self._record_text = record_text
 
     def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
         if client_id is None:
             return None
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-        if self._provider is None:
-            self._provider = self._provider_factory()
+        key = registry_key(issuer, client_id)
         try:
-            record = self._provider.get(
-                registry_key(issuer, client_id), transform="json", max_age=self._max_age
-            )
-        except GetParameterError as error:
-            # Powertools wraps every failure; a missing item is its KeyError on "Item".
-            if isinstance(error.__context__, KeyError):
-                return None
-            raise RegistrationUnavailable(type(error.__context__).__name__) from None
-        except Exception as error:  # noqa: BLE001 - a record that is not JSON, for one
-            raise RegistrationUnavailable(
-                f"the registry record is unusable ({type(error).__name__})"
-            ) from None
-        if not isinstance(record, dict) or record.get("kind") != RECORD_KIND:
+            text = self._record_text(key)
+        except PartnerUnavailable as error:
+            raise RegistrationUnavailable(error.log_detail or error.detail) from None
+        if text is None:
             return None
+        kind = record_kind(text)
+        if kind is None:
+            raise RegistrationUnavailable(f"the registry record {key[:400]!r}: value is not a JSON object")
+        if kind != RECORD_KIND:
+            return None  # another kind's record under this key: no registration
         try:
-            registration = parse_registration(record)
+            registration = registry_registration(key, json.loads(text))
         except ConfigError as error:
             raise RegistrationUnavailable(
-                "the registry record is invalid: " + "; ".join(error.problems)
+                f"the registry record {key[:400]!r} is invalid: " + "; ".join(error.problems)
             ) from None
-        if (registration.issuer, registration.client_id) != (issuer, client_id):
-            raise RegistrationUnavailable("the registry record's iss/client_id do not match its key")
         return registration
-
-
-def registry_provider(table_name: str) -> Any:
-    """Powertools' DynamoDB provider for the registry layout (``issuer`` → ``value``)."""
-    import boto3
-    from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
-    from botocore.config import Config as BotoConfig
-
-    config = BotoConfig(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
-    return DynamoDBProvider(
-        table_name,
-        key_attr="issuer",
-        value_attr="value",
-        boto3_client=boto3.resource("dynamodb", config=config),
-    )

@@ -21,12 +21,13 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
-from handler.errors import KeysUnavailable, ProfileRequired, SsoError
+from handler.errors import ProfileRequired, SsoError
 from handler.keys import HttpFetcher, JwksKeySource
 from handler.lti.claims import LaunchVerifier, VerifiedLaunch
 from handler.lti.errors import (
     LtiBadRequest,
     LtiProfileNotReleased,
+    LtiRegistrationUnavailable,
     StateCookieMissing,
     StateRefused,
     TargetLinkElsewhere,
@@ -231,8 +232,8 @@ class LtiService:
         try:
             registration = self._registrations.find(issuer, client_id)
         except RegistrationUnavailable as error:
-            raise KeysUnavailable(
-                "the platform registry cannot be read", log_detail=f"registry: {error}"
+            raise LtiRegistrationUnavailable(
+                "the platform's registration cannot be used", log_detail=f"registry: {error}"
             ) from None
         if registration is None:
             detail = f"no registration for iss {issuer[:200]!r}" + (
@@ -240,6 +241,13 @@ class LtiService:
             )
             raise UnknownRegistration(
                 detail, found={"iss": issuer[:200], "client_id": (client_id or "")[:200]}
+            )
+        if not registration.enabled:
+            # As a disabled partner's tokens: refused as unregistered, the log says why.
+            raise UnknownRegistration(
+                "this platform's registration is not accepted",
+                log_detail=f"the registration of iss {issuer[:200]!r} and client_id "
+                f"{registration.client_id[:200]!r} is disabled in the partner registry",
             )
         return registration
 

@@ -1,9 +1,9 @@
 """LTI launches from the environment: on when ``LTI_STATE_TABLE_NAME`` is set, else off.
 
 Registrations come from ``LTI_ISSUER`` and its companions (one platform), from
-the partner registry ``LTI_REGISTRY_TABLE_NAME``, or from both (the
-environment's first). Every problem is reported together, by variable name, as
-``handler.config`` does for the partner flow.
+the partner registry (``PARTNER_REGISTRY_TABLE``: the container's registry, read
+through its reader), or from both (the environment's first). Every problem is
+reported together, by variable name, as ``handler.config`` does for the partner flow.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from handler.lti.registrations import (
     LtiRegistration,
     RegistrationSource,
     RegistryRegistrations,
-    registry_provider,
 )
 from handler.lti.service import LtiRuntime, LtiService
 from handler.lti.state import LaunchStates
@@ -67,12 +66,17 @@ def lti_from_environment(
     runtime: Runtime,
     secret_client_factory: Callable[[], Any],
     *,
+    registry_record_text: Callable[[str], str | None] | None = None,
     dynamodb_client_factory: Callable[[], Any] = dynamodb_client,
-    registry_provider_factory: Callable[[str], Any] = registry_provider,
     kms_client_factory: Callable[[], Any] = kms_client,
     telemetry: Any = None,
 ) -> LtiSetup | None:
-    """The LTI set-up, or None when ``LTI_STATE_TABLE_NAME`` is unset (LTI launches off)."""
+    """The LTI set-up, or None when ``LTI_STATE_TABLE_NAME`` is unset (LTI launches off).
+
+    ``registry_record_text``: the partner registry's reader (``PartnerRegistry.record_text``),
+    given when ``PARTNER_REGISTRY_TABLE`` is set; ``dynamodb_client_factory``: the container's
+    DynamoDB client, so the launch table and the registry share one.
+    """
 
     def get(name: str) -> str:
         return environ.get(name, "").strip()
@@ -87,12 +91,13 @@ def lti_from_environment(
             sources.append(EnvironmentRegistrations(environ))
         except ConfigError as error:
             problems.extend(error.problems)
-    registry_table = get("LTI_REGISTRY_TABLE_NAME")
-    if registry_table:
-        sources.append(RegistryRegistrations(lambda: registry_provider_factory(registry_table)))
+    if get("PARTNER_REGISTRY_TABLE"):
+        if registry_record_text is None:
+            raise ValueError("PARTNER_REGISTRY_TABLE is set: give the container's registry reader")
+        sources.append(RegistryRegistrations(registry_record_text))
     if not sources:
         problems.append(
-            "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or LTI_REGISTRY_TABLE_NAME"
+            "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or PARTNER_REGISTRY_TABLE"
         )
     lifetime = get("LTI_STATE_SECONDS") or "600"
     if not lifetime.isdigit() or not 60 <= int(lifetime) <= 3600:

@@ -148,7 +148,6 @@ MANAGED_VARIABLES = (
     "LTI_JWKS_URL",
     "LTI_RETURN_URL",
     "LTI_TOOL_KEY_ID",
-    "LTI_REGISTRY_TABLE_NAME",
 )
 SANDBOX_LTI_STATE_TABLE = "bi-sso-sandbox-lti-states"
 
@@ -352,6 +351,8 @@ class LocalStack(Service):
                 )
             self._start_demo_partners(client, endpoint)
             stack_values["PARTNER_REGISTRY_TABLE"] = SANDBOX_REGISTRY_TABLE
+            if self.lms is not None and self.big_interview is not None:
+                self._register_lms_in_registry(client, endpoint, stack_values)
 
         self.handler_environment = self._handler_environment(stack_values)
         if self._processes is not None:
@@ -401,6 +402,39 @@ class LocalStack(Service):
             "LTI_JWKS_URL": self.lms.jwks_url,
             "LTI_TOOL_KEY_ID": key_id,
         }
+
+    def _register_lms_in_registry(self, secrets: Any, endpoint: str, stack_values: dict[str, str]) -> None:
+        """With demo partners, the sandbox platform is an ``lti_platform`` record in the registry.
+
+        Its ``LTI_*`` registration leaves the environment, so a launch is found through the
+        registry, as in a multi-platform deployment; its students go to the stack's sandbox
+        org, with its API key in a secret under the registry's prefix (docs/lti.md).
+        """
+        from handler.lti.registrations import RECORD_KIND, registry_key, registry_registration
+        from handler.partner_record import SECRET_PREFIX
+
+        assert self.big_interview is not None
+        secret_id = f"{SECRET_PREFIX}{SANDBOX_ORG}-lms/api-key"
+        put_secret(secrets, secret_id, api_key_secret_value(self.big_interview.api_key))
+        issuer, client_id = stack_values.pop("LTI_ISSUER"), stack_values.pop("LTI_CLIENT_ID")
+        record: dict[str, Any] = {
+            "kind": RECORD_KIND,
+            "iss": issuer,
+            "client_id": client_id,
+            "deployment_ids": stack_values.pop("LTI_DEPLOYMENT_IDS").split(","),
+            "auth_url": stack_values.pop("LTI_AUTH_URL"),
+            "jwks_url": stack_values.pop("LTI_JWKS_URL"),
+            "bi_org": SANDBOX_ORG,
+            "bi_base_url": self.big_interview.url,
+            "api_key_secret_id": secret_id,
+            "enabled": True,
+        }
+        key = registry_key(issuer, client_id)
+        registry_registration(key, record)  # as make partner-add does: validated before it is written
+        registry = create_registry_table(self.region, endpoint, SANDBOX_REGISTRY_TABLE)
+        registry.put_item(
+            TableName=SANDBOX_REGISTRY_TABLE, Item={"issuer": {"S": key}, "value": {"S": json.dumps(record)}}
+        )
 
     def _start_demo_partners(self, secrets: Any, endpoint: str) -> None:
         """Demo partners ``demo-1`` .. ``demo-n`` in the registry, each with its IdP and sandbox org."""

@@ -2,8 +2,15 @@
 
     python -m infra.tools.partners add FILE [--replace] [--table NAME]
     python -m infra.tools.partners list [--table NAME]
-    python -m infra.tools.partners disable PARTNER [--table NAME]
-    python -m infra.tools.partners enable PARTNER [--table NAME]
+    python -m infra.tools.partners disable PARTNER|KEY [--table NAME]
+    python -m infra.tools.partners enable PARTNER|KEY [--table NAME]
+
+Two kinds of record share the table: partners (``"kind": "partner"``, the default),
+stored under their issuer, and LTI platform registrations (``"kind": "lti_platform"``,
+docs/lti.md), stored under ``lti|<iss>|<client_id>`` and validated by the LTI launch's
+own validator (``handler.lti.registrations.registry_registration``). ``disable`` and
+``enable`` take a partner id or a record's key (as ``list`` shows it: an LTI
+registration has no partner id).
 
 The table is ``--table``, else ``PARTNER_REGISTRY_TABLE`` (the stack's output
 ``PartnerRegistryTableName``). AWS credentials and region are boto3's usual ones;
@@ -29,6 +36,8 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.errors import ConfigError
+from handler.lti.registrations import RECORD_KIND as LTI_KIND
+from handler.lti.registrations import LtiRegistration, registry_key, registry_registration
 from handler.partner_record import PARTNER_KIND, PartnerRecord, validate_partner_record
 
 __all__ = ["Registry", "StoredRecord", "main"]
@@ -49,6 +58,14 @@ class StoredRecord:
     document: Any
     record: PartnerRecord | None
     problems: tuple[str, ...]
+    registration: LtiRegistration | None = None  # a valid LTI platform registration
+
+    @property
+    def enabled(self) -> bool | None:
+        """The record's flag when it is valid; None when it is invalid or of another kind."""
+        if self.record is not None:
+            return self.record.enabled
+        return self.registration.enabled if self.registration is not None else None
 
     @property
     def kind(self) -> str:
@@ -66,8 +83,14 @@ def stored(key: str, text: str) -> StoredRecord:
         document = json.loads(text)
     except ValueError:
         return StoredRecord(key, None, None, ("value is not JSON",))
-    if isinstance(document, dict) and document.get("kind", PARTNER_KIND) != PARTNER_KIND:
-        return StoredRecord(key, document, None, ())  # another kind (LTI registrations): not ours to judge
+    kind = document.get("kind", PARTNER_KIND) if isinstance(document, dict) else PARTNER_KIND
+    if kind == LTI_KIND:
+        try:
+            return StoredRecord(key, document, None, (), registry_registration(key, document))
+        except ConfigError as error:
+            return StoredRecord(key, document, None, tuple(error.problems))
+    if kind != PARTNER_KIND:
+        return StoredRecord(key, document, None, ())  # a kind this tool does not know: not ours to judge
     try:
         return StoredRecord(key, document, validate_partner_record(key, document), ())
     except ConfigError as error:
@@ -92,48 +115,70 @@ class Registry:
         item = self._client.get_item(TableName=self.table, Key={"issuer": {"S": issuer}}).get("Item")
         return None if item is None else stored(issuer, item.get("value", {}).get("S", ""))
 
-    def put(self, document: dict[str, Any], *, replace: bool) -> PartnerRecord:
-        """Validate ``document`` and store it under its issuer; ``Refused`` changes nothing."""
-        issuer = document.get("issuer")
-        if not isinstance(issuer, str) or not issuer:
-            raise Refused("the record has no issuer (the table's key)")
-        try:
-            record = validate_partner_record(issuer, document)
-        except ConfigError as error:
-            raise Refused("the record is invalid:\n  " + "\n  ".join(error.problems)) from None
-        for other in self.records():
-            if other.partner == record.partner_id and other.key != issuer and other.kind == PARTNER_KIND:
-                raise Refused(
-                    f"partner {record.partner_id!r} already has the record of issuer {other.key!r}; "
-                    "a partner id names one record (it labels that partner's metrics)"
-                )
-        item = {"issuer": {"S": issuer}, "value": {"S": json.dumps(document, sort_keys=True)}}
+    def put(self, document: dict[str, Any], *, replace: bool) -> StoredRecord:
+        """Validate ``document`` and store it under its key; ``Refused`` changes nothing."""
+        if document.get("kind") == LTI_KIND:
+            key = self._lti_key(document)
+            try:
+                checked = StoredRecord(key, document, None, (), registry_registration(key, document))
+            except ConfigError as error:
+                raise Refused("the LTI registration is invalid:\n  " + "\n  ".join(error.problems)) from None
+        else:
+            key = document.get("issuer")  # type: ignore[assignment]
+            if not isinstance(key, str) or not key:
+                raise Refused("the record has no issuer (the table's key)")
+            try:
+                record = validate_partner_record(key, document)
+            except ConfigError as error:
+                raise Refused("the record is invalid:\n  " + "\n  ".join(error.problems)) from None
+            for other in self.records():
+                if other.partner == record.partner_id and other.key != key and other.kind == PARTNER_KIND:
+                    raise Refused(
+                        f"partner {record.partner_id!r} already has the record of issuer {other.key!r}; "
+                        "a partner id names one record (it labels that partner's metrics)"
+                    )
+            checked = StoredRecord(key, document, record, ())
+        item = {"issuer": {"S": key}, "value": {"S": json.dumps(document, sort_keys=True)}}
         if replace:
             self._client.put_item(TableName=self.table, Item=item)
-            return record
+            return checked
         try:
             self._client.put_item(
                 TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(issuer)"
             )
         except self._client.exceptions.ConditionalCheckFailedException:
-            raise Refused(f"issuer {issuer!r} already has a record; give REPLACE=yes to replace it") from None
-        return record
+            raise Refused(f"{key!r} already has a record; give REPLACE=yes to replace it") from None
+        return checked
 
-    def set_enabled(self, partner: str, enabled: bool) -> list[str]:
-        """Enable or disable every record of ``partner``; the issuers changed."""
+    @staticmethod
+    def _lti_key(document: dict[str, Any]) -> str:
+        issuer, client_id = document.get("iss"), document.get("client_id")
+        if not isinstance(issuer, str) or not issuer or not isinstance(client_id, str) or not client_id:
+            raise Refused("an LTI registration needs iss and client_id (its key is lti|<iss>|<client_id>)")
+        return registry_key(issuer, client_id)
+
+    def set_enabled(self, name: str, enabled: bool) -> list[str]:
+        """Enable or disable every record of partner ``name``, or the record whose key is ``name``.
+
+        Answers the keys changed.
+        """
         changed = []
         for found in self.records():
-            if found.kind != PARTNER_KIND or found.partner != partner:
+            if found.key != name and (found.kind != PARTNER_KIND or found.partner != name):
                 continue
-            if found.record is None:
+            if found.kind not in (PARTNER_KIND, LTI_KIND):
+                raise Refused(f"the record of {found.key!r} is of kind {found.kind!r}, which has no flag")
+            if found.enabled is None:
                 raise Refused(
-                    f"the record of issuer {found.key!r} is invalid and is refused anyway: "
+                    f"the record of {found.key!r} is invalid and is refused anyway: "
                     + "; ".join(found.problems)
                 )
             self.put({**found.document, "enabled": enabled}, replace=True)
             changed.append(found.key)
         if not changed:
-            raise Refused(f"no record has partner {partner!r} (make partner-list shows them)")
+            raise Refused(
+                f"no record has partner {name!r}, nor is it a record's key (make partner-list shows them)"
+            )
         return changed
 
 
@@ -144,16 +189,22 @@ def list_records(registry: Registry, out: TextIO) -> None:
         return
     print(f"{'partner':<20} {'enabled':<8} {'org':<20} issuer", file=out)
     for row in rows:
-        if row.kind != PARTNER_KIND:
-            print(f"{'(' + row.kind + ')':<20} {'':<8} {'':<20} {row.key}", file=out)
-        elif row.record is None:
-            print(f"{row.partner or '?':<20} {'INVALID':<8} {'':<20} {row.key}", file=out)
+        # An LTI registration has no partner id: its kind stands in the column, its key says which.
+        name = (row.partner or "?") if row.kind == PARTNER_KIND else f"({row.kind})"
+        if row.kind not in (PARTNER_KIND, LTI_KIND):
+            print(f"{name:<20} {'':<8} {'':<20} {row.key}", file=out)
+        elif row.enabled is None:
+            print(f"{name:<20} {'INVALID':<8} {'':<20} {row.key}", file=out)
             for problem in row.problems:
                 print(f"    {problem}", file=out)
         else:
-            enabled = "yes" if row.record.enabled else "no"
-            org = row.record.partner.destination.bi_org
-            print(f"{row.record.partner_id:<20} {enabled:<8} {org:<20} {row.key}", file=out)
+            enabled = "yes" if row.enabled else "no"
+            if row.record is not None:
+                name, org = row.record.partner_id, row.record.partner.destination.bi_org
+            else:
+                assert row.registration is not None
+                org = row.registration.bi_org
+            print(f"{name:<20} {enabled:<8} {org:<20} {row.key}", file=out)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: Any = None) -> int:
@@ -166,8 +217,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: A
     add.add_argument("--replace", action="store_true", help="replace the issuer's record if there is one")
     commands.add_parser("list", help="every record, and what is wrong with invalid ones")
     for verb in ("disable", "enable"):
-        command = commands.add_parser(verb, help=f"{verb} a partner's sign-ins")
-        command.add_argument("partner")
+        command = commands.add_parser(
+            verb, help=f"{verb} a partner's sign-ins or an LTI registration's launches"
+        )
+        command.add_argument("partner", help="a partner id, or a record's key as list shows it")
     args = parser.parse_args(argv)
     if not args.table:
         print("partners: give TABLE= (the stack's output PartnerRegistryTableName)", file=sys.stderr)
@@ -185,10 +238,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: A
                 return 2
             if not isinstance(document, dict):
                 raise Refused(f"{args.file} must hold one JSON object (a record)")
-            record = registry.put(document, replace=args.replace)
-            state = "enabled" if record.enabled else "disabled"
+            stored_record = registry.put(document, replace=args.replace)
+            state = "enabled" if stored_record.enabled else "disabled"
+            what = (
+                f"partner {stored_record.record.partner_id!r} ({state}) under issuer"
+                if stored_record.record is not None
+                else f"LTI platform registration ({state}) under key"
+            )
             print(
-                f"stored partner {record.partner_id!r} ({state}) under issuer {document['issuer']!r}; "
+                f"stored {what} {stored_record.key!r}; "
                 f"warm functions read it within {DEFAULT_CACHE_SECONDS} s",
                 file=out,
             )
@@ -197,7 +255,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: A
         else:
             changed = registry.set_enabled(args.partner, args.command == "enable")
             print(
-                f"{args.command}d partner {args.partner!r} (issuer {', '.join(map(repr, changed))}); "
+                f"{args.command}d {args.partner!r} (record {', '.join(map(repr, changed))}); "
                 f"every function follows within {DEFAULT_CACHE_SECONDS} s (PARTNER_REGISTRY_CACHE_SECONDS)",
                 file=out,
             )

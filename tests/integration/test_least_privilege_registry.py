@@ -161,8 +161,8 @@ def registry_sign_in(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    # The handler's botocore session (handler/aws_clients.py) keeps the credentials it
-    # resolved first: a Lambda container has one role for life, this test has several.
+    # The handler's botocore session (handler/aws_clients.py) keeps the credentials it resolved
+    # first: a Lambda container has one role for life, this test has several.
     monkeypatch.setattr(aws_clients, "_session", None)
     env = {
         **base_env,

@@ -226,8 +226,14 @@ def make_tool(
         config = load_config(env)
         telemetry = new_telemetry()
         container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
+        # As handler/entry_point.py wires it: the container's registry reader and DynamoDB client.
         lti = lti_from_environment(
-            env, container.http, config.runtime, lambda: boto3.client("secretsmanager")
+            env,
+            container.http,
+            config.runtime,
+            lambda: boto3.client("secretsmanager"),
+            registry_record_text=container.registry.record_text if container.registry else None,
+            dynamodb_client_factory=container.dynamodb,
         )
         assert lti is not None
         handler = create_handler(config, container.service, telemetry, lti=lti)

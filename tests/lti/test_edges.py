@@ -142,12 +142,14 @@ def test_malformed_lti_claims_are_refused_by_name(tool: Tool, claims: dict[str, 
 def test_the_environment_and_the_registry_together_the_environment_first(
     make_tool: Callable[..., Tool],
 ) -> None:
-    tool = make_tool(LTI_REGISTRY_TABLE_NAME="no-such-table")
+    tool = make_tool(PARTNER_REGISTRY_TABLE="no-such-table")
     assert (
         tool.launch_from(tool.login())["statusCode"] == 302
     )  # found in the environment: the registry is not read
     unknown = tool.login(client_id="in-the-registry-only")
-    assert unknown.result["statusCode"] == 503  # the registry cannot be read: an outage, not "unknown"
+    # The registry cannot be read: an outage, not "unknown".
+    assert unknown.result["statusCode"] == 503
+    assert "lti_registration_unavailable" in page(unknown.result)
 
 
 def test_snapstart_hooks_warm_the_table_client_and_forget_secrets_and_keys(tool: Tool) -> None:

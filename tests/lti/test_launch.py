@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from pytest_httpserver import HTTPServer
 
 from handler.lti.claims import CLAIM, lti_partner_id
 from handler.lti.registrations import registry_key
-from tests.conftest import SECRET_ID
+from handler.telemetry import SERVICE
 from tests.lti.conftest import (
     AUTH_URL,
     CLIENT_ID,
@@ -29,6 +30,8 @@ from tests.lti.conftest import (
     SUB,
     Tool,
 )
+from tests.registry_support import create_registry_table, put_record
+from tests.support import API_KEY
 
 
 def _page(result: dict[str, Any]) -> str:
@@ -298,17 +301,21 @@ def test_the_partner_flow_is_unchanged_beside_lti(tool: Tool) -> None:
     assert tool(http_event("GET", "/health"))["statusCode"] == 200
 
 
-def test_a_launch_from_a_platform_registered_in_the_registry_table(
-    make_tool: Any, jwks_server: HTTPServer, partner_server: HTTPServer
-) -> None:
+REGISTRY = "bi-sso-test-registry"
+REGISTRY_SECRET_ID = "big-interview-sso/xyz/api-key"
+
+
+def _registry_with(records: list[dict[str, Any]], aws: Any) -> None:
+    """The partner registry table (template.yaml's shape) holding these LTI registrations."""
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName="bi-sso-test-registry",
-        KeySchema=[{"AttributeName": "issuer", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "issuer", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    record = {
+    create_registry_table(client, REGISTRY)
+    for record in records:
+        put_record(client, record, REGISTRY, key=registry_key(record["iss"], record["client_id"]))
+    aws.create_secret(Name=REGISTRY_SECRET_ID, SecretString=f'{{"api_key": "{API_KEY}"}}')
+
+
+def _lti_record(jwks_server: HTTPServer, partner_server: HTTPServer, **fields: Any) -> dict[str, Any]:
+    return {
         "kind": "lti_platform",
         "iss": PLATFORM,
         "client_id": CLIENT_ID,
@@ -317,18 +324,74 @@ def test_a_launch_from_a_platform_registered_in_the_registry_table(
         "jwks_url": jwks_server.url_for(PLATFORM_JWKS_PATH),
         "bi_org": "xyz",
         "bi_base_url": partner_server.url_for("").rstrip("/"),
-        "api_key_secret_id": SECRET_ID,
+        "api_key_secret_id": REGISTRY_SECRET_ID,
+        **fields,
     }
-    client.put_item(
-        TableName="bi-sso-test-registry",
-        Item={"issuer": {"S": registry_key(PLATFORM, CLIENT_ID)}, "value": {"S": json.dumps(record)}},
-    )
+
+
+def test_a_launch_from_a_platform_registered_in_the_registry_table(
+    make_tool: Any, jwks_server: HTTPServer, partner_server: HTTPServer, aws: Any
+) -> None:
+    _registry_with([_lti_record(jwks_server, partner_server)], aws)
     # No LTI_ISSUER: the registry is the only source.
-    tool: Tool = make_tool(LTI_ISSUER=None, LTI_REGISTRY_TABLE_NAME="bi-sso-test-registry")
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
     assert tool.login(client_id=None).result["statusCode"] == 400  # the registry is keyed by client_id
     result = tool.launch_from(tool.login())
     assert result["statusCode"] == 302, _page(result)[:300]
     assert len(tool.partner_api.calls) == 1
+
+
+def test_a_registration_naming_a_secret_outside_the_prefix_is_refused_alone(
+    make_tool: Any,
+    jwks_server: HTTPServer,
+    partner_server: HTTPServer,
+    aws: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    aws.create_secret(Name="other-team/database-password", SecretString=f'{{"api_key": "{API_KEY}"}}')
+    outside = _lti_record(
+        jwks_server, partner_server, client_id="outside", api_key_secret_id="other-team/database-password"
+    )
+    _registry_with([_lti_record(jwks_server, partner_server), outside], aws)
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
+
+    refused = tool.login(client_id="outside").result
+    signed_in = tool.launch_from(tool.login())
+
+    assert refused["statusCode"] == 503 and "<code>lti_registration_unavailable</code>" in _page(refused)
+    [line] = [r for r in _lti_lines(caplog) if r["outcome"] == "refused"]
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in line["detail"]
+    assert signed_in["statusCode"] == 302, _page(signed_in)[:300]
+    assert len(tool.partner_api.calls) == 1  # the other registration's student only
+
+
+def test_a_disabled_registration_is_refused_as_unregistered_and_others_go_on(
+    make_tool: Any,
+    jwks_server: HTTPServer,
+    partner_server: HTTPServer,
+    aws: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    disabled = _lti_record(jwks_server, partner_server, client_id="disabled", enabled=False)
+    _registry_with([_lti_record(jwks_server, partner_server, enabled=True), disabled], aws)
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
+
+    refused = tool.login(client_id="disabled").result
+    signed_in = tool.launch_from(tool.login())
+
+    assert refused["statusCode"] == 400 and "<code>lti_unknown_registration</code>" in _page(refused)
+    [line] = [r for r in _lti_lines(caplog) if r["outcome"] == "refused"]
+    assert "is disabled in the partner registry" in line["detail"]
+    assert signed_in["statusCode"] == 302, _page(signed_in)[:300]
+    assert len(tool.partner_api.calls) == 1
+
+
+def _lti_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The LTI login and launch lines, as the Powertools JSON formatter writes them."""
+    formatter = logging.getLogger(SERVICE).handlers[0].formatter
+    assert formatter is not None
+    lines = [json.loads(formatter.format(record)) for record in caplog.records]
+    return [line for line in lines if line.get("flow") == "lti"]
 
 
 def test_lti_error_pages_may_show_inside_the_lms_frame_partner_pages_may_not(tool: Tool) -> None:

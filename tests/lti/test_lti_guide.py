@@ -51,3 +51,15 @@ def test_the_privacy_settings_on_the_error_page_are_the_guides() -> None:
         "Security Settings",
     ):
         assert setting in PRIVACY_SETTINGS and setting in GUIDE
+
+
+def test_the_guides_registry_record_is_what_make_partner_add_accepts() -> None:
+    from handler.lti.registrations import registry_key, registry_registration
+
+    section = GUIDE.split("## Several platforms: registrations in the partner registry", 1)[1]
+    record = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+
+    registration = registry_registration(registry_key(record["iss"], record["client_id"]), record)
+
+    assert registration.enabled and registration.api_key_secret_id.startswith("big-interview-sso/")
+    assert "make partner-add FILE=" in section and "make partner-disable PARTNER='lti|" in section

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+import urllib3
 
 from handler.config import Runtime
 from handler.errors import ConfigError
@@ -19,8 +20,11 @@ from handler.lti.registrations import (
     RegistryRegistrations,
     parse_registration,
     registry_key,
+    registry_registration,
 )
 from handler.lti.setup import lti_from_environment
+from handler.partners import PartnerRegistry, PartnerWiring, registry_provider
+from handler.telemetry import Telemetry
 
 ISS = "https://canvas.instructure.com"
 CLIENT = "10000000000042"
@@ -32,7 +36,7 @@ RECORD: dict[str, Any] = {
     "auth_url": "https://sso.canvaslms.com/api/lti/authorize_redirect",
     "jwks_url": "https://sso.canvaslms.com/api/lti/security/jwks",
     "bi_org": "state-university",
-    "api_key_secret_id": "bi-sso/state-university/api-key",
+    "api_key_secret_id": "big-interview-sso/state-university/api-key",
 }
 ENVIRONMENT: dict[str, str] = {
     "LTI_ISSUER": ISS,
@@ -56,7 +60,7 @@ def test_a_record_becomes_a_registration_with_the_default_base_url() -> None:
         jwks_url=RECORD["jwks_url"],
         bi_org="state-university",
         bi_base_url="https://state-university.biginterview.com",
-        api_key_secret_id="bi-sso/state-university/api-key",
+        api_key_secret_id="big-interview-sso/state-university/api-key",
     )
 
 
@@ -117,12 +121,12 @@ def test_lti_is_off_without_a_state_table_and_needs_a_registration_source_with_o
             {"LTI_STATE_TABLE_NAME": "t", "LTI_STATE_SECONDS": "5"}, http, Runtime(), lambda: None
         )
     assert raised.value.problems == [
-        "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or LTI_REGISTRY_TABLE_NAME",
+        "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or PARTNER_REGISTRY_TABLE",
         "LTI_STATE_SECONDS must be a whole number of seconds from 60 to 3600, got '5'",
     ]
 
 
-# ---- the registry table (the layout agreed with issue 14), in moto ----------------------------------
+# ---- the registry table (the partner registry's layout), in moto, through the registry's reader --------
 @pytest.fixture
 def registry(aws: Any) -> Iterator[Any]:
     client = boto3.client("dynamodb", region_name="us-east-1")
@@ -140,10 +144,37 @@ def put(client: Any, key: str, record: Any) -> None:
     client.put_item(TableName=REGISTRY_TABLE, Item={"issuer": {"S": key}, "value": {"S": value}})
 
 
-def source() -> RegistryRegistrations:
-    return RegistryRegistrations(
-        lambda: DynamoDBProvider(REGISTRY_TABLE, key_attr="issuer", value_attr="value"), max_age=300
+@dataclass
+class Reader:
+    """The partner registry (its reader only) on a moto client whose GetItem calls are counted."""
+
+    registry: PartnerRegistry
+    get_items: list[str] = field(default_factory=list)
+
+    def source(self) -> RegistryRegistrations:
+        return RegistryRegistrations(self.registry.record_text)
+
+
+def reader(cache_seconds: int = 300) -> Reader:
+    get_items: list[str] = []
+
+    def client() -> Any:
+        made = boto3.client("dynamodb", region_name="us-east-1")
+        made.meta.events.register(
+            "provide-client-params.dynamodb.GetItem",
+            lambda params, **_: get_items.append(params["Key"]["issuer"]["S"]),
+        )
+        return made
+
+    wiring = PartnerWiring(Runtime(), urllib3.PoolManager(), lambda **_: None, Telemetry())
+    registry = PartnerRegistry(
+        lambda: registry_provider(REGISTRY_TABLE, client), wiring, cache_seconds=cache_seconds
     )
+    return Reader(registry, get_items)
+
+
+def source() -> RegistryRegistrations:
+    return reader().source()
 
 
 def test_a_registry_record_is_found_by_iss_and_client_id(registry: Any) -> None:
@@ -152,12 +183,24 @@ def test_a_registry_record_is_found_by_iss_and_client_id(registry: Any) -> None:
     assert registry_key(ISS, CLIENT) == "lti|https://canvas.instructure.com|10000000000042"
 
 
-def test_a_found_record_is_cached_for_max_age(registry: Any) -> None:
+def test_a_found_record_is_cached_for_the_registrys_cache_age(registry: Any) -> None:
     put(registry, registry_key(ISS, CLIENT), RECORD)
-    registrations = source()
+    shared = reader()
+    registrations = shared.source()
     assert registrations.find(ISS, CLIENT) is not None
     registry.delete_item(TableName=REGISTRY_TABLE, Key={"issuer": {"S": registry_key(ISS, CLIENT)}})
     assert registrations.find(ISS, CLIENT) is not None
+    assert shared.get_items == [registry_key(ISS, CLIENT)]  # one GetItem: the cache answered the second
+
+
+def test_an_unknown_client_id_is_looked_up_once_then_remembered(registry: Any) -> None:
+    shared = reader()
+    registrations = shared.source()
+
+    answers = [registrations.find(ISS, "made-up-client") for _ in range(20)]
+
+    assert answers == [None] * 20
+    assert shared.get_items == [registry_key(ISS, "made-up-client")]
 
 
 def test_no_record_another_kind_or_no_client_id_is_no_registration(registry: Any) -> None:
@@ -173,20 +216,65 @@ def test_no_record_another_kind_or_no_client_id_is_no_registration(registry: Any
 
 
 @pytest.mark.parametrize(
-    "record",
+    ("record", "named"),
     [
-        "not json",
-        {**RECORD, "jwks_url": "http://lms.example.edu/jwks"},
-        {**RECORD, "client_id": "someone-else"},  # the record must be for its own key
+        ("not json", "value is not a JSON object"),
+        ({**RECORD, "jwks_url": "http://lms.example.edu/jwks"}, "jwks_url must use https://"),
+        ({**RECORD, "client_id": "someone-else"}, "must be the record's key"),
     ],
     ids=["not-json", "invalid", "key-mismatch"],
 )
-def test_an_unusable_record_is_an_outage_not_an_unknown_platform(registry: Any, record: Any) -> None:
+def test_an_unusable_record_is_an_outage_not_an_unknown_platform(
+    registry: Any, record: Any, named: str
+) -> None:
     put(registry, registry_key(ISS, CLIENT), record)
-    with pytest.raises(RegistrationUnavailable):
+    with pytest.raises(RegistrationUnavailable) as raised:
         source().find(ISS, CLIENT)
+    assert named in str(raised.value)
 
 
 def test_an_unreachable_registry_is_an_outage(aws: Any) -> None:
-    with pytest.raises(RegistrationUnavailable):
+    with pytest.raises(RegistrationUnavailable) as raised:
         source().find(ISS, CLIENT)  # no such table
+    assert "partner registry GetItem" in str(raised.value)
+
+
+def test_a_registry_record_must_name_a_secret_under_the_prefix_the_environment_need_not(
+    registry: Any,
+) -> None:
+    outside = {**RECORD, "api_key_secret_id": "other-team/database-password"}
+    arn = (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+        "big-interview-sso/state-university/api-key-Ab12Cd"
+    )
+    put(registry, registry_key(ISS, CLIENT), outside)
+    put(
+        registry,
+        registry_key(ISS, "arn-client"),
+        {**RECORD, "client_id": "arn-client", "api_key_secret_id": arn},
+    )
+    registrations = source()
+
+    with pytest.raises(RegistrationUnavailable) as raised:
+        registrations.find(ISS, CLIENT)
+
+    # The partner records' rule, word for word (handler.partner_record), naming the field.
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in str(raised.value)
+    assert registrations.find(ISS, "arn-client") is not None  # an ARN of a secret under the prefix
+    # A single-platform deployment's role reads the one secret it names: no prefix there.
+    environment = {**ENVIRONMENT, "BI_API_KEY_SECRET_ID": "other-team/database-password"}
+    assert (
+        EnvironmentRegistrations(environment).registration.api_key_secret_id == "other-team/database-password"
+    )
+
+
+def test_registry_record_validation_reports_every_problem_by_field() -> None:
+    with pytest.raises(ConfigError) as raised:
+        registry_registration(
+            registry_key(ISS, CLIENT),
+            {**RECORD, "kind": "lti", "deployment_id": "1:abc", "api_key_secret_id": "prod/db"},
+        )
+    problems = raised.value.problems
+    assert any(p.startswith("kind must be 'lti_platform'") for p in problems), problems
+    assert any(p.startswith("unknown fields ['deployment_id']") for p in problems), problems
+    assert any(p.startswith("api_key_secret_id must name a secret under") for p in problems), problems

@@ -90,11 +90,11 @@ def test_the_function_gets_the_table_and_key_only_when_lti_is_enabled() -> None:
 def test_enabling_lti_requires_the_platforms_registration() -> None:
     rule = load(TEMPLATE_PATH)["Rules"]["LtiLaunchNeedsARegistration"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "LtiLaunch"}, "Enabled"]}
-    required = {
-        condition["Fn::Not"][0]["Fn::Equals"][0]["Ref"]
-        for condition in rule["Assertions"][0]["Assert"]["Fn::And"]
-    }
+    platform, registry_only = rule["Assertions"][0]["Assert"]["Fn::Or"]
+    required = {condition["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for condition in platform["Fn::And"]}
     assert required == {"LtiIssuer", "LtiClientId", "LtiDeploymentIds", "LtiAuthUrl", "LtiJwksUrl"}
+    # Or the platforms are records in the partner registry (tests/deploy/test_lti_registry_template.py).
+    assert {"Fn::Equals": [{"Ref": "PartnerRegistry"}, "Enabled"]} in registry_only["Fn::And"]
 
 
 # ---- least privilege, evaluated by moto's IAM -------------------------------------------------------

@@ -19,6 +19,7 @@ import boto3
 import pytest
 import urllib3
 
+from handler.lti.registrations import RegistryRegistrations, parse_registration
 from handler.partner_record import parse_partner_record
 from tests.deploy.templates import ROOT
 from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record, put_record
@@ -204,3 +205,107 @@ def test_without_a_table_the_tool_says_which_to_give(moto_endpoint: str) -> None
     )
 
     assert result.returncode != 0 and "give TABLE=" in result.stderr
+
+
+# ---- LTI platform registrations (docs/lti.md): the same table, the LTI launch's own validator --------
+LTI_ISS = "https://canvas.instructure.com"
+LTI_CLIENT = "10000000000042"
+LTI_KEY = f"lti|{LTI_ISS}|{LTI_CLIENT}"
+
+
+def lti_registration(**fields: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "kind": "lti_platform",
+        "iss": LTI_ISS,
+        "client_id": LTI_CLIENT,
+        "deployment_ids": ["1:8865aa05b4b79b64a91a86042e43af5ea8ae79eb"],
+        "auth_url": "https://sso.canvaslms.com/api/lti/authorize_redirect",
+        "jwks_url": "https://sso.canvaslms.com/api/lti/security/jwks",
+        "bi_org": "state-university",
+        "api_key_secret_id": "big-interview-sso/state-university/api-key",
+        "enabled": True,
+    }
+    record.update(fields)
+    return record
+
+
+def test_partner_add_stores_an_lti_registration_under_its_key_as_the_launch_reads_it(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    record = lti_registration()
+
+    result = make("partner-add", moto_endpoint, FILE=str(write(tmp_path, record)))
+
+    assert result.returncode == 0, result.stderr
+    assert f"stored LTI platform registration (enabled) under key {LTI_KEY!r}" in result.stdout
+    assert stored(table, LTI_KEY) == record
+    assert stored(table, LTI_ISS) is None  # not under the platform's iss: that is a partner's key
+    # What the launch's reader makes of the stored item (handler.lti.registrations).
+    item = table.get_item(TableName=REGISTRY_TABLE, Key={"issuer": {"S": LTI_KEY}})["Item"]
+    found = RegistryRegistrations(lambda key: item["value"]["S"] if key == LTI_KEY else None)
+    assert found.find(LTI_ISS, LTI_CLIENT) == parse_registration(record)
+
+
+def test_partner_add_refuses_an_invalid_lti_registration_by_field_and_writes_nothing(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    record = lti_registration(
+        jwks_url="http://sso.canvaslms.com/jwks", api_key_secret_id="prod/db", deployment_id="1:x"
+    )
+
+    result = make("partner-add", moto_endpoint, FILE=str(write(tmp_path, record)))
+
+    assert result.returncode != 0
+    assert "the LTI registration is invalid" in result.stderr
+    assert "jwks_url must use https://" in result.stderr
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in result.stderr
+    assert "unknown fields ['deployment_id']" in result.stderr
+    assert table.scan(TableName=REGISTRY_TABLE)["Items"] == []
+
+
+def test_partner_add_refuses_a_second_lti_registration_for_a_key_unless_replacing(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    put_record(table, lti_registration(), key=LTI_KEY)
+    changed = lti_registration(deployment_ids=["1:abc", "2:def"])
+    path = write(tmp_path, changed)
+
+    refused = make("partner-add", moto_endpoint, FILE=str(path))
+    replaced = make("partner-add", moto_endpoint, FILE=str(path), REPLACE="yes")
+
+    assert refused.returncode != 0 and "already has a record" in refused.stderr
+    assert replaced.returncode == 0, replaced.stderr
+    assert stored(table, LTI_KEY) == changed
+
+
+def test_partner_list_shows_lti_registrations_valid_and_invalid(table: Any, moto_endpoint: str) -> None:
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    put_record(table, lti_registration(), key=LTI_KEY)
+    other = lti_registration(client_id="other", jwks_url="http://lms.test/jwks")
+    put_record(table, other, key=f"lti|{LTI_ISS}|other")
+
+    result = make("partner-list", moto_endpoint)
+
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["(lti_platform)", "yes", "state-university", LTI_KEY] in rows
+    assert ["(lti_platform)", "INVALID", f"lti|{LTI_ISS}|other"] in rows
+    assert any("jwks_url must use https://" in line for line in result.stdout.splitlines())
+    assert any(row[:3] == ["campus-a", "yes", "campus-a"] for row in rows)
+
+
+def test_partner_disable_and_enable_an_lti_registration_by_its_key(table: Any, moto_endpoint: str) -> None:
+    put_record(table, lti_registration(), key=LTI_KEY)
+    put_record(table, partner_record("campus-a", ISSUER_A))
+
+    disabled = make("partner-disable", moto_endpoint, PARTNER=LTI_KEY)
+
+    assert disabled.returncode == 0, disabled.stderr
+    assert stored(table, LTI_KEY)["enabled"] is False  # type: ignore[index]
+    assert stored(table, ISSUER_A)["enabled"] is True  # type: ignore[index]
+    listed = make("partner-list", moto_endpoint).stdout
+    assert ["(lti_platform)", "no", "state-university", LTI_KEY] in [
+        line.split() for line in listed.splitlines()
+    ]
+    assert make("partner-enable", moto_endpoint, PARTNER=LTI_KEY).returncode == 0
+    assert stored(table, LTI_KEY)["enabled"] is True  # type: ignore[index]
