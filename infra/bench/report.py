@@ -265,7 +265,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
             "ours_sequential": "no prefetch",
             "ours": "on-demand",
             "ours_registry": "registry",
-            "lti_launch": "LTI launch",
+            "lti_launch": "LTI",
         }
         _bars(
             axes[3],
@@ -278,6 +278,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
             },
             "Cold start under latency: to the 302 (ms)",
         )
+        axes[3].tick_params(axis="x", labelsize=8)
     machine = report["machine"]
     figure.suptitle(
         f"make bench - Python {machine['python']}, {machine['cpu']} "
