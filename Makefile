@@ -283,7 +283,8 @@ openapi: venv
 # tests/bench/test_bench_smoke.py runs the same machinery with tiny counts. The cold
 # table's "Lambda env." row runs the built artifact in new execution environments.
 # Section 1b (cold under latency) runs its children on .venv-3.13 (Lambda's Python);
-# BENCH_ARGS="--latency-samples 5 --latency partner_api=150/150" changes it, 0 skips it.
+# BENCH_ARGS="--latency-samples 5 --latency partner_api=150/150" changes it, 0 skips it;
+# its registry-partner and LTI-launch rows take --latency-flow-samples (0 leaves them out).
 # ---------------------------------------------------------------------------
 BENCH_PYTHON ?= $(PY)
 BENCH_ARGS ?=

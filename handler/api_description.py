@@ -188,3 +188,229 @@ SSO_POST: dict[str, Any] = {
         }
     },
 }
+
+
+# ---- LTI 1.3 (handler/lti/routes.py; registered when LTI_STATE_TABLE_NAME is set) ------------------
+
+_LTI_TROUBLESHOOTING = " The codes are explained in docs/lti.md's troubleshooting table."
+
+
+def _lti_error(description: str) -> dict[str, Any]:
+    """An LTI refusal: for the learning platform's administrator, never redirected elsewhere."""
+    return {
+        "description": description
+        + " Browsers get an HTML page (any page may frame it: platforms open tools in a frame);"
+        + " `Accept: application/json` gets JSON."
+        + _LTI_TROUBLESHOOTING,
+        "headers": _SECURITY_HEADERS,
+        "content": {"text/html": _HTML_PAGE, "application/json": _ERROR_JSON},
+    }
+
+
+_STATE_COOKIE = {
+    "description": "The launch's state cookie, `lti-state-<16 hex>`: set by the login (`Secure; HttpOnly;"
+    " SameSite=None; Partitioned`, path `/lti/`, the state's lifetime), cleared by the launch.",
+    "schema": {"type": "string"},
+}
+_LOGIN_FIELDS: dict[str, tuple[bool, str]] = {
+    "iss": (True, "The platform's issuer: with `client_id`, it names the registration."),
+    "login_hint": (True, "The platform's opaque hint for the user; passed back to it unchanged."),
+    "target_link_uri": (True, "Where the launch is to land: must be on this service (`/lti/launch`)."),
+    "lti_message_hint": (False, "The platform's opaque hint for the launch; passed back unchanged."),
+    "client_id": (False, "The client id the platform gave this tool (needed for registry registrations)."),
+    "lti_deployment_id": (False, "The deployment; when given, it must be one the registration allows."),
+}
+_LOGIN_DESCRIPTION = (
+    "LTI 1.3 third-party initiated login (1EdTech Security Framework 1.0, 5.1.1.1): the learning"
+    " platform sends the browser here when a student opens the tool. The registration is looked up by"
+    " `iss` (and `client_id`), a fresh single-use `state` and `nonce` are stored (DynamoDB, minutes),"
+    " and the browser goes to the platform's authorization endpoint with `scope=openid`,"
+    " `response_type=id_token`, `response_mode=form_post`, `prompt=none` and this service's"
+    " `/lti/launch` as `redirect_uri`."
+)
+_LOGIN_RESPONSES: dict[int, Any] = {
+    302: {
+        "description": "To the platform's authorization endpoint, with the state cookie binding the"
+        " state to this browser.",
+        "headers": {
+            "Location": {
+                "description": "The platform's authorization endpoint and the authentication request.",
+                "schema": {"type": "string"},
+            },
+            "Set-Cookie": _STATE_COOKIE,
+            **_SECURITY_HEADERS,
+        },
+        "content": {},
+    },
+    400: _lti_error(
+        "The login cannot go on: `lti_invalid_request` (a parameter missing or too long),"
+        " `lti_unknown_registration`, `lti_unknown_deployment`, `lti_target_link_uri`."
+    ),
+    500: _lti_error("An unexpected error on our side: `internal_error`."),
+    503: _lti_error(
+        "A dependency is unreachable: `replay_store_unavailable` (the state cannot be stored),"
+        " `keys_unavailable` (the registry cannot be read)."
+    ),
+}
+
+LTI_LOGIN_GET: dict[str, Any] = {
+    "summary": "LTI 1.3 login initiation (query)",
+    "description": _LOGIN_DESCRIPTION,
+    "operation_id": "ltiLoginGet",
+    "tags": ["lti"],
+    "responses": _LOGIN_RESPONSES,
+    "openapi_extensions": {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": required,
+                "description": description,
+                "schema": {"type": "string"},
+            }
+            for name, (required, description) in _LOGIN_FIELDS.items()
+        ]
+    },
+}
+
+LTI_LOGIN_POST: dict[str, Any] = {
+    "summary": "LTI 1.3 login initiation (form post)",
+    "description": _LOGIN_DESCRIPTION + " The same parameters as a form; a query string is read too.",
+    "operation_id": "ltiLoginPost",
+    "tags": ["lti"],
+    "responses": _LOGIN_RESPONSES,
+    "openapi_extensions": {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": [name for name, (required, _) in _LOGIN_FIELDS.items() if required],
+                        "properties": {
+                            name: {"type": "string", "description": description}
+                            for name, (_, description) in _LOGIN_FIELDS.items()
+                        },
+                    }
+                }
+            },
+        }
+    },
+}
+
+LTI_LAUNCH: dict[str, Any] = {
+    "summary": "LTI 1.3 resource link launch (the platform's form post)",
+    "description": "The platform's authorization answer, form-posted by the browser: the `id_token` it"
+    " signed and the `state` the login issued. Checked: the state is ours, unused, unexpired and bound"
+    " to this browser (its cookie); the id_token's signature (the platform's JWKS), `iss`, `aud`/`azp`"
+    " (the registration's `client_id`), `exp`/`iat`, `nonce` (the state's), `deployment_id`, `version`"
+    " `1.3.0`, `message_type` `LtiResourceLinkRequest`, `target_link_uri` on this service. Then Big"
+    " Interview's Partner API creates or refreshes the student's user (`lti-` and a hash of `iss` and"
+    " `sub`), and the browser is redirected, signed in.",
+    "operation_id": "ltiLaunch",
+    "tags": ["lti"],
+    "responses": {
+        302: {
+            "description": "Signed in: `Location` is Big Interview's `/sso/login?token=...` (with the"
+            " resource link's custom `redirect_to` when given); the state cookie is cleared.",
+            "headers": {
+                "Location": {"description": "Where the browser goes next.", "schema": {"type": "string"}},
+                "Set-Cookie": _STATE_COOKIE,
+                **_SECURITY_HEADERS,
+            },
+            "content": {},
+        },
+        400: _lti_error(
+            "The launch is unusable: `lti_invalid_request` (a field missing, repeated or too long, or"
+            " the platform answered with an `error`), `lti_state_cookie_missing` (the browser did not"
+            " send the state cookie: open the tool in a new window), `invalid_redirect`."
+        ),
+        401: _lti_error(
+            "The state or the id_token fails a check: `lti_state_invalid`, `lti_launch_expired`,"
+            " `lti_claim_invalid`, or one of the partner flow's JWT checks (`malformed_token`,"
+            " `unknown_key`, `invalid_signature`, `token_expired`, `invalid_issuer`, `invalid_audience`,"
+            " ...)."
+        ),
+        403: _lti_error("A valid launch for a user Big Interview cannot accept: `invalid_user`."),
+        422: _lti_error(
+            "Big Interview cannot create this new user without name and email, which the platform did"
+            " not release: `lti_profile_not_released`."
+        ),
+        500: _lti_error("An unexpected error on our side: `internal_error`."),
+        502: _lti_error("Big Interview refused or answered nonsense: `partner_api_error`."),
+        503: _lti_error(
+            "A dependency is unreachable with nothing cached: `keys_unavailable`, `secret_unavailable`,"
+            " `replay_store_unavailable` (the state cannot be checked: the launch is refused)."
+        ),
+        504: _lti_error("Big Interview did not answer in time: `partner_api_timeout`."),
+    },
+    "openapi_extensions": {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "id_token": {"type": "string", "description": "The platform's signed JWT."},
+                            "state": {"type": "string", "description": "The state the login issued."},
+                            "error": {"type": "string", "description": "The platform's refusal, if any."},
+                            "error_description": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+}
+
+LTI_JWKS: dict[str, Any] = {
+    "summary": "The tool's public keys (JWKS)",
+    "description": "The public half of the tool's AWS KMS key (RSA, RS256), which every platform's"
+    " registration form asks for. The private key never leaves KMS.",
+    "operation_id": "ltiJwks",
+    "tags": ["lti"],
+    "responses": {
+        200: {
+            "description": "The key set (RFC 7517); `kid` is the key's RFC 7638 thumbprint.",
+            "headers": _SECURITY_HEADERS,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["keys"],
+                        "properties": {
+                            "keys": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["kty", "kid", "n", "e"],
+                                    "properties": {
+                                        "kty": {"const": "RSA"},
+                                        "kid": {"type": "string"},
+                                        "n": {"type": "string"},
+                                        "e": {"type": "string"},
+                                        "alg": {"const": "RS256"},
+                                        "use": {"const": "sig"},
+                                    },
+                                },
+                            }
+                        },
+                    }
+                }
+            },
+        },
+        404: {
+            "description": "No tool key is configured (`LTI_TOOL_KEY_ID` unset): `not_found`.",
+            "headers": _SECURITY_HEADERS,
+            "content": {"text/html": _HTML_PAGE, "application/json": _ERROR_JSON},
+        },
+        500: _lti_error("An unexpected error on our side: `internal_error`."),
+        503: {
+            "description": "KMS could not give the public key: `tool_key_unavailable` (always JSON)."
+            + _LTI_TROUBLESHOOTING,
+            "headers": _SECURITY_HEADERS,
+            "content": {"application/json": _ERROR_JSON},
+        },
+    },
+}

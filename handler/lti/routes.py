@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
+from handler import api_description
 from handler.config import DEFAULT_TROUBLESHOOTING_URL
 from handler.errors import NotFound, SsoError
 from handler.lti.errors import LtiBadRequest
@@ -87,8 +88,8 @@ def register_lti_routes(
             response.cookies.append(_state_cookie(state_cookie_name(state), "", 0))
         return response
 
-    @app.get("/lti/login")
-    @app.post("/lti/login")
+    @app.get("/lti/login", **api_description.LTI_LOGIN_GET)
+    @app.post("/lti/login", **api_description.LTI_LOGIN_POST)
     def lti_login() -> Response[str]:
         started = time.perf_counter()
         event = app.current_event
@@ -108,7 +109,7 @@ def register_lti_routes(
         )
         return response
 
-    @app.post("/lti/launch")
+    @app.post("/lti/launch", **api_description.LTI_LAUNCH)
     def lti_launch() -> Response[str]:
         started = time.perf_counter()
         event = app.current_event
@@ -132,7 +133,7 @@ def register_lti_routes(
         response.cookies.append(_state_cookie(state_cookie_name(form["state"]), "", 0))
         return response
 
-    @app.get("/lti/jwks")
+    @app.get("/lti/jwks", **api_description.LTI_JWKS)
     def lti_jwks() -> Response[str]:
         if tool_key is None:
             return error_response(NotFound(), request_id(), wants_json(app.current_event), None)

@@ -35,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
         help="cold under latency: samples per variant and one-time link setting (0: skip the section)",
     )
     parser.add_argument(
+        "--latency-flow-samples",
+        type=int,
+        default=defaults.latency_flow_samples,
+        help="cold under latency: samples of the registry-partner and LTI-launch rows per one-time "
+        "link setting (0: leave those rows out)",
+    )
+    parser.add_argument(
         "--latency-python",
         default=defaults.latency_python,
         help="interpreter of the cold-under-latency children (default: .venv-3.13, Lambda's Python)",
@@ -78,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             python=args.python,
             out_dir=args.out_dir,
             latency_samples=args.latency_samples,
+            latency_flow_samples=args.latency_flow_samples,
             latency_python=args.latency_python,
             latency_profile=tuple(profile.items()),
         )

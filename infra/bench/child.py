@@ -8,6 +8,9 @@ mode and a target; the result is written as JSON to ``spec["out"]``.
 Modes:
 
 - ``cold``: import the target, then serve one request; import and first-request times.
+  With ``spec["lti"]``, the request is an LTI launch instead: ``/lti/login`` (the platform's
+  login initiation), the platform's authorization answer (the browser's hop, not timed),
+  then ``/lti/launch`` with the form the platform posts and the state cookie.
 - ``warm``: ours, the reference and the floor, interleaved in blocks; one latency per request.
 - ``calls``: ``n`` requests through our handler (the parent counts at the servers).
 - ``memory``: peak RSS (``VmHWM``) after 1 request and after ``n``.
@@ -71,41 +74,76 @@ class Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+HOST = "sso.example.com"  # the API's host as the browser reached it (the LTI platform's tool URL)
+
+
 def event_for(token: str, number: int) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) event for ``GET /sso?jwt=<token>``."""
-    return {
+    # Tokens are URL-safe: no urllib.parse before the clock (it would speed up the measured import).
+    return http_event("GET", "/sso", {"jwt": token}, number, raw_query=f"jwt={token}")
+
+
+def http_event(
+    method: str,
+    path: str,
+    query: dict[str, str],
+    number: int,
+    *,
+    form: str = "",
+    cookies: list[str] | None = None,
+    raw_query: str | None = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event; ``form`` is a url-encoded POST body.
+
+    Written out by hand rather than with ``infra.local.api_gateway``: importing that
+    would load modules Lambda's runtime does not, inside or before the measured import.
+    """
+    if raw_query is None:
+        from urllib.parse import urlencode
+
+        raw_query = urlencode(query)
+    headers = {
+        "host": HOST,
+        "accept": "text/html,application/xhtml+xml",
+        "user-agent": "bench",
+        "x-forwarded-for": "127.0.0.1",
+        "x-forwarded-proto": "https",
+    }
+    if form:
+        headers["content-type"] = "application/x-www-form-urlencoded"
+    event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": "GET /sso",
-        "rawPath": "/sso",
-        "rawQueryString": f"jwt={token}",
-        "headers": {
-            "host": "sso.example.com",
-            "accept": "text/html,application/xhtml+xml",
-            "user-agent": "bench",
-            "x-forwarded-for": "127.0.0.1",
-            "x-forwarded-proto": "https",
-        },
-        "queryStringParameters": {"jwt": token},
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "bench",
-            "domainName": "sso.example.com",
+            "domainName": HOST,
             "domainPrefix": "sso",
             "http": {
-                "method": "GET",
-                "path": "/sso",
+                "method": method,
+                "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "127.0.0.1",
                 "userAgent": "bench",
             },
             "requestId": f"bench{number:011d}=",
-            "routeKey": "GET /sso",
+            "routeKey": f"{method} {path}",
             "stage": "$default",
             "time": "01/Jan/2026:00:00:00 +0000",
             "timeEpoch": 1767225600000,
         },
         "isBase64Encoded": False,
     }
+    if query:
+        event["queryStringParameters"] = query
+    if form:
+        event["body"] = form
+    if cookies:
+        event["cookies"] = cookies
+    return event
 
 
 def load_target(target: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -147,6 +185,8 @@ def token_lines(path: str) -> Iterator[str]:
 
 
 def cold(spec: dict[str, Any]) -> dict[str, Any]:
+    if "lti" in spec:
+        return cold_lti_launch(spec)
     token = spec["token"]
     event = event_for(token, 0)
     started = CLOCK()
@@ -173,6 +213,73 @@ def cold(spec: dict[str, Any]) -> dict[str, Any]:
         "xray_loaded": "aws_xray_sdk" in sys.modules,
         **memory_kib(),
     }
+
+
+def cold_lti_launch(spec: dict[str, Any]) -> dict[str, Any]:
+    """A launch's cold time-to-302: import, ``/lti/login``, the platform's hop, ``/lti/launch``.
+
+    ``spec["lti"]["login"]`` is the login initiation's query as the platform sent it. The
+    hop between the two requests (the browser to the platform's authorization endpoint
+    and its form post back) is the platform's time, not the function's: it is measured
+    apart (``platform_ms``) and left out of ``total_ms``, so the state written by the
+    login is consumed by the launch, with the login's cookie, as in a browser.
+    """
+    login_query: dict[str, str] = spec["lti"]["login"]
+    started = CLOCK()
+    lambda_handler = load_target(spec["target"])
+    imported = CLOCK()
+    login = lambda_handler(http_event("GET", "/lti/login", login_query, 0), Context(0))
+    logged_in = CLOCK()
+    location = (login.get("headers") or {}).get("Location", "")
+    if login.get("statusCode") != 302 or not location.startswith(spec["lti"]["auth_url"] + "?"):
+        raise SystemExit(f"bench child: /lti/login did not redirect to the platform: {login}")
+    form = platform_form_post(location)
+    cookies = [cookie.split(";", 1)[0] for cookie in login.get("cookies") or []]
+    launch_started = CLOCK()
+    launch = lambda_handler(http_event("POST", "/lti/launch", {}, 1, form=form, cookies=cookies), Context(1))
+    finished = CLOCK()
+    check(launch, spec["base_url"])
+    login_ms = (logged_in - imported) * 1000
+    launch_ms = (finished - launch_started) * 1000
+    return {
+        "import_ms": (imported - started) * 1000,
+        "first_request_ms": login_ms + launch_ms,
+        "total_ms": (imported - started) * 1000 + login_ms + launch_ms,
+        "login_ms": login_ms,
+        "launch_ms": launch_ms,
+        "platform_ms": (launch_started - logged_in) * 1000,
+        "modules": len(sys.modules),
+        "pydantic_loaded": "pydantic" in sys.modules,
+        "xray_loaded": "aws_xray_sdk" in sys.modules,
+        **memory_kib(),
+    }
+
+
+def platform_form_post(authorization_url: str) -> str:
+    """What the browser does between login and launch: the platform's auto-submitting form, encoded."""
+    from html.parser import HTMLParser
+    from urllib.parse import urlencode
+
+    import urllib3
+
+    class Form(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fields: dict[str, str] = {}
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            values = dict(attrs)
+            if tag == "input" and values.get("name"):
+                self.fields[str(values["name"])] = values.get("value") or ""
+
+    answer = urllib3.request("GET", authorization_url, redirect=False, timeout=10.0)
+    if answer.status != 200:
+        raise SystemExit(f"bench child: the platform refused the authorization request ({answer.status})")
+    form = Form()
+    form.feed(answer.data.decode())
+    if set(form.fields) != {"id_token", "state"}:
+        raise SystemExit(f"bench child: the platform's form has {sorted(form.fields)}")
+    return urlencode(form.fields)
 
 
 def warm(spec: dict[str, Any]) -> dict[str, Any]:

@@ -214,15 +214,8 @@ class BenchStack:
 
     def start(self) -> None:
         self.moto.start()
-        client = boto3.client(
-            "secretsmanager",
-            region_name=REGION,
-            endpoint_url=self.moto.url,
-            aws_access_key_id=FAKE_ACCESS_KEY_ID,
-            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
-        )
         # moto keeps its state per process: a second stack in one process finds the secret there.
-        put_secret(client, SECRET_NAME, api_key_secret_value(self.api_key))
+        put_secret(self.secrets_client(), SECRET_NAME, api_key_secret_value(self.api_key))
         create_replay_table(REGION, self.moto.url, REPLAY_TABLE)
         self.big_interview.start()
         # The sandbox's server is the stock ThreadingHTTPServer behind infra.local's
@@ -236,6 +229,16 @@ class BenchStack:
         assert identity_provider_server is not None
         no_delay(identity_provider_server)
         self._jwks_fetches = count_gets(identity_provider_server, urlsplit(self.jwks_url).path)
+
+    def secrets_client(self) -> Any:
+        """A Secrets Manager client on the stack's moto."""
+        return boto3.client(
+            "secretsmanager",
+            region_name=REGION,
+            endpoint_url=self.moto.url,
+            aws_access_key_id=FAKE_ACCESS_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+        )
 
     def stop(self) -> None:
         for stop in (

@@ -11,6 +11,6 @@ from infra.local.stack import LocalStack, Ports
 
 @pytest.fixture(scope="module")
 def local_stack() -> Iterator[LocalStack]:
-    """The whole stack with the real handler, every piece a sandbox (one-time links on)."""
-    with LocalStack(ports=Ports.ephemeral(), environ={}) as stack:
+    """The whole stack with the real handler, every piece a sandbox (one-time links and LTI on)."""
+    with LocalStack(ports=Ports.ephemeral(), environ={}, lti=True) as stack:
         yield stack

@@ -1,9 +1,10 @@
 """docs/openapi.json: generated from the handler's routes, kept in sync, and true of the running API.
 
 schemathesis generates requests from the committed description and sends them
-to the real handler behind the local API Gateway. Tokens it makes up never
-verify, so the answers are 4xx: the description must document them, and no
-answer may be a server error or break the description.
+to the real handler behind the local API Gateway, LTI launches on (the sandbox
+platform). Tokens it makes up never verify, so the answers are 4xx: the
+description must document them, and no answer may be a server error or break
+the description.
 """
 
 from __future__ import annotations
@@ -60,7 +61,19 @@ def test_the_description_covers_every_route_the_handler_registers() -> None:
     described = {
         (method, path) for path, item in json.loads(SPEC_PATH.read_text())["paths"].items() for method in item
     }
-    assert described == routes == {("get", "/health"), ("get", "/sso"), ("post", "/sso")}
+    assert (
+        described
+        == routes
+        == {
+            ("get", "/health"),
+            ("get", "/sso"),
+            ("post", "/sso"),
+            ("get", "/lti/login"),
+            ("post", "/lti/login"),
+            ("post", "/lti/launch"),
+            ("get", "/lti/jwks"),
+        }
+    )
 
 
 def test_the_error_answers_and_the_jwt_inputs_are_described() -> None:
@@ -76,6 +89,38 @@ def test_the_error_answers_and_the_jwt_inputs_are_described() -> None:
     assert [p["name"] for p in get["parameters"]] == ["jwt", "redirect_to", "return_url"]
     form = post["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     assert set(form["properties"]) == {"jwt", "redirect_to", "return_url"}
+
+
+def test_the_lti_routes_and_their_answers_are_described() -> None:
+    paths = json.loads(SPEC_PATH.read_text())["paths"]
+    login_get, login_post = paths["/lti/login"]["get"], paths["/lti/login"]["post"]
+    for login in (login_get, login_post):
+        assert set(login["responses"]) == {"302", "400", "500", "503"}
+        assert {"Location", "Set-Cookie"} <= set(login["responses"]["302"]["headers"])
+        assert login["tags"] == ["lti"]
+    required = ["iss", "login_hint", "target_link_uri"]
+    optional = ["lti_message_hint", "client_id", "lti_deployment_id"]
+    assert [(p["name"], p["required"]) for p in login_get["parameters"]] == [
+        *((name, True) for name in required),
+        *((name, False) for name in optional),
+    ]
+    form = login_post["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert form["required"] == required and set(form["properties"]) == {*required, *optional}
+    launch = paths["/lti/launch"]["post"]
+    assert set(launch["responses"]) == {"302", "400", "401", "403", "422", "500", "502", "503", "504"}
+    assert {"Location", "Set-Cookie"} <= set(launch["responses"]["302"]["headers"])
+    launch_form = launch["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert {"id_token", "state"} <= set(launch_form["properties"])
+    for status in ("400", "401", "422"):
+        refusal = launch["responses"][status]["content"]
+        assert refusal["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+        assert "text/html" in refusal
+    assert "lti_profile_not_released" in launch["responses"]["422"]["description"]
+    jwks = paths["/lti/jwks"]["get"]
+    assert set(jwks["responses"]) == {"200", "404", "500", "503"}
+    key_set = jwks["responses"]["200"]["content"]["application/json"]["schema"]
+    assert key_set["required"] == ["keys"]
+    assert set(jwks["responses"]["503"]["content"]) == {"application/json"}
 
 
 def test_describing_the_routes_turns_no_validation_on_and_imports_nothing_at_run_time() -> None:
@@ -123,8 +168,19 @@ def test_schemathesis_exercised_every_operation_and_met_no_server_error() -> Non
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "schemathesis.json").write_text(json.dumps(tally, indent=2) + "\n")
     print("schemathesis answers by operation and status:", json.dumps(tally))
-    assert set(tally) == {"GET /health", "GET /sso", "POST /sso"}
+    assert set(tally) == {
+        "GET /health",
+        "GET /sso",
+        "POST /sso",
+        "GET /lti/login",
+        "POST /lti/login",
+        "POST /lti/launch",
+        "GET /lti/jwks",
+    }
     statuses = {status for answers in tally.values() for status in answers}
     assert not any(status >= 500 for status in statuses)
     # Made-up tokens never verify: the sign-in answers are the documented 4xx.
     assert {400, 401} <= statuses
+    # Made-up logins name no registration, made-up launches no state; the tool's key set is served.
+    assert 400 in tally["GET /lti/login"] and 400 in tally["POST /lti/launch"]
+    assert 200 in tally["GET /lti/jwks"]

@@ -83,14 +83,68 @@ def test_cold_under_latency_opens_one_connection_per_host_and_always_redirects(
     assert set(section["profile"]) == {"secrets_manager", "dynamodb", "identity_provider", "partner_api"}
     for links, dynamodb in (("off", 0), ("on", 1)):
         part = section[f"links_{links}"]
-        assert set(part["variants"]) == {"reference", "ours_sequential", "ours"}
-        expected = {"secrets_manager": 1, "identity_provider": 1, "partner_api": 1, "dynamodb": dynamodb}
-        assert part["expected_connections"] == expected
+        assert set(part["variants"]) == {
+            "reference",
+            "ours_sequential",
+            "ours",
+            "ours_registry",
+            "lti_launch",
+        }
+        expected = {
+            "secrets_manager": 1,
+            "identity_provider": 1,
+            "partner_api": 1,
+            "dynamodb": dynamodb,
+            "learning_platform": 0,
+            "environment_identity_provider": 0,
+            "environment_partner_api": 0,
+        }
+        for name in ("reference", "ours_sequential", "ours"):
+            assert part["expected_connections"][name] == expected, name
         # Ours with the prefetch too: the connection INIT opened is the one the request used.
         for name, rows in part["samples"].items():
-            assert [row["connections"] for row in rows] == [expected] * len(rows), name
+            assert [row["connections"] for row in rows] == [part["expected_connections"][name]] * len(rows), (
+                name
+            )
         assert part["unexpected_connections"] == []
         assert report["goals"][f"cold_latency_one_connection_per_host_links_{links}"]["met"]
+
+
+def test_cold_under_latency_measures_a_registry_partner_and_an_lti_launch(
+    smoke: tuple[dict[str, Any], Path],
+) -> None:
+    """The registry row's sign-in went through the registry (GetItem, and its partner's own hosts
+    only through the prefetch); the LTI row's launch reached the platform's JWKS and DynamoDB."""
+    report, _ = smoke
+    for links in ("off", "on"):
+        part = report["cold_latency"][f"links_{links}"]
+        registry = part["samples"]["ours_registry"]
+        launch = part["samples"]["lti_launch"]
+        assert len(registry) == len(launch) == Options.smoke(Path()).latency_flow_samples
+        for row in registry:
+            # The registry's GetItem; the environment partner's hosts see INIT's prefetch only.
+            assert row["connections"]["dynamodb"] == 1
+            assert row["connections"]["environment_identity_provider"] == 1
+            assert row["connections"]["environment_partner_api"] == 1
+            assert row["connections"]["identity_provider"] == row["connections"]["partner_api"] == 1
+        for row in launch:
+            # The platform's key set, the state's write and use, one Partner API connection.
+            assert row["connections"]["learning_platform"] == 1
+            assert row["connections"]["dynamodb"] == 1
+            assert row["connections"]["partner_api"] == 1
+            assert row["login_ms"] > 0 and row["launch_ms"] > 0
+            assert row["total_ms"] == pytest.approx(row["import_ms"] + row["login_ms"] + row["launch_ms"])
+        differences = part["differences"]
+        ours = part["variants"]["ours"]["total_ms"]["p50"]
+        assert differences["registry_cost_ms_p50"] == pytest.approx(
+            part["variants"]["ours_registry"]["total_ms"]["p50"] - ours
+        )
+        assert differences["lti_launch_to_partner_ratio_p50"] == pytest.approx(
+            part["variants"]["lti_launch"]["total_ms"]["p50"] / ours
+        )
+    text = table(report)
+    assert "the registry's cost on a cold sign-in" in text
+    assert "LTI launch to the 302:" in text
 
 
 def test_outputs_are_written(smoke: tuple[dict[str, Any], Path]) -> None:
