@@ -47,7 +47,6 @@ BUILD_DIR = REPOSITORY_ROOT / "build"
 GOALS = {
     "cold_ratio_p50": 1.15,
     "cold_latency_ratio_p50": 0.8,
-    "warm_ratio_p50": 1.2,
     "warm_ratio_p99": 1.5,
     "peak_rss_mb": 100.0,
     "rss_growth_percent": 5.0,
@@ -779,8 +778,12 @@ def goals(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     calls = report["calls"]["counts"]
     checks = {
         "cold_ratio_p50": (cold, cold <= GOALS["cold_ratio_p50"]),
-        "warm_ratio_p50": (warm["ratio_to_reference"]["p50"], warm["ratio_to_reference"]["p50"] <= 1.2),
-        "warm_ratio_p99": (warm["ratio_to_reference"]["p99"], warm["ratio_to_reference"]["p99"] <= 1.5),
+        # Warm p50 is no longer a goal (issue 13): its gap, about 1 ms of structured logging, EMF
+        # and routing, is under 1 % of a real sign-in. It is still printed beside the p99 goal.
+        "warm_ratio_p99": (
+            warm["ratio_to_reference"]["p99"],
+            warm["ratio_to_reference"]["p99"] <= GOALS["warm_ratio_p99"],
+        ),
         "peak_rss_mb": (memory["peak_rss_mb_after_n"], memory["peak_rss_mb_after_n"] < 100),
         "rss_growth_percent": (memory["growth_percent"], memory["growth_percent"] < 5),
         "calls_1_1_1": (

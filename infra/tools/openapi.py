@@ -102,7 +102,6 @@ def resolver_with_routes() -> APIGatewayHttpResolver:
         config.runtime,
         unused,
         dynamodb_client_factory=unused,
-        registry_provider_factory=lambda table: unused(),
         kms_client_factory=unused,
     )
     create_handler(config, cast(SsoService, None), resolver=resolver, lti=lti)
