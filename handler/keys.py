@@ -164,7 +164,10 @@ class HttpFetcher:
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise KeyFetchError(f"{url}: no time left before the prefetch's bound")
-        return urllib3.Timeout(connect=min(_CONNECT_TIMEOUT_SECONDS, left), read=left)
+        # total: the connection and the answer's first bytes share what is left (urllib3 then
+        # holds each later socket read to its own timeout; a server that trickles its answer
+        # can still pass the bound, as the prefetch's docstring says of DNS).
+        return urllib3.Timeout(connect=min(_CONNECT_TIMEOUT_SECONDS, left), read=left, total=left)
 
     def __call__(self, url: str) -> Fetched:
         timeout = self._timeout(url)

@@ -39,9 +39,11 @@ roughly 4 s at 256 MB, where Lambda gives about a seventh of one), so 2 s of
 waiting on top still leaves a few seconds' margin at the smallest memory size,
 while a healthy prefetch takes a few hundred milliseconds. A dependency slower
 than that is left to the first request, with its own timeouts. Not bounded by a
-socket timeout: DNS resolution (``getaddrinfo``); a thread stuck there outlives the
-join (it is logged), and its result, if any, lands under the components' locks as a
-request's would. Otherwise no prefetch thread is alive when INIT ends.
+socket timeout: DNS resolution (``getaddrinfo``), and a server that trickles its
+answer (urllib3 and botocore time each socket read, not the whole answer); a thread
+stuck there outlives the join (it is logged), and its result, if any, lands under the
+components' locks as a request's would, so the first request may wait for it as it
+would for its own fetch. Otherwise no prefetch thread is alive when INIT ends.
 
 The pre-opened connection and TLS 1.3: the server sends its session tickets
 after the handshake, and nobody reads them until a request does. urllib3 asks
