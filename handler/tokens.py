@@ -135,12 +135,28 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _segment_bytes(segment: str, what: str) -> bytes:
+    """One segment's bytes: unpadded base64url in its one canonical spelling.
+
+    The last character of a segment whose length is not a multiple of 4 has bits that
+    encode nothing; Python's decoder ignores them, so "...A" and "...B" could be the
+    same bytes. RFC 4648 §3.5 lets a decoder refuse such spellings, and PyJWT does (as
+    "Invalid ... padding"); refusing them here says so clearly, for every segment.
+    """
+    if not _SEGMENT.fullmatch(segment) or len(segment) % 4 == 1:
+        raise MalformedToken(f"the {what} is empty or not unpadded base64url")
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+        raise MalformedToken(
+            f"the {what} is not canonical base64url (its last character's unused bits are set)"
+        )
+    return raw
+
+
 def _decode_segment(segment: str, what: str) -> dict[str, Any]:
     """One base64url segment to a JSON object, strictly."""
-    if not _SEGMENT.fullmatch(segment):
-        raise MalformedToken(f"the {what} is not unpadded base64url")
+    raw = _segment_bytes(segment, what)
     try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
         document = parse_json(
             raw.decode("utf-8"),
             object_pairs_hook=_reject_duplicates,
@@ -161,9 +177,9 @@ def parse_token(token: str) -> UnverifiedToken:
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedToken(f"{len(parts)} segments; a JWT has exactly 3")
-    if not _SEGMENT.fullmatch(parts[2]):
-        raise MalformedToken("the signature is empty or not unpadded base64url")
-    return UnverifiedToken(token, _decode_segment(parts[0], "header"), _decode_segment(parts[1], "payload"))
+    header, payload = _decode_segment(parts[0], "header"), _decode_segment(parts[1], "payload")
+    _segment_bytes(parts[2], "signature")
+    return UnverifiedToken(token, header, payload)
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:

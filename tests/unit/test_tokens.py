@@ -483,3 +483,31 @@ def test_parse_token_reads_alg_kid_and_iss_without_verifying(rsa_key: SigningKey
 def test_parse_token_of_garbage_is_a_malformed_token(garbage: str) -> None:
     with pytest.raises(MalformedToken):
         parse_token(garbage)
+
+
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _respelt(segment: str) -> str:
+    """``segment`` with its last character changed in the spare bits only (same decoded bytes)."""
+    last = _B64URL.index(segment[-1])
+    spare = {2: 0b1111, 3: 0b11}[len(segment) % 4]  # bits that encode nothing
+    respelt = segment[:-1] + _B64URL[(last & ~spare) | (~last & spare & 1)]
+    decode = base64.urlsafe_b64decode
+    assert respelt != segment
+    assert decode(respelt + "=" * (-len(respelt) % 4)) == decode(segment + "=" * (-len(segment) % 4))
+    return respelt
+
+
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["header", "payload", "signature"])
+def test_a_segment_spelt_with_nonzero_spare_bits_is_malformed(
+    verifier: TokenVerifier, rsa_key: SigningKey, which: int
+) -> None:
+    # RFC 4648 §3.5: one value has one spelling. Two spellings of one token would let the
+    # same signed bytes pass as a different link; PyJWT refuses them too, as invalid_claim.
+    # A segment has spare bits when its length is 2 or 3 more than a multiple of 4.
+    spelt = (mint(rsa_key, headers={"pad": "x" * n}, pad="x" * n).split(".") for n in range(8))
+    parts = next(parts for parts in spelt if len(parts[which]) % 4 in (2, 3))
+    parts[which] = _respelt(parts[which])
+    with pytest.raises(MalformedToken, match="canonical"):
+        verifier.verify(".".join(parts))
