@@ -234,7 +234,9 @@ class RegistryRegistrations:
         self._record_text = record_text
 
     def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
-        if client_id is None:
+        # No registration has an iss or client_id this long (parse_registration), and the key of
+        # one could exceed DynamoDB's 2048-byte partition key limit: GetItem would fail (a 503).
+        if client_id is None or len(issuer) > _MAX_ID or len(client_id) > _MAX_ID:
             return None
         key = registry_key(issuer, client_id)
         try:

@@ -278,3 +278,28 @@ def test_registry_record_validation_reports_every_problem_by_field() -> None:
     assert any(p.startswith("kind must be 'lti_platform'") for p in problems), problems
     assert any(p.startswith("unknown fields ['deployment_id']") for p in problems), problems
     assert any(p.startswith("api_key_secret_id must name a secret under") for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("issuer", "client_id"),
+    [("https://lms.example.edu/" + "i" * 2000, CLIENT), (ISS, "c" * 2000), (ISS, "c" * 256)],
+    ids=["long-iss", "long-client-id", "client-id-one-over"],
+)
+def test_an_iss_or_client_id_no_registration_can_have_is_unknown_without_a_lookup(
+    registry: Any, issuer: str, client_id: str
+) -> None:
+    # Real DynamoDB refuses a partition key over 2048 bytes (moto does not): such a GetItem would be a 503.
+    shared = reader()
+    assert shared.source().find(issuer, client_id) is None
+    assert shared.get_items == []
+
+
+def test_the_longest_iss_and_client_id_a_registration_may_have_make_a_key_dynamodb_accepts(
+    registry: Any,
+) -> None:
+    # DynamoDB's limit on a partition key: 2048 bytes of UTF-8. 255 four-byte characters each fit.
+    issuer, client_id = "https://lms.example.edu/" + "\U0001f600" * 231, "\U0001f600" * 255
+    shared = reader()
+    assert shared.source().find(issuer, client_id) is None
+    assert shared.get_items == [registry_key(issuer, client_id)]
+    assert len(shared.get_items[0].encode("utf-8")) <= 2048
