@@ -303,3 +303,25 @@ def test_the_longest_iss_and_client_id_a_registration_may_have_make_a_key_dynamo
     assert shared.source().find(issuer, client_id) is None
     assert shared.get_items == [registry_key(issuer, client_id)]
     assert len(shared.get_items[0].encode("utf-8")) <= 2048
+
+
+def test_a_client_id_with_a_bar_is_refused_in_a_registry_record_so_each_key_has_one_pair() -> None:
+    key = registry_key(ISS, "tenant|42")
+    with pytest.raises(ConfigError) as raised:
+        registry_registration(key, {**RECORD, "client_id": "tenant|42"})
+    assert raised.value.problems == [
+        "client_id must not contain '|' in a registry record (its key is lti|<iss>|<client_id>)"
+    ]
+    # An environment registration has no key: any client_id the platform gave is fine there.
+    assert EnvironmentRegistrations({**ENVIRONMENT, "LTI_CLIENT_ID": "tenant|42"}).find(ISS, "tenant|42")
+
+
+def test_the_exact_pair_is_checked_even_for_a_record_the_validator_accepts() -> None:
+    # iss may hold '|': ("https://lms.example.edu/a|b", "42") is a valid record. Looked up as
+    # ("https://lms.example.edu/a", "b|42") its key is the same: that pair has no registration.
+    record = {**RECORD, "iss": "https://lms.example.edu/a|b", "client_id": "42"}
+    text = json.dumps(record)
+    stored = registry_key("https://lms.example.edu/a|b", "42")
+    registrations = RegistryRegistrations(lambda key: text if key == stored else None)
+    assert registrations.find("https://lms.example.edu/a|b", "42") == parse_registration(record)
+    assert registrations.find("https://lms.example.edu/a", "b|42") is None
