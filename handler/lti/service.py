@@ -203,7 +203,8 @@ class LtiService:
             issued = self._states.use_once(state, binding, self._clock())
             state_used = True
             registration = self._registration(issued.issuer, issued.client_id)
-            if token.issuer != registration.issuer:
+            # The whole iss: UnverifiedToken.issuer is cut to 200 characters for logs.
+            if token.payload.get("iss") != registration.issuer:
                 raise StateRefused("the id_token's iss is not the platform this state was issued for")
             verified = self._verifier(registration).verify(token)
             assert isinstance(verified, VerifiedLaunch)  # LaunchVerifier returns it

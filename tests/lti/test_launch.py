@@ -229,6 +229,16 @@ def test_a_255_character_sub_of_any_kind_becomes_a_valid_partner_id(tool: Tool) 
     assert tool.partner_api.calls[0]["partner_id"] == lti_partner_id(PLATFORM, sub)
 
 
+def test_a_platform_whose_iss_is_240_characters_launches(make_tool: Any) -> None:
+    # A registration's iss may be 255 characters; the whole iss is compared, not a log's 200.
+    issuer = "https://lms.example.edu/tenants/" + "t" * 208
+    assert len(issuer) == 240
+    tool = make_tool(LTI_ISSUER=issuer)
+    result = tool.launch_from(tool.login(iss=issuer), iss=issuer)
+    assert result["statusCode"] == 302, _page(result)[:400]
+    assert tool.partner_api.calls[0]["partner_id"] == lti_partner_id(issuer, SUB)
+
+
 def test_a_launch_without_its_state_cookie_says_to_open_a_new_window(tool: Tool) -> None:
     login = tool.login()
     result = tool.launch(tool.token(login.nonce), login.state, cookie=None)
