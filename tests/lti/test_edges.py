@@ -58,6 +58,26 @@ def test_a_retried_use_of_our_own_write_is_the_first_use(tool: Tool) -> None:
     assert tool.launch_from(login)["statusCode"] == 302
 
 
+def test_a_retried_issue_of_our_own_state_write_is_the_login(tool: Tool) -> None:
+    # The PutItem is applied but its answer is lost (a read timeout): botocore's own retry loop
+    # sends it again, and the retry fails its condition on the item the first attempt wrote.
+    client = tool.lti.states._client_instance()
+    seen: list[int] = []
+
+    def answer_lost(attempts: int, **_: Any) -> int | None:
+        seen.append(attempts)
+        return 0 if attempts == 1 else None  # "retry now" once, as for a timeout
+
+    client.meta.events.register("needs-retry.dynamodb.PutItem", answer_lost, unique_id="answer-lost")
+    try:
+        login = tool.login()
+    finally:
+        client.meta.events.unregister("needs-retry.dynamodb.PutItem", unique_id="answer-lost")
+    assert seen == [1, 2]
+    assert login.result["statusCode"] == 302, page(login.result)[:300]
+    assert tool.launch_from(login)["statusCode"] == 302
+
+
 def test_a_client_that_cannot_be_made_refuses_with_503() -> None:
     def no_region() -> Any:
         raise RuntimeError("no region")
