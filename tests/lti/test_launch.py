@@ -14,10 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import jwt
 import pytest
+from aws_lambda_powertools.shared.cookies import Cookie
 from pytest_httpserver import HTTPServer
 
 from handler.lti.claims import CLAIM, lti_partner_id
 from handler.lti.registrations import registry_key
+from handler.lti.routes import _state_cookie
 from handler.telemetry import SERVICE
 from tests.lti.conftest import (
     AUTH_URL,
@@ -420,3 +422,13 @@ def test_lti_error_pages_speak_to_the_learning_platforms_administrator(tool: Too
     page = _page(tool.login(iss="https://other-lms.example.edu").result)
     assert "For the learning platform's administrator" in page
     assert "portal's developers" not in page
+
+
+def test_the_state_cookie_is_powertools_own_with_partitioned_as_a_custom_attribute() -> None:
+    # No cookie code of our own: Powertools' Cookie writes Partitioned (custom_attributes).
+    cookie = _state_cookie("lti-state-0123456789abcdef", "binding", 600)
+    assert type(cookie) is Cookie and cookie.custom_attributes == ["Partitioned"]
+    assert str(cookie) == (
+        "lti-state-0123456789abcdef=binding; Path=/lti/; Max-Age=600; HttpOnly; Secure; SameSite=None"
+        "; Partitioned"
+    )
