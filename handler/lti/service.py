@@ -80,7 +80,7 @@ class LoginAnswer:
 class Launched:
     """A completed launch: where to send the browser, and what to log about it."""
 
-    location: str
+    location: str = field(repr=False)  # carries the SSO token
     claims: VerifiedLaunch
     partner_status: int
 

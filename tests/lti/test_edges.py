@@ -11,9 +11,11 @@ import boto3
 import pytest
 
 from handler.errors import ReplayStoreUnavailable
-from handler.lti.claims import CLAIM
+from handler.lti.claims import CLAIM, VerifiedLaunch
+from handler.lti.service import Launched, LoginAnswer
 from handler.lti.state import LaunchStates
 from handler.lti.tool_key import KmsToolKey, ToolKeyUnavailable
+from handler.sign_in import SignIn
 from tests.lti.conftest import STATE_TABLE, TOOL_HOST, Tool
 from tests.support import http_event
 
@@ -180,3 +182,18 @@ def test_snapstart_hooks_warm_the_table_client_and_forget_secrets_and_keys(tool:
     assert all(secret._value is None for secret in service._secrets.values())
     assert all(keys._sets[next(iter(keys._sets))].fresh_until < 0 for keys in service._key_sources.values())
     assert tool.launch_from(tool.login())["statusCode"] == 302  # and everything is fetched again
+
+
+def test_the_answers_that_carry_an_sso_token_keep_it_out_of_their_repr() -> None:
+    # A repr reaches logs and tracebacks (an f-string, a failed assert): the token must not.
+    location = "https://xyz.biginterview.com/sso/login?token=sso-token-must-not-show"
+    claims = VerifiedLaunch(
+        issuer="https://lms.example.edu", kid="k", jti=None, partner_id="lti-x", expires_at=0
+    )
+    answers = [
+        Launched(location, claims, 200),
+        SignIn(location=location, claims=claims, partner_status=200),
+        LoginAnswer(location),
+    ]
+    for answer in answers:
+        assert "sso-token-must-not-show" not in repr(answer), type(answer).__name__
