@@ -10,7 +10,7 @@ added to an exception on its way out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from handler.config import Destination
 from handler.errors import MissingClaim, SsoError
@@ -35,7 +35,7 @@ class SignInRequest:
 class SignIn:
     """A completed sign-in: where to send the browser, and what to log about it."""
 
-    location: str
+    location: str = field(repr=False)  # carries the SSO token
     claims: VerifiedToken
     partner_status: int
     partner: PartnerServices | None = None  # the partner it was for

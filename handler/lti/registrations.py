@@ -215,6 +215,11 @@ def registry_registration(key: str, document: Any) -> LtiRegistration:
         registration = parse_registration(document)
     except ConfigError as error:
         problems.extend(error.problems)
+    if registration is not None and "|" in registration.client_id:
+        # The key's last '|' then always separates iss from client_id: one key, one pair.
+        problems.append(
+            "client_id must not contain '|' in a registry record (its key is lti|<iss>|<client_id>)"
+        )
     if registration is not None and registry_key(registration.issuer, registration.client_id) != key:
         problems.append(f"iss and client_id must be the record's key {key[:400]!r}: lti|<iss>|<client_id>")
     if problems or registration is None:
@@ -234,7 +239,9 @@ class RegistryRegistrations:
         self._record_text = record_text
 
     def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
-        if client_id is None:
+        # No registration has an iss or client_id this long (parse_registration), and the key of
+        # one could exceed DynamoDB's 2048-byte partition key limit: GetItem would fail (a 503).
+        if client_id is None or len(issuer) > _MAX_ID or len(client_id) > _MAX_ID:
             return None
         key = registry_key(issuer, client_id)
         try:
@@ -254,4 +261,7 @@ class RegistryRegistrations:
             raise RegistrationUnavailable(
                 f"the registry record {key[:400]!r} is invalid: " + "; ".join(error.problems)
             ) from None
+        # lti|a|b|c is the key of both ("a|b", "c") and ("a", "b|c"): the record must be this pair's.
+        if (registration.issuer, registration.client_id) != (issuer, client_id):
+            return None
         return registration

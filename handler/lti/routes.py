@@ -37,21 +37,19 @@ LTI_PAGE_POLICY = (
 )
 
 
-class PartitionedCookie(Cookie):
-    """Powertools' ``Cookie`` with CHIPS' ``Partitioned`` attribute, which it does not write.
-
-    Partitioned keeps the cookie usable when the launch runs in an LMS frame in
-    browsers that block unpartitioned third-party cookies (Chrome's CHIPS).
-    """
-
-    def __str__(self) -> str:
-        return super().__str__() + "; Partitioned"
-
-
 def _state_cookie(name: str, value: str, max_age: int) -> Cookie:
     # SameSite=None: the platform's form post to /lti/launch is a cross-site request.
-    return PartitionedCookie(
-        name, value, path="/lti/", secure=True, http_only=True, same_site=SameSite.NONE_MODE, max_age=max_age
+    # Partitioned (CHIPS) keeps the cookie usable when the launch runs in an LMS frame in
+    # browsers that block unpartitioned third-party cookies.
+    return Cookie(
+        name,
+        value,
+        path="/lti/",
+        secure=True,
+        http_only=True,
+        same_site=SameSite.NONE_MODE,
+        max_age=max_age,
+        custom_attributes=["Partitioned"],
     )
 
 

@@ -80,7 +80,7 @@ class LoginAnswer:
 class Launched:
     """A completed launch: where to send the browser, and what to log about it."""
 
-    location: str
+    location: str = field(repr=False)  # carries the SSO token
     claims: VerifiedLaunch
     partner_status: int
 
@@ -203,7 +203,8 @@ class LtiService:
             issued = self._states.use_once(state, binding, self._clock())
             state_used = True
             registration = self._registration(issued.issuer, issued.client_id)
-            if token.issuer != registration.issuer:
+            # The whole iss: UnverifiedToken.issuer is cut to 200 characters for logs.
+            if token.payload.get("iss") != registration.issuer:
                 raise StateRefused("the id_token's iss is not the platform this state was issued for")
             verified = self._verifier(registration).verify(token)
             assert isinstance(verified, VerifiedLaunch)  # LaunchVerifier returns it

@@ -5,7 +5,9 @@ At ``/lti/login`` a fresh ``state``, ``nonce`` and browser binding are drawn
 condition that it is new: its key is the SHA-256 of the state, and it holds the
 SHA-256 of the nonce and of the binding (the values themselves are never
 stored), the registration's ``iss`` and ``client_id``, and ``expires_at``, which
-is also the table's TTL attribute. The binding goes to the browser as a cookie.
+is also the table's TTL attribute, and a random claim (``issued_by``) by which
+botocore's retry of that write, if its answer was lost, is known to be ours.
+The binding goes to the browser as a cookie.
 
 At ``/lti/launch`` the item is used once: an ``UpdateItem`` marks it used under
 the condition that it exists, is unused, unexpired and bound to the browser
@@ -59,6 +61,10 @@ class LaunchStates:
     def issue(self, state: str, nonce: str, binding: str, issuer: str, client_id: str, now: float) -> None:
         """Remember a login's state (its nonce and browser binding) until ``now`` + the lifetime."""
         client = self._client_instance()
+        # The condition (the state is new) stays: nothing else may overwrite a state's item. The
+        # key is the SHA-256 of 256 random bits, so an item already there is our own write,
+        # applied, whose answer was lost and retried by botocore: its claim says so.
+        claim = uuid.uuid4().hex
         try:
             client.put_item(
                 TableName=self._table_name,
@@ -69,9 +75,14 @@ class LaunchStates:
                     "binding_sha256": {"S": digest(binding)},
                     "iss": {"S": issuer},
                     "client_id": {"S": client_id},
+                    "issued_by": {"S": claim},
                 },
                 ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
+        except client.exceptions.ConditionalCheckFailedException as error:
+            if (error.response.get("Item") or {}).get("issued_by", {}).get("S") != claim:
+                raise ReplayStoreUnavailable("DynamoDB (launch state): the state's item exists") from None
         except Exception as error:  # noqa: BLE001 - any failure refuses the login
             raise ReplayStoreUnavailable(f"DynamoDB (launch state): {type(error).__name__}") from None
 

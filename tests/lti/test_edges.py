@@ -11,9 +11,11 @@ import boto3
 import pytest
 
 from handler.errors import ReplayStoreUnavailable
-from handler.lti.claims import CLAIM
+from handler.lti.claims import CLAIM, VerifiedLaunch
+from handler.lti.service import Launched, LoginAnswer
 from handler.lti.state import LaunchStates
 from handler.lti.tool_key import KmsToolKey, ToolKeyUnavailable
+from handler.sign_in import SignIn
 from tests.lti.conftest import STATE_TABLE, TOOL_HOST, Tool
 from tests.support import http_event
 
@@ -55,6 +57,26 @@ def test_a_retried_use_of_our_own_write_is_the_first_use(tool: Tool) -> None:
             return real.update_item(**request)  # ...and the retry finds our own claim
 
     tool.lti.states._client = LostAnswer()
+    assert tool.launch_from(login)["statusCode"] == 302
+
+
+def test_a_retried_issue_of_our_own_state_write_is_the_login(tool: Tool) -> None:
+    # The PutItem is applied but its answer is lost (a read timeout): botocore's own retry loop
+    # sends it again, and the retry fails its condition on the item the first attempt wrote.
+    client = tool.lti.states._client_instance()
+    seen: list[int] = []
+
+    def answer_lost(attempts: int, **_: Any) -> int | None:
+        seen.append(attempts)
+        return 0 if attempts == 1 else None  # "retry now" once, as for a timeout
+
+    client.meta.events.register("needs-retry.dynamodb.PutItem", answer_lost, unique_id="answer-lost")
+    try:
+        login = tool.login()
+    finally:
+        client.meta.events.unregister("needs-retry.dynamodb.PutItem", unique_id="answer-lost")
+    assert seen == [1, 2]
+    assert login.result["statusCode"] == 302, page(login.result)[:300]
     assert tool.launch_from(login)["statusCode"] == 302
 
 
@@ -160,3 +182,18 @@ def test_snapstart_hooks_warm_the_table_client_and_forget_secrets_and_keys(tool:
     assert all(secret._value is None for secret in service._secrets.values())
     assert all(keys._sets[next(iter(keys._sets))].fresh_until < 0 for keys in service._key_sources.values())
     assert tool.launch_from(tool.login())["statusCode"] == 302  # and everything is fetched again
+
+
+def test_the_answers_that_carry_an_sso_token_keep_it_out_of_their_repr() -> None:
+    # A repr reaches logs and tracebacks (an f-string, a failed assert): the token must not.
+    location = "https://xyz.biginterview.com/sso/login?token=sso-token-must-not-show"
+    claims = VerifiedLaunch(
+        issuer="https://lms.example.edu", kid="k", jti=None, partner_id="lti-x", expires_at=0
+    )
+    answers = [
+        Launched(location, claims, 200),
+        SignIn(location=location, claims=claims, partner_status=200),
+        LoginAnswer(location),
+    ]
+    for answer in answers:
+        assert "sso-token-must-not-show" not in repr(answer), type(answer).__name__

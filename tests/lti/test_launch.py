@@ -14,10 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import jwt
 import pytest
+from aws_lambda_powertools.shared.cookies import Cookie
 from pytest_httpserver import HTTPServer
 
 from handler.lti.claims import CLAIM, lti_partner_id
 from handler.lti.registrations import registry_key
+from handler.lti.routes import _state_cookie
 from handler.telemetry import SERVICE
 from tests.lti.conftest import (
     AUTH_URL,
@@ -229,6 +231,16 @@ def test_a_255_character_sub_of_any_kind_becomes_a_valid_partner_id(tool: Tool) 
     assert tool.partner_api.calls[0]["partner_id"] == lti_partner_id(PLATFORM, sub)
 
 
+def test_a_platform_whose_iss_is_240_characters_launches(make_tool: Any) -> None:
+    # A registration's iss may be 255 characters; the whole iss is compared, not a log's 200.
+    issuer = "https://lms.example.edu/tenants/" + "t" * 208
+    assert len(issuer) == 240
+    tool = make_tool(LTI_ISSUER=issuer)
+    result = tool.launch_from(tool.login(iss=issuer), iss=issuer)
+    assert result["statusCode"] == 302, _page(result)[:400]
+    assert tool.partner_api.calls[0]["partner_id"] == lti_partner_id(issuer, SUB)
+
+
 def test_a_launch_without_its_state_cookie_says_to_open_a_new_window(tool: Tool) -> None:
     login = tool.login()
     result = tool.launch(tool.token(login.nonce), login.state, cookie=None)
@@ -410,3 +422,13 @@ def test_lti_error_pages_speak_to_the_learning_platforms_administrator(tool: Too
     page = _page(tool.login(iss="https://other-lms.example.edu").result)
     assert "For the learning platform's administrator" in page
     assert "portal's developers" not in page
+
+
+def test_the_state_cookie_is_powertools_own_with_partitioned_as_a_custom_attribute() -> None:
+    # No cookie code of our own: Powertools' Cookie writes Partitioned (custom_attributes).
+    cookie = _state_cookie("lti-state-0123456789abcdef", "binding", 600)
+    assert type(cookie) is Cookie and cookie.custom_attributes == ["Partitioned"]
+    assert str(cookie) == (
+        "lti-state-0123456789abcdef=binding; Path=/lti/; Max-Age=600; HttpOnly; Secure; SameSite=None"
+        "; Partitioned"
+    )

@@ -278,3 +278,50 @@ def test_registry_record_validation_reports_every_problem_by_field() -> None:
     assert any(p.startswith("kind must be 'lti_platform'") for p in problems), problems
     assert any(p.startswith("unknown fields ['deployment_id']") for p in problems), problems
     assert any(p.startswith("api_key_secret_id must name a secret under") for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("issuer", "client_id"),
+    [("https://lms.example.edu/" + "i" * 2000, CLIENT), (ISS, "c" * 2000), (ISS, "c" * 256)],
+    ids=["long-iss", "long-client-id", "client-id-one-over"],
+)
+def test_an_iss_or_client_id_no_registration_can_have_is_unknown_without_a_lookup(
+    registry: Any, issuer: str, client_id: str
+) -> None:
+    # Real DynamoDB refuses a partition key over 2048 bytes (moto does not): such a GetItem would be a 503.
+    shared = reader()
+    assert shared.source().find(issuer, client_id) is None
+    assert shared.get_items == []
+
+
+def test_the_longest_iss_and_client_id_a_registration_may_have_make_a_key_dynamodb_accepts(
+    registry: Any,
+) -> None:
+    # DynamoDB's limit on a partition key: 2048 bytes of UTF-8. 255 four-byte characters each fit.
+    issuer, client_id = "https://lms.example.edu/" + "\U0001f600" * 231, "\U0001f600" * 255
+    shared = reader()
+    assert shared.source().find(issuer, client_id) is None
+    assert shared.get_items == [registry_key(issuer, client_id)]
+    assert len(shared.get_items[0].encode("utf-8")) <= 2048
+
+
+def test_a_client_id_with_a_bar_is_refused_in_a_registry_record_so_each_key_has_one_pair() -> None:
+    key = registry_key(ISS, "tenant|42")
+    with pytest.raises(ConfigError) as raised:
+        registry_registration(key, {**RECORD, "client_id": "tenant|42"})
+    assert raised.value.problems == [
+        "client_id must not contain '|' in a registry record (its key is lti|<iss>|<client_id>)"
+    ]
+    # An environment registration has no key: any client_id the platform gave is fine there.
+    assert EnvironmentRegistrations({**ENVIRONMENT, "LTI_CLIENT_ID": "tenant|42"}).find(ISS, "tenant|42")
+
+
+def test_the_exact_pair_is_checked_even_for_a_record_the_validator_accepts() -> None:
+    # iss may hold '|': ("https://lms.example.edu/a|b", "42") is a valid record. Looked up as
+    # ("https://lms.example.edu/a", "b|42") its key is the same: that pair has no registration.
+    record = {**RECORD, "iss": "https://lms.example.edu/a|b", "client_id": "42"}
+    text = json.dumps(record)
+    stored = registry_key("https://lms.example.edu/a|b", "42")
+    registrations = RegistryRegistrations(lambda key: text if key == stored else None)
+    assert registrations.find("https://lms.example.edu/a|b", "42") == parse_registration(record)
+    assert registrations.find("https://lms.example.edu/a", "b|42") is None

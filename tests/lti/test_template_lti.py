@@ -97,6 +97,50 @@ def test_enabling_lti_requires_the_platforms_registration() -> None:
     assert {"Fn::Equals": [{"Ref": "PartnerRegistry"}, "Enabled"]} in registry_only["Fn::And"]
 
 
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0b4c1e2d-1111-2222-3333-444455556666"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "origin"),
+    [
+        ({}, "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"),
+        ({"DomainName": "sso.example.edu", "CertificateArn": CERTIFICATE}, "https://sso.example.edu"),
+        (
+            {
+                "DomainName": "sso.example.edu",
+                "CertificateArn": CERTIFICATE,
+                "DisableExecuteApiEndpoint": "true",
+            },
+            "https://sso.example.edu",
+        ),
+    ],
+    ids=["execute-api", "custom-domain", "execute-api-disabled"],
+)
+def test_the_lti_url_outputs_name_one_host_the_custom_domain_when_there_is_one(
+    parameters: dict[str, str], origin: str
+) -> None:
+    # The launch checks redirect_uri and target_link_uri against the Host it was reached on, and
+    # with DisableExecuteApiEndpoint=true only the custom domain answers: all three on that one host.
+    template = load(TEMPLATE_PATH)
+    outputs = template["Outputs"]
+    resolved = Intrinsics(
+        template,
+        {"LtiLaunch": "Enabled", **parameters},
+        pseudo={"AWS::Region": REGION, "AWS::URLSuffix": "amazonaws.com"},
+        references={"HttpApi": "a1b2c3d4e5"},
+    )
+    urls = {
+        name: resolved.resolve(outputs[name]["Value"])
+        for name in ("LtiToolLoginUrl", "LtiToolLaunchUrl", "LtiToolJwksUrl")
+    }
+    assert urls == {
+        "LtiToolLoginUrl": f"{origin}/lti/login",
+        "LtiToolLaunchUrl": f"{origin}/lti/launch",
+        "LtiToolJwksUrl": f"{origin}/lti/jwks",
+    }
+    assert {outputs[name]["Condition"] for name in urls} == {"LtiLaunchEnabled"}
+
+
 # ---- least privilege, evaluated by moto's IAM -------------------------------------------------------
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[Moto]:

@@ -309,3 +309,14 @@ def test_partner_disable_and_enable_an_lti_registration_by_its_key(table: Any, m
     ]
     assert make("partner-enable", moto_endpoint, PARTNER=LTI_KEY).returncode == 0
     assert stored(table, LTI_KEY)["enabled"] is True  # type: ignore[index]
+
+
+def test_partner_add_refuses_an_lti_registration_whose_client_id_has_a_bar(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    # lti|<iss>|a|b would also be the key of another (iss, client_id) pair.
+    result = make("partner-add", moto_endpoint, FILE=str(write(tmp_path, lti_registration(client_id="a|b"))))
+
+    assert result.returncode != 0
+    assert "client_id must not contain '|' in a registry record" in result.stderr
+    assert table.scan(TableName=REGISTRY_TABLE)["Items"] == []
