@@ -31,7 +31,29 @@ from handler.errors import LinkAlreadyUsed, ReplayStoreUnavailable
 __all__ = [
     "ReplayGuard",
     "dynamodb_client",
+    "put_if_new",
 ]
+
+
+def put_if_new(client: Any, table_name: str, item: dict[str, Any]) -> dict[str, Any] | None:
+    """``PutItem`` on the condition that ``item``'s ``pk`` is new; None when it was written.
+
+    Otherwise the item already stored. A write botocore retried after its applied answer
+    was lost counts as written: its random ``claim`` is the stored one (module docstring).
+    Any other failure is raised as botocore raised it.
+    """
+    claim = uuid.uuid4().hex
+    try:
+        client.put_item(
+            TableName=table_name,
+            Item={**item, "claim": {"S": claim}},
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except client.exceptions.ConditionalCheckFailedException as error:
+        stored: dict[str, Any] = error.response.get("Item") or {}
+        return None if stored.get("claim", {}).get("S") == claim else stored
+    return None
 
 
 def dynamodb_client() -> Any:
@@ -62,25 +84,13 @@ class ReplayGuard:
         """
         leeway = self._leeway if leeway_seconds is None else leeway_seconds
         client = self._client_instance()
-        claim = uuid.uuid4().hex
+        item = {"pk": {"S": f"{issuer}#{jti}"}, "expires_at": {"N": str(int(expires_at) + leeway)}}
         try:
-            client.put_item(
-                TableName=self._table_name,
-                Item={
-                    "pk": {"S": f"{issuer}#{jti}"},
-                    "expires_at": {"N": str(int(expires_at) + leeway)},
-                    "claim": {"S": claim},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except client.exceptions.ConditionalCheckFailedException as error:
-            stored = error.response.get("Item", {}).get("claim", {}).get("S")
-            if stored != claim:
-                raise LinkAlreadyUsed("(iss, jti) seen before") from None
-            # Our own write, retried by botocore after its answer was lost: this is the first use.
+            stored = put_if_new(client, self._table_name, item)
         except Exception as error:  # noqa: BLE001 - any other failure refuses the request
             raise ReplayStoreUnavailable(f"DynamoDB: {type(error).__name__}") from None
+        if stored is not None:
+            raise LinkAlreadyUsed("(iss, jti) seen before")
 
     def warm_client(self) -> None:
         """Create the client now (before a SnapStart snapshot)."""

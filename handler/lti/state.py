@@ -30,6 +30,7 @@ from typing import Any
 
 from handler.errors import ReplayStoreUnavailable
 from handler.lti.errors import LaunchExpired, StateRefused
+from handler.replay import put_if_new
 
 __all__ = ["IssuedLaunch", "LaunchStates", "digest"]
 
@@ -60,31 +61,23 @@ class LaunchStates:
 
     def issue(self, state: str, nonce: str, binding: str, issuer: str, client_id: str, now: float) -> None:
         """Remember a login's state (its nonce and browser binding) until ``now`` + the lifetime."""
+        # The condition (the state is new) stays: nothing else may overwrite a state's item; the
+        # key is the SHA-256 of 256 random bits, so only a retry of our own write finds one there.
+        item = {
+            "pk": {"S": f"lti-state#{digest(state)}"},
+            "expires_at": {"N": str(int(now) + self.lifetime_seconds)},
+            "nonce_sha256": {"S": digest(nonce)},
+            "binding_sha256": {"S": digest(binding)},
+            "iss": {"S": issuer},
+            "client_id": {"S": client_id},
+        }
         client = self._client_instance()
-        # The condition (the state is new) stays: nothing else may overwrite a state's item. The
-        # key is the SHA-256 of 256 random bits, so an item already there is our own write,
-        # applied, whose answer was lost and retried by botocore: its claim says so.
-        claim = uuid.uuid4().hex
         try:
-            client.put_item(
-                TableName=self._table_name,
-                Item={
-                    "pk": {"S": f"lti-state#{digest(state)}"},
-                    "expires_at": {"N": str(int(now) + self.lifetime_seconds)},
-                    "nonce_sha256": {"S": digest(nonce)},
-                    "binding_sha256": {"S": digest(binding)},
-                    "iss": {"S": issuer},
-                    "client_id": {"S": client_id},
-                    "issued_by": {"S": claim},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except client.exceptions.ConditionalCheckFailedException as error:
-            if (error.response.get("Item") or {}).get("issued_by", {}).get("S") != claim:
-                raise ReplayStoreUnavailable("DynamoDB (launch state): the state's item exists") from None
+            stored = put_if_new(client, self._table_name, item)
         except Exception as error:  # noqa: BLE001 - any failure refuses the login
             raise ReplayStoreUnavailable(f"DynamoDB (launch state): {type(error).__name__}") from None
+        if stored is not None:
+            raise ReplayStoreUnavailable("DynamoDB (launch state): the state's item exists")
 
     def use_once(self, state: str, binding: str, now: float) -> IssuedLaunch:
         """Mark the state used if it is ours, unused, unexpired and this browser's; what it was issued for."""
