@@ -47,9 +47,10 @@ check: lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --no-cov -q -p no:cacheprovider tests/unit; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
 
-# The unit, security and fuzz tests, and the LTI launch and attack tests (not the real
-# platform, the browser or the template: they need the development tools), again under
-# the Lambda runtime's Python (3.13):
+# The unit, security and fuzz tests, the LTI launch and attack tests (not the real
+# platform, the browser or the template: they need the development tools), the partner
+# registry's isolation tests and the INIT prefetch's (TLS session tickets, threads),
+# again under the Lambda runtime's Python (3.13):
 # the standard library differs between versions (json's recursion limit on nested
 # input is one example), so passing on 3.11 alone proves nothing about Lambda.
 # The runtime's own venv (.venv-3.13) is made from requirements-runtime-tests.txt
@@ -74,7 +75,8 @@ $(RUNTIME_VENV)/.installed: requirements.txt requirements-runtime-tests.txt
 test-runtime: runtime-venv
 	$(RUNTIME_PY) -c 'import sys; assert sys.version_info[:2] == (3, 13), sys.version'
 	$(RUNTIME_PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-cov -p no:cacheprovider tests/unit tests/security tests/fuzz \
-		tests/lti --ignore=tests/lti/platform --ignore=tests/lti/test_template_lti.py
+		tests/lti --ignore=tests/lti/platform --ignore=tests/lti/test_template_lti.py \
+		tests/integration/test_partner_registry.py tests/faults/test_init_prefetch.py
 
 # ---------------------------------------------------------------------------
 # Build (SAM). `sam build` runs the target build-SsoFunction below for the
