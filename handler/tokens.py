@@ -40,6 +40,7 @@ from handler.errors import (
     UnknownKey,
     UnsupportedAlgorithm,
 )
+from handler.identity import PARTNER, PARTNER_ID, UnacceptableUserId, partner_id
 from handler.keys import KeySource
 from handler.secret_source import SecretSource
 from handler.untrusted import parse_json
@@ -58,7 +59,6 @@ __all__ = [
 MAX_TOKEN_BYTES = 8 * 1024
 # Guards are used with fullmatch: "$" would also match before a final newline.
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
-PARTNER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_KID_LENGTH = 256
 MAX_JTI_LENGTH = 256
 # Profile claims we pass on, with their Partner API names and length limits.
@@ -338,6 +338,10 @@ class TokenVerifier:
                 )
         return TokenNotYetValid("the token is not valid yet")
 
+    def _user_id(self, claims: dict[str, Any], issuer: str) -> str:
+        """The Big Interview user the token signs in: the partner's own id, in the user claim."""
+        return partner_id(PARTNER, claims[self._policy.user_claim])
+
     def _check_claims(self, claims: dict[str, Any], issuer: str, kid: str | None) -> VerifiedToken:
         policy = self._policy
         _check_times(claims)
@@ -367,15 +371,15 @@ class TokenVerifier:
         redirect_to = claims.get("redirect_to")
         if redirect_to is not None and not isinstance(redirect_to, str):
             raise InvalidClaim("redirect_to must be a string")
-        user = claims[policy.user_claim]
-        if not isinstance(user, str) or not PARTNER_ID.fullmatch(user):
+        try:
+            user = self._user_id(claims, issuer)
+        except UnacceptableUserId as error:
             # Checked before the value goes anywhere near a URL path.
             # No ``found``: the value may be an email address.
             raise InvalidUser(
-                f"{policy.user_claim} is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)"
-                + _partner_id_hint(user),
+                f"{policy.user_claim} is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -): {error}",
                 expected=policy.user_claim,
-            )
+            ) from None
         return VerifiedToken(
             issuer=issuer,
             kid=kid,
@@ -420,14 +424,3 @@ def _shown(value: Any) -> str:
     """A claim value for the developer's detail, cut short (never a profile claim)."""
     text = repr(value)
     return text if len(text) <= 120 else text[:120] + "…"
-
-
-def _partner_id_hint(user: Any) -> str:
-    """Why the user claim is not a partner_id, without repeating it (it may be an email)."""
-    if not isinstance(user, str):
-        return f": it is a {type(user).__name__}, not a string"
-    if "@" in user:
-        return ": it looks like an email address; send your stable internal user id instead"
-    if not user or len(user) > 64:
-        return f": it is {len(user)} characters long"
-    return ": it contains other characters"

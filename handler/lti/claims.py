@@ -9,9 +9,8 @@ those claim checks run, it adds the LTI ones (Security Framework §5.1.3, Core
 has several values) is the ``client_id``, ``version`` is ``1.3.0``, the
 message is a ``LtiResourceLinkRequest`` with a ``resource_link``, the
 ``deployment_id`` is one the registration allows, and ``sub`` and ``nonce`` are
-there. It then hands the base checks the claims with ``sub`` replaced by the
-user's Big Interview ``partner_id`` and ``redirect_to`` taken from the custom
-claim, so the profile, user and redirect rules are the partner flow's.
+there. The base checks then run with ``redirect_to`` taken from the custom claim,
+and the user is ``partner_id(LTI, (iss, sub))`` (``handler.identity``).
 
 The ``partner_id`` (``lti_partner_id``): an LTI ``sub`` may be 255 characters of
 anything, a ``partner_id`` is 1 to 64 of ``A-Za-z0-9_-``. It is ``lti-``
@@ -21,21 +20,19 @@ Big Interview user, whichever course or deployment they launch from; the JSON
 array keeps ``("a|b", "c")`` and ``("a", "b|c")`` apart; and two students
 collide only if SHA-256 does (all 256 bits are kept). It is one way: the
 Big Interview user id reveals neither the platform's user id nor the platform.
-A partner's own user could share it only by choosing ``lti-`` followed by that
-very hash. It does not depend on ``client_id`` or ``deployment_id``: a platform
+A partner's token can never name it: a partner's ids may not start with ``lti-``.
+It does not depend on ``client_id`` or ``deployment_id``: a platform
 registered twice (two orgs, two keys) still has one user per student.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from handler.config import TokenPolicy
+from handler.identity import LTI, partner_id
 from handler.keys import KeySource
 from handler.lti.errors import LtiClaimRefused, UnknownDeployment
 from handler.lti.registrations import LtiRegistration
@@ -61,8 +58,7 @@ MAX_ID_TOKEN_LIFETIME = 3600
 
 def lti_partner_id(issuer: str, sub: str) -> str:
     """The Big Interview ``partner_id`` of a platform's user (module docstring)."""
-    hashed = hashlib.sha256(json.dumps([issuer, sub], ensure_ascii=False).encode("utf-8")).digest()
-    return "lti-" + base64.urlsafe_b64encode(hashed).rstrip(b"=").decode("ascii")
+    return partner_id(LTI, (issuer, sub))
 
 
 def launch_policy(registration: LtiRegistration, leeway_seconds: int = 30) -> TokenPolicy:
@@ -93,6 +89,9 @@ class LaunchVerifier(TokenVerifier):
     def __init__(self, registration: LtiRegistration, keys: KeySource, leeway_seconds: int = 30) -> None:
         super().__init__(launch_policy(registration, leeway_seconds), keys)
         self._registration = registration
+
+    def _user_id(self, claims: dict[str, Any], issuer: str) -> str:
+        return lti_partner_id(issuer, claims["sub"])
 
     def _check_claims(self, claims: dict[str, Any], issuer: str, kid: str | None) -> VerifiedToken:
         """LTI's rules first, then the partner flow's on the claims as Big Interview sees them."""
@@ -150,7 +149,7 @@ class LaunchVerifier(TokenVerifier):
         if redirect_to is not None and not isinstance(redirect_to, str):
             raise LtiClaimRefused("the custom parameter redirect_to must be a string")
         # A platform's own top-level redirect_to is not an LTI claim: only the custom one counts.
-        as_partner = {**claims, "sub": lti_partner_id(issuer, sub), "redirect_to": redirect_to}
+        as_partner = {**claims, "redirect_to": redirect_to}
         verified = super()._check_claims(as_partner, issuer, kid)
         fields = {field.name: getattr(verified, field.name) for field in dataclasses.fields(VerifiedToken)}
         return VerifiedLaunch(
