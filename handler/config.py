@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from handler.errors import ConfigError
 from handler.url_rules import origin_of, url_problem
@@ -28,8 +29,13 @@ from handler.url_rules import origin_of, url_problem
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
     "DEFAULT_TROUBLESHOOTING_URL",
+    "LTI_FIELDS",
+    "MAX_LTI_ID",
     "Config",
     "Destination",
+    "ErrorPages",
+    "LtiRegistration",
+    "LtiSettings",
     "Partner",
     "Runtime",
     "TokenPolicy",
@@ -37,6 +43,7 @@ __all__ = [
     "load_partner",
     "load_return_url_origins",
     "load_token_policy",
+    "parse_registration",
 ]
 
 # Guards are used with fullmatch: "$" would also match before a final newline.
@@ -72,6 +79,16 @@ class TokenPolicy:
 
 
 @dataclass(frozen=True)
+class ErrorPages:
+    """Whom a refusal's page speaks to and where it points: a destination's data, not a code path."""
+
+    troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL  # the pages link to its "#<code>" rows
+    error_redirect_url: str | None = None  # browsers go there instead, with the code and request id
+    reader: str = "the portal's developers"
+    framed: bool = False  # may show inside another site's frame (a learning platform's)
+
+
+@dataclass(frozen=True)
 class Destination:
     """Where a partner's users go: their Big Interview org, and the pages around a sign-in."""
 
@@ -81,8 +98,7 @@ class Destination:
     sso_return_url: str | None = None
     # Origins a return_url may point to (SSO_RETURN_URL's own included), lower-cased.
     return_url_allowed_origins: tuple[str, ...] = ()
-    error_redirect_url: str | None = None
-    troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL
+    pages: ErrorPages = ErrorPages()
 
 
 @dataclass(frozen=True)
@@ -108,18 +124,29 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class LtiSettings:
+    """LTI launches (on when ``LTI_STATE_TABLE_NAME`` is set): the state table, the tool key, a platform."""
+
+    state_table: str
+    state_seconds: int = 600
+    tool_key_id: str | None = None
+    registration: LtiRegistration | None = None  # the environment's one platform (LTI_ISSUER...)
+
+
+@dataclass(frozen=True)
 class Config:
     """Validated settings; see the README's configuration table."""
 
     partner: Partner
     runtime: Runtime = field(default_factory=Runtime)
+    lti: LtiSettings | None = None  # None: LTI launches off
 
 
 def load_config(environ: Mapping[str, str]) -> Config:
     """Build a ``Config`` from ``environ`` or raise ``ConfigError`` listing every problem."""
     env = _Environment(environ)
     destination = env.destination()  # first: problems are listed in the README table's order
-    config = Config(Partner(env.token_policy(), destination), env.runtime())
+    config = Config(Partner(env.token_policy(), destination), env.runtime(), env.lti())
     env.raise_problems()
     return config
 
@@ -171,8 +198,8 @@ class _Environment:
         self.problems: list[str] = []
 
     def raise_problems(self) -> None:
-        if self.problems:
-            raise ConfigError(self.problems)
+        if self.problems:  # once each: the partner and the LTI platform share BI_* variables
+            raise ConfigError(list(dict.fromkeys(self.problems)))
 
     def get(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()
@@ -263,11 +290,11 @@ class _Environment:
             api_key_secret_id=api_key_secret_id,
             sso_return_url=sso_return_url,
             return_url_allowed_origins=self.return_url_origins(sso_return_url),
-            error_redirect_url=self.url("ERROR_REDIRECT_URL"),
-            # The pages add "#<code>"; a fragment of the operator's own would break that.
-            troubleshooting_url=(self.url("TROUBLESHOOTING_URL") or DEFAULT_TROUBLESHOOTING_URL).split(
-                "#", 1
-            )[0],
+            pages=ErrorPages(
+                # The pages add "#<code>"; a fragment of the operator's own would break that.
+                (self.url("TROUBLESHOOTING_URL") or DEFAULT_TROUBLESHOOTING_URL).split("#", 1)[0],
+                self.url("ERROR_REDIRECT_URL"),
+            ),
         )
 
     def return_url_origins(self, sso_return_url: str | None) -> tuple[str, ...]:
@@ -279,6 +306,29 @@ class _Environment:
                     f"'https://portal.example.edu', got {origin!r}"
                 )
         return tuple(origin_of(o) for o in allowed + ((sso_return_url,) if sso_return_url else ()))
+
+    def lti(self) -> LtiSettings | None:
+        state_table = self.get("LTI_STATE_TABLE_NAME")
+        if state_table is None:
+            return None
+        registration = None
+        if self.get("LTI_ISSUER"):
+            values = {name: self.get(variable) or "" for name, variable in LTI_FIELDS.items()}
+            try:
+                registration = parse_registration(values, LTI_FIELDS)
+            except ConfigError as error:
+                self.problems.extend(error.problems)
+        elif not self.get("PARTNER_REGISTRY_TABLE"):
+            self.problems.append(
+                "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or PARTNER_REGISTRY_TABLE"
+            )
+        lifetime = self.get("LTI_STATE_SECONDS") or "600"
+        if not lifetime.isdigit() or not 60 <= int(lifetime) <= 3600:
+            self.problems.append(
+                f"LTI_STATE_SECONDS must be a whole number of seconds from 60 to 3600, got {lifetime!r}"
+            )
+            lifetime = "600"
+        return LtiSettings(state_table, int(lifetime), self.get("LTI_TOOL_KEY_ID"), registration)
 
     def runtime(self) -> Runtime:
         return Runtime(
@@ -293,3 +343,111 @@ class _Environment:
             # Powertools' own switch; tracing is on only when it is explicitly "false".
             tracing=(self.get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
         )
+
+
+# LTI 1.3 Core §5.3.3: deployment_id is at most 255 ASCII characters, case-sensitive.
+_DEPLOYMENT_ID = re.compile(r"[\x21-\x7e]{1,255}")
+MAX_LTI_ID = 255
+# A secret name or ARN, as template.yaml's BiApiKeySecretId allows.
+_SECRET_ID = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512}"
+)
+
+
+@dataclass(frozen=True)
+class LtiRegistration:
+    """One platform registration of the tool, and the Big Interview org behind it."""
+
+    issuer: str
+    client_id: str
+    deployment_ids: tuple[str, ...]
+    auth_url: str
+    jwks_url: str
+    bi_org: str
+    bi_base_url: str
+    api_key_secret_id: str
+    return_url: str | None = None
+    enabled: bool = True  # a registry record's flag (make partner-disable); the environment's is on
+
+
+# Each registration field's name in a registry record, and its environment variable.
+LTI_FIELDS = {
+    "iss": "LTI_ISSUER",
+    "client_id": "LTI_CLIENT_ID",
+    "deployment_ids": "LTI_DEPLOYMENT_IDS",
+    "auth_url": "LTI_AUTH_URL",
+    "jwks_url": "LTI_JWKS_URL",
+    "bi_org": "BI_ORG",
+    "bi_base_url": "BI_BASE_URL",
+    "api_key_secret_id": "BI_API_KEY_SECRET_ID",
+    "return_url": "LTI_RETURN_URL",
+}
+
+
+def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> LtiRegistration:
+    """A validated registration from a record's fields, or ``ConfigError`` listing every problem.
+
+    ``names`` says what each field is called where it came from (an environment
+    variable), so a problem names what the operator has to fix.
+    """
+    shown = names or {name: name for name in LTI_FIELDS}
+    problems: list[str] = []
+
+    def text(field: str, required: bool = True, limit: int = 2048) -> str:
+        value = values.get(field)
+        if value is None or value == "":
+            if required:
+                problems.append(f"{shown[field]} is required")
+            return ""
+        if not isinstance(value, str) or len(value) > limit or value != value.strip():
+            problems.append(
+                f"{shown[field]} must be a string of at most {limit} characters without spaces around it"
+            )
+            return ""
+        return value
+
+    def url(field: str, required: bool = True) -> str:
+        value = text(field, required)
+        if value and (problem := url_problem(value)):
+            problems.append(f"{shown[field]} {problem}, got {value[:200]!r}")
+        return value
+
+    issuer = text("iss", limit=MAX_LTI_ID)
+    client_id = text("client_id", limit=MAX_LTI_ID)
+    deployment_ids = _deployment_ids(values.get("deployment_ids"), shown["deployment_ids"], problems)
+    auth_url = url("auth_url")
+    jwks_url = url("jwks_url")
+    bi_org = text("bi_org", limit=63).lower()
+    if bi_org and not _DNS_LABEL.fullmatch(bi_org):
+        problems.append(f"{shown['bi_org']} must be a DNS label such as 'xyz', got {bi_org!r}")
+    bi_base_url = url("bi_base_url", required=False) or f"https://{bi_org}.biginterview.com"
+    secret_id = text("api_key_secret_id", limit=2048)
+    if secret_id and not _SECRET_ID.fullmatch(secret_id):
+        problems.append(f"{shown['api_key_secret_id']} must be a Secrets Manager secret name or ARN")
+    return_url = url("return_url", required=False) or None
+    if problems:
+        raise ConfigError(problems)
+    return LtiRegistration(
+        issuer=issuer,
+        client_id=client_id,
+        deployment_ids=deployment_ids,
+        auth_url=auth_url,
+        jwks_url=jwks_url,
+        bi_org=bi_org,
+        bi_base_url=bi_base_url.rstrip("/"),
+        api_key_secret_id=secret_id,
+        return_url=return_url,
+    )
+
+
+def _deployment_ids(value: Any, name: str, problems: list[str]) -> tuple[str, ...]:
+    """A list of deployment ids (a record's JSON list, or the variable's comma-separated text)."""
+    items = [item.strip() for item in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, list) or not [item for item in items if item]:
+        problems.append(f"{name} is required: the deployment_id(s) the platform gave this tool")
+        return ()
+    ids = tuple(item for item in items if item)
+    if not all(isinstance(item, str) and _DEPLOYMENT_ID.fullmatch(item) for item in ids):
+        problems.append(f"{name} must be deployment ids of 1 to 255 printable ASCII characters")
+        return ()
+    return ids

@@ -1,181 +1,183 @@
-"""Everything built once per Lambda execution environment, and how SnapStart renews it.
+"""The composition root: everything built once per execution environment, and how SnapStart renews it.
 
-``Container.build`` wires the sign-in service's dependencies from
-configuration. Each takes its parts as arguments, so tests and the local stack
-pass real local servers. With SnapStart, the environment is snapshotted after
-INIT and restored many times: ``before_snapshot`` warms what a snapshot should
-hold (imports, AWS clients, the partner's JWKS; never a secret), and
-``after_restore`` renews what must not be shared between restored copies.
+``Container.build`` wires every kind of sign-in on one spine: one connection pool, one
+``AwsClients``, one ``PartnerWiring`` (one secret source per secret id, one key cache per
+JWKS URL and issuers), the partner directory and, with LTI on, the launch service over
+the same wiring. ``handler()`` imports the routes and returns the Lambda handler: the
+entry point calls it after starting the INIT prefetch, so that the import overlaps it.
+With SnapStart, ``before_snapshot`` warms what a snapshot may hold (clients, public key
+sets; never a secret) and ``after_restore`` renews what restored copies must not share.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
+from handler.aws_clients import AwsClients
 from handler.config import Config
-from handler.keys import JwksKeySource
-from handler.partner_api import PartnerApiClient
+from handler.http_pool import new_http_pool
 from handler.partners import (
     ENVIRONMENT_PARTNER,
     PartnerDirectory,
     PartnerRegistry,
+    PartnerServices,
     PartnerWiring,
     SinglePartner,
     registry_provider,
 )
-from handler.prefetch import (
-    BOUND_SECONDS,
-    Prefetch,
-    prefetch_during_init,
-    reading_session_tickets,
-    refresh_after_restore,
-    start_prefetch_during_init,
-)
-from handler.replay import ReplayGuard, dynamodb_client
-from handler.secret_source import SecretSource, secrets_manager_client
+from handler.prefetch import BOUND_SECONDS, Prefetch, fetch_ahead
+from handler.replay import ReplayGuard
 from handler.sign_in import SsoService
-from handler.telemetry import Telemetry
+from handler.telemetry import PowertoolsTelemetry, Telemetry, new_telemetry
 
-__all__ = ["Container", "new_http_pool"]
+if TYPE_CHECKING:
+    from handler.lti.service import Lti
+    from handler.routes import LambdaHandler
 
-
-def new_http_pool(**pool_options: Any) -> urllib3.PoolManager:
-    """The one connection pool for the Partner API and the JWKS (TLS verified).
-
-    Its connections read TLS 1.3 session tickets before urllib3 judges them dropped, so a
-    connection opened ahead of its first request is reused (handler/prefetch.py).
-    """
-    return reading_session_tickets(urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, **pool_options))
-
-
-class _Once:
-    """A factory's product, made on the first call and shared by every caller."""
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._made: Any = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Any:
-        with self._lock:
-            if self._made is None:
-                self._made = self._factory()
-            return self._made
+__all__ = ["Container"]
 
 
 @dataclass
 class Container:
-    """The service and the stateful parts behind it (pool, caches, clients)."""
+    """The wired services and the stateful parts behind them (pool, clients, caches)."""
 
-    service: SsoService
+    config: Config
+    telemetry: Telemetry
     http: urllib3.PoolManager
-    keys: JwksKeySource
-    secrets: tuple[SecretSource, ...]
+    clients: AwsClients
+    wiring: PartnerWiring
+    service: SsoService
     replay_guard: ReplayGuard | None
-    partner_api: PartnerApiClient
-    # The partner registry (PARTNER_REGISTRY_TABLE), whose reader the LTI launch shares; None without.
-    registry: PartnerRegistry | None = None
-    # The one DynamoDB client (made on first use): one-time links, registry, LTI launch table.
-    dynamodb: Callable[[], Any] = dynamodb_client
+    registry: PartnerRegistry | None  # PARTNER_REGISTRY_TABLE's partners and LTI registrations
+    lti: Lti | None
+    initial: tuple[PartnerServices, ...]  # wired from the environment: what INIT may fetch ahead
 
     @classmethod
     def build(
         cls,
         config: Config,
-        http: urllib3.PoolManager,
+        http: urllib3.PoolManager | None = None,
         telemetry: Telemetry | None = None,
-        secret_client_factory: Callable[..., Any] | None = None,
-        dynamodb_client_factory: Callable[[], Any] = dynamodb_client,
+        *,
+        clients: AwsClients | None = None,
         clock: Callable[[], float] = time.time,
         registry_provider_factory: Callable[[str, Callable[[], Any]], Any] = registry_provider,
     ) -> Container:
-        """Wire the service from configuration; nothing is fetched yet.
+        """Wire everything from configuration; nothing is fetched yet.
 
-        ``clock`` is the key cache's (wall) clock: tests cross its refetch cooldown
-        and max age without waiting. With ``PARTNER_REGISTRY_TABLE`` set, partners are
-        also found in the registry (``registry_provider_factory`` makes its reader).
+        ``clock`` is the key caches' (wall) clock: tests cross a refetch cooldown without
+        waiting. ``registry_provider_factory`` makes the registry's reader.
         """
-        telemetry = telemetry or Telemetry()
         runtime = config.runtime
-        client_factory = secret_client_factory or (
-            lambda **options: secrets_manager_client(telemetry, **options)
-        )
-        wiring = PartnerWiring(runtime, http, client_factory, telemetry, clock)
+        telemetry = telemetry or new_telemetry(tracing=runtime.tracing)
+        http = http or new_http_pool()
+        clients = clients or AwsClients(telemetry)
+        wiring = PartnerWiring(runtime, http, clients, telemetry, clock)
         environment = wiring.wire(ENVIRONMENT_PARTNER, config.partner)
         partners: PartnerDirectory = SinglePartner(environment)
-        # One DynamoDB client for the one-time links, the registry and LTI: creating one is slow.
-        dynamodb = _Once(dynamodb_client_factory)
         registry = None
         if runtime.partner_registry_table:
             table = runtime.partner_registry_table
             partners = registry = PartnerRegistry(
-                lambda: registry_provider_factory(table, dynamodb),
+                lambda: registry_provider_factory(table, clients.factory("dynamodb")),
                 wiring,
                 cache_seconds=runtime.partner_registry_cache_seconds,
                 environment_partner=environment,
             )
-        replay_guard = (
-            ReplayGuard(runtime.replay_table_name, config.partner.tokens.leeway_seconds, dynamodb)
-            if runtime.replay_table_name
-            else None
-        )
+        replay_guard = None
+        if runtime.replay_table_name:
+            leeway = config.partner.tokens.leeway_seconds
+            replay_guard = ReplayGuard(runtime.replay_table_name, leeway, clients.factory("dynamodb"))
+        initial = [environment]
+        lti = None
+        if config.lti is not None:
+            # Imported only with LTI on: cold start a partner-only deployment never pays.
+            from handler.lti.service import wire_lti
+
+            lti = wire_lti(config.lti, wiring, clients, registry, clock)
+            if config.lti.registration is not None:
+                initial.append(lti.service.wire(config.lti.registration))
         service = SsoService(partners, replay_guard)
         return cls(
-            service,
-            http,
-            environment.keys,
-            environment.secrets,
-            replay_guard,
-            environment.partner_api,
-            registry,
-            dynamodb,
+            config, telemetry, http, clients, wiring, service, replay_guard, registry, lti, tuple(initial)
         )
 
-    def before_snapshot(self) -> None:
-        """Warm what every restored copy needs: AWS clients and the JWKS, but no secret."""
-        self.keys.warm()
-        for source in self.secrets:
-            source.warm_client()
-        if self.replay_guard is not None:
-            self.replay_guard.warm_client()
+    def handler(
+        self, resolver: APIGatewayHttpResolver | None = None, logger: Logger | None = None
+    ) -> LambdaHandler:
+        """The Lambda handler on these services (``resolver``: where the routes go, e.g. openapi's)."""
+        from handler.routes import create_handler
 
-    def prefetch_during_init(
-        self, initialization_type: str | None, *, tracing: bool, bound_seconds: float = BOUND_SECONDS
-    ) -> None:
-        """On an on-demand INIT, the first sign-in's round trips now, side by side (handler/prefetch.py)."""
-        prefetch_during_init(self, initialization_type, tracing=tracing, bound_seconds=bound_seconds)
+        # Metrics need Powertools' telemetry; a test's counting one reports its components only.
+        telemetry = self.telemetry if isinstance(self.telemetry, PowertoolsTelemetry) else None
+        return create_handler(self.config, self.service, telemetry, logger, resolver, lti=self.lti)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """The AWS services this configuration calls."""
+        uses_dynamodb = self.replay_guard or self.registry or self.lti
+        kms = ("kms",) if self.lti and self.lti.tool_key else ()
+        return ("secretsmanager", *(("dynamodb",) if uses_dynamodb else ()), *kms)
 
     def start_prefetch_during_init(
-        self, initialization_type: str | None, *, tracing: bool, bound_seconds: float = BOUND_SECONDS
+        self,
+        initialization_type: str | None,
+        *,
+        tracing: bool | None = None,
+        bound_seconds: float = BOUND_SECONDS,
     ) -> Prefetch:
-        """``prefetch_during_init`` under way: the caller's imports overlap it; join before INIT ends."""
-        return start_prefetch_during_init(
-            self, initialization_type, tracing=tracing, bound_seconds=bound_seconds
-        )
+        """INIT's work ahead of the first request, by Lambda's initialization type (handler/prefetch.py).
+
+        Returns with the network still under way; the caller joins before INIT ends.
+        """
+        prefetch = Prefetch(bound_seconds)
+        tracing = self.config.runtime.tracing if tracing is None else tracing
+        if tracing or initialization_type == "snap-start":
+            return prefetch
+        if initialization_type == "on-demand":
+            fetch_ahead(prefetch, self.http, self.clients, self.initial, self.services)
+        elif initialization_type == "provisioned-concurrency":
+            self.clients.warm(*self.services)
+        return prefetch
+
+    def prefetch_during_init(
+        self,
+        initialization_type: str | None,
+        *,
+        tracing: bool | None = None,
+        bound_seconds: float = BOUND_SECONDS,
+    ) -> None:
+        """``start_prefetch_during_init``, joined."""
+        self.start_prefetch_during_init(
+            initialization_type, tracing=tracing, bound_seconds=bound_seconds
+        ).join()
+
+    def before_snapshot(self) -> None:
+        """Warm what every restored copy needs: AWS clients and the public key sets, but no secret."""
+        for partner in self.initial:
+            partner.keys.warm()
+        self.clients.warm(*self.services)
 
     def after_restore(self, *, refresh: bool = False) -> None:
         """Renew what a snapshot must not share: connections, cached secrets and keys, randomness.
 
-        ``refresh`` fetches the secret and the key set and opens the Partner API connection
-        at once, side by side, rather than one after another on the first request.
-
-        The AWS clients are kept: botocore retries a request whose pooled
-        connection went stale, and creating them again would cost what the
-        snapshot saved.
+        ``refresh`` fetches the secrets and key sets and opens the Partner API connection now,
+        side by side. The AWS clients are kept: botocore retries on a stale pooled connection.
         """
         self.http.clear()  # pooled TLS connections are stale (and shared by every copy)
-        for source in self.secrets:
-            source.forget_value()  # a restore may come long after the value's TTL
-        self.keys.after_restore()  # the snapshot's keys count as expired: the next request refetches
+        self.wiring.after_restore()  # a restore may come long after the values' lifetimes
         self.service.partners.after_restore()  # registry partners: read and wired again
         random.seed(os.urandom(32))  # every restored copy would otherwise draw the same numbers
-        if refresh:  # the secret, the key set and the Partner API connection now, side by side
-            refresh_after_restore(self)
+        if refresh:
+            prefetch = Prefetch()
+            fetch_ahead(prefetch, self.http, self.clients, self.initial)
+            prefetch.join()

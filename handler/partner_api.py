@@ -25,7 +25,6 @@ from urllib3.util import Retry
 
 from handler import __version__
 from handler.errors import PartnerApiError, PartnerApiTimeout, ProfileRequired
-from handler.prefetch import preconnect
 from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
 from handler.untrusted import parse_json
@@ -95,14 +94,6 @@ class PartnerApiClient:
                 f"Partner API answered {status} without user.token.token", partner_status=status
             )
         return token, status
-
-    def preconnect(self, deadline: float) -> None:
-        """Open the pooled connection to the Partner API now (TCP and TLS), to be used by the first call.
-
-        ``deadline`` (``time.monotonic``) bounds the handshake; a failure leaves the pool
-        as it was, and the first call connects as it always did.
-        """
-        preconnect(self._http, self._base_url, deadline)
 
     def _observed_call(
         self, url: str, body: bytes, api_key: str, remaining_seconds: Callable[[], float]

@@ -1,26 +1,17 @@
 """Which partner a token belongs to, and that partner's own wired services.
 
-``PartnerDirectory.find(issuer)`` answers with a ``PartnerServices``: one
-partner's configuration and the services built from it alone (its
-``TokenVerifier`` over its own ``JwksKeySource`` cache, its ``PartnerApiClient``
-over its own API key ``SecretSource``). Nothing in it is shared with another
-partner but the connection pool and the AWS clients, so a key, an audience or
-an API key of one partner can never serve another's token.
+``PartnerDirectory.find(issuer)`` answers with a ``PartnerServices``: one partner's
+configuration and the services wired from it (``PartnerWiring``): its verifier, key
+source, API key and Partner API client. Its verifier checks its own issuers and audience,
+so a key source or secret shared with another partner (same JWKS URL and issuers, same
+secret id) never serves another partner's token. An LTI registration is wired the same way.
 
-Two directories:
-
-- ``SinglePartner``: the environment's partner, for every token (the default,
-  as before the registry: the verifier refuses another issuer);
-- ``PartnerRegistry``: records in a DynamoDB table, read through Powertools
-  Parameters and its ``max_age`` cache (``registry_provider`` says why not its
-  ``DynamoDBProvider`` itself). A record changed, disabled or
-  deleted takes effect within that age; an unknown issuer is remembered for a
-  short while (``negative_seconds``) so a flood of tokens from one never becomes
-  a flood of ``GetItem`` calls; services are wired once per record and kept
-  while the record is unchanged (so their key and secret caches are too).
-
-The LTI launch (handler/lti) finds its registrations in the same table under
-other keys; ``PartnerRegistry.record_text`` is the read both share.
+- ``SinglePartner``: the environment's partner, for every token;
+- ``PartnerRegistry``: records in a DynamoDB table, through Powertools Parameters'
+  ``max_age`` cache. A changed, disabled or deleted record takes effect within that age;
+  an unknown issuer is remembered briefly (``negative_seconds``), so a flood of made-up
+  issuers is not a flood of ``GetItem``. LTI registrations share the table and its
+  reader (``record_text``) under keys of their own.
 """
 
 from __future__ import annotations
@@ -35,9 +26,10 @@ from typing import Any, Protocol
 
 import urllib3
 
-from handler.config import Partner, Runtime
+from handler.aws_clients import AwsClients
+from handler.config import Partner, Runtime, TokenPolicy
 from handler.errors import ConfigError, InvalidIssuer, MissingClaim, PartnerUnavailable, SsoError
-from handler.keys import HttpFetcher, JwksKeySource
+from handler.keys import HttpFetcher, JwksKeySource, KeySource
 from handler.partner_api import PartnerApiClient
 from handler.partner_record import PARTNER_KIND, PartnerRecord, parse_partner_record, record_kind
 from handler.secret_source import SecretSource
@@ -75,6 +67,10 @@ class PartnerServices:
     secrets: tuple[SecretSource, ...]
 
 
+# How a kind of sign-in verifies its tokens, from the partner's policy, key source and HS256 secret.
+MakeVerifier = Callable[[TokenPolicy, KeySource, SecretSource | None], TokenVerifier]
+
+
 class PartnerDirectory(Protocol):
     """Finds the partner a token's (unverified) ``iss`` names."""
 
@@ -93,62 +89,77 @@ class PartnerDirectory(Protocol):
 
 
 class PartnerWiring:
-    """Builds a partner's services on the deployment's shared pool, clients and clock."""
+    """Builds partners' services on the deployment's pool, AWS clients and clock.
+
+    One ``SecretSource`` per secret id and one key cache per (JWKS URL, issuers), whichever
+    partner or kind of sign-in asks: an org's API key is read once for all of them.
+    """
 
     def __init__(
         self,
         runtime: Runtime,
         http: urllib3.PoolManager,
-        secret_client_factory: Callable[..., Any],
+        clients: AwsClients,
         telemetry: Telemetry,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._runtime = runtime
         self._http = http
+        self._clients = clients
         self._telemetry = telemetry
         self._clock = clock
-        # One Secrets Manager client for every partner's secrets: creating one is slow.
-        self._client: Any = None
-        self._client_factory = secret_client_factory
         self._lock = threading.Lock()
+        self.secrets: dict[str, SecretSource] = {}
+        self.keys: dict[tuple[str | None, tuple[str, ...]], JwksKeySource] = {}
 
-    def wire(self, partner_id: str, partner: Partner) -> PartnerServices:
-        runtime, tokens, destination = self._runtime, partner.tokens, partner.destination
-        keys = JwksKeySource(
-            HttpFetcher(self._http),
-            tokens.issuers,
-            tokens.jwks_url,
-            max_age_seconds=runtime.jwks_max_age_seconds,
-            stale_seconds=runtime.jwks_stale_seconds,
-            clock=self._clock,
-            telemetry=self._telemetry,
-        )
-        api_key = SecretSource(
-            destination.api_key_secret_id, self._shared_client, runtime.secret_cache_seconds
-        )
-        hmac_secret = (
-            SecretSource(tokens.hs256_secret_id, self._shared_client, runtime.secret_cache_seconds)
-            if tokens.hs256_secret_id
-            else None
-        )
+    def wire(
+        self, partner_id: str, partner: Partner, verifier: MakeVerifier = TokenVerifier
+    ) -> PartnerServices:
+        tokens, destination = partner.tokens, partner.destination
+        keys = self._key_source(tokens.jwks_url, tokens.issuers)
+        api_key = self._secret(destination.api_key_secret_id)
+        hmac_secret = self._secret(tokens.hs256_secret_id) if tokens.hs256_secret_id else None
         partner_api = PartnerApiClient(
             destination.bi_base_url,
             api_key,
             self._http,
-            runtime.partner_api_timeout_seconds,
+            self._runtime.partner_api_timeout_seconds,
             telemetry=self._telemetry,
         )
-        verifier = TokenVerifier(tokens, keys, hmac_secret)
         secrets = (api_key,) if hmac_secret is None else (api_key, hmac_secret)
-        return PartnerServices(partner_id, partner, verifier, keys, partner_api, secrets)
+        return PartnerServices(
+            partner_id, partner, verifier(tokens, keys, hmac_secret), keys, partner_api, secrets
+        )
 
-    def _shared_client(self, **options: Any) -> Any:
-        if options:  # a client of its own, with these timeouts (SecretSource.prefetch)
-            return self._client_factory(**options)
+    def after_restore(self) -> None:
+        """A snapshot's secrets and key sets are not trusted: read them again on first use."""
         with self._lock:
-            if self._client is None:
-                self._client = self._client_factory()
-            return self._client
+            for secret in self.secrets.values():
+                secret.forget_value()
+            for keys in self.keys.values():
+                keys.after_restore()
+
+    def _secret(self, secret_id: str) -> SecretSource:
+        with self._lock:
+            if secret_id not in self.secrets:
+                self.secrets[secret_id] = SecretSource(
+                    secret_id, self._clients.factory("secretsmanager"), self._runtime.secret_cache_seconds
+                )
+            return self.secrets[secret_id]
+
+    def _key_source(self, jwks_url: str | None, issuers: tuple[str, ...]) -> JwksKeySource:
+        with self._lock:
+            if (jwks_url, issuers) not in self.keys:
+                self.keys[jwks_url, issuers] = JwksKeySource(
+                    HttpFetcher(self._http),
+                    issuers,
+                    jwks_url,
+                    max_age_seconds=self._runtime.jwks_max_age_seconds,
+                    stale_seconds=self._runtime.jwks_stale_seconds,
+                    clock=self._clock,
+                    telemetry=self._telemetry,
+                )
+            return self.keys[jwks_url, issuers]
 
 
 class SinglePartner:
@@ -166,19 +177,12 @@ class SinglePartner:
         """Nothing of its own: ``Container`` renews the environment partner's caches."""
 
 
-def registry_provider(table_name: str, client_factory: Callable[[], Any]) -> Any:
+def registry_provider(table_name: str, client: Callable[[], Any]) -> Any:
     """Powertools Parameters' provider on the registry table: its ``max_age`` cache and ``get``.
 
-    The items are laid out for Powertools' ``DynamoDBProvider`` (hash key ``issuer``, the
-    record's JSON in ``value``), which reads them as they are, but this provider does its
-    ``GetItem`` on a plain DynamoDB client (``client_factory``: the one the one-time links
-    use) instead of a boto3 *resource*. Measured on Python 3.13 in fresh processes (20
-    each, interleaved, moto on 127.0.0.1, after what a cold sign-in imports and creates
-    anyway), the registry's cost on a cold sign-in (read, validate, wire) was, at the
-    median: 133 ms with ``DynamoDBProvider`` (creating the resource is most of it: 135 of
-    158 ms in an earlier run), 27 ms with this provider, 10 ms for the bare ``GetItem``
-    and validation on the shared client. The 17 ms kept for Powertools buy its cache
-    (``max_age``, ``force_fetch``) instead of one of our own.
+    The items have ``DynamoDBProvider``'s layout (hash key ``issuer``, the record's JSON in
+    ``value``), but the ``GetItem`` goes through the shared DynamoDB client rather than a
+    boto3 resource (docs/decisions/registry-provider.md).
     """
     # Imported on first use: only registry mode needs Powertools Parameters.
     from aws_lambda_powertools.utilities.parameters.base import BaseProvider
@@ -190,15 +194,12 @@ def registry_provider(table_name: str, client_factory: Callable[[], Any]) -> Any
         def __init__(self) -> None:
             super().__init__()  # type: ignore[no-untyped-call]
             self.table_name = table_name
-            self.client: Any = None
 
         def _get(self, name: str, **sdk_options: Any) -> Any:
             # A missing item is None, not an error: Powertools caches no None, and the
             # registry tells "no such partner" (cached negatively, briefly) from "DynamoDB failed".
-            if self.client is None:
-                self.client = client_factory()
             key = {self.key_attr: {"S": name}}
-            item = self.client.get_item(TableName=self.table_name, Key=key).get("Item")
+            item = client().get_item(TableName=self.table_name, Key=key).get("Item")
             if item is None:
                 return None
             value = item.get(self.value_attr, {}).get("S")

@@ -20,18 +20,16 @@ this is the plain ``PutItem`` it would wrap.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from handler.aws_clients import aws_client
 from handler.errors import LinkAlreadyUsed, ReplayStoreUnavailable
 
 __all__ = [
     "ReplayGuard",
-    "dynamodb_client",
     "put_if_new",
+    "store_client",
 ]
 
 
@@ -56,26 +54,21 @@ def put_if_new(client: Any, table_name: str, item: dict[str, Any]) -> dict[str, 
     return None
 
 
-def dynamodb_client() -> Any:
-    """A DynamoDB client with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally."""
-    # Imported on first use: botocore is slow to import and create.
-    from botocore.config import Config as BotoConfig
-
-    config = BotoConfig(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
-    return aws_client("dynamodb", config)
+def store_client(client: Callable[[], Any], what: str) -> Any:
+    """The DynamoDB client; one that cannot be made (no region) refuses the request, never crashes it."""
+    try:
+        return client()
+    except Exception as error:  # noqa: BLE001
+        raise ReplayStoreUnavailable(f"DynamoDB client ({what}): {type(error).__name__}") from None
 
 
 class ReplayGuard:
     """Refuses the second use of a link, by ``(iss, jti)``."""
 
-    def __init__(
-        self, table_name: str, leeway_seconds: int, client_factory: Callable[[], Any] = dynamodb_client
-    ):
+    def __init__(self, table_name: str, leeway_seconds: int, client: Callable[[], Any]) -> None:
         self._table_name = table_name
         self._leeway = leeway_seconds
-        self._client_factory = client_factory
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = client
 
     def use_once(self, issuer: str, jti: str, expires_at: float, leeway_seconds: int | None = None) -> None:
         """Record the link as used, or raise ``LinkAlreadyUsed`` if it already was.
@@ -83,7 +76,7 @@ class ReplayGuard:
         ``leeway_seconds``: the token's partner's clock-skew allowance (default: the guard's).
         """
         leeway = self._leeway if leeway_seconds is None else leeway_seconds
-        client = self._client_instance()
+        client = store_client(self._client, "one-time links")
         item = {"pk": {"S": f"{issuer}#{jti}"}, "expires_at": {"N": str(int(expires_at) + leeway)}}
         try:
             stored = put_if_new(client, self._table_name, item)
@@ -91,16 +84,3 @@ class ReplayGuard:
             raise ReplayStoreUnavailable(f"DynamoDB: {type(error).__name__}") from None
         if stored is not None:
             raise LinkAlreadyUsed("(iss, jti) seen before")
-
-    def warm_client(self) -> None:
-        """Create the client now (before a SnapStart snapshot)."""
-        self._client_instance()
-
-    def _client_instance(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                try:
-                    self._client = self._client_factory()
-                except Exception as error:  # noqa: BLE001 - e.g. no region: refuse, do not crash
-                    raise ReplayStoreUnavailable(f"DynamoDB client: {type(error).__name__}") from None
-            return self._client

@@ -6,15 +6,26 @@ import base64
 import binascii
 from urllib.parse import parse_qs
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from handler.errors import BadRequest, ConflictingTokens, MissingToken, TokenTooLarge
 from handler.sign_in import SignInRequest
 
-__all__ = ["form_fields", "sign_in_request", "wants_json"]
+__all__ = ["form_fields", "remaining_seconds", "request_id", "sign_in_request", "wants_json"]
 
 _MAX_BODY_BYTES = 16 * 1024
 _FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def request_id(app: APIGatewayHttpResolver) -> str:
+    """API Gateway's id of the request being answered: the reference every answer carries."""
+    return app.current_event.request_context.request_id or "-"
+
+
+def remaining_seconds(app: APIGatewayHttpResolver) -> float:
+    """Seconds left before Lambda's deadline for the invocation being answered."""
+    return float(app.lambda_context.get_remaining_time_in_millis()) / 1000
 
 
 def _header(event: APIGatewayProxyEventV2, name: str) -> str:

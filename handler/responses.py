@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 
-from handler.config import DEFAULT_TROUBLESHOOTING_URL
+from handler.config import ErrorPages
 from handler.errors import SsoError
 
 __all__ = ["error_response", "redirect", "redirect_as_json", "with_security_headers"]
@@ -35,6 +35,9 @@ _HTML_HEADERS = {
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Frame-Options": "DENY",
 }
+_FRAMED_PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; form-action 'none'"
+)
 _HTML_TYPE = "text/html; charset=utf-8"
 _JSON_TYPE = "application/json"
 
@@ -88,13 +91,12 @@ def error_response(
     error: SsoError,
     request_id: str,
     wants_json: bool,
-    error_redirect_url: str | None,
-    troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL,
+    pages: ErrorPages | None = None,
     *,
     link_spent: bool = False,
-    reader: str = "the portal's developers",
 ) -> Response[str]:
     """The one place an ``SsoError`` becomes an HTTP answer; ``link_spent``: the one-time link is used up."""
+    pages = pages or ErrorPages()
     if wants_json:
         body = {
             "error": {
@@ -105,11 +107,11 @@ def error_response(
             }
         }
         return Response(status_code=error.status, content_type=_JSON_TYPE, body=json.dumps(body))
-    if error_redirect_url:
-        separator = "&" if "?" in error_redirect_url else "?"
+    if pages.error_redirect_url:
+        separator = "&" if "?" in pages.error_redirect_url else "?"
         query = urlencode({"error": error.code, "request_id": request_id})
         return Response(
-            status_code=302, body="", headers={"Location": error_redirect_url + separator + query}
+            status_code=302, body="", headers={"Location": pages.error_redirect_url + separator + query}
         )
     title = _TITLES.get(error.status, "Sign-in is not available right now")
     page = _PAGE.format(
@@ -118,10 +120,13 @@ def error_response(
         code=html.escape(error.code),
         request_id=html.escape(request_id),
         detail=f"<p>{html.escape(error.detail)}</p>\n" if error.detail else "",
-        help_url=html.escape(f"{troubleshooting_url}#{error.code}"),
-        reader=html.escape(reader, quote=False),  # element text: an apostrophe stays one
+        help_url=html.escape(f"{pages.troubleshooting_url}#{error.code}"),
+        reader=html.escape(pages.reader, quote=False),  # element text: an apostrophe stays one
     )
-    return Response(status_code=error.status, content_type=_HTML_TYPE, body=page)
+    # A page that may show inside a learning platform's frame: a refusal the student cannot see
+    # helps no one, and the page has no form, script or button to trick anyone into.
+    headers = {"Content-Security-Policy": _FRAMED_PAGE_POLICY} if pages.framed else None
+    return Response(status_code=error.status, content_type=_HTML_TYPE, body=page, headers=headers)
 
 
 def with_security_headers(result: dict[str, Any]) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """The HTTP routes: ``/health`` and ``/sso``, error mapping, the per-request log line and metrics.
 
-``create_handler`` turns an ``SsoService`` into a Lambda handler: the routes of
-an ``APIGatewayHttpResolver``, one summary log line per request, and the
-Powertools decorators for the correlation id, metrics and (optionally) tracing.
+``create_handler`` turns an ``SsoService`` (and LTI, when on) into a Lambda handler: the
+routes of an ``APIGatewayHttpResolver``, one summary log line per request of every kind
+of sign-in (``log_outcome``), and the Powertools decorators for the correlation id,
+metrics and (optionally) tracing.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from handler import __version__, api_description
 from handler.config import Config
 from handler.errors import NotFound, SsoError
 from handler.partners import UNKNOWN_PARTNER
-from handler.request import sign_in_request, wants_json
+from handler.request import remaining_seconds, request_id, sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
 from handler.sign_in import Refusal, SignIn, SsoService
 from handler.telemetry import (
@@ -31,11 +33,12 @@ from handler.telemetry import (
     keep_secrets_out_of_library_logs,
     new_telemetry,
 )
+from handler.tokens import VerifiedToken
 
 if TYPE_CHECKING:
-    from handler.lti.setup import LtiSetup
+    from handler.lti.service import Lti
 
-__all__ = ["LambdaHandler", "create_handler"]
+__all__ = ["LambdaHandler", "create_handler", "log_outcome"]
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -46,7 +49,7 @@ def create_handler(
     telemetry: PowertoolsTelemetry | None = None,
     logger: Logger | None = None,
     resolver: APIGatewayHttpResolver | None = None,
-    lti: LtiSetup | None = None,
+    lti: Lti | None = None,
 ) -> LambdaHandler:
     """The Lambda handler for ``service``: routes, error mapping, logging and metrics.
 
@@ -64,12 +67,6 @@ def create_handler(
     # debug=False: POWERTOOLS_DEV or POWERTOOLS_EVENT_HANDLER_DEBUG would print each event (the JWT).
     app = resolver if resolver is not None else APIGatewayHttpResolver(debug=False)
 
-    def request_id() -> str:
-        return app.current_event.request_context.request_id or "-"
-
-    def remaining_seconds() -> float:
-        return app.lambda_context.get_remaining_time_in_millis() / 1000
-
     @app.get("/health", **api_description.HEALTH)
     def health() -> dict[str, str]:
         return {"status": "ok", "service": SERVICE, "version": __version__}
@@ -85,21 +82,19 @@ def create_handler(
         except SsoError as error:
             outcome = Refusal(error)
         else:
-            outcome = service.sign_in(request, remaining_seconds)
-        _log_outcome(logger, telemetry, outcome, started, service.partners.labelled)
+            outcome = service.sign_in(request, functools.partial(remaining_seconds, app))
+        label = None
+        if service.partners.labelled:  # registry mode: by registry id, or "unknown" before one is found
+            label = outcome.partner.partner_id if outcome.partner is not None else UNKNOWN_PARTNER
+        log_outcome(logger, telemetry, outcome, started, label=label)
         prefers_json = wants_json(event)
         if isinstance(outcome, Refusal):
             # A Bearer caller is a script or a single-page app: it gets JSON errors too.
             json_errors = prefers_json or bool(event.headers.get("authorization"))
             # The token's partner's error pages; before a partner is known, the deployment's.
-            pages = outcome.partner.partner.destination if outcome.partner else destination
+            pages = (outcome.partner.partner.destination if outcome.partner else destination).pages
             return error_response(
-                outcome.error,
-                request_id(),
-                json_errors,
-                pages.error_redirect_url,
-                pages.troubleshooting_url,
-                link_spent=outcome.link_spent,
+                outcome.error, request_id(app), json_errors, pages, link_spent=outcome.link_spent
             )
         if prefers_json:
             return redirect_as_json(outcome.location)
@@ -108,17 +103,17 @@ def create_handler(
     if lti is not None:
         from handler.lti.routes import register_lti_routes  # imported only with LTI on (cold start)
 
-        register_lti_routes(app, lti.service, lti.tool_key, logger, telemetry, lti.state_lifetime_seconds)
+        register_lti_routes(app, lti, functools.partial(log_outcome, logger, telemetry))
 
     @app.not_found
     def not_found(_: Exception) -> Response[str]:
-        return error_response(NotFound(), request_id(), wants_json(app.current_event), None)
+        return error_response(NotFound(), request_id(app), wants_json(app.current_event))
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def unexpected(error: Exception) -> Response[str]:
         # The stack trace goes to the log (it holds no request data); the user sees a plain page.
         logger.exception("unexpected error", extra={"outcome": "error", "reason": "internal_error"})
-        return error_response(SsoError(), request_id(), wants_json(app.current_event), None)
+        return error_response(SsoError(), request_id(app), wants_json(app.current_event))
 
     # log_event=False: POWERTOOLS_LOGGER_LOG_EVENT=true would otherwise log each event (the JWT).
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
@@ -136,57 +131,73 @@ def create_handler(
     return handler
 
 
-def _log_outcome(
-    logger: Logger, telemetry: Telemetry, outcome: SignIn | Refusal, started: float, labelled: bool
+def log_outcome(
+    logger: Logger,
+    telemetry: Telemetry,
+    outcome: SignIn | Refusal | None,
+    started: float,
+    *,
+    flow: str = "sso",
+    step: str = "sign-in",
+    label: str | None = None,
 ) -> None:
-    """The one summary line per sign-in request, and its metrics. Nothing secret.
+    """The one summary line per request of every kind of sign-in, and its metrics. Nothing secret.
 
-    ``labelled`` (registry mode): the line and the metrics name the partner, by its
-    registry id (``partner``), or ``unknown`` before one is found: a bounded set.
+    ``outcome`` None: a step that answered without a sign-in (an LTI login). ``label``
+    (registry mode): the partner's registry id, a bounded set, in the line and the metrics.
     """
+    common = {"flow": flow, "step": step, **({} if label is None else {"partner": label})}
+    what = "sign-in" if flow == "sso" else f"{flow} {step}"
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    label = None
-    if labelled:
-        label = outcome.partner.partner_id if outcome.partner is not None else UNKNOWN_PARTNER
-    partner_field = {} if label is None else {"partner": label}
-    if isinstance(outcome, SignIn):
-        claims = outcome.claims
+    if not isinstance(outcome, Refusal):
+        claims = outcome.claims if outcome else None
         logger.info(
-            "sign-in redirected",
+            f"{what} {'answered' if outcome is None else 'redirected'}",
             extra={
                 "outcome": "redirected",
                 "reason": "ok",
-                **partner_field,
-                "iss": claims.issuer,
-                "kid": claims.kid,
-                "jti_sha256": _digest(claims.jti),
-                "partner_id": claims.partner_id,
-                "partner_status": outcome.partner_status,
+                **common,
+                **_claim_fields(claims),
+                "partner_status": outcome.partner_status if outcome else None,
                 "latency_ms": latency_ms,
             },
         )
-        telemetry.redirected(label)
+        if outcome is not None:
+            telemetry.redirected(label)
         return
-    error, seen, verified = outcome.error, outcome.token, outcome.claims
+    error, seen = outcome.error, outcome.token
     logger.info(
-        "sign-in refused",
+        f"{what} refused",
         extra={
-            **partner_field,
             "outcome": "refused",
             "reason": error.code,
             "status": error.status,
+            **common,
             "detail": error.log_detail,
             "expected": error.expected,
             "found": error.found,
+            **_claim_fields(outcome.claims),
             "iss": seen.issuer if seen else None,
             "kid": seen.kid if seen else None,
-            "jti_sha256": _digest(verified.jti) if verified else None,
-            "partner_id": verified.partner_id if verified else None,
             "partner_status": error.partner_status,
             "latency_ms": latency_ms,
         },
     )
     telemetry.refused(error.code, label)
+
+
+def _claim_fields(claims: VerifiedToken | None) -> dict[str, Any]:
+    """What the line says of verified claims: never a profile claim, the jti only as a digest."""
+    if claims is None:
+        return {"iss": None, "kid": None, "jti_sha256": None, "partner_id": None}
+    deployment_id = getattr(claims, "deployment_id", None)  # an LTI launch's
+    return {
+        "iss": claims.issuer,
+        "kid": claims.kid,
+        "jti_sha256": _digest(claims.jti),
+        "partner_id": claims.partner_id,
+        **({} if deployment_id is None else {"deployment_id": deployment_id}),
+    }
 
 
 def _digest(value: str | None) -> str | None:

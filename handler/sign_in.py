@@ -1,10 +1,10 @@
-"""The sign-in itself, free of Lambda and HTTP: token in, Big Interview login URL out.
+"""The sign-in, free of Lambda and HTTP: a token in, a Big Interview login URL out.
 
-``SsoService.sign_in`` never raises a refusal: it answers with a ``SignIn`` or a
-``Refusal``, a value that carries the error beside what was known when it was
-refused (the token as parsed, the verified claims, whether the one-time link
-was used up), so the log line and the error page read it rather than fields
-added to an exception on its way out.
+Every kind of sign-in ends the same way once its token is verified (``landing`` and
+``finish``): the redirect rules, the Partner API call and the login URL, answered as a
+``SignIn``. A refusal is a ``Refusal`` value carrying the error beside what was known
+when it was refused, so the log line and the error page read it. ``SsoService`` is the
+partner flow's verifier step (a partner's JWT at ``/sso``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from handler.redirects import check_redirect_to, check_return_url, sso_login_url
 from handler.replay import ReplayGuard
 from handler.tokens import UnverifiedToken, VerifiedToken, parse_token
 
-__all__ = ["Refusal", "SignIn", "SignInRequest", "SsoService"]
+__all__ = ["Landing", "Refusal", "SignIn", "SignInRequest", "SsoService", "finish", "landing"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,38 @@ class Refusal:
     claims: VerifiedToken | None = None  # when the refusal came after verification
     link_spent: bool = False  # the one-time link was used up: the page must say a new one is needed
     partner: PartnerServices | None = None  # the token's partner, once found: its error pages apply
+    clear_cookie: bool = False  # an LTI launch's state was used: its cookie is of no more use
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where Big Interview opens after the sign-in, and where it sends the user after logging out."""
+
+    redirect_to: str | None
+    return_url: str | None
+
+
+def landing(
+    destination: Destination, signed_redirect_to: str | None, redirect_to: str | None, return_url: str | None
+) -> Landing:
+    """The redirect rules: a signed ``redirect_to`` wins over an unsigned one; ``return_url``'s origin."""
+    redirect_to = signed_redirect_to or redirect_to
+    if redirect_to is not None:
+        check_redirect_to(redirect_to)
+    if return_url is not None:
+        check_return_url(return_url, destination.return_url_allowed_origins)
+    return Landing(redirect_to, return_url or destination.sso_return_url)
+
+
+def finish(
+    partner: PartnerServices, claims: VerifiedToken, at: Landing, remaining_seconds: Callable[[], float]
+) -> SignIn:
+    """After every check: the Partner API's SSO token for the user, and the login URL."""
+    sso_token, status = partner.partner_api.sso_token(claims.partner_id, claims.profile, remaining_seconds)
+    location = sso_login_url(
+        partner.partner.destination.bi_base_url, sso_token, at.redirect_to, at.return_url
+    )
+    return SignIn(location=location, claims=claims, partner_status=status, partner=partner)
 
 
 class SsoService:
@@ -78,9 +110,9 @@ class SsoService:
             claims = partner.verifier.verify(token)
         except SsoError as error:
             return Refusal(error, token, partner=partner)
-        destination = partner.partner.destination
         try:
-            redirect_to, return_url = _landing(claims, request, destination)
+            destination = partner.partner.destination
+            at = landing(destination, claims.redirect_to, request.redirect_to, request.return_url)
             if self._replay_guard is not None:
                 # Last check before the Partner API: a link refused for any other reason stays unused.
                 if claims.jti is None:
@@ -91,25 +123,7 @@ class SsoService:
         except SsoError as error:
             return Refusal(error, token, claims, partner=partner)
         try:
-            sso_token, status = partner.partner_api.sso_token(
-                claims.partner_id, claims.profile, remaining_seconds
-            )
+            return finish(partner, claims, at, remaining_seconds)
         except SsoError as error:
             # With one-time links the link is used up: a reload would only say "already used".
             return Refusal(error, token, claims, link_spent=self._replay_guard is not None, partner=partner)
-        location = sso_login_url(destination.bi_base_url, sso_token, redirect_to, return_url)
-        return SignIn(location=location, claims=claims, partner_status=status, partner=partner)
-
-
-def _landing(
-    claims: VerifiedToken, request: SignInRequest, destination: Destination
-) -> tuple[str | None, str | None]:
-    """Where Big Interview opens (``redirect_to``) and sends the user after logging out."""
-    # A signed claim wins over an unsigned parameter.
-    redirect_to = claims.redirect_to or request.redirect_to
-    if redirect_to is not None:
-        check_redirect_to(redirect_to)
-    return_url = request.return_url
-    if return_url is not None:
-        check_return_url(return_url, destination.return_url_allowed_origins)
-    return redirect_to, return_url or destination.sso_return_url

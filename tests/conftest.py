@@ -24,8 +24,9 @@ from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
 from handler.config import Config, load_config
-from handler.container import Container, new_http_pool
-from handler.routes import LambdaHandler, create_handler
+from handler.container import Container
+from handler.http_pool import new_http_pool
+from handler.routes import LambdaHandler
 from handler.telemetry import new_telemetry
 from tests import leakcheck
 from tests.support import (
@@ -270,7 +271,7 @@ def make_sso(base_env: dict[str, str], ca_file: Path, aws: Any) -> Callable[...,
         config = load_config({k: v for k, v in env.items() if v is not None})
         telemetry = new_telemetry()
         container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
-        return Sso(config, create_handler(config, container.service, telemetry), container)
+        return Sso(config, container.handler(), container)
 
     return build
 

@@ -22,16 +22,16 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from handler.config import LTI_FIELDS, MAX_LTI_ID, LtiRegistration, parse_registration
 from handler.errors import ConfigError, PartnerUnavailable
 from handler.partner_record import record_kind, secret_outside_prefix
-from handler.url_rules import url_problem
 
 __all__ = [
     "RECORD_KIND",
     "EnvironmentRegistrations",
+    "FirstOf",
     "LtiRegistration",
     "RegistrationSource",
     "RegistrationUnavailable",
@@ -43,114 +43,8 @@ __all__ = [
 
 RECORD_KIND = "lti_platform"
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-# LTI 1.3 Core §5.3.3: deployment_id is at most 255 ASCII characters, case-sensitive.
-_DEPLOYMENT_ID = re.compile(r"[\x21-\x7e]{1,255}")
-_MAX_ID = 255
-# A secret name or ARN, as template.yaml's BiApiKeySecretId allows.
-_SECRET_ID = re.compile(
-    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512}"
-)
-
-
-@dataclass(frozen=True)
-class LtiRegistration:
-    """One platform registration of the tool, and the Big Interview org behind it."""
-
-    issuer: str
-    client_id: str
-    deployment_ids: tuple[str, ...]
-    auth_url: str
-    jwks_url: str
-    bi_org: str
-    bi_base_url: str
-    api_key_secret_id: str
-    return_url: str | None = None
-    enabled: bool = True  # a registry record's flag (make partner-disable); the environment's is on
-
-
-# Each field's name in a registry record, and its environment variable.
-_FIELDS = {
-    "iss": "LTI_ISSUER",
-    "client_id": "LTI_CLIENT_ID",
-    "deployment_ids": "LTI_DEPLOYMENT_IDS",
-    "auth_url": "LTI_AUTH_URL",
-    "jwks_url": "LTI_JWKS_URL",
-    "bi_org": "BI_ORG",
-    "bi_base_url": "BI_BASE_URL",
-    "api_key_secret_id": "BI_API_KEY_SECRET_ID",
-    "return_url": "LTI_RETURN_URL",
-}
-# What a registry record has besides the fields above.
+# What a registry record has besides the registration's fields.
 _RECORD_ONLY = frozenset({"kind", "enabled"})
-
-
-def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | None = None) -> LtiRegistration:
-    """A validated registration from a record's fields, or ``ConfigError`` listing every problem.
-
-    ``names`` says what each field is called where it came from (an environment
-    variable), so a problem names what the operator has to fix.
-    """
-    shown = names or {name: name for name in _FIELDS}
-    problems: list[str] = []
-
-    def text(field: str, required: bool = True, limit: int = 2048) -> str:
-        value = values.get(field)
-        if value is None or value == "":
-            if required:
-                problems.append(f"{shown[field]} is required")
-            return ""
-        if not isinstance(value, str) or len(value) > limit or value != value.strip():
-            problems.append(
-                f"{shown[field]} must be a string of at most {limit} characters without spaces around it"
-            )
-            return ""
-        return value
-
-    def url(field: str, required: bool = True) -> str:
-        value = text(field, required)
-        if value and (problem := url_problem(value)):
-            problems.append(f"{shown[field]} {problem}, got {value[:200]!r}")
-        return value
-
-    issuer = text("iss", limit=_MAX_ID)
-    client_id = text("client_id", limit=_MAX_ID)
-    deployment_ids = _deployment_ids(values.get("deployment_ids"), shown["deployment_ids"], problems)
-    auth_url = url("auth_url")
-    jwks_url = url("jwks_url")
-    bi_org = text("bi_org", limit=63).lower()
-    if bi_org and not _DNS_LABEL.fullmatch(bi_org):
-        problems.append(f"{shown['bi_org']} must be a DNS label such as 'xyz', got {bi_org!r}")
-    bi_base_url = url("bi_base_url", required=False) or f"https://{bi_org}.biginterview.com"
-    secret_id = text("api_key_secret_id", limit=2048)
-    if secret_id and not _SECRET_ID.fullmatch(secret_id):
-        problems.append(f"{shown['api_key_secret_id']} must be a Secrets Manager secret name or ARN")
-    return_url = url("return_url", required=False) or None
-    if problems:
-        raise ConfigError(problems)
-    return LtiRegistration(
-        issuer=issuer,
-        client_id=client_id,
-        deployment_ids=deployment_ids,
-        auth_url=auth_url,
-        jwks_url=jwks_url,
-        bi_org=bi_org,
-        bi_base_url=bi_base_url.rstrip("/"),
-        api_key_secret_id=secret_id,
-        return_url=return_url,
-    )
-
-
-def _deployment_ids(value: Any, name: str, problems: list[str]) -> tuple[str, ...]:
-    """A list of deployment ids (a record's JSON list, or the variable's comma-separated text)."""
-    items = [item.strip() for item in value.split(",")] if isinstance(value, str) else value
-    if not isinstance(items, list) or not [item for item in items if item]:
-        problems.append(f"{name} is required: the deployment_id(s) the platform gave this tool")
-        return ()
-    ids = tuple(item for item in items if item)
-    if not all(isinstance(item, str) and _DEPLOYMENT_ID.fullmatch(item) for item in ids):
-        problems.append(f"{name} must be deployment ids of 1 to 255 printable ASCII characters")
-        return ()
-    return ids
 
 
 class RegistrationUnavailable(Exception):
@@ -166,9 +60,12 @@ class RegistrationSource(Protocol):
 class EnvironmentRegistrations:
     """The one registration a single-platform deployment gives in its environment (``LTI_*``, ``BI_*``)."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        values: dict[str, Any] = {field: environ.get(name, "").strip() for field, name in _FIELDS.items()}
-        self.registration = parse_registration(values, _FIELDS)
+    def __init__(self, environ: Mapping[str, str] | LtiRegistration) -> None:
+        if isinstance(environ, LtiRegistration):
+            self.registration = environ
+        else:
+            values = {field: environ.get(name, "").strip() for field, name in LTI_FIELDS.items()}
+            self.registration = parse_registration(values, LTI_FIELDS)
 
     def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
         registration = self.registration
@@ -200,10 +97,10 @@ def registry_registration(key: str, document: Any) -> LtiRegistration:
     if document.get("kind") != RECORD_KIND:
         shown = repr(document.get("kind"))[:80]
         problems.append(f"kind must be {RECORD_KIND!r} for a platform registration, got {shown}")
-    unknown = sorted(str(name)[:40] for name in set(document) - set(_FIELDS) - _RECORD_ONLY)
+    unknown = sorted(str(name)[:40] for name in set(document) - set(LTI_FIELDS) - _RECORD_ONLY)
     if unknown:
         problems.append(
-            f"unknown fields {unknown[:10]}; a registration has {sorted(set(_FIELDS) | _RECORD_ONLY)}"
+            f"unknown fields {unknown[:10]}; a registration has {sorted(set(LTI_FIELDS) | _RECORD_ONLY)}"
         )
     if problem := secret_outside_prefix("api_key_secret_id", document.get("api_key_secret_id")):
         problems.append(problem)
@@ -241,7 +138,7 @@ class RegistryRegistrations:
     def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
         # No registration has an iss or client_id this long (parse_registration), and the key of
         # one could exceed DynamoDB's 2048-byte partition key limit: GetItem would fail (a 503).
-        if client_id is None or len(issuer) > _MAX_ID or len(client_id) > _MAX_ID:
+        if client_id is None or len(issuer) > MAX_LTI_ID or len(client_id) > MAX_LTI_ID:
             return None
         key = registry_key(issuer, client_id)
         try:
@@ -265,3 +162,17 @@ class RegistryRegistrations:
         if (registration.issuer, registration.client_id) != (issuer, client_id):
             return None
         return registration
+
+
+class FirstOf:
+    """The first of ``sources`` that knows the registration (the environment's, then the registry's)."""
+
+    def __init__(self, sources: list[RegistrationSource]) -> None:
+        self._sources = sources
+
+    def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
+        for source in self._sources:
+            found = source.find(issuer, client_id)
+            if found is not None:
+                return found
+        return None

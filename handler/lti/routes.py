@@ -1,40 +1,38 @@
 """The LTI routes on the function's resolver: ``/lti/login``, ``/lti/launch``, ``/lti/jwks``.
 
-``register_lti_routes`` adds them to the resolver ``handler.routes`` builds, so
-they share its log context, metrics, security headers and error handling. Each
-login and launch is one log line, as each ``/sso`` request is; it never holds
-the ``id_token``, the state, the nonce, the SSO token, a name or an email.
+``register_lti_routes`` adds them to the resolver ``handler.routes`` builds, so they share
+its log line (``log`` is ``handler.routes.log_outcome``), metrics, security headers and
+error pages (``LTI_PAGES``: the platform administrator's). What is LTI's here: the
+state cookie, and the form's parameters.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from typing import Any, Protocol
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from handler import api_description
-from handler.config import DEFAULT_TROUBLESHOOTING_URL
 from handler.errors import NotFound, SsoError
 from handler.lti.errors import LtiBadRequest
-from handler.lti.service import Launched, LoginAnswer, LtiRefusal, LtiService, our_origin, state_cookie_name
-from handler.lti.tool_key import KmsToolKey
-from handler.request import form_fields, wants_json
+from handler.lti.service import LTI_PAGES, Lti, our_origin, state_cookie_name
+from handler.request import form_fields, remaining_seconds, request_id, wants_json
 from handler.responses import error_response, redirect
-from handler.telemetry import Telemetry
+from handler.sign_in import Refusal, SignIn
 
 __all__ = ["LTI_TROUBLESHOOTING_URL", "register_lti_routes"]
 
-# Error pages link to the code's row of the LMS administrator's guide.
-LTI_TROUBLESHOOTING_URL = DEFAULT_TROUBLESHOOTING_URL.replace("partner-guide.md", "lti.md")
-# The partner flow's page policy, except that any page may frame it: LMSs open tools in a
-# frame, and a refusal the student cannot see (frame-ancestors 'none') helps no one. The
-# page has no form, script or button to trick anyone into, so framing it risks nothing.
-LTI_PAGE_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; form-action 'none'"
-)
+LTI_TROUBLESHOOTING_URL = LTI_PAGES.troubleshooting_url
+
+
+class Log(Protocol):
+    """``handler.routes.log_outcome`` with its logger and telemetry."""
+
+    def __call__(self, outcome: SignIn | Refusal | None, started: float, *, flow: str, step: str) -> Any: ...
 
 
 def _state_cookie(name: str, value: str, max_age: int) -> Cookie:
@@ -53,35 +51,13 @@ def _state_cookie(name: str, value: str, max_age: int) -> Cookie:
     )
 
 
-def register_lti_routes(
-    app: APIGatewayHttpResolver,
-    service: LtiService,
-    tool_key: KmsToolKey | None,
-    logger: Logger,
-    telemetry: Telemetry,
-    state_lifetime_seconds: int,
-) -> None:
+def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None:
     """Add the LTI routes to ``app`` (``handler.routes.create_handler`` calls this)."""
 
-    def request_id() -> str:
-        return app.current_event.request_context.request_id or "-"
-
-    def remaining_seconds() -> float:
-        return app.lambda_context.get_remaining_time_in_millis() / 1000
-
-    def refused(refusal: LtiRefusal, started: float, step: str, state: str = "") -> Response[str]:
-        error = refusal.error
-        _log(logger, telemetry, step, started, error=error, refusal=refusal)
-        response = error_response(
-            error,
-            request_id(),
-            wants_json(app.current_event),
-            None,
-            LTI_TROUBLESHOOTING_URL,
-            reader="the learning platform's administrator",
-        )
-        if (response.content_type or "").startswith("text/html"):
-            response.headers["Content-Security-Policy"] = LTI_PAGE_POLICY
+    def refused(refusal: Refusal, started: float, step: str, state: str = "") -> Response[str]:
+        log(refusal, started, flow="lti", step=step)
+        pages = refusal.partner.partner.destination.pages if refusal.partner else LTI_PAGES
+        response = error_response(refusal.error, request_id(app), wants_json(app.current_event), pages)
         if refusal.clear_cookie:
             response.cookies.append(_state_cookie(state_cookie_name(state), "", 0))
         return response
@@ -95,16 +71,14 @@ def register_lti_routes(
             params = _single_values(form_fields(event)) if event.request_context.http.method == "POST" else {}
             params = {**(event.query_string_parameters or {}), **params}
         except SsoError as error:
-            return refused(LtiRefusal(error), started, "login")
-        answer = service.login(params, our_origin(event.headers.get("host", "")))
-        if isinstance(answer, LtiRefusal):
+            return refused(Refusal(error), started, "login")
+        answer = lti.service.login(params, our_origin(event.headers.get("host", "")))
+        if isinstance(answer, Refusal):
             return refused(answer, started, "login")
-        assert isinstance(answer, LoginAnswer)
-        _log(logger, telemetry, "login", started)
+        log(None, started, flow="lti", step="login")
         response = redirect(answer.location)
-        response.cookies.append(
-            _state_cookie(state_cookie_name(answer.state), answer.binding, state_lifetime_seconds)
-        )
+        lifetime = lti.states.lifetime_seconds
+        response.cookies.append(_state_cookie(state_cookie_name(answer.state), answer.binding, lifetime))
         return response
 
     @app.post("/lti/launch", **api_description.LTI_LAUNCH)
@@ -114,35 +88,30 @@ def register_lti_routes(
         try:
             form = _single_values(form_fields(event))
         except SsoError as error:
-            return refused(LtiRefusal(error), started, "launch")
+            return refused(Refusal(error), started, "launch")
         cookies = dict(cookie.partition("=")[::2] for cookie in event.cookies or [])
 
         def binding_for(state: str) -> str | None:
             return cookies.get(state_cookie_name(state)) or None
 
-        outcome = service.launch(
-            form, binding_for, our_origin(event.headers.get("host", "")), remaining_seconds
-        )
-        if isinstance(outcome, LtiRefusal):
+        host = our_origin(event.headers.get("host", ""))
+        outcome = lti.service.launch(form, binding_for, host, functools.partial(remaining_seconds, app))
+        if isinstance(outcome, Refusal):
             return refused(outcome, started, "launch", form.get("state", ""))
-        assert isinstance(outcome, Launched)
-        _log(logger, telemetry, "launch", started, launched=outcome)
+        log(outcome, started, flow="lti", step="launch")
         response = redirect(outcome.location)
         response.cookies.append(_state_cookie(state_cookie_name(form["state"]), "", 0))
         return response
 
     @app.get("/lti/jwks", **api_description.LTI_JWKS)
     def lti_jwks() -> Response[str]:
-        if tool_key is None:
-            return error_response(NotFound(), request_id(), wants_json(app.current_event), None)
+        if lti.tool_key is None:
+            return error_response(NotFound(), request_id(app), wants_json(app.current_event))
         try:
-            document = tool_key.jwks()
+            document = lti.tool_key.jwks()
         except SsoError as error:
-            logger.info(
-                "tool key unavailable",
-                extra={"outcome": "refused", "reason": error.code, "detail": error.log_detail},
-            )
-            return error_response(error, request_id(), True, None, LTI_TROUBLESHOOTING_URL)
+            log(Refusal(error), time.perf_counter(), flow="lti", step="jwks")
+            return error_response(error, request_id(app), True, LTI_PAGES)
         return Response(status_code=200, content_type="application/json", body=json.dumps(document))
 
 
@@ -154,58 +123,3 @@ def _single_values(fields: dict[str, list[str]]) -> dict[str, str]:
             raise LtiBadRequest(f"{name[:40]} is given more than once")
         single[name] = values[0]
     return single
-
-
-def _log(
-    logger: Logger,
-    telemetry: Telemetry,
-    step: str,
-    started: float,
-    *,
-    error: SsoError | None = None,
-    refusal: LtiRefusal | None = None,
-    launched: Launched | None = None,
-) -> None:
-    """One line per login or launch; nothing secret (no token, state, nonce, name or email)."""
-    latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    if error is None:
-        claims = launched.claims if launched else None
-        logger.info(
-            f"lti {step} {'redirected' if launched else 'answered'}",
-            extra={
-                "outcome": "redirected",
-                "reason": "ok",
-                "flow": "lti",
-                "step": step,
-                "iss": claims.issuer if claims else None,
-                "kid": claims.kid if claims else None,
-                "deployment_id": claims.deployment_id if claims else None,
-                "partner_id": claims.partner_id if claims else None,
-                "partner_status": launched.partner_status if launched else None,
-                "latency_ms": latency_ms,
-            },
-        )
-        if launched:
-            telemetry.redirected()
-        return
-    seen = refusal.token if refusal else None
-    verified = refusal.claims if refusal else None
-    logger.info(
-        f"lti {step} refused",
-        extra={
-            "outcome": "refused",
-            "reason": error.code,
-            "status": error.status,
-            "flow": "lti",
-            "step": step,
-            "detail": error.log_detail,
-            "expected": error.expected,
-            "found": error.found,
-            "iss": seen.issuer if seen else None,
-            "kid": seen.kid if seen else None,
-            "partner_id": verified.partner_id if verified else None,
-            "partner_status": error.partner_status,
-            "latency_ms": latency_ms,
-        },
-    )
-    telemetry.refused(error.code)

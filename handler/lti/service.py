@@ -1,29 +1,32 @@
-"""The launch, free of Lambda and HTTP: a login in, a redirect out; an id_token in, Big Interview out.
+"""LTI's own steps, free of Lambda and HTTP: a login in, a redirect out; an id_token in, a sign-in out.
 
-``LtiService.login`` answers a platform's third-party initiated login (LTI 1.3
-Core §5.1.1 / Security Framework §5.1.1) with the authentication request to
-the platform's authorization endpoint, and the state it issued.
-``LtiService.launch`` checks the form-posted ``id_token`` and ``state`` and,
-last, calls the Partner API. Like ``SsoService.sign_in`` they never raise a
-refusal: they answer with a value. Every part that holds state (key sets,
-secrets, Partner API clients) is made once per registration and kept.
+``LtiService.login`` answers a platform's third-party initiated login (LTI 1.3 Core
+§5.1.1 / Security Framework §5.1.1) with the authentication request and the state it
+issued. ``LtiService.launch`` uses the state once, verifies the ``id_token`` with the
+registration wired as a partner (``PartnerWiring``, ``launch_partner``) and ends as
+every sign-in does (``handler.sign_in.finish``). Like ``SsoService`` it answers with a value.
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import urllib3
-
+from handler.aws_clients import AwsClients
+from handler.config import (
+    DEFAULT_TROUBLESHOOTING_URL,
+    Destination,
+    ErrorPages,
+    LtiRegistration,
+    LtiSettings,
+    Partner,
+)
 from handler.errors import ProfileRequired, SsoError
-from handler.keys import HttpFetcher, JwksKeySource
-from handler.lti.claims import LaunchVerifier, VerifiedLaunch
+from handler.keys import KeySource
+from handler.lti.claims import LaunchVerifier, VerifiedLaunch, launch_policy
 from handler.lti.errors import (
     LtiBadRequest,
     LtiProfileNotReleased,
@@ -34,16 +37,32 @@ from handler.lti.errors import (
     UnknownDeployment,
     UnknownRegistration,
 )
-from handler.lti.registrations import LtiRegistration, RegistrationSource, RegistrationUnavailable
+from handler.lti.registrations import (
+    EnvironmentRegistrations,
+    FirstOf,
+    RegistrationSource,
+    RegistrationUnavailable,
+    RegistryRegistrations,
+)
 from handler.lti.state import LaunchStates, digest
-from handler.partner_api import PROFILE_FIELDS, PartnerApiClient
-from handler.redirects import check_redirect_to, sso_login_url
+from handler.lti.tool_key import KmsToolKey
+from handler.partner_api import PROFILE_FIELDS
+from handler.partners import PartnerRegistry, PartnerServices, PartnerWiring
 from handler.secret_source import SecretSource
-from handler.telemetry import Telemetry
+from handler.sign_in import Refusal, SignIn, finish, landing
 from handler.tokens import UnverifiedToken, parse_token
 from handler.url_rules import is_loopback_host
 
-__all__ = ["LAUNCH_PATH", "Launched", "LoginAnswer", "LtiRefusal", "LtiRuntime", "LtiService", "our_origin"]
+__all__ = [
+    "LAUNCH_PATH",
+    "LTI_PAGES",
+    "LoginAnswer",
+    "Lti",
+    "LtiService",
+    "launch_partner",
+    "our_origin",
+    "wire_lti",
+]
 
 LAUNCH_PATH = "/lti/launch"
 _MAX_PARAMETER = 2048
@@ -56,15 +75,25 @@ PRIVACY_SETTINGS = (
 )
 
 
-@dataclass(frozen=True)
-class LtiRuntime:
-    """The deployment-wide settings of LTI launches (the partner flow's ``Runtime`` has the rest)."""
+# The error pages of every LTI step: they speak to the platform's administrator, link to the
+# LMS guide's troubleshooting table, and may show inside the LMS's frame.
+LTI_PAGES = ErrorPages(
+    DEFAULT_TROUBLESHOOTING_URL.replace("partner-guide.md", "lti.md"),
+    reader="the learning platform's administrator",
+    framed=True,
+)
 
-    partner_api_timeout_seconds: float = 5.0
-    secret_cache_seconds: int = 300
-    jwks_max_age_seconds: int = 600
-    jwks_stale_seconds: int = 86400
-    leeway_seconds: int = 30
+
+def launch_partner(registration: LtiRegistration) -> Partner:
+    """A platform registration as a partner: its id_tokens' policy, and its org's destination."""
+    destination = Destination(
+        registration.bi_org,
+        registration.bi_base_url,
+        registration.api_key_secret_id,
+        sso_return_url=registration.return_url,
+        pages=LTI_PAGES,
+    )
+    return Partner(launch_policy(registration), destination)
 
 
 @dataclass(frozen=True)
@@ -74,25 +103,6 @@ class LoginAnswer:
     location: str = field(repr=False)  # carries the state and nonce
     state: str = field(repr=False, default="")
     binding: str = field(repr=False, default="")
-
-
-@dataclass(frozen=True)
-class Launched:
-    """A completed launch: where to send the browser, and what to log about it."""
-
-    location: str = field(repr=False)  # carries the SSO token
-    claims: VerifiedLaunch
-    partner_status: int
-
-
-@dataclass(frozen=True)
-class LtiRefusal:
-    """A login or launch that cannot happen, and what was known where it was refused."""
-
-    error: SsoError
-    token: UnverifiedToken | None = None
-    claims: VerifiedLaunch | None = None
-    clear_cookie: bool = False  # the state was used: its cookie is of no more use
 
 
 def our_origin(host: str) -> str | None:
@@ -115,32 +125,30 @@ class LtiService:
         self,
         registrations: RegistrationSource,
         states: LaunchStates,
-        http: urllib3.PoolManager,
-        secret_client_factory: Callable[[], Any],
-        runtime: LtiRuntime = LtiRuntime(),
-        telemetry: Telemetry | None = None,
+        wiring: PartnerWiring,
         clock: Callable[[], float] = time.time,
+        leeway_seconds: int = 30,
     ) -> None:
         self._registrations = registrations
         self._states = states
-        self._http = http
-        self._secret_client_factory = secret_client_factory
-        self._runtime = runtime
-        self._telemetry = telemetry or Telemetry()
+        self._wiring = wiring
         self._clock = clock
-        self._lock = threading.Lock()
-        # Made once per registration (or per secret / base URL) and kept: caches live in them.
-        self._verifiers: dict[LtiRegistration, LaunchVerifier] = {}
-        self._key_sources: dict[tuple[str, str], JwksKeySource] = {}
-        self._secrets: dict[str, SecretSource] = {}
-        self._partner_apis: dict[tuple[str, str], PartnerApiClient] = {}
+        self._leeway_seconds = leeway_seconds
+
+    def wire(self, registration: LtiRegistration) -> PartnerServices:
+        """The registration's services, on the shared wiring: its key set and API key are the deployment's."""
+
+        def verifier(policy: object, keys: KeySource, _: SecretSource | None) -> LaunchVerifier:
+            return LaunchVerifier(registration, keys, self._leeway_seconds)
+
+        return self._wiring.wire("lti", launch_partner(registration), verifier)
 
     # ---- /lti/login -------------------------------------------------------------------------
-    def login(self, params: dict[str, str], origin: str | None) -> LoginAnswer | LtiRefusal:
+    def login(self, params: dict[str, str], origin: str | None) -> LoginAnswer | Refusal:
         try:
             return self._login(params, origin)
         except SsoError as error:
-            return LtiRefusal(error)
+            return Refusal(error)
 
     def _login(self, params: dict[str, str], origin: str | None) -> LoginAnswer:
         issuer, login_hint, target_link_uri = (
@@ -183,10 +191,11 @@ class LtiService:
         binding_for: Callable[[str], str | None],
         origin: str | None,
         remaining_seconds: Callable[[], float],
-    ) -> Launched | LtiRefusal:
+    ) -> SignIn | Refusal:
         """``binding_for(state)``: the browser's cookie for that state, if it sent one."""
         token: UnverifiedToken | None = None
         claims: VerifiedLaunch | None = None
+        partner: PartnerServices | None = None
         state_used = False
         try:
             if "error" in form:
@@ -206,29 +215,21 @@ class LtiService:
             # The whole iss: UnverifiedToken.issuer is cut to 200 characters for logs.
             if token.payload.get("iss") != registration.issuer:
                 raise StateRefused("the id_token's iss is not the platform this state was issued for")
-            verified = self._verifier(registration).verify(token)
+            partner = self.wire(registration)
+            verified = partner.verifier.verify(token)
             assert isinstance(verified, VerifiedLaunch)  # LaunchVerifier returns it
             claims = verified
             if digest(claims.nonce) != issued.nonce_sha256:
                 raise StateRefused("the id_token's nonce is not the one issued with this state")
             _check_on_our_host(claims.target_link_uri, origin)
-            if claims.redirect_to is not None:
-                check_redirect_to(claims.redirect_to)
-            partner_api = self._partner_api(registration)
+            at = landing(partner.partner.destination, claims.redirect_to, None, None)
             try:
-                sso_token, status = partner_api.sso_token(
-                    claims.partner_id, claims.profile, remaining_seconds
-                )
+                return finish(partner, claims, at, remaining_seconds)
             except ProfileRequired as error:
                 raise _profile_not_released(claims.profile, error) from None
         except SsoError as error:
-            return LtiRefusal(error, token, claims, clear_cookie=state_used)
-        location = sso_login_url(
-            registration.bi_base_url, sso_token, claims.redirect_to, registration.return_url
-        )
-        return Launched(location, claims, status)
+            return Refusal(error, token, claims, partner=partner, clear_cookie=state_used)
 
-    # ---- parts made once per registration ---------------------------------------------------
     def _registration(self, issuer: str, client_id: str | None) -> LtiRegistration:
         try:
             registration = self._registrations.find(issuer, client_id)
@@ -252,55 +253,33 @@ class LtiService:
             )
         return registration
 
-    def _verifier(self, registration: LtiRegistration) -> LaunchVerifier:
-        with self._lock:
-            verifier = self._verifiers.get(registration)
-            if verifier is None:
-                key = (registration.issuer, registration.jwks_url)
-                keys = self._key_sources.get(key)
-                if keys is None:
-                    keys = self._key_sources[key] = JwksKeySource(
-                        HttpFetcher(self._http),
-                        (registration.issuer,),
-                        registration.jwks_url,
-                        max_age_seconds=self._runtime.jwks_max_age_seconds,
-                        stale_seconds=self._runtime.jwks_stale_seconds,
-                        clock=self._clock,
-                        telemetry=self._telemetry,
-                    )
-                verifier = self._verifiers[registration] = LaunchVerifier(
-                    registration, keys, self._runtime.leeway_seconds
-                )
-            return verifier
 
-    def _partner_api(self, registration: LtiRegistration) -> PartnerApiClient:
-        with self._lock:
-            secret = self._secrets.get(registration.api_key_secret_id)
-            if secret is None:
-                secret = self._secrets[registration.api_key_secret_id] = SecretSource(
-                    registration.api_key_secret_id,
-                    self._secret_client_factory,
-                    self._runtime.secret_cache_seconds,
-                )
-            key = (registration.bi_base_url, registration.api_key_secret_id)
-            client = self._partner_apis.get(key)
-            if client is None:
-                client = self._partner_apis[key] = PartnerApiClient(
-                    registration.bi_base_url,
-                    secret,
-                    self._http,
-                    self._runtime.partner_api_timeout_seconds,
-                    telemetry=self._telemetry,
-                )
-            return client
+@dataclass
+class Lti:
+    """LTI launches as the routes need them: the service, the tool key (if any), the state table."""
 
-    def after_restore(self) -> None:
-        """SnapStart: no cached secret or key set of the snapshot is trusted (``Container.after_restore``)."""
-        with self._lock:
-            for secret in self._secrets.values():
-                secret.forget_value()
-            for keys in self._key_sources.values():
-                keys.after_restore()
+    service: LtiService
+    tool_key: KmsToolKey | None
+    states: LaunchStates
+
+
+def wire_lti(
+    settings: LtiSettings,
+    wiring: PartnerWiring,
+    clients: AwsClients,
+    registry: PartnerRegistry | None,
+    clock: Callable[[], float] = time.time,
+) -> Lti:
+    """LTI on the deployment's spine: registrations from the environment and/or the registry's reader."""
+    sources: list[RegistrationSource] = []
+    if settings.registration is not None:
+        sources.append(EnvironmentRegistrations(settings.registration))
+    if registry is not None:
+        sources.append(RegistryRegistrations(registry.record_text))
+    states = LaunchStates(settings.state_table, settings.state_seconds, clients.factory("dynamodb"))
+    service = LtiService(FirstOf(sources), states, wiring, clock)
+    tool_key = KmsToolKey(settings.tool_key_id, clients.factory("kms")) if settings.tool_key_id else None
+    return Lti(service, tool_key, states)
 
 
 def _required(params: dict[str, str], name: str, limit: int = _MAX_PARAMETER) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any
 
 from handler.errors import ReplayStoreUnavailable
 from handler.lti.errors import LaunchExpired, StateRefused
-from handler.replay import put_if_new
+from handler.replay import put_if_new, store_client
 
 __all__ = ["IssuedLaunch", "LaunchStates", "digest"]
 
@@ -52,12 +51,10 @@ class IssuedLaunch:
 class LaunchStates:
     """The launch table: one item per login, used once."""
 
-    def __init__(self, table_name: str, lifetime_seconds: int, client_factory: Callable[[], Any]) -> None:
+    def __init__(self, table_name: str, lifetime_seconds: int, client: Callable[[], Any]) -> None:
         self._table_name = table_name
         self.lifetime_seconds = lifetime_seconds
-        self._client_factory = client_factory
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client = client
 
     def issue(self, state: str, nonce: str, binding: str, issuer: str, client_id: str, now: float) -> None:
         """Remember a login's state (its nonce and browser binding) until ``now`` + the lifetime."""
@@ -71,7 +68,7 @@ class LaunchStates:
             "iss": {"S": issuer},
             "client_id": {"S": client_id},
         }
-        client = self._client_instance()
+        client = store_client(self._client, "launch state")
         try:
             stored = put_if_new(client, self._table_name, item)
         except Exception as error:  # noqa: BLE001 - any failure refuses the login
@@ -81,7 +78,7 @@ class LaunchStates:
 
     def use_once(self, state: str, binding: str, now: float) -> IssuedLaunch:
         """Mark the state used if it is ours, unused, unexpired and this browser's; what it was issued for."""
-        client = self._client_instance()
+        client = store_client(self._client, "launch state")
         claim = uuid.uuid4().hex
         try:
             answer = client.update_item(
@@ -108,18 +105,6 @@ class LaunchStates:
         except Exception as error:  # noqa: BLE001 - any other failure refuses the launch
             raise ReplayStoreUnavailable(f"DynamoDB (launch state): {type(error).__name__}") from None
         return IssuedLaunch(item["iss"]["S"], item["client_id"]["S"], item["nonce_sha256"]["S"])
-
-    def warm_client(self) -> None:
-        self._client_instance()
-
-    def _client_instance(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                try:
-                    self._client = self._client_factory()
-                except Exception as error:  # noqa: BLE001 - e.g. no region: refuse, do not crash
-                    raise ReplayStoreUnavailable(f"DynamoDB client: {type(error).__name__}") from None
-            return self._client
 
 
 def _refusal(item: dict[str, Any], binding: str, now: float) -> Exception:

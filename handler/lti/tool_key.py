@@ -30,10 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from jwt.algorithms import RSAAlgorithm
 
-from handler.aws_clients import aws_client
 from handler.errors import SsoError
 
-__all__ = ["KmsToolKey", "ToolKeyUnavailable", "kms_client"]
+__all__ = ["KmsToolKey", "ToolKeyUnavailable"]
 
 
 class ToolKeyUnavailable(SsoError):
@@ -42,18 +41,10 @@ class ToolKeyUnavailable(SsoError):
     message = "The tool's public key is temporarily unavailable. Please try again in a minute."
 
 
-def kms_client() -> Any:
-    """A KMS client with short timeouts; ``AWS_ENDPOINT_URL`` points it at moto locally."""
-    from botocore.config import Config as BotoConfig
-
-    config = BotoConfig(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
-    return aws_client("kms", config)
-
-
 class KmsToolKey:
     """The tool's JWKS, from the public half of a KMS key, fetched once."""
 
-    def __init__(self, key_id: str, client_factory: Callable[[], Any] = kms_client) -> None:
+    def __init__(self, key_id: str, client_factory: Callable[[], Any]) -> None:
         self._key_id = key_id
         self._client_factory = client_factory
         self._jwks: dict[str, Any] | None = None

@@ -25,7 +25,7 @@ import urllib3
 from jwt import PyJWK
 
 from handler.config import TokenPolicy, load_return_url_origins, load_token_policy
-from handler.container import new_http_pool
+from handler.http_pool import new_http_pool
 from handler.keys import HttpFetcher, JwksKeySource, KeySource
 from handler.tokens import TokenVerifier
 

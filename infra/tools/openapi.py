@@ -1,7 +1,7 @@
 """Write the API description, ``docs/openapi.json``, from the handler's own routes.
 
 ``python -m infra.tools.openapi`` (``make openapi``) registers the routes exactly as
-the Lambda does (``handler.routes.create_handler``) on a resolver of our own, then
+the Lambda does (``handler.container.Container``'s handler) on a resolver of our own, then
 asks Powertools for the schema; the route metadata lives in
 ``handler.api_description``. Request validation stays off: describing the API
 costs the function nothing at run time. ``python -m infra.tools.openapi --check``
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import urllib3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -21,10 +21,9 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Serve
 
 from handler import __version__
 from handler.api_description import JWT_SECURITY_SCHEME
+from handler.aws_clients import AwsClients
 from handler.config import load_config
-from handler.lti.setup import lti_from_environment
-from handler.routes import create_handler
-from handler.sign_in import SsoService
+from handler.container import Container
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPOSITORY_ROOT / "docs" / "openapi.json"
@@ -90,21 +89,13 @@ _SAMPLE_ENVIRONMENT = {
 def resolver_with_routes() -> APIGatewayHttpResolver:
     """A resolver holding exactly the routes the Lambda handler registers, LTI launches on."""
     resolver = APIGatewayHttpResolver()
-    config = load_config(_SAMPLE_ENVIRONMENT)
 
-    def unused() -> Any:
+    def unused(service: str) -> Any:
         raise AssertionError("describing the routes calls no AWS service")
 
-    # Nothing is fetched or called: registering routes touches neither service.
-    lti = lti_from_environment(
-        _SAMPLE_ENVIRONMENT,
-        urllib3.PoolManager(),
-        config.runtime,
-        unused,
-        dynamodb_client_factory=unused,
-        kms_client_factory=unused,
-    )
-    create_handler(config, cast(SsoService, None), resolver=resolver, lti=lti)
+    # Nothing is fetched or called: registering routes touches no service.
+    config = load_config(_SAMPLE_ENVIRONMENT)
+    Container.build(config, urllib3.PoolManager(), clients=AwsClients(make=unused)).handler(resolver)
     return resolver
 
 

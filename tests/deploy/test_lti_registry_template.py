@@ -21,13 +21,11 @@ import boto3
 import pytest
 from pytest_httpserver import HTTPServer
 
-from handler import aws_clients
 from handler.config import load_config
-from handler.container import Container, new_http_pool
+from handler.container import Container
+from handler.http_pool import new_http_pool
 from handler.lti.registrations import registry_key
-from handler.lti.setup import lti_from_environment
 from handler.partner_record import SECRET_PREFIX
-from handler.routes import create_handler
 from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import SECRET_ID
@@ -267,22 +265,11 @@ def registry_tool(
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-        monkeypatch.setattr(aws_clients, "_session", None)  # one role per Lambda container, several here
         config = load_config(env)
         telemetry = new_telemetry()
         container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
-        assert container.registry is not None
-        lti = lti_from_environment(
-            env,
-            container.http,
-            config.runtime,
-            lambda: boto3.client("secretsmanager"),
-            registry_record_text=container.registry.record_text,
-            dynamodb_client_factory=container.dynamodb,
-        )
-        assert lti is not None
-        handler = create_handler(config, container.service, telemetry, lti=lti)
-        return Tool(handler, lti, partner_api, platform_key)
+        assert container.registry is not None and container.lti is not None
+        return Tool(container.handler(), container.lti, partner_api, platform_key, container)
 
     return build
 

@@ -30,8 +30,8 @@ from moto.server import ThreadedMotoServer
 from pytest_httpserver import HTTPServer
 
 from handler.config import load_config
-from handler.container import Container, new_http_pool
-from handler.routes import create_handler
+from handler.container import Container
+from handler.http_pool import new_http_pool
 from handler.telemetry import SERVICE
 from tests import leakcheck
 from tests.conftest import Sso
@@ -204,7 +204,7 @@ def build_sso(base_env: dict[str, str], ca_file: Path, clock: FakeClock) -> Call
         config = load_config({k: v for k, v in env.items() if v is not None})
         # The key cache on the fake clock: the 30 s refetch cooldown, crossed without waiting.
         container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), clock=clock)
-        return Sso(config, create_handler(config, container.service), container)
+        return Sso(config, container.handler(), container)
 
     return build
 

@@ -24,8 +24,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from handler.config import load_config
-from handler.container import Container, new_http_pool
-from handler.routes import create_handler
+from handler.container import Container
+from handler.http_pool import new_http_pool
 from tests import leakcheck
 from tests.conftest import Sso
 from tests.faults.conftest import PROFILE_VALUES, FakeClock, Moto
@@ -109,7 +109,7 @@ def debug_sso(
         }
         config = load_config(env)
         container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), clock=clock)
-        sso = Sso(config, create_handler(config, container.service), container)
+        sso = Sso(config, container.handler(), container)
         debug_everywhere.attach_to_loggers_that_do_not_propagate()
         return sso
 

@@ -28,7 +28,6 @@ from werkzeug import Request, Response
 
 from handler.container import Container
 from handler.prefetch import GRACE_SECONDS
-from handler.routes import create_handler
 from tests.conftest import REPLAY_TABLE, Sso
 from tests.faults.conftest import Harness, Moto
 from tests.servers import LOOPBACK, RawPartnerApi, SwitchableProxy, free_port, listening
@@ -103,7 +102,7 @@ def test_unread_session_tickets_made_urllib3_reconnect_and_the_pool_reads_them(
         sso = build_sso(BI_BASE_URL=api.url)
         if pool is not None:  # the same wiring on a stock urllib3 pool
             container = Container.build(sso.config, pool)
-            sso = Sso(sso.config, create_handler(sso.config, container.service), container)
+            sso = Sso(sso.config, container.handler(), container)
         sso.container.prefetch_during_init("on-demand", tracing=False)
         time.sleep(0.2)  # the session tickets arrive after the handshake
         harness(sso).sign_in(rsa_key, api.issued)
@@ -295,7 +294,7 @@ def test_no_network_before_a_snapshot_with_tracing_or_ahead_of_provisioned_traff
     sso.container.prefetch_during_init(initialization_type, tracing=tracing)
 
     assert (moto.proxy.forwarded, jwks_fetches(jwks_server), partner.connections) == (0, 0, 0)
-    created = sso.container.secrets[0]._client is not None
+    created = sso.container.clients.created("secretsmanager")
     assert created == (initialization_type == "provisioned-concurrency" and not tracing)
 
 
@@ -376,7 +375,7 @@ def test_with_one_time_links_the_dynamodb_client_is_made_during_init_and_the_lin
 
     sso.container.prefetch_during_init("on-demand", tracing=False)
 
-    assert sso.container.replay_guard is not None and sso.container.replay_guard._client is not None
+    assert sso.container.replay_guard is not None and sso.container.clients.created("dynamodb")
     assert moto.proxy.forwarded == forwarded_before + 1  # the secret's read; the client made no call
     h.sign_in(rsa_key, partner.issued)
     assert dynamodb.scan(TableName=REPLAY_TABLE)["Count"] == 1

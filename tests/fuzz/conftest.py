@@ -25,8 +25,8 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from pytest_httpserver import HTTPServer
 
 from handler.config import load_config
-from handler.container import Container, new_http_pool
-from handler.routes import create_handler
+from handler.container import Container
+from handler.http_pool import new_http_pool
 from tests.conftest import SECRET_ID, Sso
 from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, SigningKey, fake_aws_environment
 
@@ -101,6 +101,6 @@ def fuzz_sso(
             }
             config = load_config(env)
             container = Container.build(config, new_http_pool(ca_certs=str(ca_file)))
-            yield Sso(config, create_handler(config, container.service), container)
+            yield Sso(config, container.handler(), container)
             _partner_server.clear()
             _jwks_server.clear()

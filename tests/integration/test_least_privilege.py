@@ -30,10 +30,9 @@ import boto3
 import pytest
 import urllib3
 
-from handler import aws_clients
 from handler.config import load_config
-from handler.container import Container, new_http_pool
-from handler.routes import create_handler
+from handler.container import Container
+from handler.http_pool import new_http_pool
 from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
@@ -204,13 +203,10 @@ def sign_in(
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    # The handler's botocore session (handler/aws_clients.py) keeps the credentials it
-    # resolved first: a Lambda container has one role for life, this test has several.
-    monkeypatch.setattr(aws_clients, "_session", None)
     config = load_config({**base_env, "REPLAY_TABLE_NAME": REPLAY_TABLE})
     telemetry = new_telemetry()
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
-    handler = create_handler(config, container.service, telemetry)
+    handler = container.handler()
     return handler(http_event(query={"jwt": mint(key)}), lambda_context())  # type: ignore[arg-type]
 
 

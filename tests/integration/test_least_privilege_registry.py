@@ -20,11 +20,10 @@ import boto3
 import pytest
 from pytest_httpserver import HTTPServer
 
-from handler import aws_clients
 from handler.config import load_config
-from handler.container import Container, new_http_pool
+from handler.container import Container
+from handler.http_pool import new_http_pool
 from handler.partner_record import SECRET_PREFIX
-from handler.routes import create_handler
 from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
@@ -161,9 +160,6 @@ def registry_sign_in(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    # The handler's botocore session (handler/aws_clients.py) keeps the credentials it resolved
-    # first: a Lambda container has one role for life, this test has several.
-    monkeypatch.setattr(aws_clients, "_session", None)
     env = {
         **base_env,
         "BI_API_KEY_SECRET_ID": SECRET_ID + "-registry",
@@ -173,7 +169,7 @@ def registry_sign_in(
     config = load_config(env)
     telemetry = new_telemetry()
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
-    handler = create_handler(config, container.service, telemetry)
+    handler = container.handler()
     token = mint(KEY, iss=ISSUER, aud="campus-a-sso")
     return handler(http_event(query={"jwt": token}), lambda_context())  # type: ignore[arg-type]
 

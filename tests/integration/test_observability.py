@@ -213,19 +213,13 @@ class CountingTelemetry(Telemetry):
 @pytest.fixture
 def counted(base_env: dict[str, str], ca_file: Path, aws: Any, jwks: Any, partner_api: Any) -> Any:
     from handler.config import load_config
-    from handler.container import Container, new_http_pool
-    from handler.routes import create_handler
-    from handler.secret_source import secrets_manager_client
+    from handler.container import Container
+    from handler.http_pool import new_http_pool
 
     config = load_config(base_env)
     telemetry = CountingTelemetry()
-    container = Container.build(
-        config,
-        new_http_pool(ca_certs=str(ca_file)),
-        telemetry,
-        secret_client_factory=lambda: secrets_manager_client(telemetry),
-    )
-    return Sso(config, create_handler(config, container.service), container), telemetry
+    container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
+    return Sso(config, container.handler(), container), telemetry
 
 
 def test_before_snapshot_fetches_the_jwks_but_reads_no_secret(counted: Any) -> None:

@@ -54,9 +54,7 @@ def test_a_write_retried_after_its_answer_was_lost_is_still_the_first_use(
 ) -> None:
     """botocore retries a PutItem whose answer it did not get; if that write had landed,
     the retry meets our own item. That is the first use, not 'already used'."""
-    assert sso.container.replay_guard is not None
-    sso.container.replay_guard.warm_client()
-    client = sso.container.replay_guard._client  # the handler's own botocore client
+    client = sso.container.clients.client("dynamodb")  # the handler's own botocore client
     seen: list[int] = []
 
     def lose_first_answer(attempts: int = 0, **_: Any) -> float | None:

@@ -23,10 +23,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from handler.config import load_config
-from handler.container import Container, new_http_pool
+from handler.container import Container
+from handler.http_pool import new_http_pool
 from handler.lti.claims import CLAIM
-from handler.lti.setup import LtiSetup, lti_from_environment
-from handler.routes import LambdaHandler, create_handler
+from handler.lti.service import Lti
+from handler.routes import LambdaHandler
 from handler.telemetry import new_telemetry
 from tests import leakcheck
 from tests.conftest import SECRET_ID
@@ -113,9 +114,10 @@ class Tool:
     """The handler with LTI on, and the requests a platform and a browser make to it."""
 
     handler: LambdaHandler
-    lti: LtiSetup
+    lti: Lti
     partner_api: FakePartnerApi
     platform_key: SigningKey
+    container: Container
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
         return self.handler(event, lambda_context())  # type: ignore[arg-type]
@@ -226,18 +228,8 @@ def make_tool(
         config = load_config(env)
         telemetry = new_telemetry()
         container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
-        # As handler/entry_point.py wires it: the container's registry reader and DynamoDB client.
-        lti = lti_from_environment(
-            env,
-            container.http,
-            config.runtime,
-            lambda: boto3.client("secretsmanager"),
-            registry_record_text=container.registry.record_text if container.registry else None,
-            dynamodb_client_factory=container.dynamodb,
-        )
-        assert lti is not None
-        handler = create_handler(config, container.service, telemetry, lti=lti)
-        return Tool(handler, lti, partner_api, platform_key)
+        assert container.lti is not None
+        return Tool(container.handler(), container.lti, partner_api, platform_key, container)
 
     return build
 

@@ -12,7 +12,7 @@ import pytest
 
 from handler.errors import ReplayStoreUnavailable
 from handler.lti.claims import CLAIM, VerifiedLaunch
-from handler.lti.service import Launched, LoginAnswer
+from handler.lti.service import LoginAnswer
 from handler.lti.state import LaunchStates
 from handler.lti.tool_key import KmsToolKey, ToolKeyUnavailable
 from handler.sign_in import SignIn
@@ -37,7 +37,7 @@ def test_dynamodb_down_refuses_login_and_launch_with_503(tool: Tool) -> None:
         def update_item(self, **_: Any) -> Any:
             raise ConnectionError("down")
 
-    tool.lti.states._client = Down()
+    tool.lti.states._client = Down
     assert tool.login().result["statusCode"] == 503
     result = tool.launch_from(login)
     assert result["statusCode"] == 503 and "replay_store_unavailable" in page(result)
@@ -47,7 +47,7 @@ def test_dynamodb_down_refuses_login_and_launch_with_503(tool: Tool) -> None:
 def test_a_retried_use_of_our_own_write_is_the_first_use(tool: Tool) -> None:
     # botocore retries an UpdateItem whose answer was lost: the retry fails its condition on our own claim.
     login = tool.login()
-    real = tool.lti.states._client_instance()
+    real = tool.lti.states._client()
 
     class LostAnswer:
         exceptions = real.exceptions
@@ -56,14 +56,14 @@ def test_a_retried_use_of_our_own_write_is_the_first_use(tool: Tool) -> None:
             real.update_item(**request)  # applied...
             return real.update_item(**request)  # ...and the retry finds our own claim
 
-    tool.lti.states._client = LostAnswer()
+    tool.lti.states._client = LostAnswer
     assert tool.launch_from(login)["statusCode"] == 302
 
 
 def test_a_retried_issue_of_our_own_state_write_is_the_login(tool: Tool) -> None:
     # The PutItem is applied but its answer is lost (a read timeout): botocore's own retry loop
     # sends it again, and the retry fails its condition on the item the first attempt wrote.
-    client = tool.lti.states._client_instance()
+    client = tool.lti.states._client()
     seen: list[int] = []
 
     def answer_lost(attempts: int, **_: Any) -> int | None:
@@ -86,7 +86,7 @@ def test_a_client_that_cannot_be_made_refuses_with_503() -> None:
 
     states = LaunchStates(STATE_TABLE, 600, no_region)
     with pytest.raises(ReplayStoreUnavailable):
-        states.warm_client()
+        states.issue("state", "nonce", "binding", "https://lms.example.edu", "client", 0)
 
 
 # ---- the tool key ---------------------------------------------------------------------------------
@@ -176,11 +176,11 @@ def test_the_environment_and_the_registry_together_the_environment_first(
 
 def test_snapstart_hooks_warm_the_table_client_and_forget_secrets_and_keys(tool: Tool) -> None:
     assert tool.launch_from(tool.login())["statusCode"] == 302
-    tool.lti.before_snapshot()
-    tool.lti.after_restore()
-    service = tool.lti.service
-    assert all(secret._value is None for secret in service._secrets.values())
-    assert all(keys._sets[next(iter(keys._sets))].fresh_until < 0 for keys in service._key_sources.values())
+    tool.container.before_snapshot()
+    tool.container.after_restore()
+    wiring = tool.container.wiring
+    assert all(secret._value is None for secret in wiring.secrets.values())
+    assert all(keys._sets[next(iter(keys._sets))].fresh_until < 0 for keys in wiring.keys.values())
     assert tool.launch_from(tool.login())["statusCode"] == 302  # and everything is fetched again
 
 
@@ -191,7 +191,6 @@ def test_the_answers_that_carry_an_sso_token_keep_it_out_of_their_repr() -> None
         issuer="https://lms.example.edu", kid="k", jti=None, partner_id="lti-x", expires_at=0
     )
     answers = [
-        Launched(location, claims, 200),
         SignIn(location=location, claims=claims, partner_status=200),
         LoginAnswer(location),
     ]

@@ -11,7 +11,8 @@ import boto3
 import pytest
 import urllib3
 
-from handler.config import Runtime
+from handler.aws_clients import AwsClients
+from handler.config import Runtime, load_config
 from handler.errors import ConfigError
 from handler.lti.registrations import (
     EnvironmentRegistrations,
@@ -22,7 +23,6 @@ from handler.lti.registrations import (
     registry_key,
     registry_registration,
 )
-from handler.lti.setup import lti_from_environment
 from handler.partners import PartnerRegistry, PartnerWiring, registry_provider
 from handler.telemetry import Telemetry
 
@@ -114,12 +114,10 @@ def test_the_environment_source_matches_iss_and_client_id_exactly() -> None:
 
 
 def test_lti_is_off_without_a_state_table_and_needs_a_registration_source_with_one() -> None:
-    http: Any = None
-    assert lti_from_environment({}, http, Runtime(), lambda: None) is None
-    with pytest.raises(ConfigError) as raised:
-        lti_from_environment(
-            {"LTI_STATE_TABLE_NAME": "t", "LTI_STATE_SECONDS": "5"}, http, Runtime(), lambda: None
-        )
+    partner = {"BI_ORG": "x", "BI_API_KEY_SECRET_ID": "s", "JWT_ISSUER": "https://i", "JWT_AUDIENCE": "a"}
+    assert load_config(partner).lti is None
+    with pytest.raises(ConfigError) as raised:  # reported with the rest of the configuration
+        load_config({**partner, "LTI_STATE_TABLE_NAME": "t", "LTI_STATE_SECONDS": "5"})
     assert raised.value.problems == [
         "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or PARTNER_REGISTRY_TABLE",
         "LTI_STATE_SECONDS must be a whole number of seconds from 60 to 3600, got '5'",
@@ -166,7 +164,7 @@ def reader(cache_seconds: int = 300) -> Reader:
         )
         return made
 
-    wiring = PartnerWiring(Runtime(), urllib3.PoolManager(), lambda **_: None, Telemetry())
+    wiring = PartnerWiring(Runtime(), urllib3.PoolManager(), AwsClients(), Telemetry())
     registry = PartnerRegistry(
         lambda: registry_provider(REGISTRY_TABLE, client), wiring, cache_seconds=cache_seconds
     )

@@ -23,11 +23,9 @@ import pytest
 import urllib3
 from pytest_httpserver import HTTPServer
 
-from handler import aws_clients
 from handler.config import load_config
-from handler.container import Container, new_http_pool
-from handler.lti.setup import lti_from_environment
-from handler.routes import create_handler
+from handler.container import Container
+from handler.http_pool import new_http_pool
 from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
@@ -255,15 +253,11 @@ def _tool_as(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    # The handler's botocore session (handler/aws_clients.py) keeps the credentials it
-    # resolved first: a Lambda container has one role for life, this test has several.
-    monkeypatch.setattr(aws_clients, "_session", None)
     config = load_config(env)
     telemetry = new_telemetry()
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
-    lti = lti_from_environment(env, container.http, config.runtime, lambda: boto3.client("secretsmanager"))
-    assert lti is not None
-    return Tool(create_handler(config, container.service, telemetry, lti=lti), lti, partner_api, platform_key)
+    assert container.lti is not None
+    return Tool(container.handler(), container.lti, partner_api, platform_key, container)
 
 
 @pytest.fixture

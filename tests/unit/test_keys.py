@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from handler.container import new_http_pool
 from handler.errors import KeysUnavailable, UnknownKey
+from handler.http_pool import new_http_pool
 from handler.keys import HttpFetcher, JwksKeySource, check_key_fits, has_roca_fingerprint
 from tests import leakcheck
 from tests.support import SigningKey

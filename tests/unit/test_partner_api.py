@@ -25,10 +25,11 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from handler import __version__
-from handler.container import new_http_pool
+from handler.aws_clients import AwsClients
 from handler.errors import PartnerApiError, PartnerApiTimeout, ProfileRequired, SsoError
+from handler.http_pool import new_http_pool
 from handler.partner_api import PartnerApiClient
-from handler.secret_source import SecretSource, secrets_manager_client
+from handler.secret_source import SecretSource
 from tests import leakcheck
 from tests.conftest import SECRET_ID
 from tests.servers import Handle, RawServer, free_port, http_answer, read_request, rst_close
@@ -80,7 +81,7 @@ def refused(status: int) -> tuple[int, Any, dict[str, str]]:
 @pytest.fixture
 def api_key(aws: Any) -> SecretSource:
     """The API key from moto, cached for an hour: only ``force_fetch`` sees a rotation."""
-    return SecretSource(SECRET_ID, secrets_manager_client, max_age=3600)
+    return SecretSource(SECRET_ID, AwsClients().factory("secretsmanager"), max_age=3600)
 
 
 @pytest.fixture

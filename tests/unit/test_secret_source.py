@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
+from handler.aws_clients import AwsClients
 from handler.errors import SecretUnavailable
-from handler.secret_source import SecretSource, parse_secret_value, secrets_manager_client
+from handler.secret_source import SecretSource, parse_secret_value
 from tests import leakcheck
 from tests.conftest import SECRET_ID
 from tests.servers import free_port, start_moto, stop_moto
@@ -25,17 +26,21 @@ from tests.support import API_KEY, ROTATED_API_KEY
 
 
 class CountingProviders:
-    """A client factory: the production client, counting clients made, API calls sent,
+    """The production client factory (``AwsClients``), counting clients made, API calls sent,
     and calls that never got an answer (connection errors)."""
 
     def __init__(self) -> None:
         self.created = 0
         self.api_calls = 0
         self.unanswered = 0
+        self._clients = AwsClients(make=self._make)
 
     def __call__(self) -> Any:
+        return self._clients.client("secretsmanager")
+
+    def _make(self, service: str) -> Any:
         self.created += 1
-        provider = secrets_manager_client()
+        provider = AwsClients().client(service)
         events = provider.meta.events
         events.register("before-call.secrets-manager.GetSecretValue", self._count_call)
         events.register("after-call-error.secrets-manager.GetSecretValue", self._count_unanswered)
@@ -241,16 +246,6 @@ def test_forget_value_reads_secrets_manager_once_more_with_the_same_provider(
     source.get()
 
     assert (providers.created, providers.api_calls) == (1, 2)
-
-
-def test_warm_client_creates_the_provider_without_reading_the_secret(
-    aws: Any, providers: CountingProviders
-) -> None:
-    source = SecretSource(SECRET_ID, providers, max_age=3600)
-
-    source.warm_client()
-
-    assert (providers.created, providers.api_calls) == (1, 0)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ import jwt
 import pytest
 
 from handler.config import load_config
-from handler.container import new_http_pool
 from handler.errors import (
     InvalidAudience,
     InvalidClaim,
@@ -34,6 +33,7 @@ from handler.errors import (
     UnknownKey,
     UnsupportedAlgorithm,
 )
+from handler.http_pool import new_http_pool
 from handler.keys import HttpFetcher, JwksKeySource
 from handler.secret_source import SecretSource
 from handler.tokens import TokenVerifier, parse_token

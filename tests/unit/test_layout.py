@@ -1,0 +1,87 @@
+"""The handler package's shape: no import circle among its modules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+HANDLER = Path(__file__).resolve().parents[2] / "handler"
+
+
+def handler_modules() -> dict[str, Path]:
+    """Every module of the handler package by dotted name (packages by their ``__init__``)."""
+    modules = {}
+    for path in HANDLER.rglob("*.py"):
+        parts = path.relative_to(HANDLER.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The handler modules ``path`` imports anywhere: at the top, in functions, under TYPE_CHECKING."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # ``from handler import api_description`` imports a module; ``from handler.x import y`` x.
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
+        found.update(name for name in names if name in modules and name != "handler")
+    return found
+
+
+def import_circles() -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    modules = handler_modules()
+    graph = {name: imports_of(path, modules) for name, path in modules.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for other in graph[name]:
+            if other not in index:
+                visit(other)
+                low[name] = min(low[name], low[other])
+            elif other in stack:
+                low[name] = min(low[name], index[other])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == name:
+                    break
+            if len(group) > 1 or name in graph[name]:
+                circles.append(sorted(group))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    return circles
+
+
+def test_no_import_circle_in_handler() -> None:
+    assert import_circles() == []
+
+
+def test_the_circle_finder_finds_a_circle(tmp_path: Path) -> None:
+    """The check can fail: two modules importing each other are one circle."""
+    package = tmp_path / "handler"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from handler.b import x\n")
+    (package / "b.py").write_text("import typing\nif typing.TYPE_CHECKING:\n    from handler import a\n")
+    (package / "c.py").write_text("from handler.a import y\n")
+    import pytest
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(__import__(__name__, fromlist=["HANDLER"]), "HANDLER", package)
+        assert import_circles() == [["handler.a", "handler.b"]]
