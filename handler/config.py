@@ -1,19 +1,10 @@
 """The function's configuration: read from the environment once, at cold start.
 
-It is split by what each part describes, so each component takes only the part
-it needs:
-
-- ``TokenPolicy``: how to trust one partner's tokens (issuers, audience, key
-  source, algorithms, user claim, lifetime, leeway, HS256 secret);
-- ``Destination``: where that partner's users go (the Big Interview org and
-  base URL, the API key's secret, the return-URL rules, the error pages);
-- ``Runtime``: how this deployment runs (timeouts, caches, one-time links,
-  telemetry), whatever the partner.
-
-A ``Partner`` is a token policy and a destination. The environment describes
-exactly one; ``load_config`` is the only place that knows it. Every variable is
-validated in one pass and every problem is reported together, by variable
-name, so an operator fixes a bad deployment in one go.
+Split by what each part describes, so each component takes only its part: ``TokenPolicy``
+(how to trust a partner's tokens), ``Destination`` (where its users go, and its error pages),
+``Runtime`` (how this deployment runs) and ``LtiSettings`` (LTI launches, when on). A
+``Partner`` is a token policy and a destination; an LTI registration becomes one too. Every
+variable is validated in one pass and every problem reported together, by variable name.
 """
 
 from __future__ import annotations
@@ -23,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler.errors import ConfigError
+from handler.errors import ConfigError, ProfileRequired
 from handler.url_rules import origin_of, url_problem
 
 __all__ = [
@@ -86,6 +77,9 @@ class ErrorPages:
     error_redirect_url: str | None = None  # browsers go there instead, with the code and request id
     reader: str = "the portal's developers"
     framed: bool = False  # may show inside another site's frame (a learning platform's)
+    # Big Interview's 422 for a new user without a full profile: the refusal, and its advice.
+    profile_refusal: type[ProfileRequired] = ProfileRequired
+    profile_advice: str = "the token has no {missing}; send given_name, family_name and email in every token"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,8 @@
 """The composition root: everything built once per execution environment, and how SnapStart renews it.
 
-``Container.build`` wires every kind of sign-in on one spine: one connection pool, one
-``AwsClients``, one ``PartnerWiring`` (one secret source per secret id, one key cache per
-JWKS URL and issuers), the partner directory and, with LTI on, the launch service over
-the same wiring. ``handler()`` imports the routes and returns the Lambda handler: the
-entry point calls it after starting the INIT prefetch, so that the import overlaps it.
-With SnapStart, ``before_snapshot`` warms what a snapshot may hold (clients, public key
-sets; never a secret) and ``after_restore`` renews what restored copies must not share.
+``Container.build`` wires every kind of sign-in on one spine: one pool, one ``AwsClients``, one
+``PartnerWiring``, the partner directory and, with LTI on, the launch service. ``handler()``
+imports the routes: the entry point calls it once the INIT prefetch is under way.
 """
 
 from __future__ import annotations

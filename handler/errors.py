@@ -1,23 +1,12 @@
 """One error hierarchy for every way a sign-in can fail.
 
-Errors are raised deep (verifier, key source, Partner API client) and turned
-into an HTTP answer in exactly one place (``responses.error_response``). Each
-class carries a stable ``code`` (a metric dimension and the ``error`` query
-parameter of ``ERROR_REDIRECT_URL``), the HTTP ``status``, and a ``message`` a
-user can act on. ``detail`` says what was expected and what was found; it goes
-to the log line and, for the portal's developer, into the answer (JSON
-``detail``, the HTML page's developer section). So it never holds the token, its
-signature, the SSO token, an API key, a profile claim (email, names), the list
-of accepted issuers, or anything about key material; where the log needs more
-than the answer may show, ``log_detail`` holds it (docs/security.md).
-
-Like aws-jwt-verify's ``FailedAssertionError``, a refusal about one value keeps
-what was ``expected`` and what was ``found`` as fields, so the log line and
-``check-link`` read them rather than a sentence. Neither ever holds a profile
-claim or the user claim (an email, often). An error is complete when it is
-raised and never changed afterwards: what the caller knows about the request
-(the verified token, a spent one-time link) travels beside it, in
-``handler.sign_in.Refusal``.
+Raised deep (verifier, key source, Partner API client), turned into an HTTP answer in one
+place (``responses.error_response``). Each class has a stable ``code`` (metric dimension,
+``ERROR_REDIRECT_URL``'s ``error``), an HTTP ``status`` and a ``message`` a user can act on.
+``detail`` (and ``expected``/``found``, kept as fields as aws-jwt-verify does) is for the
+developer and the log, so it never holds the token, the SSO token, an API key, a profile
+claim, the accepted issuers or key material; ``log_detail`` holds what only the log may see.
+An error is complete when raised: what the caller knows travels beside it (``Refusal``).
 """
 
 from __future__ import annotations

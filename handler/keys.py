@@ -1,21 +1,12 @@
 """The partner's public keys: JWKS fetching, caching, expiry and key selection.
 
-Why not ``jwt.PyJWKClient``: it fetches with ``urllib.request`` (a new TCP/TLS
-connection per fetch, no response-size cap, no loopback-only rule for plain
-http), ignores the partner's ``Cache-Control``, and when a refetch fails it has
-no keys to fall back on. Here a key set is fetched on the shared urllib3 pool
-and used for at most ``JWKS_MAX_AGE_SECONDS`` (or the partner's shorter
-``Cache-Control: max-age``, never below 60 s), so a key the partner removed
-stops working within that time; a refetch that fails keeps the keys we had for
-at most ``JWKS_STALE_SECONDS`` more, so a JWKS outage is not a sign-in outage.
-An unknown ``kid`` triggers at most one refetch per cooldown. Parsing a JWK into
-a key object is still PyJWT's job (``jwt.PyJWK``), done once per ``(kid, alg)``.
-
-The seams, as in aws-jwt-verify: ``KeySource`` is what the verifier asks for a
-key; a ``Fetcher`` is how a JSON document is fetched (``HttpFetcher`` on the
-urllib3 pool); ``JwksKeySource.from_document`` loads a key set from a JWKS
-document, so tools and tests verify tokens with the production key source and
-no network. OIDC discovery lives here only.
+Not ``jwt.PyJWKClient``: it opens a connection per fetch, caps no answer, ignores the
+partner's ``Cache-Control`` and has nothing to fall back on when a refetch fails. Here a key
+set comes over the shared pool and is used for at most ``JWKS_MAX_AGE_SECONDS`` (or the
+partner's shorter ``max-age``, never below 60 s); a failed refetch keeps the old keys for at
+most ``JWKS_STALE_SECONDS``; an unknown ``kid`` refetches at most once per cooldown. The seams
+are aws-jwt-verify's: ``KeySource``, a ``Fetcher``, and ``JwksKeySource.from_document`` for
+tools and tests without network. PyJWT's ``PyJWK`` parses each key, once per ``(kid, alg)``.
 """
 
 from __future__ import annotations
@@ -68,47 +59,9 @@ _EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 _MIN_RSA_BITS = 2048
 # What an answer says about a weak key; the log line says which weakness.
 _WEAK_KEY = "the JWKS key is too weak to be trusted (the operator's log says why): publish a new key"
-# The primes of the ROCA fingerprint test (Nemec et al., CCS 2017), each with the powers of 65537 mod p.
-_ROCA_PRIMES = (
-    3,
-    5,
-    7,
-    11,
-    13,
-    17,
-    19,
-    23,
-    29,
-    31,
-    37,
-    41,
-    43,
-    47,
-    53,
-    59,
-    61,
-    67,
-    71,
-    73,
-    79,
-    83,
-    89,
-    97,
-    101,
-    103,
-    107,
-    109,
-    113,
-    127,
-    131,
-    137,
-    139,
-    149,
-    151,
-    157,
-    163,
-    167,
-)
+# The primes of the ROCA fingerprint test (Nemec et al., CCS 2017): the odd primes up to 167,
+# each with the powers of 65537 mod p.
+_ROCA_PRIMES = tuple(p for p in range(3, 168) if all(p % d for d in range(2, p)))  # 3 to 167
 _ROCA_SUBGROUPS = tuple((p, frozenset(pow(65537, k, p) for k in range(p))) for p in _ROCA_PRIMES)
 
 
@@ -368,12 +321,10 @@ class JwksKeySource:
         return key
 
     def warm(self, timeout_at: float | None = None) -> None:
-        """Fetch every key set that is not fresh now, ahead of the first request.
+        """Fetch every key set that is not fresh now (before a snapshot, after a restore, during INIT).
 
-        Before a SnapStart snapshot (which should hold the JWKS), after a restore, and
-        during an on-demand INIT, where ``timeout_at`` (``time.monotonic``) cuts every
-        wait to end by the prefetch's bound. A failed warm-up leaves no refetch cooldown
-        behind: the first request that needs the keys fetches them as it would have.
+        ``timeout_at`` (``time.monotonic``) cuts every wait to the prefetch's bound. A failure leaves
+        no refetch cooldown: the first request fetches as it would have.
         """
         fetch = self._fetch
         if timeout_at is not None and isinstance(fetch, HttpFetcher):
@@ -389,10 +340,8 @@ class JwksKeySource:
                     key_set.last_attempt = attempted_before
 
     def after_restore(self) -> None:
-        """A SnapStart restore: the snapshot's key sets count as expired, and may be refetched at once.
+        """A SnapStart restore: the snapshot's key sets count as expired (a restore may come days later).
 
-        However recent the snapshot looks, a restore can come days after it was taken, and
-        every restored copy would otherwise trust the keys the partner had at publish time.
         Their stale window still counts from when they were fetched.
         """
         for key_set in self._sets.values():

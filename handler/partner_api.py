@@ -1,15 +1,9 @@
 """Big Interview's Partner API: ``POST /api/users/{partner_id}`` for an SSO token.
 
-One module-level urllib3 pool (passed in) keeps the TLS connection open across
-warm invocations. The call is idempotent (it creates or refreshes the user), so
-connection errors, 429 and 502/503/504 are retried at most twice, honouring
-``Retry-After`` up to 2 s.
-
-The retry loop is ours rather than urllib3's ``Retry``: ``Retry`` cannot see
-Lambda's deadline and gives every attempt the same timeout, so a retry after a
-slow failure could outlive the invocation. Here every attempt's timeouts are
-cut to the time that is left, and no attempt starts that could not finish.
-``Retry-After`` is still parsed by urllib3.
+The call is idempotent (it creates or refreshes the user), so connection errors, 429 and
+502/503/504 are retried at most twice, honouring ``Retry-After`` up to 2 s. The loop is ours,
+not urllib3's ``Retry``, which cannot see Lambda's deadline: every attempt's timeouts are cut
+to the time left, and no attempt starts that could not finish.
 """
 
 from __future__ import annotations
@@ -24,6 +18,7 @@ import urllib3
 from urllib3.util import Retry
 
 from handler import __version__
+from handler.config import ErrorPages
 from handler.errors import PartnerApiError, PartnerApiTimeout, ProfileRequired
 from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
@@ -61,7 +56,9 @@ class PartnerApiClient:
         read_timeout: float,
         sleep: Callable[[float], None] = time.sleep,
         telemetry: Telemetry | None = None,
+        pages: ErrorPages | None = None,
     ) -> None:
+        self._pages = pages or ErrorPages()
         self._base_url = base_url
         self._api_key = api_key
         self._http = http
@@ -85,7 +82,7 @@ class PartnerApiClient:
             api_key = self._api_key.get(force_fetch=True)
             status, document = self._observed_call(url, body, api_key, remaining_seconds)
         if status == 422:
-            raise profile_required(profile)
+            raise profile_required(profile, self._pages)
         if status not in (200, 201):
             raise PartnerApiError(f"Partner API answered {status}", partner_status=status)
         token = _token_in(document)
@@ -209,11 +206,10 @@ class PartnerApiClient:
         return response.status, document, retry_after
 
     def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
-        """The answer's body, at most ``MAX_RESPONSE_BYTES``, read before ``deadline``.
+        """The body, at most ``MAX_RESPONSE_BYTES``, read before ``deadline``.
 
-        The read timeout bounds each wait for data, not the whole answer: a server
-        trickling a byte at a time would keep us reading past Lambda's deadline.
-        So read what arrives, chunk by chunk, each wait cut to the time left.
+        The read timeout bounds each wait, not the answer: a server trickling bytes would keep us past
+        Lambda's deadline, so each wait is cut to the time left.
         """
         chunks: list[bytes] = []
         size = 0
@@ -274,17 +270,15 @@ def _token_in(document: Any) -> str | None:
     return token
 
 
-def profile_required(profile: dict[str, str]) -> ProfileRequired:
+def profile_required(profile: dict[str, str], pages: ErrorPages) -> ProfileRequired:
     """Big Interview's 422: a new user without a complete profile. Names the claims, never their values."""
     missing = [claim for field, claim in PROFILE_FIELDS.items() if not profile.get(field)]
     if missing:
-        detail = (
-            f"Big Interview answered 422: the user is new and the token has no {', '.join(missing)}; "
-            "send given_name, family_name and email in every token"
-        )
+        advice = pages.profile_advice.format(missing=", ".join(missing))
+        detail = f"Big Interview answered 422: the user is new and {advice}"
     else:
         detail = (
             "Big Interview answered 422 to given_name, family_name and email: "
             "check that email is a valid address and the names are not blank"
         )
-    return ProfileRequired(detail, partner_status=422)
+    return pages.profile_refusal(detail, partner_status=422)

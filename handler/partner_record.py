@@ -1,14 +1,10 @@
 """A partner registry record: its JSON shape, and its validation by the environment's rules.
 
-A record is one item of the registry table: the hash key ``issuer`` and, in the
-attribute ``value``, a JSON object (Powertools' ``DynamoDBProvider`` layout).
-Its fields are the environment's variables under short names (``FIELDS``); the
-values go through ``handler.config.load_partner``, the very validator of the
-environment, so a record and a deployment are refused for the same reasons, and
-each problem names the record's field. What only a record has is checked here:
-its ``kind``, its ``partner`` id, that its ``issuer`` is the item's key, its
-``enabled`` flag, and that every secret it names is under ``SECRET_PREFIX``
-(the only secrets the function's role may read in registry mode).
+An item of the registry table: hash key ``issuer``, and in ``value`` a JSON object whose fields
+are the environment's variables under short names (``FIELDS``), validated by
+``handler.config.load_partner`` so a record and a deployment are refused for the same reasons.
+Only what a record alone has is checked here: ``kind``, ``partner`` id, ``issuer`` = the key,
+``enabled``, and every secret under ``SECRET_PREFIX`` (all the role may read in registry mode).
 """
 
 from __future__ import annotations
@@ -154,11 +150,9 @@ def _as_text(name: str, value: Any, problems: list[str]) -> str | None:
 
 
 def secret_outside_prefix(field: str, secret_id: Any) -> str | None:
-    """The problem with a record's secret field naming a secret outside ``SECRET_PREFIX``; else None.
+    """The problem with a record's secret naming a secret outside ``SECRET_PREFIX``; else None.
 
-    The one rule for every kind of registry record (partners here, LTI registrations in
-    ``handler.lti.registrations``): in registry mode the role may read no other secret.
-    A missing or non-string value is left to the field's own validation.
+    The one rule for every kind of registry record: in registry mode the role may read no other.
     """
     if isinstance(secret_id, str) and secret_id and not _under_prefix(secret_id):
         return f"{field} must name a secret under {SECRET_PREFIX!r}, got {secret_id!r}"

@@ -125,6 +125,7 @@ class PartnerWiring:
             self._http,
             self._runtime.partner_api_timeout_seconds,
             telemetry=self._telemetry,
+            pages=destination.pages,
         )
         secrets = (api_key,) if hmac_secret is None else (api_key, hmac_secret)
         return PartnerServices(
@@ -280,14 +281,10 @@ class PartnerRegistry:
                 self._provider.clear_cache()
 
     def record_text(self, key: str) -> str | None:
-        """The ``value`` stored under ``key``, through the provider's cache; None if there is none.
+        """The ``value`` under ``key``, through the provider's cache; None if there is none.
 
-        Every kind of record is read here (partners under their issuer, LTI registrations
-        under ``lti|<iss>|<client_id>``), so all share one provider, one client and one
-        cache policy: a found record is used for ``cache_seconds``, a key with no record is
-        remembered as unknown for ``negative_seconds`` (a bounded number of them), so a
-        flood of made-up issuers or client ids never becomes a flood of ``GetItem`` calls.
-        Raises ``PartnerUnavailable`` when DynamoDB cannot answer.
+        Every kind of record is read here. A key with no record is remembered for ``negative_seconds``
+        (a bounded number of them). Raises ``PartnerUnavailable`` when DynamoDB cannot answer.
         """
         with self._lock:
             now = self._clock()

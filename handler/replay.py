@@ -1,21 +1,11 @@
 """One-time links: each ``(iss, jti)`` is accepted once, remembered in DynamoDB.
 
-A captured link is a login, so after the signature and claims are valid and
-before the Partner API is called, the link's ``(iss, jti)`` is written with a
-condition that it is new. The key is never the token text: the same signed
-token has several spellings. Items expire (DynamoDB TTL) at ``exp`` + leeway,
-when the token could no longer be used anyway. If DynamoDB cannot answer, the
-request is refused (fail closed).
-
-Each write carries a random ``claim`` of its own. botocore retries a write whose
-answer was lost (a read timeout under load); if the lost attempt had succeeded, the
-retry fails its condition on our own item. ``ReturnValuesOnConditionCheckFailure``
-hands back the stored item, and a matching ``claim`` tells that apart from a real
-second use, so a slow DynamoDB never turns a first click into "already used".
-
-Powertools' Idempotency utility is built on the same conditional write, but
-answers a repeat with the first response; a repeated link must be refused, so
-this is the plain ``PutItem`` it would wrap.
+After the token is valid and before the Partner API is called, ``(iss, jti)`` (never the token
+text: one token has several spellings) is written on the condition that it is new; the item
+expires at ``exp`` + leeway. DynamoDB failing refuses the request (fail closed). Each write
+carries a random ``claim``: a botocore retry of a write whose answer was lost meets our own
+item, which ``ReturnValuesOnConditionCheckFailure`` shows, and is not a second use. Powertools'
+Idempotency would answer a repeat with the first response; a repeated link must be refused.
 """
 
 from __future__ import annotations

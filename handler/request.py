@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from handler.errors import BadRequest, ConflictingTokens, MissingToken, TokenTooLarge
 from handler.sign_in import SignInRequest
 
-__all__ = ["form_fields", "remaining_seconds", "request_id", "sign_in_request", "wants_json"]
+__all__ = ["form_fields", "remaining_seconds", "request_id", "sign_in_request", "single_values", "wants_json"]
 
 _MAX_BODY_BYTES = 16 * 1024
 _FORM_TYPE = "application/x-www-form-urlencoded"
@@ -65,21 +65,22 @@ def form_fields(event: APIGatewayProxyEventV2) -> dict[str, list[str]]:
         raise BadRequest("the form body is not valid UTF-8 form data") from None
 
 
-def _single(values: list[str] | None, name: str) -> str | None:
-    """One value for a parameter; repeated different values are refused."""
-    if not values:
-        return None
-    if len(set(values)) > 1:
-        if name == "jwt":
-            raise ConflictingTokens("the form carries several different jwt values")
-        raise BadRequest(f"{name} is given more than once")
-    return values[0]
+def single_values(fields: dict[str, list[str]], refusal: type[BadRequest] = BadRequest) -> dict[str, str]:
+    """One value per form field; a field given twice with different values is refused."""
+    single = {}
+    for name, values in fields.items():
+        if len(set(values)) > 1:
+            if name == "jwt":
+                raise ConflictingTokens("the form carries several different jwt values")
+            raise refusal(f"{name[:40]} is given more than once")
+        single[name] = values[0]
+    return single
 
 
 def sign_in_request(event: APIGatewayProxyEventV2) -> SignInRequest:
     """The token (from the query, the form or ``Authorization: Bearer``) and the parameters."""
     query = event.query_string_parameters or {}
-    form = form_fields(event) if event.request_context.http.method == "POST" else {}
+    form = single_values(form_fields(event)) if event.request_context.http.method == "POST" else {}
     authorization = _header(event, "authorization")
     bearer = None
     if authorization:
@@ -87,13 +88,13 @@ def sign_in_request(event: APIGatewayProxyEventV2) -> SignInRequest:
         if scheme.lower() != "bearer" or not credentials.strip():
             raise BadRequest("Authorization must be 'Bearer <JWT>'")
         bearer = credentials.strip()
-    candidates = {value for value in (query.get("jwt"), _single(form.get("jwt"), "jwt"), bearer) if value}
+    candidates = {value for value in (query.get("jwt"), form.get("jwt"), bearer) if value}
     if not candidates:
         raise MissingToken("no jwt in the query, the form or an Authorization header")
     if len(candidates) > 1:
         raise ConflictingTokens("the request carries different tokens")
     return SignInRequest(
         token=candidates.pop(),
-        redirect_to=_single(form.get("redirect_to"), "redirect_to") or query.get("redirect_to"),
-        return_url=_single(form.get("return_url"), "return_url") or query.get("return_url"),
+        redirect_to=form.get("redirect_to") or query.get("redirect_to"),
+        return_url=form.get("return_url") or query.get("return_url"),
     )

@@ -1,12 +1,9 @@
-"""Every HTTP answer the redirector gives: the redirect, errors as HTML or JSON, headers.
+"""Every HTTP answer: the redirect, errors as HTML or JSON, and the headers.
 
-Errors are mapped to responses here and nowhere else. An error page never
-echoes the token or shows a stack trace; it always carries the request id.
-Every error answer speaks to two people: the user gets a sentence they can act
-on, the portal's developer the error's ``detail`` (safe by construction: see
-``handler.errors``) and a link to the code's row in the partner guide's
-troubleshooting table. ``ERROR_REDIRECT_URL`` gets only the code and request id:
-the detail is not for a third-party page's logs.
+Errors become responses here and nowhere else. A page never echoes the token or a stack trace
+and always carries the request id; it speaks to the user (a sentence to act on) and to the
+destination's reader (the error's safe ``detail``, a link to the troubleshooting row).
+``ERROR_REDIRECT_URL`` gets only the code and request id, not the detail.
 """
 
 from __future__ import annotations

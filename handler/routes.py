@@ -53,9 +53,7 @@ def create_handler(
 ) -> LambdaHandler:
     """The Lambda handler for ``service``: routes, error mapping, logging and metrics.
 
-    ``resolver`` is where the routes are registered (default: a new one);
-    ``infra.tools.openapi`` passes its own to describe the routes. ``lti``: LTI
-    launches are on, and their routes are added (``handler.lti.routes``).
+    ``resolver``: where the routes go (``infra.tools.openapi`` passes its own); ``lti``: LTI's too.
     """
     keep_secrets_out_of_library_logs()  # during INIT, before the first request
     destination = config.partner.destination

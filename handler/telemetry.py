@@ -1,9 +1,7 @@
 """What the components report: CloudWatch metrics (EMF) and, when enabled, X-Ray segments.
 
-Components call a ``Telemetry``; they do not know Powertools. The base class
-does nothing (tests and tools use it); ``PowertoolsTelemetry`` is the real one.
-Every dimension is low-cardinality: an error code or a status class, never a
-user. With tracing off the X-Ray SDK is never imported: it costs cold start.
+Components call a ``Telemetry`` (the base does nothing); ``PowertoolsTelemetry`` is the real
+one. Every dimension is low-cardinality. With tracing off the X-Ray SDK is never imported.
 """
 
 from __future__ import annotations
@@ -40,15 +38,9 @@ WIRE_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "aws_xray_sdk")
 def keep_secrets_out_of_library_logs() -> None:
     """Pin the wire-level library loggers to INFO, whatever the root logger's level.
 
-    With LogLevel=DEBUG, Lambda's runtime sets the root logger to DEBUG, and every
-    library logger without a level of its own inherits it. A level set on these
-    loggers themselves is what their children (``botocore.parsers``, which prints
-    response bodies) inherit instead, so the DEBUG records are never created: no
-    handler, present or added later, and no sample rate can print them. A
-    redaction filter could not promise as much: it would have to know every
-    secret value (the JWT changes with each request) in every spelling (JSON-
-    escaped, base64), and a filter sits on one handler, not on those added later.
-    INFO and above (retries, connection warnings, errors) still show.
+    With LogLevel=DEBUG they would log request and response bodies (the API key, secrets). A level
+    on these loggers is what their children inherit, so no DEBUG record is ever created: a
+    redaction filter could not promise as much (it would have to know every secret's spelling).
     """
     for name in WIRE_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)

@@ -1,12 +1,9 @@
-"""Verifying a partner's JWT: every rule of the project's JWT security checklist.
+"""Verifying a JWT: every rule of the project's JWT security checklist.
 
-PyJWT checks the signature and the registered claims. Around it, this module
-adds what PyJWT leaves to the caller: a strict compact-serialisation parse
-(three unpadded base64url segments, UTF-8 JSON objects, no duplicate members),
-the header rules (algorithm allow-list, ``typ``, no ``crit``, untrusted ``kid``),
-claim types, the lifetime limit, and the user claim as a Big Interview
-``partner_id``. A token is parsed once (``parse_token``); the log line reads
-``alg``, ``kid`` and ``iss`` from that parse whether or not it verifies.
+PyJWT checks the signature and the registered claims; this module adds the rest: a strict
+compact-serialisation parse (canonical base64url, UTF-8 JSON objects, no duplicate members),
+the header rules, claim types, the lifetime limit, and the user as a Big Interview
+``partner_id``. A token is parsed once; the log reads ``alg``, ``kid`` and ``iss`` from it.
 """
 
 from __future__ import annotations
@@ -53,6 +50,7 @@ __all__ = [
     "TokenVerifier",
     "UnverifiedToken",
     "VerifiedToken",
+    "bounded",
     "parse_token",
 ]
 
@@ -138,10 +136,8 @@ def _finite_float(text: str) -> float:
 def _segment_bytes(segment: str, what: str) -> bytes:
     """One segment's bytes: unpadded base64url in its one canonical spelling.
 
-    The last character of a segment whose length is not a multiple of 4 has bits that
-    encode nothing; Python's decoder ignores them, so "...A" and "...B" could be the
-    same bytes. RFC 4648 §3.5 lets a decoder refuse such spellings, and PyJWT does (as
-    "Invalid ... padding"); refusing them here says so clearly, for every segment.
+    A last character's unused bits are ignored by Python's decoder, so "...A" and "...B" could
+    be the same bytes; RFC 4648 §3.5 lets a decoder refuse them, and PyJWT does: so do we, clearly.
     """
     if not _SEGMENT.fullmatch(segment) or len(segment) % 4 == 1:
         raise MalformedToken(f"the {what} is empty or not unpadded base64url")
@@ -219,7 +215,7 @@ class TokenVerifier:
         if not isinstance(issuer, str):
             if issuer is None:
                 raise MissingClaim("iss", expected="iss")
-            raise InvalidClaim("iss is not a string", expected="iss", found=_bounded(issuer))
+            raise InvalidClaim("iss is not a string", expected="iss", found=bounded(issuer))
         if issuer not in self._policy.issuers:
             # The accepted list stays in the log: with several partners it would name them.
             hint = (
@@ -243,7 +239,7 @@ class TokenVerifier:
             raise UnsupportedAlgorithm(
                 f"alg {shown!r} is not accepted; this service accepts {', '.join(sorted(self._allowed))}",
                 expected=list(self._allowed),
-                found=_bounded(alg),
+                found=bounded(alg),
             )
         typ = header.get("typ")
         if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):
@@ -313,7 +309,7 @@ class TokenVerifier:
             raise InvalidAudience(
                 f"aud is {_shown(payload.get('aud'))}; expected {policy.audience!r}",
                 expected=policy.audience,
-                found=_bounded(payload.get("aud")),
+                found=bounded(payload.get("aud")),
             ) from None
         except jwt.InvalidIssuerError:
             raise InvalidIssuer("iss is not allowed") from None
@@ -409,7 +405,7 @@ def _check_times(claims: dict[str, Any]) -> None:
             )
 
 
-def _bounded(value: Any) -> Any:
+def bounded(value: Any) -> Any:
     """A claim value as a refusal's ``found``: JSON-safe and short (never a profile claim)."""
     if isinstance(value, str):
         return value[:200]

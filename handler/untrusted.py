@@ -1,12 +1,8 @@
-"""Parsing text that comes from outside (tokens, request parameters, the Partner API's and
-the JWKS's answers) so that every way it can be unparseable is one ordinary ``ValueError``.
+"""Parsing outside text so that every way it can be unparseable is one ordinary ``ValueError``.
 
-The standard library raises more than ``ValueError`` on hostile input: ``json``'s
-decoder recurses once per nesting level, so a few thousand ``[`` raise
-``RecursionError`` (on Python 3.11 and 3.12; 3.13 goes deeper first), and
-``urlsplit`` raises ``ValueError`` for an unmatched ``[`` or characters that NFKC
-turns into ``/ ? # @ :``, while ``.port`` raises only when read. Callers catch
-``ValueError`` and answer with their own 4xx (or 502 for a dependency's answer).
+The standard library raises more on hostile input: ``json`` raises ``RecursionError`` on a
+few thousand ``[`` (3.11 and 3.12), ``urlsplit`` raises for an unmatched ``[``, and ``.port``
+only when read. Callers catch ``ValueError`` and answer with their own 4xx (or 502).
 """
 
 from __future__ import annotations

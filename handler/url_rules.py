@@ -1,9 +1,7 @@
-"""Which URLs the service accepts in its configuration, and what an origin is.
+"""Which URLs the configuration accepts, and what an origin is.
 
-A service URL (the Partner API, a JWKS, the error and return pages) is https,
-or plain http on a loopback host only (the local stack), and never carries
-credentials. Used by the configuration, the key source (a discovered
-``jwks_uri``) and the redirect rules (a ``return_url``).
+A service URL (Partner API, JWKS, error and return pages) is https, or http on a loopback
+host only (the local stack), and never carries credentials.
 """
 
 from __future__ import annotations

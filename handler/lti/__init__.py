@@ -1,12 +1,7 @@
-"""LTI 1.3 resource-link launches: a learning platform's ``id_token`` in, Big Interview signed in.
+"""LTI 1.3 resource-link launches: the second kind of sign-in, on the partner flow's spine.
 
-The second kind of sign-in (the first is a partner's JWT at ``/sso``). The flow
-is the 1EdTech LTI 1.3 Core / Security Framework 1.0 OIDC third-party-initiated
-login: ``/lti/login`` (``login.py`` → ``service.py``) sends the browser to the
-platform with a fresh ``state`` and ``nonce`` (``state.py``), the platform
-form-posts an ``id_token`` to ``/lti/launch``, which is verified with the
-partner flow's verifier and key source (``claims.py``), and the rest is the
-partner flow's: the Partner API, the redirect rules and the login URL.
-``/lti/jwks`` serves the tool's public key from AWS KMS (``tool_key.py``). A
-platform registration comes from a ``RegistrationSource`` (``registrations.py``).
+``/lti/login`` sends the browser to the platform with a fresh ``state`` and ``nonce``
+(``service.py``, ``state.py``); the platform form-posts an ``id_token`` to ``/lti/launch``,
+verified as a partner's token plus LTI's claim rules (``claims.py``), and the sign-in ends as
+every sign-in does. ``/lti/jwks`` serves the tool's KMS public key (``tool_key.py``).
 """

@@ -1,28 +1,15 @@
 """An LTI launch's ``id_token``: the partner flow's verifier, plus LTI 1.3's claim rules.
 
-``LaunchVerifier`` is a ``TokenVerifier`` for one registration: the same strict
-parse, header rules (``alg`` allow-list: RS256, as the Security Framework
-§6.1 asks), key source (the platform's JWKS, with the same expiry and attack
-hardening), ``iss``/``aud``/``exp``/``iat`` checks and lifetime limit. Before
-those claim checks run, it adds the LTI ones (Security Framework §5.1.3, Core
-§5.3 and §5.4): ``aud`` names only this tool, ``azp`` (present when ``aud``
-has several values) is the ``client_id``, ``version`` is ``1.3.0``, the
-message is a ``LtiResourceLinkRequest`` with a ``resource_link``, the
-``deployment_id`` is one the registration allows, and ``sub`` and ``nonce`` are
-there. The base checks then run with ``redirect_to`` taken from the custom claim,
-and the user is ``partner_id(LTI, (iss, sub))`` (``handler.identity``).
+``LaunchVerifier`` is a ``TokenVerifier`` for one registration (same parse, header rules, key
+source, ``iss``/``aud``/``exp``/``iat`` checks; RS256 only, Security Framework §6.1). It adds
+LTI's rules first (Security Framework §5.1.3, Core §5.3, §5.4): ``aud`` names only this tool,
+``azp`` is the ``client_id``, ``version`` 1.3.0, a ``LtiResourceLinkRequest`` with a
+``resource_link``, an allowed ``deployment_id``, ``sub`` and ``nonce``. The base checks then run
+with ``redirect_to`` taken from the custom claim.
 
-The ``partner_id`` (``lti_partner_id``): an LTI ``sub`` may be 255 characters of
-anything, a ``partner_id`` is 1 to 64 of ``A-Za-z0-9_-``. It is ``lti-``
-followed by the unpadded base64url SHA-256 of the JSON array ``[iss, sub]``
-(47 characters): the same student of the same platform always gets the same
-Big Interview user, whichever course or deployment they launch from; the JSON
-array keeps ``("a|b", "c")`` and ``("a", "b|c")`` apart; and two students
-collide only if SHA-256 does (all 256 bits are kept). It is one way: the
-Big Interview user id reveals neither the platform's user id nor the platform.
-A partner's token can never name it: a partner's ids may not start with ``lti-``.
-It does not depend on ``client_id`` or ``deployment_id``: a platform
-registered twice (two orgs, two keys) still has one user per student.
+The user is ``partner_id(LTI, (iss, sub))`` (``handler.identity``): ``lti-`` and the hash of the
+platform and its user id, the same whichever course or deployment, revealing neither; a
+partner's token can never name it.
 """
 
 from __future__ import annotations
@@ -36,7 +23,7 @@ from handler.identity import LTI, partner_id
 from handler.keys import KeySource
 from handler.lti.errors import LtiClaimRefused, UnknownDeployment
 from handler.lti.registrations import LtiRegistration
-from handler.tokens import TokenVerifier, VerifiedToken
+from handler.tokens import TokenVerifier, VerifiedToken, bounded
 
 __all__ = [
     "CLAIM",
@@ -101,24 +88,26 @@ class LaunchVerifier(TokenVerifier):
         if audiences != [registration.client_id]:
             # Security Framework §5.1.3 (3): reject audiences the tool does not trust.
             raise LtiClaimRefused(
-                "aud must name only this tool's client_id", expected=registration.client_id, found=_short(aud)
+                "aud must name only this tool's client_id",
+                expected=registration.client_id,
+                found=bounded(aud),
             )
         azp = claims.get("azp")
         if azp is not None and azp != registration.client_id:
             raise LtiClaimRefused(
-                "azp is not this tool's client_id", expected=registration.client_id, found=_short(azp)
+                "azp is not this tool's client_id", expected=registration.client_id, found=bounded(azp)
             )
         version = claims.get(CLAIM["version"])
         if version != "1.3.0":
             raise LtiClaimRefused(
-                "the LTI version claim must be 1.3.0", expected="1.3.0", found=_short(version)
+                "the LTI version claim must be 1.3.0", expected="1.3.0", found=bounded(version)
             )
         message_type = claims.get(CLAIM["message_type"])
         if message_type != "LtiResourceLinkRequest":
             raise LtiClaimRefused(
                 "only resource link launches (LtiResourceLinkRequest) are accepted",
                 expected="LtiResourceLinkRequest",
-                found=_short(message_type),
+                found=bounded(message_type),
             )
         resource_link = claims.get(CLAIM["resource_link"])
         if not isinstance(resource_link, dict) or not isinstance(resource_link.get("id"), str):
@@ -126,10 +115,10 @@ class LaunchVerifier(TokenVerifier):
         deployment_id = claims.get(CLAIM["deployment_id"])
         if deployment_id not in registration.deployment_ids:
             raise UnknownDeployment(
-                f"the deployment_id {_short(deployment_id)!r} is not one this registration allows: "
+                f"the deployment_id {bounded(deployment_id)!r} is not one this registration allows: "
                 "add it to the registration",
                 expected=list(registration.deployment_ids),
-                found=_short(deployment_id),
+                found=bounded(deployment_id),
             )
         target_link_uri = claims.get(CLAIM["target_link_uri"])
         if not isinstance(target_link_uri, str):
@@ -155,12 +144,3 @@ class LaunchVerifier(TokenVerifier):
         return VerifiedLaunch(
             **fields, nonce=nonce, deployment_id=str(deployment_id), target_link_uri=target_link_uri
         )
-
-
-def _short(value: Any) -> Any:
-    """A claim value for ``found``: short and JSON-safe (never a profile claim)."""
-    if isinstance(value, str):
-        return value[:200]
-    if isinstance(value, list) and len(value) <= 10 and all(isinstance(item, str) for item in value):
-        return [item[:200] for item in value]
-    return None if value is None else type(value).__name__

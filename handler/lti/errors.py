@@ -1,9 +1,7 @@
 """The LTI launch's own refusals, in the project's one error hierarchy (``handler.errors``).
 
-Their messages speak to a student who clicked a link in a course, and their
-``detail`` to the learning platform's administrator: what to change in the
-platform's registration of the tool. None ever holds a state, a nonce, the
-``id_token`` or a profile claim.
+Messages speak to a student who clicked a course link; ``detail`` to the platform's
+administrator. None ever holds a state, a nonce, the ``id_token`` or a profile claim.
 """
 
 from __future__ import annotations

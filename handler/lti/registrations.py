@@ -1,19 +1,10 @@
 """Platform registrations: which learning platforms may launch, and where their students go.
 
-An ``LtiRegistration`` is what a platform's administrator and Big Interview's
-operator agreed on: the platform's ``iss`` and the ``client_id`` it gave this
-tool, the ``deployment_id``s allowed, the platform's authorization endpoint and
-JWKS URL, and the Big Interview org, base URL and API key secret its students
-go to. ``parse_registration`` is the one place a registration is validated,
-whether it comes from environment variables (``EnvironmentRegistrations``: one
-platform, for a single-platform deployment) or from the partner registry table
-(``RegistryRegistrations``: one DynamoDB item per registration).
-
-A registration in the partner registry is an item like a partner's: hash key
-``issuer`` (S) holding ``lti|<platform iss>|<client_id>``, and the record as a
-JSON string in ``value`` with ``"kind": "lti_platform"``. It is read through the
-partner registry's own reader (``PartnerRegistry.record_text``: one Powertools
-provider, one DynamoDB client, one cache policy for every kind of record).
+An ``LtiRegistration`` (``handler.config``, validated by ``parse_registration`` whatever its
+source) comes from the environment (``EnvironmentRegistrations``: one platform) or from the
+partner registry table (``RegistryRegistrations``): an item under the key
+``lti|<platform iss>|<client_id>`` whose ``value`` is the record's JSON with
+``"kind": "lti_platform"``, read through the registry's own reader (``record_text``).
 """
 
 from __future__ import annotations
@@ -83,13 +74,10 @@ def registry_key(issuer: str, client_id: str) -> str:
 
 
 def registry_registration(key: str, document: Any) -> LtiRegistration:
-    """A registry record (its ``value``'s JSON) stored under ``key``, or ``ConfigError`` naming each field.
+    """A registry record stored under ``key``, or ``ConfigError`` naming each field.
 
-    ``parse_registration``'s rules, and what only a record has: its ``kind``, its ``enabled``
-    flag (``make partner-disable``; a disabled registration's logins are refused), no unknown
-    fields, ``key`` = ``registry_key(iss, client_id)``, and the partner records' rule for
-    secrets (``handler.partner_record.secret_outside_prefix``): in registry mode the
-    function's role may read secrets under ``big-interview-sso/`` only.
+    ``parse_registration``'s rules, and a record's own: its ``kind``, ``enabled``, no unknown
+    fields, ``key`` = ``registry_key(iss, client_id)``, and secrets under the registry's prefix.
     """
     if not isinstance(document, dict):
         raise ConfigError(["value must be a JSON object"])

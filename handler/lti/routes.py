@@ -20,7 +20,7 @@ from handler import api_description
 from handler.errors import NotFound, SsoError
 from handler.lti.errors import LtiBadRequest
 from handler.lti.service import LTI_PAGES, Lti, our_origin, state_cookie_name
-from handler.request import form_fields, remaining_seconds, request_id, wants_json
+from handler.request import form_fields, remaining_seconds, request_id, single_values, wants_json
 from handler.responses import error_response, redirect
 from handler.sign_in import Refusal, SignIn
 
@@ -68,7 +68,11 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
         started = time.perf_counter()
         event = app.current_event
         try:
-            params = _single_values(form_fields(event)) if event.request_context.http.method == "POST" else {}
+            params = (
+                single_values(form_fields(event), LtiBadRequest)
+                if event.request_context.http.method == "POST"
+                else {}
+            )
             params = {**(event.query_string_parameters or {}), **params}
         except SsoError as error:
             return refused(Refusal(error), started, "login")
@@ -86,7 +90,7 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
         started = time.perf_counter()
         event = app.current_event
         try:
-            form = _single_values(form_fields(event))
+            form = single_values(form_fields(event), LtiBadRequest)
         except SsoError as error:
             return refused(Refusal(error), started, "launch")
         cookies = dict(cookie.partition("=")[::2] for cookie in event.cookies or [])
@@ -113,13 +117,3 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             log(Refusal(error), time.perf_counter(), flow="lti", step="jwks")
             return error_response(error, request_id(app), True, LTI_PAGES)
         return Response(status_code=200, content_type="application/json", body=json.dumps(document))
-
-
-def _single_values(fields: dict[str, list[str]]) -> dict[str, str]:
-    """One value per form field; a field given twice with different values is refused."""
-    single = {}
-    for name, values in fields.items():
-        if len(set(values)) > 1:
-            raise LtiBadRequest(f"{name[:40]} is given more than once")
-        single[name] = values[0]
-    return single

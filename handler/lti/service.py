@@ -24,7 +24,7 @@ from handler.config import (
     LtiSettings,
     Partner,
 )
-from handler.errors import ProfileRequired, SsoError
+from handler.errors import SsoError
 from handler.keys import KeySource
 from handler.lti.claims import LaunchVerifier, VerifiedLaunch, launch_policy
 from handler.lti.errors import (
@@ -46,7 +46,6 @@ from handler.lti.registrations import (
 )
 from handler.lti.state import LaunchStates, digest
 from handler.lti.tool_key import KmsToolKey
-from handler.partner_api import PROFILE_FIELDS
 from handler.partners import PartnerRegistry, PartnerServices, PartnerWiring
 from handler.secret_source import SecretSource
 from handler.sign_in import Refusal, SignIn, finish, landing
@@ -81,6 +80,8 @@ LTI_PAGES = ErrorPages(
     DEFAULT_TROUBLESHOOTING_URL.replace("partner-guide.md", "lti.md"),
     reader="the learning platform's administrator",
     framed=True,
+    profile_refusal=LtiProfileNotReleased,
+    profile_advice=f"the launch has no {{missing}}. Release them to the tool: {PRIVACY_SETTINGS}.",
 )
 
 
@@ -118,30 +119,23 @@ def state_cookie_name(state: str) -> str:
     return f"lti-state-{digest(state)[:16]}"
 
 
+@dataclass
 class LtiService:
     """Login initiations and launches for the registrations a ``RegistrationSource`` knows."""
 
-    def __init__(
-        self,
-        registrations: RegistrationSource,
-        states: LaunchStates,
-        wiring: PartnerWiring,
-        clock: Callable[[], float] = time.time,
-        leeway_seconds: int = 30,
-    ) -> None:
-        self._registrations = registrations
-        self._states = states
-        self._wiring = wiring
-        self._clock = clock
-        self._leeway_seconds = leeway_seconds
+    registrations: RegistrationSource
+    states: LaunchStates
+    wiring: PartnerWiring
+    clock: Callable[[], float] = time.time
+    leeway_seconds: int = 30
 
     def wire(self, registration: LtiRegistration) -> PartnerServices:
         """The registration's services, on the shared wiring: its key set and API key are the deployment's."""
 
         def verifier(policy: object, keys: KeySource, _: SecretSource | None) -> LaunchVerifier:
-            return LaunchVerifier(registration, keys, self._leeway_seconds)
+            return LaunchVerifier(registration, keys, self.leeway_seconds)
 
-        return self._wiring.wire("lti", launch_partner(registration), verifier)
+        return self.wiring.wire("lti", launch_partner(registration), verifier)
 
     # ---- /lti/login -------------------------------------------------------------------------
     def login(self, params: dict[str, str], origin: str | None) -> LoginAnswer | Refusal:
@@ -167,7 +161,7 @@ class LtiService:
             )
         origin = _check_on_our_host(target_link_uri, origin)
         state, nonce, binding = (secrets.token_urlsafe(32) for _ in range(3))
-        self._states.issue(state, nonce, binding, registration.issuer, registration.client_id, self._clock())
+        self.states.issue(state, nonce, binding, registration.issuer, registration.client_id, self.clock())
         request = {
             "scope": "openid",
             "response_type": "id_token",
@@ -209,7 +203,7 @@ class LtiService:
                     "or the launch finished in another browser"
                 )
             token = parse_token(id_token)
-            issued = self._states.use_once(state, binding, self._clock())
+            issued = self.states.use_once(state, binding, self.clock())
             state_used = True
             registration = self._registration(issued.issuer, issued.client_id)
             # The whole iss: UnverifiedToken.issuer is cut to 200 characters for logs.
@@ -223,16 +217,13 @@ class LtiService:
                 raise StateRefused("the id_token's nonce is not the one issued with this state")
             _check_on_our_host(claims.target_link_uri, origin)
             at = landing(partner.partner.destination, claims.redirect_to, None, None)
-            try:
-                return finish(partner, claims, at, remaining_seconds)
-            except ProfileRequired as error:
-                raise _profile_not_released(claims.profile, error) from None
+            return finish(partner, claims, at, remaining_seconds)
         except SsoError as error:
             return Refusal(error, token, claims, partner=partner, clear_cookie=state_used)
 
     def _registration(self, issuer: str, client_id: str | None) -> LtiRegistration:
         try:
-            registration = self._registrations.find(issuer, client_id)
+            registration = self.registrations.find(issuer, client_id)
         except RegistrationUnavailable as error:
             raise LtiRegistrationUnavailable(
                 "the platform's registration cannot be used", log_detail=f"registry: {error}"
@@ -312,14 +303,3 @@ def _check_on_our_host(target_link_uri: str, origin: str | None) -> str:
             found=target_link_uri[:200],
         )
     return origin
-
-
-def _profile_not_released(profile: dict[str, str], error: ProfileRequired) -> LtiProfileNotReleased:
-    missing = [claim for field, claim in PROFILE_FIELDS.items() if not profile.get(field)]
-    if not missing:
-        return LtiProfileNotReleased(error.detail, partner_status=error.partner_status)
-    return LtiProfileNotReleased(
-        f"Big Interview answered 422: the user is new and the launch has no {', '.join(missing)}. "
-        f"Release them to the tool: {PRIVACY_SETTINGS}.",
-        partner_status=error.partner_status,
-    )

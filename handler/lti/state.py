@@ -1,21 +1,11 @@
 """``state`` and ``nonce``: issued at login, used once at launch, kept in DynamoDB for minutes.
 
-At ``/lti/login`` a fresh ``state``, ``nonce`` and browser binding are drawn
-(``secrets.token_urlsafe``, 256 bits each) and one item is written with a
-condition that it is new: its key is the SHA-256 of the state, and it holds the
-SHA-256 of the nonce and of the binding (the values themselves are never
-stored), the registration's ``iss`` and ``client_id``, and ``expires_at``, which
-is also the table's TTL attribute, and a random claim (``issued_by``) by which
-botocore's retry of that write, if its answer was lost, is known to be ours.
-The binding goes to the browser as a cookie.
-
-At ``/lti/launch`` the item is used once: an ``UpdateItem`` marks it used under
-the condition that it exists, is unused, unexpired and bound to the browser
-presenting the cookie. The nonce is part of the item, so using the state uses
-the nonce: an ``id_token`` replayed with another state carries a nonce that
-state was not issued with. As in ``handler.replay``, each use carries a random
-claim, so botocore's retry of a write whose answer was lost is recognised as
-ours, not as a second use. DynamoDB failing refuses the launch (fail closed).
+``issue`` writes one item per login, on the condition that it is new, keyed by the SHA-256 of
+the state and holding the SHA-256 of the nonce and of the browser binding (never the values),
+the registration and ``expires_at`` (the table's TTL). ``use_once`` marks it used on the
+condition that it exists, is unused, unexpired and bound to the browser's cookie: using the
+state uses its nonce. Each write carries a random claim, so botocore's retry of a write whose
+answer was lost is recognised as ours. DynamoDB failing refuses the launch (fail closed).
 """
 
 from __future__ import annotations

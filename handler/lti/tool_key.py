@@ -1,20 +1,10 @@
 """The tool's public key for ``/lti/jwks``: an AWS KMS asymmetric key, read with ``GetPublicKey``.
 
-Why KMS and not a Secrets Manager secret: the private key is created inside KMS
-and never leaves it, so it is never in the function's memory, code, logs or a
-snapshot; nobody can copy it, only use it while IAM allows (and CloudTrail
-records each use). A launch needs no signature from the tool (the platform
-signs, the tool verifies); the key exists because every platform's registration
-form asks for the tool's JWKS, which LTI Advantage services and deep-linking
-responses need. So the function is granted ``kms:GetPublicKey`` only; a later
-feature that signs would add ``kms:Sign`` on this one key. A Secrets Manager
-secret would put the private key in the function's memory on every cold start
-and in everyone's hands who may read the secret.
-
-The key is ``RSA_2048`` with ``SIGN_VERIFY`` usage: RS256
-(``RSASSA_PKCS1_V1_5_SHA_256``), the algorithm LTI 1.3 requires platforms to
-support. A KMS key's public key never changes, so it is read once per
-execution environment; its ``kid`` is the RFC 7638 thumbprint.
+KMS, not a secret: the private key is created inside KMS and never leaves it (never in memory,
+logs or a snapshot); the function may only ``kms:GetPublicKey``. Platforms' registration forms
+ask for the tool's JWKS (LTI Advantage services need it; a launch itself needs no signature
+from the tool). ``RSA_2048``, ``SIGN_VERIFY``: RS256. A KMS public key never changes, so it is
+read once per execution environment; its ``kid`` is the RFC 7638 thumbprint.
 """
 
 from __future__ import annotations
