@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from handler.errors import ConfigError, ProfileRequired
 from handler.url_rules import origin_of, url_problem
@@ -37,6 +37,7 @@ __all__ = [
     "parse_registration",
 ]
 
+_T = TypeVar("_T")
 # Guards are used with fullmatch: "$" would also match before a final newline.
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # Algorithms we can verify with a public key from a JWKS, plus HS256 (shared secret).
@@ -138,44 +139,39 @@ class Config:
 
 def load_config(environ: Mapping[str, str]) -> Config:
     """Build a ``Config`` from ``environ`` or raise ``ConfigError`` listing every problem."""
-    env = _Environment(environ)
-    destination = env.destination()  # first: problems are listed in the README table's order
-    config = Config(Partner(env.token_policy(), destination), env.runtime(), env.lti())
-    env.raise_problems()
-    return config
+    return _read(environ, lambda env: Config(env.partner(), env.runtime(), env.lti()))
 
 
 def load_partner(values: Mapping[str, str], label: Callable[[str], str] = str) -> Partner:
     """One partner from variables, by exactly the rules ``load_config`` applies to the environment.
 
-    Registry records come here too (``handler.partner_record``), their fields given
-    under the variables' names and ``label`` naming the fields in the problems.
+    Registry records come here too (``handler.partner_record``): ``label`` names their fields.
     """
-    env = _Environment(values, label)
-    destination = env.destination()  # first: problems are listed in the README table's order
-    partner = Partner(env.token_policy(), destination)
-    env.raise_problems()
-    return partner
+    return _read(values, _Environment.partner, label)
 
 
 def load_token_policy(environ: Mapping[str, str], *, keys_given: bool = False) -> TokenPolicy:
     """Only the ``JWT_*`` variables, validated as ``load_config`` does (for check-link).
 
-    ``keys_given``: the caller brings the key set (a JWKS document), so neither
-    ``JWT_JWKS_URL`` nor discovery from the issuers is needed.
+    ``keys_given``: the caller brings the key set, so neither a JWKS URL nor discovery is needed.
     """
-    env = _Environment(environ)
-    policy = env.token_policy(keys_given=keys_given)
-    env.raise_problems()
-    return policy
+    return _read(environ, lambda env: env.token_policy(keys_given=keys_given))
 
 
 def load_return_url_origins(environ: Mapping[str, str]) -> tuple[str, ...]:
     """``RETURN_URL_ALLOWED_ORIGINS`` (and ``SSO_RETURN_URL``'s origin), as ``load_config`` reads them."""
-    env = _Environment(environ)
-    origins = env.return_url_origins(env.url("SSO_RETURN_URL"))
-    env.raise_problems()
-    return origins
+    return _read(environ, lambda env: env.return_url_origins(env.url("SSO_RETURN_URL")))
+
+
+def _read(
+    environ: Mapping[str, str], read: Callable[[_Environment], _T], label: Callable[[str], str] = str
+) -> _T:
+    """``read`` on the variables, then every problem it found raised together (``ConfigError``)."""
+    env = _Environment(environ, label)
+    value = read(env)
+    if env.problems:  # once each: the partner and the LTI platform share BI_* variables
+        raise ConfigError(list(dict.fromkeys(env.problems)))
+    return value
 
 
 class _Environment:
@@ -191,9 +187,9 @@ class _Environment:
         self.label = label
         self.problems: list[str] = []
 
-    def raise_problems(self) -> None:
-        if self.problems:  # once each: the partner and the LTI platform share BI_* variables
-            raise ConfigError(list(dict.fromkeys(self.problems)))
+    def partner(self) -> Partner:
+        destination = self.destination()  # first: problems are listed in the README table's order
+        return Partner(self.token_policy(), destination)
 
     def get(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()

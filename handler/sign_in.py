@@ -97,20 +97,14 @@ class SsoService:
 
     def sign_in(self, request: SignInRequest, remaining_seconds: Callable[[], float]) -> SignIn | Refusal:
         """Every check happens before the Partner API is called; it is called last."""
+        token: UnverifiedToken | None = None
+        partner: PartnerServices | None = None
+        claims: VerifiedToken | None = None
         try:
             token = parse_token(request.token)
-        except SsoError as error:
-            return Refusal(error)
-        issuer = token.payload.get("iss")  # all of it: ``token.issuer`` is cut short for the log
-        try:
+            issuer = token.payload.get("iss")  # all of it: ``token.issuer`` is cut short for the log
             partner = self.partners.find(issuer if isinstance(issuer, str) else None)
-        except SsoError as error:
-            return Refusal(error, token)
-        try:
             claims = partner.verifier.verify(token)
-        except SsoError as error:
-            return Refusal(error, token, partner=partner)
-        try:
             destination = partner.partner.destination
             at = landing(destination, claims.redirect_to, request.redirect_to, request.return_url)
             if self._replay_guard is not None:

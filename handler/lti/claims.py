@@ -29,6 +29,7 @@ __all__ = [
     "CLAIM",
     "LaunchVerifier",
     "VerifiedLaunch",
+    "check_deployment",
     "launch_policy",
     "lti_partner_id",
 ]
@@ -113,13 +114,7 @@ class LaunchVerifier(TokenVerifier):
         if not isinstance(resource_link, dict) or not isinstance(resource_link.get("id"), str):
             raise LtiClaimRefused("the resource_link claim with its id is required")
         deployment_id = claims.get(CLAIM["deployment_id"])
-        if deployment_id not in registration.deployment_ids:
-            raise UnknownDeployment(
-                f"the deployment_id {bounded(deployment_id)!r} is not one this registration allows: "
-                "add it to the registration",
-                expected=list(registration.deployment_ids),
-                found=bounded(deployment_id),
-            )
+        check_deployment(registration, deployment_id, "the deployment_id")
         target_link_uri = claims.get(CLAIM["target_link_uri"])
         if not isinstance(target_link_uri, str):
             raise LtiClaimRefused("the target_link_uri claim is required")
@@ -143,4 +138,15 @@ class LaunchVerifier(TokenVerifier):
         fields = {field.name: getattr(verified, field.name) for field in dataclasses.fields(VerifiedToken)}
         return VerifiedLaunch(
             **fields, nonce=nonce, deployment_id=str(deployment_id), target_link_uri=target_link_uri
+        )
+
+
+def check_deployment(registration: LtiRegistration, deployment_id: Any, name: str) -> None:
+    """``deployment_id`` (a login's parameter or a launch's claim) must be one the registration allows."""
+    if deployment_id not in registration.deployment_ids:
+        raise UnknownDeployment(
+            f"{name} {bounded(deployment_id)!r} is not one this registration allows: "
+            "add it to the registration",
+            expected=list(registration.deployment_ids),
+            found=bounded(deployment_id),
         )

@@ -26,7 +26,7 @@ from handler.config import (
 )
 from handler.errors import SsoError
 from handler.keys import KeySource
-from handler.lti.claims import LaunchVerifier, VerifiedLaunch, launch_policy
+from handler.lti.claims import LaunchVerifier, VerifiedLaunch, check_deployment, launch_policy
 from handler.lti.errors import (
     LtiBadRequest,
     LtiProfileNotReleased,
@@ -34,7 +34,6 @@ from handler.lti.errors import (
     StateCookieMissing,
     StateRefused,
     TargetLinkElsewhere,
-    UnknownDeployment,
     UnknownRegistration,
 )
 from handler.lti.registrations import (
@@ -152,13 +151,8 @@ class LtiService:
         deployment_id = _optional(params, "lti_deployment_id")
         message_hint = _optional(params, "lti_message_hint")
         registration = self._registration(issuer, client_id)
-        if deployment_id is not None and deployment_id not in registration.deployment_ids:
-            raise UnknownDeployment(
-                f"lti_deployment_id {deployment_id[:200]!r} is not one this registration allows: "
-                "add it to the registration",
-                expected=list(registration.deployment_ids),
-                found=deployment_id[:200],
-            )
+        if deployment_id is not None:
+            check_deployment(registration, deployment_id, "lti_deployment_id")
         origin = _check_on_our_host(target_link_uri, origin)
         state, nonce, binding = (secrets.token_urlsafe(32) for _ in range(3))
         self.states.issue(state, nonce, binding, registration.issuer, registration.client_id, self.clock())
