@@ -129,12 +129,16 @@ $(LAMBDA_VENV)/.installed: requirements-lambda-runtime.txt
 	$(LAMBDA_VENV)/bin/python -m pip install -q -r requirements-lambda-runtime.txt
 	touch $@
 
+# Everything the artifact is built from: every file of the package at any depth (handler/lti/
+# too), the requirements, the template and the build script.
+LOCAL_ARTIFACT_INPUTS = $(shell find handler -type f -not -path '*/__pycache__/*' -not -name '*.py[co]') \
+	requirements.txt template.yaml infra/deploy/build-function.sh
+
 local-artifact: $(LOCAL_ARTIFACT_STAMP)
-$(LOCAL_ARTIFACT_STAMP): $(wildcard handler/*.py) requirements.txt template.yaml | venv
-	@mkdir -p build
+$(LOCAL_ARTIFACT_STAMP): $(LOCAL_ARTIFACT_INPUTS) | venv
 	@echo "sam build for $(LOCAL_ARCHITECTURE) (the local Lambda environments run it)..." >&2
-	@$(MAKE) --no-print-directory build ARCHITECTURE=$(LOCAL_ARCHITECTURE) > build/local-artifact.log 2>&1 \
-		|| { cat build/local-artifact.log >&2; exit 1; }
+	@mkdir -p build && $(MAKE) --no-print-directory build ARCHITECTURE=$(LOCAL_ARCHITECTURE) \
+		> build/local-artifact.log 2>&1 || { cat build/local-artifact.log >&2; exit 1; }
 	@touch $@
 
 invoke: venv lambda-venv local-artifact

@@ -180,3 +180,58 @@ def test_a_secret_printed_on_an_xdist_worker_fails_the_run(tmp_path: Path) -> No
     assert "SECRET IN LOGS: " in parallel.stdout and "test_leaky" in parallel.stdout
     # The controller and both workers took part; the leak is counted (once per report phase).
     assert re.search(r"\(3 processes\); [1-9]\d* leaking sections", parallel.stdout), parallel.stdout[-2000:]
+
+
+def _artifact_workspace(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of what the local artifact is built from, its stamp newer than every input."""
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", "template.yaml"):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    (tmp_path / "infra" / "deploy").mkdir(parents=True)
+    build_script = ROOT / "infra" / "deploy" / "build-function.sh"
+    (tmp_path / "infra" / "deploy" / "build-function.sh").write_bytes(build_script.read_bytes())
+    for source in (ROOT / "handler").rglob("*.py"):
+        copy = tmp_path / source.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(source.read_bytes())
+    architecture = "arm64" if os.uname().machine in ("aarch64", "arm64") else "x86_64"
+    stamp = tmp_path / ".aws-sam" / "build" / "SsoFunction" / f".built-for-{architecture}"
+    venv = tmp_path / ".venv" / ".installed"
+    for made in (stamp, venv):
+        made.parent.mkdir(parents=True, exist_ok=True)
+        made.touch()
+    inputs = [path for path in tmp_path.rglob("*") if path.is_file() and path not in (stamp, venv)]
+    for path in inputs:
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    return tmp_path, tmp_path / "handler"
+
+
+def _artifact_is_up_to_date(workspace: Path) -> bool:
+    result = subprocess.run(
+        ["make", "-q", "--no-print-directory", "local-artifact"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "MAKEFLAGS": ""},
+    )
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode == 0
+
+
+def test_an_edit_under_handler_lti_rebuilds_the_local_artifact(tmp_path: Path) -> None:
+    workspace, handler = _artifact_workspace(tmp_path)
+    assert _artifact_is_up_to_date(workspace)
+
+    (handler / "lti" / "state.py").touch()  # edited now, after the artifact was built
+
+    assert not _artifact_is_up_to_date(workspace)
+
+
+def test_every_input_of_the_local_artifact_rebuilds_it(tmp_path: Path) -> None:
+    workspace, handler = _artifact_workspace(tmp_path)
+    inputs = [handler / "routes.py", workspace / "requirements.txt", workspace / "template.yaml"]
+    for edited in inputs:
+        os.utime(edited)  # now
+        assert not _artifact_is_up_to_date(workspace), edited
+        os.utime(edited, (1_000_000_000, 1_000_000_000))
+        assert _artifact_is_up_to_date(workspace)

@@ -1,8 +1,9 @@
-"""The handler package's shape: no import circle among its modules."""
+"""The handler package's shape: no import circle among its modules, and docs/architecture.md true to it."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 HANDLER = Path(__file__).resolve().parents[2] / "handler"
@@ -85,3 +86,21 @@ def test_the_circle_finder_finds_a_circle(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(__import__(__name__, fromlist=["HANDLER"]), "HANDLER", package)
         assert import_circles() == [["handler.a", "handler.b"]]
+
+
+ARCHITECTURE = HANDLER.parent / "docs" / "architecture.md"
+
+
+def documented_modules() -> set[str]:
+    """The modules docs/architecture.md's module table names (its second column), as paths."""
+    names: set[str] = set()
+    for line in ARCHITECTURE.read_text().splitlines():
+        cells = line.split("|")
+        if len(cells) > 3 and "`" in cells[2]:
+            names.update(re.findall(r"`([\w/]+\.py)`", cells[2]))
+    return names
+
+
+def test_the_architecture_table_lists_every_handler_module_and_only_those() -> None:
+    modules = {str(path.relative_to(HANDLER)) for path in HANDLER.rglob("*.py") if path.name != "__init__.py"}
+    assert documented_modules() == modules
