@@ -24,6 +24,7 @@ __all__ = [
     "PartnerRecord",
     "parse_partner_record",
     "record_kind",
+    "record_problems",
     "secret_outside_prefix",
     "validate_partner_record",
 ]
@@ -54,7 +55,6 @@ FIELDS = {
 }
 _LISTS = frozenset({"algorithms", "return_url_allowed_origins"})
 _INTEGERS = frozenset({"max_age_seconds", "leeway_seconds"})
-_OWN_FIELDS = frozenset({"kind", "partner", "enabled"})
 _FIELD_OF = {variable: name for name, variable in FIELDS.items()}
 
 
@@ -92,10 +92,7 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
     """Validate a record's JSON object; ``ConfigError`` lists every problem by field name."""
     if not isinstance(document, dict):
         raise ConfigError(["value must be a JSON object"])
-    problems: list[str] = []
-    kind = document.get("kind", PARTNER_KIND)
-    if kind != PARTNER_KIND:
-        problems.append(f"kind must be {PARTNER_KIND!r} for a partner record, got {_shown(kind)}")
+    problems = record_problems(document, PARTNER_KIND, "partner record", {*FIELDS, "partner"})
     partner_id = document.get("partner")
     if not isinstance(partner_id, str) or not _PARTNER_ID.fullmatch(partner_id):
         problems.append(
@@ -103,11 +100,6 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
             f"got {_shown(partner_id)}"
         )
     enabled = document.get("enabled", True)
-    if not isinstance(enabled, bool):
-        problems.append(f"enabled must be true or false, got {_shown(enabled)}")
-    unknown = sorted(set(document) - set(FIELDS) - _OWN_FIELDS)
-    if unknown:
-        problems.append(f"unknown fields {unknown}; a record has {sorted(set(FIELDS) | _OWN_FIELDS)}")
     if document.get("issuer") != issuer:
         problems.append(f"issuer must be the record's key {issuer!r}, got {_shown(document.get('issuer'))}")
     values: dict[str, str] = {}
@@ -117,9 +109,6 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
         value = _as_text(name, document[name], problems)
         if value is not None:
             values[variable] = value
-    for name in ("api_key_secret_id", "hs256_secret_id"):
-        if problem := secret_outside_prefix(name, document.get(name)):
-            problems.append(problem)
     partner: Partner | None = None
     try:
         partner = load_partner(values, label=lambda variable: _FIELD_OF.get(variable, variable))
@@ -129,6 +118,24 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
         raise ConfigError(problems)
     assert isinstance(partner_id, str) and isinstance(enabled, bool)  # checked above
     return PartnerRecord(partner_id, enabled, partner)
+
+
+def record_problems(document: dict[str, Any], kind: str, what: str, fields: set[str]) -> list[str]:
+    """What every kind of registry record is checked for besides its fields' values: its ``kind``,
+    its ``enabled`` flag, no unknown field, and every secret it names under ``SECRET_PREFIX``."""
+    problems = []
+    if document.get("kind", PARTNER_KIND) != kind:
+        problems.append(f"kind must be {kind!r} for a {what}, got {_shown(document.get('kind'))}")
+    if not isinstance(document.get("enabled", True), bool):
+        problems.append(f"enabled must be true or false, got {_shown(document.get('enabled'))}")
+    known = {"kind", "enabled", *fields}
+    unknown = sorted(str(name)[:40] for name in set(document) - known)
+    if unknown:
+        problems.append(f"unknown fields {unknown[:10]}; a {what} has {sorted(known)}")
+    for name in ("api_key_secret_id", "hs256_secret_id"):
+        if problem := secret_outside_prefix(name, document.get(name)):
+            problems.append(problem)
+    return problems
 
 
 def _as_text(name: str, value: Any, problems: list[str]) -> str | None:

@@ -27,7 +27,6 @@ import urllib3
 from handler.aws_clients import AwsClients
 from handler.http_pool import preconnect
 from handler.partners import PartnerServices
-from handler.secret_source import SecretSource
 
 __all__ = ["BOUND_SECONDS", "GRACE_SECONDS", "Prefetch", "fetch_ahead"]
 
@@ -89,16 +88,9 @@ def fetch_ahead(
         prefetch.start("partner-api", functools.partial(preconnect, http, url, deadline))
     clients.warm(*[service for service in create_clients if service == "secretsmanager"])
     for secret in _unique(secret for partner in wired for secret in partner.secrets):
-        prefetch.start("secret", functools.partial(_read_secret, secret, clients, deadline))
+        client_until = functools.partial(clients.uncached, "secretsmanager")
+        prefetch.start("secret", functools.partial(secret.prefetch, client_until, deadline))
     clients.warm(*[service for service in create_clients if service != "secretsmanager"])
-
-
-def _read_secret(secret: SecretSource, clients: AwsClients, deadline: float) -> None:
-    """The read on a client of its own whose timeouts end by ``deadline``: it cannot hold INIT."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("no time left before the prefetch's bound")
-    secret.prefetch(clients.uncached("secretsmanager", left / 2))
 
 
 def _unique(items: Iterable[_T]) -> list[_T]:

@@ -89,12 +89,16 @@ class SecretSource:
         with self._lock:
             self._value, self._fresh_until = None, -math.inf
 
-    def prefetch(self, client: Any) -> None:
-        """Read the secret now on ``client`` (the INIT prefetch's own, bounded); raises if it cannot.
+    def prefetch(self, client_until: Callable[[float], Any], deadline: float) -> None:
+        """Read the secret now, on a client whose waits end by ``deadline``; raises if it cannot.
 
-        A failure keeps nothing (no value, no fallback period): the first request reads as always.
+        ``client_until(seconds)`` makes that client (``AwsClients.uncached``): one attempt, so it
+        cannot hold INIT past its bound. A failure keeps nothing: the first request reads as always.
         """
-        value = parse_secret_value(self._read(client))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no time left before the prefetch's bound")
+        value = parse_secret_value(self._read(client_until(left / 2)))
         with self._lock:
             if self._value is None:  # a request that got there first keeps its own
                 self._value, self._fresh_until = value, self._clock() + self._max_age

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from handler.config import LTI_FIELDS, MAX_LTI_ID, LtiRegistration, parse_registration
 from handler.errors import ConfigError, PartnerUnavailable
-from handler.partner_record import record_kind, secret_outside_prefix
+from handler.partner_record import record_kind, record_problems
 
 __all__ = [
     "RECORD_KIND",
@@ -34,8 +34,6 @@ __all__ = [
 
 RECORD_KIND = "lti_platform"
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-# What a registry record has besides the registration's fields.
-_RECORD_ONLY = frozenset({"kind", "enabled"})
 
 
 class RegistrationUnavailable(Exception):
@@ -81,20 +79,8 @@ def registry_registration(key: str, document: Any) -> LtiRegistration:
     """
     if not isinstance(document, dict):
         raise ConfigError(["value must be a JSON object"])
-    problems: list[str] = []
-    if document.get("kind") != RECORD_KIND:
-        shown = repr(document.get("kind"))[:80]
-        problems.append(f"kind must be {RECORD_KIND!r} for a platform registration, got {shown}")
-    unknown = sorted(str(name)[:40] for name in set(document) - set(LTI_FIELDS) - _RECORD_ONLY)
-    if unknown:
-        problems.append(
-            f"unknown fields {unknown[:10]}; a registration has {sorted(set(LTI_FIELDS) | _RECORD_ONLY)}"
-        )
-    if problem := secret_outside_prefix("api_key_secret_id", document.get("api_key_secret_id")):
-        problems.append(problem)
+    problems = record_problems(document, RECORD_KIND, "platform registration", set(LTI_FIELDS))
     enabled = document.get("enabled", True)
-    if not isinstance(enabled, bool):
-        problems.append(f"enabled must be true or false, got {repr(enabled)[:80]}")
     registration: LtiRegistration | None = None
     try:
         registration = parse_registration(document)
