@@ -88,23 +88,36 @@ _SSO_RESPONSES: dict[int, Any] = {
     504: _error("Big Interview did not answer in time: `partner_api_timeout`."),
 }
 
+
+def _query(name: str, required: bool, description: str) -> dict[str, Any]:
+    """A query string parameter."""
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": _TEXT}
+
+
+def _form(body_required: bool, properties: dict[str, Any], **schema: Any) -> dict[str, Any]:
+    """A form body (``application/x-www-form-urlencoded``) of these ``properties``."""
+    content = {
+        "application/x-www-form-urlencoded": {
+            "schema": {"type": "object", **schema, "properties": properties}
+        }
+    }
+    return {"requestBody": {"required": body_required, "content": content}}
+
+
+_TEXT = {"type": "string"}
 _OPTIONAL_PARAMETERS = [
-    {
-        "name": "redirect_to",
-        "in": "query",
-        "required": False,
-        "description": "A relative Big Interview path to land on, e.g. `/members/curriculum?chapter=6`."
+    _query(
+        "redirect_to",
+        False,
+        "A relative Big Interview path to land on, e.g. `/members/curriculum?chapter=6`."
         " The JWT's `redirect_to` claim wins over it.",
-        "schema": {"type": "string"},
-    },
-    {
-        "name": "return_url",
-        "in": "query",
-        "required": False,
-        "description": "Where Big Interview's log-out leads; its origin must be allowed"
+    ),
+    _query(
+        "return_url",
+        False,
+        "Where Big Interview's log-out leads; its origin must be allowed"
         " (`RETURN_URL_ALLOWED_ORIGINS` or `SSO_RETURN_URL`'s).",
-        "schema": {"type": "string"},
-    },
+    ),
 ]
 _SECURITY: list[dict[str, list[str]]] = [{}, {JWT_SECURITY_SCHEME: []}]
 _SSO_DESCRIPTION = (
@@ -149,14 +162,12 @@ SSO_GET: dict[str, Any] = {
     "responses": _SSO_RESPONSES,
     "openapi_extensions": {
         "parameters": [
-            {
-                "name": "jwt",
-                "in": "query",
-                "required": False,
-                "description": "The partner's signed JWT (compact serialization). Required unless the"
+            _query(
+                "jwt",
+                False,
+                "The partner's signed JWT (compact serialization). Required unless the"
                 " token comes as `Authorization: Bearer`.",
-                "schema": {"type": "string"},
-            },
+            ),
             *_OPTIONAL_PARAMETERS,
         ]
     },
@@ -171,20 +182,15 @@ SSO_POST: dict[str, Any] = {
     "responses": _SSO_RESPONSES,
     "openapi_extensions": {
         "requestBody": {
-            "required": False,
+            **_form(
+                False,
+                {
+                    "jwt": {**_TEXT, "description": "The partner's signed JWT."},
+                    "redirect_to": _TEXT,
+                    "return_url": _TEXT,
+                },
+            )["requestBody"],
             "description": "An HTML form. Empty when the token comes as `Authorization: Bearer`.",
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "jwt": {"type": "string", "description": "The partner's signed JWT."},
-                            "redirect_to": {"type": "string"},
-                            "return_url": {"type": "string"},
-                        },
-                    }
-                }
-            },
         }
     },
 }
@@ -261,14 +267,7 @@ LTI_LOGIN_GET: dict[str, Any] = {
     "responses": _LOGIN_RESPONSES,
     "openapi_extensions": {
         "parameters": [
-            {
-                "name": name,
-                "in": "query",
-                "required": required,
-                "description": description,
-                "schema": {"type": "string"},
-            }
-            for name, (required, description) in _LOGIN_FIELDS.items()
+            _query(name, required, description) for name, (required, description) in _LOGIN_FIELDS.items()
         ]
     },
 }
@@ -279,23 +278,11 @@ LTI_LOGIN_POST: dict[str, Any] = {
     "operation_id": "ltiLoginPost",
     "tags": ["lti"],
     "responses": _LOGIN_RESPONSES,
-    "openapi_extensions": {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "required": [name for name, (required, _) in _LOGIN_FIELDS.items() if required],
-                        "properties": {
-                            name: {"type": "string", "description": description}
-                            for name, (_, description) in _LOGIN_FIELDS.items()
-                        },
-                    }
-                }
-            },
-        }
-    },
+    "openapi_extensions": _form(
+        True,
+        {name: {**_TEXT, "description": description} for name, (_, description) in _LOGIN_FIELDS.items()},
+        required=[name for name, (required, _) in _LOGIN_FIELDS.items() if required],
+    ),
 }
 
 LTI_LAUNCH: dict[str, Any] = {
@@ -344,24 +331,15 @@ LTI_LAUNCH: dict[str, Any] = {
         ),
         504: _lti_error("Big Interview did not answer in time: `partner_api_timeout`."),
     },
-    "openapi_extensions": {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "id_token": {"type": "string", "description": "The platform's signed JWT."},
-                            "state": {"type": "string", "description": "The state the login issued."},
-                            "error": {"type": "string", "description": "The platform's refusal, if any."},
-                            "error_description": {"type": "string"},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    "openapi_extensions": _form(
+        True,
+        {
+            "id_token": {**_TEXT, "description": "The platform's signed JWT."},
+            "state": {**_TEXT, "description": "The state the login issued."},
+            "error": {**_TEXT, "description": "The platform's refusal, if any."},
+            "error_description": _TEXT,
+        },
+    ),
 }
 
 LTI_JWKS: dict[str, Any] = {

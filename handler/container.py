@@ -124,7 +124,7 @@ class Container:
         kms = ("kms",) if self.lti and self.lti.tool_key else ()
         return ("secretsmanager", *(("dynamodb",) if uses_dynamodb else ()), *kms)
 
-    def start_prefetch_during_init(
+    def prefetch(
         self,
         initialization_type: str | None,
         *,
@@ -144,18 +144,6 @@ class Container:
         elif initialization_type == "provisioned-concurrency":
             self.clients.warm(*self.services)
         return prefetch
-
-    def prefetch_during_init(
-        self,
-        initialization_type: str | None,
-        *,
-        tracing: bool | None = None,
-        bound_seconds: float = BOUND_SECONDS,
-    ) -> None:
-        """``start_prefetch_during_init``, joined."""
-        self.start_prefetch_during_init(
-            initialization_type, tracing=tracing, bound_seconds=bound_seconds
-        ).join()
 
     def before_snapshot(self) -> None:
         """Warm what every restored copy needs: AWS clients and the public key sets, but no secret."""

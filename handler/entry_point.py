@@ -15,7 +15,7 @@ from handler.config import load_config
 from handler.container import Container
 
 container = Container.build(load_config(os.environ))
-prefetch = container.start_prefetch_during_init(os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"))
+prefetch = container.prefetch(os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"))
 lambda_handler = container.handler()
 
 try:  # provided by Lambda's Python runtimes (3.12+); absent elsewhere

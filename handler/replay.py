@@ -23,24 +23,28 @@ __all__ = [
 ]
 
 
-def put_if_new(client: Any, table_name: str, item: dict[str, Any]) -> dict[str, Any] | None:
-    """``PutItem`` on the condition that ``item``'s ``pk`` is new; None when it was written.
+def put_if_new(
+    client: Callable[[], Any], table_name: str, item: dict[str, Any], what: str
+) -> dict[str, Any] | None:
+    """``PutItem`` on the condition that ``item``'s ``pk`` is new; None when written, else the stored item.
 
-    Otherwise the item already stored. A write botocore retried after its applied answer
-    was lost counts as written: its random ``claim`` is the stored one (module docstring).
-    Any other failure is raised as botocore raised it.
+    A write botocore retried after its applied answer was lost counts as written: its random
+    ``claim`` is the stored one. Any other failure is ``ReplayStoreUnavailable`` (fail closed).
     """
+    dynamodb = store_client(client, what)
     claim = uuid.uuid4().hex
     try:
-        client.put_item(
+        dynamodb.put_item(
             TableName=table_name,
             Item={**item, "claim": {"S": claim}},
             ConditionExpression="attribute_not_exists(pk)",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-    except client.exceptions.ConditionalCheckFailedException as error:
+    except dynamodb.exceptions.ConditionalCheckFailedException as error:
         stored: dict[str, Any] = error.response.get("Item") or {}
         return None if stored.get("claim", {}).get("S") == claim else stored
+    except Exception as error:  # noqa: BLE001 - any other failure refuses the request
+        raise ReplayStoreUnavailable(f"DynamoDB ({what}): {type(error).__name__}") from None
     return None
 
 
@@ -66,11 +70,6 @@ class ReplayGuard:
         ``leeway_seconds``: the token's partner's clock-skew allowance (default: the guard's).
         """
         leeway = self._leeway if leeway_seconds is None else leeway_seconds
-        client = store_client(self._client, "one-time links")
         item = {"pk": {"S": f"{issuer}#{jti}"}, "expires_at": {"N": str(int(expires_at) + leeway)}}
-        try:
-            stored = put_if_new(client, self._table_name, item)
-        except Exception as error:  # noqa: BLE001 - any other failure refuses the request
-            raise ReplayStoreUnavailable(f"DynamoDB: {type(error).__name__}") from None
-        if stored is not None:
+        if put_if_new(self._client, self._table_name, item, "one-time links") is not None:
             raise LinkAlreadyUsed("(iss, jti) seen before")

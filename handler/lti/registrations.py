@@ -22,7 +22,6 @@ from handler.partner_record import record_kind, record_problems
 __all__ = [
     "RECORD_KIND",
     "EnvironmentRegistrations",
-    "FirstOf",
     "LtiRegistration",
     "RegistrationSource",
     "RegistrationUnavailable",
@@ -136,17 +135,3 @@ class RegistryRegistrations:
         if (registration.issuer, registration.client_id) != (issuer, client_id):
             return None
         return registration
-
-
-class FirstOf:
-    """The first of ``sources`` that knows the registration (the environment's, then the registry's)."""
-
-    def __init__(self, sources: list[RegistrationSource]) -> None:
-        self._sources = sources
-
-    def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
-        for source in self._sources:
-            found = source.find(issuer, client_id)
-            if found is not None:
-                return found
-        return None

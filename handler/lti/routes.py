@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
@@ -22,17 +22,15 @@ from handler.lti.errors import LtiBadRequest
 from handler.lti.service import LTI_PAGES, Lti, our_origin, state_cookie_name
 from handler.request import form_fields, remaining_seconds, request_id, single_values, wants_json
 from handler.responses import error_response, redirect
-from handler.sign_in import Refusal, SignIn
+from handler.sign_in import Refusal
 
 __all__ = ["LTI_TROUBLESHOOTING_URL", "register_lti_routes"]
 
 LTI_TROUBLESHOOTING_URL = LTI_PAGES.troubleshooting_url
 
 
-class Log(Protocol):
-    """``handler.routes.log_outcome`` with its logger and telemetry."""
-
-    def __call__(self, outcome: SignIn | Refusal | None, started: float, *, flow: str, step: str) -> Any: ...
+# ``handler.routes.log_outcome`` with its logger and telemetry: (outcome, started, flow=, step=).
+Log = Callable[..., None]
 
 
 def _state_cookie(name: str, value: str, max_age: int) -> Cookie:

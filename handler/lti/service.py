@@ -38,7 +38,6 @@ from handler.lti.errors import (
 )
 from handler.lti.registrations import (
     EnvironmentRegistrations,
-    FirstOf,
     RegistrationSource,
     RegistrationUnavailable,
     RegistryRegistrations,
@@ -120,9 +119,9 @@ def state_cookie_name(state: str) -> str:
 
 @dataclass
 class LtiService:
-    """Login initiations and launches for the registrations a ``RegistrationSource`` knows."""
+    """Login initiations and launches for the registrations its sources know (the first that does)."""
 
-    registrations: RegistrationSource
+    registrations: tuple[RegistrationSource, ...]
     states: LaunchStates
     wiring: PartnerWiring
     clock: Callable[[], float] = time.time
@@ -217,7 +216,8 @@ class LtiService:
 
     def _registration(self, issuer: str, client_id: str | None) -> LtiRegistration:
         try:
-            registration = self.registrations.find(issuer, client_id)
+            found = (source.find(issuer, client_id) for source in self.registrations)
+            registration = next((registration for registration in found if registration), None)
         except RegistrationUnavailable as error:
             raise LtiRegistrationUnavailable(
                 "the platform's registration cannot be used", log_detail=f"registry: {error}"
@@ -262,7 +262,7 @@ def wire_lti(
     if registry is not None:
         sources.append(RegistryRegistrations(registry.record_text))
     states = LaunchStates(settings.state_table, settings.state_seconds, clients.factory("dynamodb"))
-    service = LtiService(FirstOf(sources), states, wiring, clock)
+    service = LtiService(tuple(sources), states, wiring, clock)
     tool_key = KmsToolKey(settings.tool_key_id, clients.factory("kms")) if settings.tool_key_id else None
     return Lti(service, tool_key, states)
 

@@ -58,12 +58,7 @@ class LaunchStates:
             "iss": {"S": issuer},
             "client_id": {"S": client_id},
         }
-        client = store_client(self._client, "launch state")
-        try:
-            stored = put_if_new(client, self._table_name, item)
-        except Exception as error:  # noqa: BLE001 - any failure refuses the login
-            raise ReplayStoreUnavailable(f"DynamoDB (launch state): {type(error).__name__}") from None
-        if stored is not None:
+        if put_if_new(self._client, self._table_name, item, "launch state") is not None:
             raise ReplayStoreUnavailable("DynamoDB (launch state): the state's item exists")
 
     def use_once(self, state: str, binding: str, now: float) -> IssuedLaunch:

@@ -72,7 +72,7 @@ def test_on_demand_init_fetches_all_and_the_first_request_only_calls_the_partner
 ) -> None:
     sso, h = on_demand()
 
-    sso.container.prefetch_during_init("on-demand", tracing=False)
+    sso.container.prefetch("on-demand", tracing=False).join()
 
     assert prefetch_threads() == []  # every thread ended before INIT does
     assert (moto.proxy.forwarded, jwks_fetches(jwks_server), partner.connections) == (1, 1, 1)
@@ -103,7 +103,7 @@ def test_unread_session_tickets_made_urllib3_reconnect_and_the_pool_reads_them(
         if pool is not None:  # the same wiring on a stock urllib3 pool
             container = Container.build(sso.config, pool)
             sso = Sso(sso.config, container.handler(), container)
-        sso.container.prefetch_during_init("on-demand", tracing=False)
+        sso.container.prefetch("on-demand", tracing=False).join()
         time.sleep(0.2)  # the session tickets arrive after the handshake
         harness(sso).sign_in(rsa_key, api.issued)
     assert plain.connections == 2  # urllib3 dropped the pre-opened connection and made another
@@ -117,7 +117,7 @@ def test_secrets_manager_down_during_init_leaves_no_value_and_the_request_reads_
     sso, h = on_demand()
     moto.proxy.set_down()
 
-    sso.container.prefetch_during_init("on-demand", tracing=False, bound_seconds=BOUND)
+    sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()
 
     assert moto.proxy.refused >= 1 and prefetch_threads() == []
     moto.proxy.set_up()
@@ -132,7 +132,7 @@ def test_secrets_manager_still_down_fails_the_first_request_as_today(
 
     sso, h = on_demand()
     moto.proxy.set_down()
-    sso.container.prefetch_during_init("on-demand", tracing=False, bound_seconds=BOUND)
+    sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()
     refused_during_init = moto.proxy.refused
 
     h.assert_refused(h.call(mint(rsa_key)), 503, "secret_unavailable")
@@ -152,7 +152,7 @@ def test_jwks_down_during_init_leaves_no_cooldown(
     port = free_port()
     sso, h = on_demand(JWT_JWKS_URL=f"https://{LOOPBACK}:{port}/jwks.json")
 
-    sso.container.prefetch_during_init("on-demand", tracing=False, bound_seconds=BOUND)  # refused
+    sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()  # refused
 
     server = https_server_on(port)  # back up; the keys' clock has not moved since INIT
     server.expect_request("/jwks.json").respond_with_json(jwks)
@@ -168,7 +168,7 @@ def test_partner_api_down_during_init_the_request_connects_itself(
     port = free_port()
     sso, h = on_demand(BI_BASE_URL=f"https://{LOOPBACK}:{port}")
 
-    sso.container.prefetch_during_init("on-demand", tracing=False, bound_seconds=BOUND)  # refused
+    sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()  # refused
 
     api = raw_partner_api(port=port)
     h.sign_in(rsa_key, api.issued)
@@ -198,7 +198,7 @@ def test_slow_dependencies_hold_init_no_longer_than_the_bound_and_leave_no_threa
     sso = build_sso(BI_BASE_URL=silent, JWT_JWKS_URL=f"{silent}/jwks.json")
 
     started = time.monotonic()
-    sso.container.prefetch_during_init("on-demand", tracing=False, bound_seconds=BOUND)
+    sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()
     waited = time.monotonic() - started
 
     # Not a timing of performance: the bound is a promise about INIT. The clients' creation
@@ -226,7 +226,7 @@ def test_a_slow_jwks_past_the_bound_is_fetched_by_the_first_request(
     jwks_server.expect_request("/jwks.json").respond_with_handler(answer)
     sso, h = on_demand()
 
-    sso.container.prefetch_during_init("on-demand", tracing=False, bound_seconds=BOUND)
+    sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()
 
     assert slow.is_set() and prefetch_threads() == []
     h.sign_in(rsa_key, partner.issued)
@@ -240,7 +240,7 @@ def test_a_pre_opened_connection_the_server_reset_is_replaced(
     proxy = SwitchableProxy(target_port=partner.port).start()
     try:
         sso, h = on_demand(BI_BASE_URL=f"https://{LOOPBACK}:{proxy.port}")
-        sso.container.prefetch_during_init("on-demand", tracing=False)
+        sso.container.prefetch("on-demand", tracing=False).join()
         assert proxy.forwarded == 1
         proxy.set_down()  # resets the pre-opened connection, as an idle timeout on the way would
         proxy.set_up()
@@ -266,7 +266,7 @@ def test_a_pre_opened_connection_the_server_closed_is_replaced(
     api = ClosesItsFirstConnection(server_ssl_context).start()
     try:
         sso, h = on_demand(BI_BASE_URL=api.url)
-        sso.container.prefetch_during_init("on-demand", tracing=False)
+        sso.container.prefetch("on-demand", tracing=False).join()
         time.sleep(0.2)  # its close (and the session tickets before it) have arrived
 
         h.sign_in(rsa_key, api.issued)
@@ -291,7 +291,7 @@ def test_no_network_before_a_snapshot_with_tracing_or_ahead_of_provisioned_traff
 ) -> None:
     sso, _ = on_demand()
 
-    sso.container.prefetch_during_init(initialization_type, tracing=tracing)
+    sso.container.prefetch(initialization_type, tracing=tracing).join()
 
     assert (moto.proxy.forwarded, jwks_fetches(jwks_server), partner.connections) == (0, 0, 0)
     created = sso.container.clients.created("secretsmanager")
@@ -373,7 +373,7 @@ def test_with_one_time_links_the_dynamodb_client_is_made_during_init_and_the_lin
     sso, h = on_demand(REPLAY_TABLE_NAME=REPLAY_TABLE)
     forwarded_before = moto.proxy.forwarded
 
-    sso.container.prefetch_during_init("on-demand", tracing=False)
+    sso.container.prefetch("on-demand", tracing=False).join()
 
     assert sso.container.replay_guard is not None and sso.container.clients.created("dynamodb")
     assert moto.proxy.forwarded == forwarded_before + 1  # the secret's read; the client made no call

@@ -81,7 +81,7 @@ def test_after_the_init_prefetch_neither_the_sign_in_nor_the_launch_reads_the_se
     spine: Callable[[], tuple[Tool, CountedClients]], rsa_key: SigningKey
 ) -> None:
     tool, counted = spine()
-    tool.container.prefetch_during_init("on-demand", tracing=False)
+    tool.container.prefetch("on-demand", tracing=False).join()
     read_during_init = list(counted.reads)
 
     sign_in_and_launch(tool, rsa_key)
