@@ -212,9 +212,9 @@ def cold_latency_table(
         "      the browser's hop to the platform (not counted), /lti/launch (state used with its cookie,",
         "      the platform's JWKS behind the identity provider's delay, the Partner API); 'INIT' is the",
         "      import, '1st req' login + launch. Beyond one connection per host: the prefetch reads the",
-        "      environment partner's key on a client of its own, so the registry partner's or the",
-        "      launch's key (handler.lti caches its own) opens a second Secrets Manager connection, and",
-        "      for a launch it fetches the environment partner's JWKS, unused",
+        "      environment's keys on a client of its own, so the registry partner's key opens a second",
+        "      Secrets Manager connection (the launch's key is the environment's, read once for both",
+        "      flows), and for a launch it fetches the environment partner's JWKS, unused",
         "",
     ]
     return lines

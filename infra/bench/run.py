@@ -299,19 +299,19 @@ def expected_connections(flow: str, links: str) -> dict[str, int]:
     DynamoDB: the one-time links (links on), the registry's GetItem, the launch's state
     (written at login, used at launch: one client, one connection).
 
-    The known extras, all from the on-demand INIT prefetch, which knows only the
-    environment's partner: it reads that partner's API key on a Secrets Manager client
-    of its own (``SecretSource.prefetch``), so a registry partner's or a launch's key,
-    read later on the shared client, opens a second connection (a launch reads the
-    very same secret again: ``handler.lti`` keeps its own secret cache); it fetches the
-    environment partner's JWKS, which a launch does not use; and in the registry rows
-    it opens one connection to each of the environment partner's own hosts.
+    The known extras, all from the on-demand INIT prefetch, which knows what the
+    environment wires (its partner, and its LTI platform): it reads the API keys on a
+    Secrets Manager client of its own (``AwsClients.uncached``), so a registry partner's
+    key, read later on the shared client, opens a second connection (a launch's key is
+    the environment's very secret, read once for both flows); it fetches the environment
+    partner's JWKS, which a launch does not use; and in the registry rows it opens one
+    connection to each of the environment partner's own hosts.
     """
     needs = {"secrets_manager", "partner_api"}
     needs.add("learning_platform" if flow == "lti" else "identity_provider")
     if links == "on" or flow in ("registry", "lti"):
         needs.add("dynamodb")
-    extras = {"secrets_manager": 1} if flow in ("registry", "lti") else {}
+    extras = {"secrets_manager": 1} if flow == "registry" else {}
     if flow == "lti":
         extras["identity_provider"] = 1
     if flow == "registry":
