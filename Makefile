@@ -115,7 +115,6 @@ build-SsoFunction:
 LAMBDA_VENV := .venv-lambda
 LOCAL_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 LOCAL_ARTIFACT_STAMP := .aws-sam/build/SsoFunction/.built-for-$(LOCAL_ARCHITECTURE)
-invoke_flag = $(if $(filter command line,$(origin $(1))),$(2))
 
 .PHONY: invoke lambda-venv local-artifact
 
@@ -139,9 +138,8 @@ $(LOCAL_ARTIFACT_STAMP): $(wildcard handler/*.py) requirements.txt template.yaml
 
 invoke: venv lambda-venv local-artifact
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/sso-get.json [ENV=events/env.json] [SNAPSTART=1]" >&2; exit 2; }
-	@$(PY) -m infra.local.invoke '$(subst ','\'',$(EVENT))' \
-		$(call invoke_flag,ENV,--env-vars '$(subst ','\'',$(ENV))') \
-		$(if $(filter-out 0,$(SNAPSTART)),--snap-start)
+	@$(PY) -m infra.local.invoke $(call partner_flag,ENV,--env-vars) \
+		$(if $(filter-out 0,$(SNAPSTART)),--snap-start) -- $(call shell_quote,$(EVENT))
 
 # ---------------------------------------------------------------------------
 # Local stack (infra/local/). `make dev` starts, on 127.0.0.1: the handler behind
@@ -166,10 +164,13 @@ dev: venv lambda-venv local-artifact
 #   make check-link URL=<link or token> [JWKS= ISS= AUD= MAX_AGE= LEEWAY= USER_CLAIM= ALGORITHMS=
 #                   RETURN_ORIGINS= ONE_TIME_LINKS=off] [PARTNER=<registry id> TABLE=]
 # Only variables given on the make command line become flags: USER, for one, is
-# also the login name in the environment. Values are single-quoted for the shell.
+# also the login name in the environment. Each value reaches the tool as one argument,
+# whatever it starts with: single-quoted for the shell, joined to its flag (--kid=-abc;
+# argparse would take a separate '-abc' for a flag), positionals after '--'.
 # The recipes are silent (@) because a token is a login: make must not echo it.
 # ---------------------------------------------------------------------------
-partner_flag = $(if $(filter command line,$(origin $(1))),$(2) '$(subst ','\'',$($(1)))')
+shell_quote = '$(subst ','\'',$(1))'
+partner_flag = $(if $(filter command line,$(origin $(1))),$(2)=$(call shell_quote,$($(1))))
 
 .PHONY: keys token check-link check-launch
 
@@ -185,13 +186,14 @@ token: venv
 		$(call partner_flag,EXISTING_USER,--existing-user)
 
 check-link: venv
-	@$(PY) -m infra.partner.check_link $(if $(filter command line,$(origin URL)),'$(subst ','\'',$(URL))',-) \
-		$(call partner_flag,JWKS,--jwks) $(call partner_flag,ISS,--iss) $(call partner_flag,AUD,--aud) \
+	@$(PY) -m infra.partner.check_link $(call partner_flag,JWKS,--jwks) $(call partner_flag,ISS,--iss) \
+		$(call partner_flag,AUD,--aud) \
 		$(call partner_flag,MAX_AGE,--max-age) $(call partner_flag,LEEWAY,--leeway) \
 		$(call partner_flag,USER_CLAIM,--user-claim) $(call partner_flag,ALGORITHMS,--algorithms) \
 		$(call partner_flag,RETURN_ORIGINS,--return-origins) \
 		$(call partner_flag,ONE_TIME_LINKS,--one-time-links) \
-		$(call partner_flag,PARTNER,--partner) $(call partner_flag,TABLE,--table)
+		$(call partner_flag,PARTNER,--partner) $(call partner_flag,TABLE,--table) \
+		-- $(if $(filter command line,$(origin URL)),$(call shell_quote,$(URL)),-)
 
 # ---------------------------------------------------------------------------
 # The partner registry (PartnerRegistry=Enabled; docs/operations.md "Partners"):
@@ -208,21 +210,24 @@ check-link: venv
 partner_table = $(call partner_flag,TABLE,--table)
 
 partner-add: venv
-	@$(PY) -m infra.tools.partners $(partner_table) add '$(subst ','\'',$(FILE))' $(if $(filter yes,$(REPLACE)),--replace)
+	@$(PY) -m infra.tools.partners $(partner_table) add $(if $(filter yes,$(REPLACE)),--replace) \
+		$(if $(filter command line,$(origin FILE)),-- $(call shell_quote,$(FILE)))
 
 partner-list: venv
 	@$(PY) -m infra.tools.partners $(partner_table) list
 
 partner-disable partner-enable: venv
-	@$(PY) -m infra.tools.partners $(partner_table) $(subst partner-,,$@) '$(subst ','\'',$(PARTNER))'
+	@$(PY) -m infra.tools.partners $(partner_table) $(subst partner-,,$@) \
+		$(if $(filter command line,$(origin PARTNER)),-- $(call shell_quote,$(PARTNER)))
 
 # make check-launch ISS= CLIENT_ID= DEPLOYMENT_IDS= JWKS= [TOOL=] [TOKEN=]: a captured LTI
 # launch's id_token through the service's launch verifier (docs/lti.md); stdin without TOKEN.
 check-launch: venv
-	@$(PY) -m infra.partner.check_launch $(if $(filter command line,$(origin TOKEN)),'$(subst ','\'',$(TOKEN))',-) \
-		$(call partner_flag,ISS,--iss) $(call partner_flag,CLIENT_ID,--client-id) \
+	@$(PY) -m infra.partner.check_launch $(call partner_flag,ISS,--iss) \
+		$(call partner_flag,CLIENT_ID,--client-id) \
 		$(call partner_flag,DEPLOYMENT_IDS,--deployment-ids) $(call partner_flag,JWKS,--jwks) \
-		$(call partner_flag,TOOL,--tool)
+		$(call partner_flag,TOOL,--tool) \
+		-- $(if $(filter command line,$(origin TOKEN)),$(call shell_quote,$(TOKEN)),-)
 
 # ---------------------------------------------------------------------------
 # Infrastructure checks (issue 5: monitoring, limits, security scans, artifact).

@@ -102,6 +102,7 @@ def test_an_unknown_page_gets_the_functions_not_found_page(stack: LocalStack) ->
     assert page.status == 404
     assert page.headers["Content-Type"].startswith("text/html")
     assert "not_found" in page.text
+    assert "go back to your portal and open Big Interview from there" in page.text  # what to do next
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     # Methods no route takes stay API Gateway's (and so do CORS preflights).
     assert answered_by_api_gateway(fetch("DELETE", f"{stack.api_url}/sso"))
