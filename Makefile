@@ -106,9 +106,10 @@ build-SsoFunction:
 # Lambda without Docker (infra/local/environments.py, runtime_api.py): the built
 # artifact runs under AWS's runtime interface client (awslambdaric) on the runtime's
 # Python (3.13), each execution environment its own process with its own Runtime API.
-#   make invoke EVENT=events/sso-get.json [ENV=events/env.json] [SNAPSTART=1]
+#   make invoke EVENT=events/sso-get.json [ENV=events/env.json] [TOKEN=<jwt>] [SNAPSTART=1]
 # is `sam local invoke` without Docker: the answer on stdout; logs, START/END and the
-# REPORT line on stderr. local-artifact builds (sam build) for this machine's
+# REPORT line on stderr. ENV defaults to events/env.json.example (make dev's services); an
+# event's REPLACE_WITH_A_JWT becomes TOKEN, or a fresh token from make dev's identity provider. local-artifact builds (sam build) for this machine's
 # architecture into .aws-sam/build, again when the handler, requirements or template
 # change; lambda-venv is the runtime (.venv-lambda, requirements-lambda-runtime.txt).
 # ---------------------------------------------------------------------------
@@ -137,8 +138,8 @@ $(LOCAL_ARTIFACT_STAMP): $(wildcard handler/*.py) requirements.txt template.yaml
 	@touch $@
 
 invoke: venv lambda-venv local-artifact
-	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/sso-get.json [ENV=events/env.json] [SNAPSTART=1]" >&2; exit 2; }
-	@$(PY) -m infra.local.invoke $(call partner_flag,ENV,--env-vars) \
+	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/sso-get.json [ENV=events/env.json] [TOKEN=<jwt>] [SNAPSTART=1]" >&2; exit 2; }
+	@$(PY) -m infra.local.invoke $(call partner_flag,ENV,--env-vars) $(call partner_flag,TOKEN,--token) \
 		$(if $(filter-out 0,$(SNAPSTART)),--snap-start) -- $(call shell_quote,$(EVENT))
 
 # ---------------------------------------------------------------------------
