@@ -41,6 +41,7 @@ test: system-requirements
 
 system-requirements:
 	@infra/tools/system-requirements.sh
+	@$(PYTHON) -m infra.tools.doctor --for test
 
 # The inner loop, well under a minute: ruff, mypy --strict and the unit tests.
 check: lint
@@ -154,8 +155,18 @@ invoke: venv lambda-venv local-artifact
 # SNAPSTART=1 runs INIT with the before_snapshot hooks and after_restore first;
 # IN_PROCESS=1 imports the source tree's handler into the stack's process instead.
 # ---------------------------------------------------------------------------
-dev: venv lambda-venv local-artifact
+dev: doctor-dev venv lambda-venv local-artifact
 	$(PY) -m infra.local
+
+# `make doctor`: one screen of what this machine has and lacks for each command, with the
+# command that fixes each gap (infra/tools/doctor.py: standard library only, so it runs
+# before any venv exists). `make dev` and `make test` run its checks for themselves first.
+.PHONY: doctor doctor-dev
+doctor:
+	@$(PYTHON) -m infra.tools.doctor
+
+doctor-dev:
+	@$(PYTHON) -m infra.tools.doctor --for dev
 
 # ---------------------------------------------------------------------------
 # Partner tools (infra/partner/; docs/partner-guide.md):
