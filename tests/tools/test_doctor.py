@@ -15,22 +15,7 @@ import pytest
 
 from infra.tools.doctor import APT_CHROMIUM
 from tests.deploy.templates import ROOT
-
-HIDDEN = ("chromium", "chromedriver", "docker")
-
-
-def path_without(tmp_path: Path, hidden: tuple[str, ...] = HIDDEN) -> str:
-    """A PATH with every program of this one, but ``hidden`` (a directory of links)."""
-    farm = tmp_path / "bin"
-    farm.mkdir()
-    for directory in os.environ["PATH"].split(os.pathsep):
-        if not os.path.isdir(directory):
-            continue
-        for name in os.listdir(directory):
-            target = os.path.join(directory, name)
-            if name not in hidden and not (farm / name).exists() and os.access(target, os.X_OK):
-                (farm / name).symlink_to(target)
-    return str(farm)
+from tests.doc_blocks import path_without
 
 
 def make(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
@@ -48,7 +33,7 @@ def make(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str
 
 
 def test_the_report_fits_one_screen_and_names_each_gap_with_its_fix(tmp_path: Path) -> None:
-    result = make("doctor", PATH=path_without(tmp_path))
+    result = make("doctor", PATH=path_without(tmp_path, ("chromium", "chromedriver", "docker")))
 
     assert result.returncode == 0, result.stderr  # a report, whatever it finds
     lines = result.stdout.splitlines()
