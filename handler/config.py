@@ -46,10 +46,9 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 _SUPPORTED_ALGORITHMS = ASYMMETRIC_ALGORITHMS | {"HS256"}
-# Error pages link to the code's row of this page's troubleshooting table (``#<code>``).
-DEFAULT_TROUBLESHOOTING_URL = (
-    "https://github.com/big-interview/sso-redirector/blob/main/docs/partner-guide.md"
-)
+# Error pages link to the code's row of the partner guide's troubleshooting table
+# (``#<code>``) where the operator published it; no address is assumed: unset, they name it.
+DEFAULT_TROUBLESHOOTING_URL = ""
 _USER_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 
 

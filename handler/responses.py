@@ -4,9 +4,10 @@ Errors are mapped to responses here and nowhere else. An error page never
 echoes the token or shows a stack trace; it always carries the request id.
 Every error answer speaks to two people: the user gets a sentence they can act
 on, the portal's developer the error's ``detail`` (safe by construction: see
-``handler.errors``) and a link to the code's row in the partner guide's
-troubleshooting table. ``ERROR_REDIRECT_URL`` gets only the code and request id:
-the detail is not for a third-party page's logs.
+``handler.errors``) and the code's row in the partner guide's troubleshooting
+table: a link where the operator published the guide, its name otherwise.
+``ERROR_REDIRECT_URL`` gets only the code and request id: the detail is not for a
+third-party page's logs.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ h1{{font-size:1.5rem}} .ref{{color:#555;font-size:.875rem}}
 <p class="ref">Error code: <code>{code}</code><br>Reference: <code>{request_id}</code></p>
 <section class="dev" aria-labelledby="for-developers">
 <h2 id="for-developers">For {reader}</h2>
-{detail}<p><a href="{help_url}" rel="noreferrer">What <code>{code}</code> means and how to fix it</a></p>
+{detail}{help}
 </section>
 </main>
 </body>
@@ -72,6 +73,11 @@ _TITLES = {
     404: "Page not found",
     422: "Big Interview needs a few details",
 }
+
+
+_HELP_LINK = '<p><a href="{url}" rel="noreferrer">What <code>{code}</code> means and how to fix it</a></p>\n'
+_HELP_NAMED = "<p>What <code>{code}</code> means and how to fix it: its row in the troubleshooting table of {guide}.</p>\n"  # noqa: E501
+PARTNER_GUIDE = "the partner guide (docs/partner-guide.md, from the service's operator)"
 
 
 def redirect(location: str) -> Response[str]:
@@ -93,6 +99,7 @@ def error_response(
     *,
     link_spent: bool = False,
     reader: str = "the portal's developers",
+    guide: str = PARTNER_GUIDE,
 ) -> Response[str]:
     """The one place an ``SsoError`` becomes an HTTP answer; ``link_spent``: the one-time link is used up."""
     if wants_json:
@@ -118,7 +125,13 @@ def error_response(
         code=html.escape(error.code),
         request_id=html.escape(request_id),
         detail=f"<p>{html.escape(error.detail)}</p>\n" if error.detail else "",
-        help_url=html.escape(f"{troubleshooting_url}#{error.code}"),
+        help=(
+            _HELP_LINK.format(
+                url=html.escape(f"{troubleshooting_url}#{error.code}"), code=html.escape(error.code)
+            )
+            if troubleshooting_url
+            else _HELP_NAMED.format(code=html.escape(error.code), guide=html.escape(guide, quote=False))
+        ),
         reader=html.escape(reader, quote=False),  # element text: an apostrophe stays one
     )
     return Response(status_code=error.status, content_type=_HTML_TYPE, body=page)

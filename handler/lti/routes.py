@@ -16,7 +16,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from handler import api_description
-from handler.config import DEFAULT_TROUBLESHOOTING_URL
 from handler.errors import NotFound, SsoError
 from handler.lti.errors import LtiBadRequest
 from handler.lti.service import Launched, LoginAnswer, LtiRefusal, LtiService, our_origin, state_cookie_name
@@ -25,10 +24,10 @@ from handler.request import form_fields, wants_json
 from handler.responses import error_response, redirect
 from handler.telemetry import Telemetry
 
-__all__ = ["LTI_TROUBLESHOOTING_URL", "register_lti_routes"]
+__all__ = ["LTI_GUIDE", "register_lti_routes"]
 
-# Error pages link to the code's row of the LMS administrator's guide.
-LTI_TROUBLESHOOTING_URL = DEFAULT_TROUBLESHOOTING_URL.replace("partner-guide.md", "lti.md")
+# Error pages name the code's row of the LMS administrator's guide.
+LTI_GUIDE = "the LMS administrator's LTI guide (docs/lti.md, from the service's operator)"
 # The partner flow's page policy, except that any page may frame it: LMSs open tools in a
 # frame, and a refusal the student cannot see (frame-ancestors 'none') helps no one. The
 # page has no form, script or button to trick anyone into, so framing it risks nothing.
@@ -77,8 +76,9 @@ def register_lti_routes(
             request_id(),
             wants_json(app.current_event),
             None,
-            LTI_TROUBLESHOOTING_URL,
+            "",
             reader="the learning platform's administrator",
+            guide=LTI_GUIDE,
         )
         if (response.content_type or "").startswith("text/html"):
             response.headers["Content-Security-Policy"] = LTI_PAGE_POLICY
@@ -142,7 +142,7 @@ def register_lti_routes(
                 "tool key unavailable",
                 extra={"outcome": "refused", "reason": error.code, "detail": error.log_detail},
             )
-            return error_response(error, request_id(), True, None, LTI_TROUBLESHOOTING_URL)
+            return error_response(error, request_id(), True, None)
         return Response(status_code=200, content_type="application/json", body=json.dumps(document))
 
 

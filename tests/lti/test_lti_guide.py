@@ -28,10 +28,10 @@ def test_every_lti_code_has_a_troubleshooting_row_with_its_status() -> None:
         assert rows.get(cls.code) == str(cls.status), cls.code
 
 
-def test_the_error_pages_link_to_the_rows_of_this_guide() -> None:
-    from handler.lti.routes import LTI_TROUBLESHOOTING_URL
+def test_the_error_pages_name_this_guide() -> None:
+    from handler.lti.routes import LTI_GUIDE
 
-    assert LTI_TROUBLESHOOTING_URL.endswith("/docs/lti.md")
+    assert "(docs/lti.md" in LTI_GUIDE
 
 
 def test_the_canvas_developer_key_json_is_valid_and_uses_the_three_urls() -> None:
