@@ -11,6 +11,9 @@ the line before its fence, saying how the suite proves it:
     <!-- doc-test: docker -->   needs Docker              > checked: shell syntax, and every make target
     <!-- doc-test: synopsis --> a usage line ([options])  /  and variable it names exists
     <!-- doc-test: suite -->    the test suite itself (make test, make check): checked the same way
+
+A local block runs in a bash of its own with ``-e -o pipefail``: every command must succeed,
+and nothing it sets may be needed later (a reader's terminal would keep an ``export``).
 """
 
 from __future__ import annotations

@@ -122,8 +122,10 @@ def findings(runtime: str) -> dict[str, Callable[[], list[Finding]]]:
     }
 
 
-# What stops each command. make dev checks its own ports (LTI= and PARTNERS= decide which).
-STOPPERS = {"dev": ("python", "runtime"), "test": ("python", "runtime", "ports")}
+# What stops each command. make dev checks its own ports (LTI= and PARTNERS= decide which);
+# pip's index matters only while a virtual environment is still to be made.
+STOPPERS = {"dev": ("python", "runtime", "pip"), "test": ("python", "runtime", "ports", "pip")}
+VENV_STAMPS = (".venv/.installed", ".venv-lambda/.installed")
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -136,9 +138,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parser.parse_args(argv)
     checks = findings(args.runtime_python)
     if args.command:
-        stoppers = [
-            finding for name in STOPPERS[args.command] for finding in checks[name]() if not finding.ok
-        ]
+        made = all(os.path.exists(stamp) for stamp in VENV_STAMPS)
+        names = [name for name in STOPPERS[args.command] if not (name == "pip" and made)]
+        stoppers = [finding for name in names for finding in checks[name]() if not finding.ok]
         for finding in stoppers:
             print(f"make {args.command} cannot run: {finding.what}; fix: {finding.fix}", file=sys.stderr)
         return 1 if stoppers else 0

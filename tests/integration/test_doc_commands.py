@@ -78,6 +78,11 @@ def test_every_shell_block_says_how_the_suite_proves_it() -> None:
         block.document for block in shell_blocks() if block.kind == "local"
     }
     assert all(block.ready for block in shell_blocks() if block.kind == "background")
+    # Each block runs in a shell of its own here, but in one terminal for a reader: a block
+    # that exports a variable would change the blocks after it (make dev with AWS_ENDPOINT_URL
+    # set, for one, uses that endpoint instead of starting its own moto).
+    exporting = [block.where for block in shell_blocks() if re.search(r"^\s*export\b", block.text, re.M)]
+    assert exporting == [], "set a variable for its one command (NAME=value make ...), not with export"
 
 
 @pytest.mark.parametrize("block", shell_blocks(), ids=lambda block: block.where)

@@ -91,3 +91,19 @@ def test_a_complete_machine_has_nothing_stopping_make_dev() -> None:
     result = make("doctor-dev")
 
     assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_an_unreachable_package_index_is_a_gap_with_what_to_check() -> None:
+    unreachable = {
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_EXTRA_INDEX_URL": "",
+        "PIP_FIND_LINKS": "",
+        "PIP_RETRIES": "0",
+        "PIP_DEFAULT_TIMEOUT": "2",
+    }
+    result = make("doctor", **unreachable)
+
+    lines = result.stdout.splitlines()
+    pip = next(i for i, line in enumerate(lines) if "pip's package index" in line)
+    assert lines[pip].startswith("  MISS") and "PIP_INDEX_URL" in lines[pip + 1]
