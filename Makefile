@@ -147,7 +147,8 @@ invoke: venv lambda-venv local-artifact
 # Local stack (infra/local/). `make dev` starts, on 127.0.0.1: the handler behind
 # a local API Gateway (:3000), a development identity provider (:3001), a sandbox
 # Big Interview (:3002) and moto as Secrets Manager (:3003); Ctrl-C stops it.
-# Ports: LOCAL_API_PORT, LOCAL_IDP_PORT, LOCAL_BI_PORT, LOCAL_SECRETS_PORT.
+# Ports: LOCAL_API_PORT, LOCAL_IDP_PORT, LOCAL_BI_PORT, LOCAL_SECRETS_PORT, LOCAL_LMS_PORT
+# (LTI=1: :3004); PARTNERS=n: 3005 and up, two each. A taken port is named with its variable.
 # BI_BASE_URL, BI_API_KEY_SECRET_ID, AWS_ENDPOINT_URL, JWT_ISSUER point it at
 # real services instead: see infra/local/README.md. One line per request by
 # default; VERBOSE=1 adds the handler's JSON logs and metrics. The handler runs in

@@ -81,16 +81,30 @@ def check_chromium() -> Finding:
     return Finding(what, not missing, ("make test (browser tests)",), APT_CHROMIUM)
 
 
-def check_ports() -> list[Finding]:
-    # What the docs' commands start: make dev LTI=1 PARTNERS=2 (docs/lti.md).
-    planned = Ports.from_environ(os.environ).plan(lti=True, demo_partners=2)
+def check_ports(environ: dict[str, str] | None = None) -> list[Finding]:
+    """make dev's ports as ``environ`` moves them (none: the defaults, which the docs' commands use).
+
+    The widest the docs start: make dev LTI=1 PARTNERS=2 (docs/lti.md).
+    """
+    planned = Ports.from_environ(environ or {}).plan(lti=True, demo_partners=2)
     taken = [use for use in planned if not port_is_free(use.port)]
-    needed_by = ("make dev", "make test (the docs' commands)")
+    moved = any(name in (environ or {}) for name in Ports.ENV_NAMES.values())
+    needed_by = ("make dev",) if moved else ("make dev", "make test (the docs' commands)")
+    if environ is None:
+        needed_by = ("make test (the docs' commands use the defaults)",)
     if not taken:
         ports = sorted(use.port for use in planned)
-        return [Finding(f"ports {ports[0]}-{ports[-1]} free", True, needed_by)]
+        contiguous = ports[-1] - ports[0] + 1 == len(ports)
+        shown = f"{ports[0]}-{ports[-1]}" if contiguous else ", ".join(map(str, ports))
+        return [Finding(f"ports {shown} free", True, needed_by)]
     return [
-        Finding(f"port {use.port} ({use.what})", False, needed_by, taken_port_message(use).split(": ", 1)[1])
+        Finding(
+            f"port {use.port} ({use.what})",
+            False,
+            needed_by,
+            # The docs' commands use the default ports: for make test, only freeing it helps.
+            taken_port_message(use).split(": ", 1)[1].replace(", or move it with", "; for make dev alone,"),
+        )
         for use in taken
     ]
 
@@ -116,7 +130,8 @@ def findings(runtime: str) -> dict[str, Callable[[], list[Finding]]]:
         "python": lambda: [check_python()],
         "runtime": lambda: [check_runtime_python(runtime)],
         "chromium": lambda: [check_chromium()],
-        "ports": check_ports,
+        "ports": lambda: check_ports(dict(os.environ)),
+        "default ports": check_ports,
         "pip": lambda: [check_pip()],
         "docker": lambda: [check_docker()],
     }
@@ -124,7 +139,7 @@ def findings(runtime: str) -> dict[str, Callable[[], list[Finding]]]:
 
 # What stops each command. make dev checks its own ports (LTI= and PARTNERS= decide which);
 # pip's index matters only while a virtual environment is still to be made.
-STOPPERS = {"dev": ("python", "runtime", "pip"), "test": ("python", "runtime", "ports", "pip")}
+STOPPERS = {"dev": ("python", "runtime", "pip"), "test": ("python", "runtime", "default ports", "pip")}
 VENV_STAMPS = (".venv/.installed", ".venv-lambda/.installed")
 
 
@@ -145,7 +160,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             print(f"make {args.command} cannot run: {finding.what}; fix: {finding.fix}", file=sys.stderr)
         return 1 if stoppers else 0
     print("make doctor: what this machine has, and what needs it", file=out)
-    for check in checks.values():
+    for name, check in checks.items():
+        if name == "default ports" and not any(
+            variable in os.environ for variable in Ports.ENV_NAMES.values()
+        ):
+            continue  # the same ports as "ports"
         for finding in check():
             print(finding.line(), file=out)
     return 0
