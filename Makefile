@@ -41,6 +41,7 @@ test: system-requirements
 
 system-requirements:
 	@infra/tools/system-requirements.sh
+	@$(PYTHON) -m infra.tools.doctor --for test
 
 # The inner loop, well under a minute: ruff, mypy --strict and the unit tests.
 check: lint
@@ -106,16 +107,16 @@ build-SsoFunction:
 # Lambda without Docker (infra/local/environments.py, runtime_api.py): the built
 # artifact runs under AWS's runtime interface client (awslambdaric) on the runtime's
 # Python (3.13), each execution environment its own process with its own Runtime API.
-#   make invoke EVENT=events/sso-get.json [ENV=events/env.json] [SNAPSTART=1]
+#   make invoke EVENT=events/sso-get.json [ENV=events/env.json] [TOKEN=<jwt>] [SNAPSTART=1]
 # is `sam local invoke` without Docker: the answer on stdout; logs, START/END and the
-# REPORT line on stderr. local-artifact builds (sam build) for this machine's
+# REPORT line on stderr. ENV defaults to events/env.json.example (make dev's services); an
+# event's REPLACE_WITH_A_JWT becomes TOKEN, or a fresh token from make dev's identity provider. local-artifact builds (sam build) for this machine's
 # architecture into .aws-sam/build, again when the handler, requirements or template
 # change; lambda-venv is the runtime (.venv-lambda, requirements-lambda-runtime.txt).
 # ---------------------------------------------------------------------------
 LAMBDA_VENV := .venv-lambda
 LOCAL_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 LOCAL_ARTIFACT_STAMP := .aws-sam/build/SsoFunction/.built-for-$(LOCAL_ARCHITECTURE)
-invoke_flag = $(if $(filter command line,$(origin $(1))),$(2))
 
 .PHONY: invoke lambda-venv local-artifact
 
@@ -142,16 +143,16 @@ $(LOCAL_ARTIFACT_STAMP): $(LOCAL_ARTIFACT_INPUTS) | venv
 	@touch $@
 
 invoke: venv lambda-venv local-artifact
-	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/sso-get.json [ENV=events/env.json] [SNAPSTART=1]" >&2; exit 2; }
-	@$(PY) -m infra.local.invoke '$(subst ','\'',$(EVENT))' \
-		$(call invoke_flag,ENV,--env-vars '$(subst ','\'',$(ENV))') \
-		$(if $(filter-out 0,$(SNAPSTART)),--snap-start)
+	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/sso-get.json [ENV=events/env.json] [TOKEN=<jwt>] [SNAPSTART=1]" >&2; exit 2; }
+	@$(PY) -m infra.local.invoke $(call partner_flag,ENV,--env-vars) $(call partner_flag,TOKEN,--token) \
+		$(if $(filter-out 0,$(SNAPSTART)),--snap-start) -- $(call shell_quote,$(EVENT))
 
 # ---------------------------------------------------------------------------
 # Local stack (infra/local/). `make dev` starts, on 127.0.0.1: the handler behind
 # a local API Gateway (:3000), a development identity provider (:3001), a sandbox
 # Big Interview (:3002) and moto as Secrets Manager (:3003); Ctrl-C stops it.
-# Ports: LOCAL_API_PORT, LOCAL_IDP_PORT, LOCAL_BI_PORT, LOCAL_SECRETS_PORT.
+# Ports: LOCAL_API_PORT, LOCAL_IDP_PORT, LOCAL_BI_PORT, LOCAL_SECRETS_PORT, LOCAL_LMS_PORT
+# (LTI=1: :3004); PARTNERS=n: 3005 and up, two each. A taken port is named with its variable.
 # BI_BASE_URL, BI_API_KEY_SECRET_ID, AWS_ENDPOINT_URL, JWT_ISSUER point it at
 # real services instead: see infra/local/README.md. One line per request by
 # default; VERBOSE=1 adds the handler's JSON logs and metrics. The handler runs in
@@ -159,8 +160,18 @@ invoke: venv lambda-venv local-artifact
 # SNAPSTART=1 runs INIT with the before_snapshot hooks and after_restore first;
 # IN_PROCESS=1 imports the source tree's handler into the stack's process instead.
 # ---------------------------------------------------------------------------
-dev: venv lambda-venv local-artifact
+dev: doctor-dev venv lambda-venv local-artifact
 	$(PY) -m infra.local
+
+# `make doctor`: one screen of what this machine has and lacks for each command, with the
+# command that fixes each gap (infra/tools/doctor.py: standard library only, so it runs
+# before any venv exists). `make dev` and `make test` run its checks for themselves first.
+.PHONY: doctor doctor-dev
+doctor:
+	@$(PYTHON) -m infra.tools.doctor
+
+doctor-dev:
+	@$(PYTHON) -m infra.tools.doctor --for dev
 
 # ---------------------------------------------------------------------------
 # Partner tools (infra/partner/; docs/partner-guide.md):
@@ -170,10 +181,13 @@ dev: venv lambda-venv local-artifact
 #   make check-link URL=<link or token> [JWKS= ISS= AUD= MAX_AGE= LEEWAY= USER_CLAIM= ALGORITHMS=
 #                   RETURN_ORIGINS= ONE_TIME_LINKS=off] [PARTNER=<registry id> TABLE=]
 # Only variables given on the make command line become flags: USER, for one, is
-# also the login name in the environment. Values are single-quoted for the shell.
+# also the login name in the environment. Each value reaches the tool as one argument,
+# whatever it starts with: single-quoted for the shell, joined to its flag (--kid=-abc;
+# argparse would take a separate '-abc' for a flag), positionals after '--'.
 # The recipes are silent (@) because a token is a login: make must not echo it.
 # ---------------------------------------------------------------------------
-partner_flag = $(if $(filter command line,$(origin $(1))),$(2) '$(subst ','\'',$($(1)))')
+shell_quote = '$(subst ','\'',$(1))'
+partner_flag = $(if $(filter command line,$(origin $(1))),$(2)=$(call shell_quote,$($(1))))
 
 .PHONY: keys token check-link check-launch
 
@@ -189,13 +203,14 @@ token: venv
 		$(call partner_flag,EXISTING_USER,--existing-user)
 
 check-link: venv
-	@$(PY) -m infra.partner.check_link $(if $(filter command line,$(origin URL)),'$(subst ','\'',$(URL))',-) \
-		$(call partner_flag,JWKS,--jwks) $(call partner_flag,ISS,--iss) $(call partner_flag,AUD,--aud) \
+	@$(PY) -m infra.partner.check_link $(call partner_flag,JWKS,--jwks) $(call partner_flag,ISS,--iss) \
+		$(call partner_flag,AUD,--aud) \
 		$(call partner_flag,MAX_AGE,--max-age) $(call partner_flag,LEEWAY,--leeway) \
 		$(call partner_flag,USER_CLAIM,--user-claim) $(call partner_flag,ALGORITHMS,--algorithms) \
 		$(call partner_flag,RETURN_ORIGINS,--return-origins) \
 		$(call partner_flag,ONE_TIME_LINKS,--one-time-links) \
-		$(call partner_flag,PARTNER,--partner) $(call partner_flag,TABLE,--table)
+		$(call partner_flag,PARTNER,--partner) $(call partner_flag,TABLE,--table) \
+		-- $(if $(filter command line,$(origin URL)),$(call shell_quote,$(URL)),-)
 
 # ---------------------------------------------------------------------------
 # The partner registry (PartnerRegistry=Enabled; docs/operations.md "Partners"):
@@ -212,21 +227,24 @@ check-link: venv
 partner_table = $(call partner_flag,TABLE,--table)
 
 partner-add: venv
-	@$(PY) -m infra.tools.partners $(partner_table) add '$(subst ','\'',$(FILE))' $(if $(filter yes,$(REPLACE)),--replace)
+	@$(PY) -m infra.tools.partners $(partner_table) add $(if $(filter yes,$(REPLACE)),--replace) \
+		$(if $(filter command line,$(origin FILE)),-- $(call shell_quote,$(FILE)))
 
 partner-list: venv
 	@$(PY) -m infra.tools.partners $(partner_table) list
 
 partner-disable partner-enable: venv
-	@$(PY) -m infra.tools.partners $(partner_table) $(subst partner-,,$@) '$(subst ','\'',$(PARTNER))'
+	@$(PY) -m infra.tools.partners $(partner_table) $(subst partner-,,$@) \
+		$(if $(filter command line,$(origin PARTNER)),-- $(call shell_quote,$(PARTNER)))
 
 # make check-launch ISS= CLIENT_ID= DEPLOYMENT_IDS= JWKS= [TOOL=] [TOKEN=]: a captured LTI
 # launch's id_token through the service's launch verifier (docs/lti.md); stdin without TOKEN.
 check-launch: venv
-	@$(PY) -m infra.partner.check_launch $(if $(filter command line,$(origin TOKEN)),'$(subst ','\'',$(TOKEN))',-) \
-		$(call partner_flag,ISS,--iss) $(call partner_flag,CLIENT_ID,--client-id) \
+	@$(PY) -m infra.partner.check_launch $(call partner_flag,ISS,--iss) \
+		$(call partner_flag,CLIENT_ID,--client-id) \
 		$(call partner_flag,DEPLOYMENT_IDS,--deployment-ids) $(call partner_flag,JWKS,--jwks) \
-		$(call partner_flag,TOOL,--tool)
+		$(call partner_flag,TOOL,--tool) \
+		-- $(if $(filter command line,$(origin TOKEN)),$(call shell_quote,$(TOKEN)),-)
 
 # ---------------------------------------------------------------------------
 # Infrastructure checks (issue 5: monitoring, limits, security scans, artifact).

@@ -45,10 +45,9 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 _SUPPORTED_ALGORITHMS = ASYMMETRIC_ALGORITHMS | {"HS256"}
-# Error pages link to the code's row of this page's troubleshooting table (``#<code>``).
-DEFAULT_TROUBLESHOOTING_URL = (
-    "https://github.com/big-interview/sso-redirector/blob/main/docs/partner-guide.md"
-)
+# Error pages link to the code's row of the partner guide's troubleshooting table
+# (``#<code>``) where the operator published it; no address is assumed: unset, they name it.
+DEFAULT_TROUBLESHOOTING_URL = ""
 _USER_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 
 
@@ -74,7 +73,10 @@ class TokenPolicy:
 class ErrorPages:
     """Whom a refusal's page speaks to and where it points: a destination's data, not a code path."""
 
-    troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL  # the pages link to its "#<code>" rows
+    # The pages link to its "#<code>" rows where the operator published the guide; unset, they
+    # name the guide instead (no address is assumed).
+    troubleshooting_url: str = DEFAULT_TROUBLESHOOTING_URL
+    guide: str = "the partner guide (docs/partner-guide.md, from the service's operator)"
     error_redirect_url: str | None = None  # browsers go there instead, with the code and request id
     reader: str = "the portal's developers"
     framed: bool = False  # may show inside another site's frame (a learning platform's)
@@ -283,7 +285,7 @@ class _Environment:
             pages=ErrorPages(
                 # The pages add "#<code>"; a fragment of the operator's own would break that.
                 (self.url("TROUBLESHOOTING_URL") or DEFAULT_TROUBLESHOOTING_URL).split("#", 1)[0],
-                self.url("ERROR_REDIRECT_URL"),
+                error_redirect_url=self.url("ERROR_REDIRECT_URL"),
             ),
         )
 

@@ -243,7 +243,10 @@ class PartnerApiTimeout(SsoError):
 class NotFound(SsoError):
     code = "not_found"
     status = 404
-    message = "There is nothing here."
+    message = (
+        "This address is not a page of the Big Interview sign-in service. The link may be "
+        "mistyped or out of date: go back to your portal and open Big Interview from there."
+    )
 
 
 class ConfigError(Exception):

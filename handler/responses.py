@@ -2,7 +2,8 @@
 
 Errors become responses here and nowhere else. A page never echoes the token or a stack trace
 and always carries the request id; it speaks to the user (a sentence to act on) and to the
-destination's reader (the error's safe ``detail``, a link to the troubleshooting row).
+destination's reader (the error's safe ``detail``, and the troubleshooting row: a link where
+the operator published the guide, its name otherwise).
 ``ERROR_REDIRECT_URL`` gets only the code and request id, not the detail.
 """
 
@@ -59,7 +60,7 @@ h1{{font-size:1.5rem}} .ref{{color:#555;font-size:.875rem}}
 <p class="ref">Error code: <code>{code}</code><br>Reference: <code>{request_id}</code></p>
 <section class="dev" aria-labelledby="for-developers">
 <h2 id="for-developers">For {reader}</h2>
-{detail}<p><a href="{help_url}" rel="noreferrer">What <code>{code}</code> means and how to fix it</a></p>
+{detail}{help}
 </section>
 </main>
 </body>
@@ -72,6 +73,9 @@ _TITLES = {
     404: "Page not found",
     422: "Big Interview needs a few details",
 }
+_HELP_LINK = '<p><a href="{url}" rel="noreferrer">What <code>{code}</code> means and how to fix it</a></p>\n'
+_HELP_NAMED = "<p>What <code>{code}</code> means and how to fix it: its row in the troubleshooting table of {guide}.</p>\n"  # noqa: E501
+PARTNER_GUIDE = ErrorPages().guide
 
 
 def redirect(location: str) -> Response[str]:
@@ -117,7 +121,13 @@ def error_response(
         code=html.escape(error.code),
         request_id=html.escape(request_id),
         detail=f"<p>{html.escape(error.detail)}</p>\n" if error.detail else "",
-        help_url=html.escape(f"{pages.troubleshooting_url}#{error.code}"),
+        help=(
+            _HELP_LINK.format(
+                url=html.escape(f"{pages.troubleshooting_url}#{error.code}"), code=html.escape(error.code)
+            )
+            if pages.troubleshooting_url
+            else _HELP_NAMED.format(code=html.escape(error.code), guide=html.escape(pages.guide, quote=False))
+        ),
         reader=html.escape(pages.reader, quote=False),  # element text: an apostrophe stays one
     )
     # A page that may show inside a learning platform's frame: a refusal the student cannot see

@@ -24,9 +24,10 @@ from handler.request import form_fields, remaining_seconds, request_id, single_v
 from handler.responses import error_response, redirect
 from handler.sign_in import Refusal
 
-__all__ = ["LTI_TROUBLESHOOTING_URL", "register_lti_routes"]
+__all__ = ["LTI_GUIDE", "register_lti_routes"]
 
-LTI_TROUBLESHOOTING_URL = LTI_PAGES.troubleshooting_url
+# Error pages name the code's row of the LMS administrator's guide.
+LTI_GUIDE = LTI_PAGES.guide
 
 
 # ``handler.routes.log_outcome`` with its logger and telemetry: (outcome, started, flow=, step=).

@@ -17,7 +17,6 @@ from urllib.parse import urlencode, urlsplit
 
 from handler.aws_clients import AwsClients
 from handler.config import (
-    DEFAULT_TROUBLESHOOTING_URL,
     Destination,
     ErrorPages,
     LtiRegistration,
@@ -72,10 +71,11 @@ PRIVACY_SETTINGS = (
 )
 
 
-# The error pages of every LTI step: they speak to the platform's administrator, link to the
-# LMS guide's troubleshooting table, and may show inside the LMS's frame.
+# The error pages of every LTI step: they speak to the platform's administrator, name the LMS
+# guide's troubleshooting table, and may show inside the LMS's frame.
 LTI_PAGES = ErrorPages(
-    DEFAULT_TROUBLESHOOTING_URL.replace("partner-guide.md", "lti.md"),
+    "",
+    guide="the LMS administrator's LTI guide (docs/lti.md, from the service's operator)",
     reader="the learning platform's administrator",
     framed=True,
     profile_refusal=LtiProfileNotReleased,

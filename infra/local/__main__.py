@@ -3,9 +3,10 @@
 Ports: ``--api-port``/``LOCAL_API_PORT`` (3000), ``--idp-port``/``LOCAL_IDP_PORT``
 (3001), ``--bi-port``/``LOCAL_BI_PORT`` (3002), ``--secrets-port``/``LOCAL_SECRETS_PORT``
 (3003), ``--lms-port``/``LOCAL_LMS_PORT`` (3004, with ``--lti``); flags win over variables,
-0 picks a free port. ``--lti`` (``LTI=1``) adds a sandbox learning platform whose course
-page launches the tool over LTI 1.3. See ``stack.py`` for the
-variables that point the stack at a real Big Interview, Secrets Manager or IdP.
+0 picks a free port; a port already taken stops the start with its owner and variable.
+``--lti`` (``LTI=1``) adds a sandbox learning platform whose course page launches the
+tool over LTI 1.3. See ``stack.py`` for the variables that point the stack at a real
+Big Interview, Secrets Manager or IdP.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from types import FrameType
 
 from infra.local.api_gateway import DEFAULT_TEXT_CONTENT_TYPES
 from infra.local.environments import ProcessExecution
+from infra.local.ports import port_is_free, taken_port_message
 from infra.local.stack import DEFAULT_TEMPLATE, DEMO_USER, LocalStack, Ports, StackConfigurationError
 
 
@@ -72,8 +74,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=_partners(),
         help="also start this many demo partners in a partner registry (moto): each with its own "
-        "issuer (a development IdP on port 3004, 3006, ...) and Big Interview org (a sandbox on "
-        "3005, 3007, ...) (PARTNERS=2 does the same)",
+        "issuer (a development IdP on port 3005, 3007, ...) and Big Interview org (a sandbox on "
+        "3006, 3008, ...) (PARTNERS=2 does the same)",
     )
     parser.add_argument(
         "--base64-forms",
@@ -161,6 +163,15 @@ def main(argv: list[str] | None = None) -> int:
         "lms": arguments.lms_port,
     }
     ports = replace(ports, **{name: port for name, port in overrides.items() if port is not None})
+    taken = [
+        use
+        for use in ports.plan(lti=arguments.lti, demo_partners=arguments.partners)
+        if not port_is_free(use.port)
+    ]
+    for use in taken:
+        print(f"error: {taken_port_message(use)}", file=sys.stderr)
+    if taken:
+        return 1
 
     stopping = threading.Event()
 

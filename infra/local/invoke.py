@@ -1,4 +1,4 @@
-"""``make invoke EVENT=… [ENV=…] [SNAPSTART=1]``: ``sam local invoke`` without Docker.
+"""``make invoke EVENT=… [ENV=…] [TOKEN=…] [SNAPSTART=1]``: ``sam local invoke`` without Docker.
 
 Runs one invocation of the template's function in a fresh execution
 environment (``environments.ProcessEnvironment``: the built artifact under
@@ -11,6 +11,13 @@ Environment, as ``sam local invoke --env-vars``: the template's variables
 ``Parameters`` then its ``<LogicalId>`` object, for the variables the template
 declares only (others are ignored, and named on stderr); plus the AWS
 credentials and region of this shell, and the variables Lambda reserves.
+Without ``--env-vars``, ``events/env.json.example``: ``make dev``'s services. When the
+function's AWS endpoints are on loopback (moto) and this shell has no credentials,
+it gets moto's test keys (``infra.tools.aws_environment``).
+
+An event holding the placeholder ``REPLACE_WITH_A_JWT`` gets a fresh token in its
+place: ``--token``'s, else one minted by ``make dev``'s identity provider (the
+function's ``JWT_ISSUER``) for a user with a full profile, so a new user can be created.
 The exit status is 1 when the function failed (its error document is then on
 standard output, as Lambda's Invoke API returns it), 2 for a usage error.
 """
@@ -34,15 +41,27 @@ from infra.local.environments import (
     profile_credentials,
 )
 from infra.local.sam_template import FunctionSpec, read_function_spec
+from infra.partner.token import MintError, mint_from_dev_idp
+from infra.tools.aws_environment import for_local_endpoint
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_ENV_VARS = REPOSITORY_ROOT / "events" / "env.json.example"
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+PLACEHOLDER = b"REPLACE_WITH_A_JWT"
+# Whom the minted token signs in: a full profile, so Big Interview can create the user.
+INVOKE_USER = {"given_name": "Ina", "family_name": "Invoke", "email": "ina.invoke@example.com"}
+INVOKE_USER_ID = "invoke-user"
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make invoke", description=__doc__.split("\n\n")[0])
     parser.add_argument("event", help="an event JSON file (events/*.json), or - for standard input")
-    parser.add_argument("--env-vars", type=Path, help="a SAM env.json file (events/env.json.example)")
+    parser.add_argument(
+        "--env-vars", type=Path, default=DEFAULT_ENV_VARS, help="a SAM env.json file (default: make dev's)"
+    )
+    parser.add_argument(
+        "--token", help="the token to put in place of REPLACE_WITH_A_JWT (default: a fresh one)"
+    )
     parser.add_argument("--template", type=Path, default=REPOSITORY_ROOT / "template.yaml")
     parser.add_argument("--artifact", type=Path, help="the built function (default .aws-sam/build/<id>)")
     parser.add_argument("--python", type=Path, default=DEFAULT_RUNTIME_PYTHON, help="the Lambda runtime")
@@ -71,7 +90,18 @@ def function_variables(
     variables.update({name: shell[name] for name in CREDENTIAL_VARIABLES if shell.get(name)})
     if shell.get("AWS_PROFILE") and "AWS_ACCESS_KEY_ID" not in variables:
         variables.update(profile_credentials(shell["AWS_PROFILE"]))
+    local = for_local_endpoint(variables)
+    variables.update({name: value for name, value in local.items() if name in CREDENTIAL_VARIABLES})
     return variables, ignored
+
+
+def with_token(payload: bytes, token: str | None, variables: Mapping[str, str]) -> bytes:
+    """``payload`` with its placeholder replaced by ``token``, or by a fresh one from the dev IdP."""
+    if PLACEHOLDER not in payload:
+        return payload
+    if token is None:
+        token = mint_from_dev_idp(variables.get("JWT_ISSUER", ""), INVOKE_USER_ID, INVOKE_USER)
+    return payload.replace(PLACEHOLDER, token.encode())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         payload = sys.stdin.buffer.read() if arguments.event == "-" else Path(arguments.event).read_bytes()
         json.loads(payload)
-        env_vars = json.loads(arguments.env_vars.read_text()) if arguments.env_vars else None
-        if env_vars is not None and not isinstance(env_vars, dict):
+        env_vars = json.loads(arguments.env_vars.read_text())
+        if not isinstance(env_vars, dict):
             raise ValueError(f"{arguments.env_vars}: expected an object like events/env.json.example")
         function = read_function_spec(arguments.template)
         variables, ignored = function_variables(function, env_vars, os.environ)
@@ -93,8 +123,12 @@ def main(argv: list[str] | None = None) -> int:
             python=arguments.python,
             snap_start=arguments.snap_start,
         )
+        payload = with_token(payload, arguments.token, variables)
     except (OSError, ValueError) as error:  # json.JSONDecodeError is a ValueError
         print(f"make invoke: {error}", file=sys.stderr)
+        return 2
+    except MintError as error:
+        print(f"make invoke: the event needs a token, and {error}; or give TOKEN=<a jwt>", file=sys.stderr)
         return 2
     if ignored:
         print(f"make invoke: not declared by the template, ignored: {', '.join(ignored)}", file=sys.stderr)

@@ -41,9 +41,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from infra.local.api_gateway import DEFAULT_TEXT_CONTENT_TYPES, LocalApiGateway
@@ -72,6 +72,7 @@ from infra.local.moto_secrets import (
     read_secret,
     secrets_client,
 )
+from infra.local.ports import Ports as Ports  # re-exported: the stack's callers import it from here
 from infra.local.sam_template import (
     CorsConfiguration,
     FunctionSpec,
@@ -91,10 +92,6 @@ SANDBOX_ORG = "sandbox"
 SANDBOX_SECRET_NAME = "bi-sso/sandbox/api-key"  # noqa: S105 - a name, not a secret
 SANDBOX_REPLAY_TABLE = "bi-sso-sandbox-replay"
 SANDBOX_REGISTRY_TABLE = "bi-sso-sandbox-partners"
-# Demo partner n (PARTNERS=n): its identity provider and sandbox Big Interview listen on
-# these ports plus 2 * (n - 1) with the default ports; on free ports in tests.
-DEMO_PARTNER_IDP_PORT = 3004
-DEMO_PARTNER_BI_PORT = 3005
 DEFAULT_REGION = "us-east-1"
 T = TypeVar("T")
 DEMO_USER = {
@@ -150,43 +147,6 @@ MANAGED_VARIABLES = (
     "LTI_TOOL_KEY_ID",
 )
 SANDBOX_LTI_STATE_TABLE = "bi-sso-sandbox-lti-states"
-
-
-@dataclass(frozen=True)
-class Ports:
-    """Where each server listens; 0 picks a free port."""
-
-    api: int = 3000
-    identity_provider: int = 3001
-    big_interview: int = 3002
-    secrets_manager: int = 3003
-    lms: int = 3004
-
-    # The environment variable that overrides each port.
-    ENV_NAMES: ClassVar[dict[str, str]] = {
-        "api": "LOCAL_API_PORT",
-        "identity_provider": "LOCAL_IDP_PORT",
-        "big_interview": "LOCAL_BI_PORT",
-        "secrets_manager": "LOCAL_SECRETS_PORT",
-        "lms": "LOCAL_LMS_PORT",
-    }
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Ports:
-        """Defaults, overridden by the variables in ``ENV_NAMES`` (``LOCAL_API_PORT``, ...)."""
-        values: dict[str, int] = {}
-        for item in fields(cls):
-            raw = environ.get(cls.ENV_NAMES[item.name], "").strip()
-            if raw:
-                if not raw.isdigit() or int(raw) > 65535:
-                    raise ValueError(f"{cls.ENV_NAMES[item.name]} must be a port number, got {raw!r}")
-                values[item.name] = int(raw)
-        return cls(**values)
-
-    @classmethod
-    def ephemeral(cls) -> Ports:
-        """Every server on a free port (tests)."""
-        return cls(**{item.name: 0 for item in fields(cls)})
 
 
 @dataclass
@@ -443,18 +403,15 @@ class LocalStack(Service):
         registry = create_registry_table(self.region, endpoint, SANDBOX_REGISTRY_TABLE)
         # The fixed demo ports go with the stack's default ports; otherwise (tests, a second
         # stack) free ports, which the banner shows.
-        ephemeral = self.ports.identity_provider != Ports().identity_provider
         for number in range(1, self._demo_partner_count + 1):
             name = f"demo-{number}"
-            offset = 2 * (number - 1)
+            idp_port, big_interview_port = self.ports.demo_partner_ports(number)
             api_key = new_api_key()
             secret_id = f"{SECRET_PREFIX}{name}/api-key"
             put_secret(secrets, secret_id, api_key_secret_value(api_key))
-            big_interview = SandboxBigInterview(api_key, 0 if ephemeral else DEMO_PARTNER_BI_PORT + offset)
+            big_interview = SandboxBigInterview(api_key, big_interview_port)
             big_interview.start()
-            idp = DevIdentityProvider(
-                audience=f"{name}-sso", port=0 if ephemeral else DEMO_PARTNER_IDP_PORT + offset
-            )
+            idp = DevIdentityProvider(audience=f"{name}-sso", port=idp_port)
             idp.start()
             self.demo_partners.append(DemoPartner(name, idp, big_interview))
             record = {

@@ -457,6 +457,12 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, out: Te
             report.line(f"Checking {shown(raw.strip()[:60])}…")
             report.step("request", False, error.detail)
             return report.refused(error, error.detail)
+        try:
+            parse_token(link.token)
+        except SsoError as error:  # a truncated or mangled token: no setting could make it pass
+            report.line(f"Checking {link.described}")
+            report.step("structure", False, error.detail)
+            return report.refused(error, error.detail)
         if args.partner is not None:
             registry_settings = settings_from_registry(args.partner, args.table, link.token, report)
             if registry_settings is None:
@@ -520,6 +526,7 @@ def settings_from_registry(partner: str, table: str | None, token: str, report: 
     # Imported here: boto3 is only needed with PARTNER=.
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from infra.tools.aws_environment import missing_setup
     from infra.tools.partners import Registry
 
     table = table or os.environ.get("PARTNER_REGISTRY_TABLE")
@@ -529,7 +536,7 @@ def settings_from_registry(partner: str, table: str | None, token: str, report: 
     try:
         found = Registry(table).get(issuer)
     except (BotoCoreError, ClientError) as error:
-        raise UsageError(f"cannot read the registry table {table}: {error}") from None
+        raise UsageError(f"cannot read the registry table {table}: {missing_setup(error) or error}") from None
     report.line(f"Partner registry {table}: the token's iss {shown(issuer)}")
     if found is None:
         report.step(

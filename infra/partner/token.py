@@ -133,6 +133,25 @@ def mint_locally(args: argparse.Namespace, user: str, extra: dict[str, str]) -> 
     return token, {"alg": alg, "kid": kid, "iss": claims["iss"], "aud": claims["aud"], "exp": claims["exp"]}
 
 
+def mint_from_dev_idp(idp: str, user: str, claims: dict[str, str]) -> str:
+    """A fresh token from the ``make dev`` identity provider at ``idp`` (``GET /token``)."""
+    url = f"{idp.rstrip('/')}/token?{urlencode({'sub': user, **claims})}"
+    http = urllib3.PoolManager(retries=False)
+    try:
+        response = http.request("GET", url, timeout=IDP_TIMEOUT, retries=False)
+    except urllib3.exceptions.HTTPError:
+        raise MintError(
+            f"the development identity provider at {idp} is not answering. Start the local "
+            "stack with `make dev` (in another terminal), or sign with your own key: KEY=... ISS=..."
+        ) from None
+    if response.status != 200:
+        raise MintError(f"the development identity provider answered HTTP {response.status}")
+    try:
+        return str(json.loads(response.data)["jwt"])
+    except (ValueError, KeyError, TypeError):
+        raise MintError("the development identity provider's answer has no usable jwt") from None
+
+
 def mint_with_idp(args: argparse.Namespace, user: str, extra: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """Ask the ``make dev`` identity provider (``GET /token``) to mint with the development key."""
     for name in ("iss", "aud", "kid"):
@@ -141,19 +160,8 @@ def mint_with_idp(args: argparse.Namespace, user: str, extra: dict[str, str]) ->
                 f"{name.upper()} applies only with KEY=...: the development identity provider "
                 "signs with its own key, issuer and audience"
             )
-    url = f"{args.idp.rstrip('/')}/token?{urlencode({'sub': user, **extra})}"
-    http = urllib3.PoolManager(retries=False)
+    token = mint_from_dev_idp(args.idp, user, extra)
     try:
-        response = http.request("GET", url, timeout=IDP_TIMEOUT, retries=False)
-    except urllib3.exceptions.HTTPError:
-        raise MintError(
-            f"the development identity provider at {args.idp} is not answering. Start the local "
-            "stack with `make dev` (in another terminal), or sign with your own key: KEY=... ISS=..."
-        ) from None
-    if response.status != 200:
-        raise MintError(f"the development identity provider answered HTTP {response.status}")
-    try:
-        token = json.loads(response.data)["jwt"]
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})
     except (ValueError, KeyError, TypeError, jwt.PyJWTError):

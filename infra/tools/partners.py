@@ -15,9 +15,10 @@ registration has no partner id).
 The table is ``--table``, else ``PARTNER_REGISTRY_TABLE`` (the stack's output
 ``PartnerRegistryTableName``). AWS credentials and region are boto3's usual ones;
 ``AWS_ENDPOINT_URL`` points the tool at moto (``make dev PARTNERS=2`` runs one on
-127.0.0.1:3003). A record is validated by the function's own validator
-(``handler.partner_record``) before anything is written; an invalid one is refused
-with every problem by field name, and the table is left as it was.
+127.0.0.1:3003), which needs neither (``infra.tools.aws_environment``). A record is
+validated by the function's own validator (``handler.partner_record``) before anything
+is written; an invalid one is refused with every problem by field name, and the table
+is left as it was.
 
 Exit code: 0 done, 1 refused (invalid record, unknown partner, duplicate), 2 usage error.
 """
@@ -39,6 +40,7 @@ from handler.errors import ConfigError
 from handler.lti.registrations import RECORD_KIND as LTI_KIND
 from handler.lti.registrations import LtiRegistration, registry_key, registry_registration
 from handler.partner_record import PARTNER_KIND, PartnerRecord, validate_partner_record
+from infra.tools.aws_environment import apply_for_local_endpoint, missing_setup
 
 __all__ = ["Registry", "StoredRecord", "main"]
 
@@ -104,6 +106,8 @@ class Registry:
         import boto3
 
         self.table = table
+        if client is None:
+            apply_for_local_endpoint(os.environ)
         self._client = client or boto3.client("dynamodb")
 
     def records(self) -> Iterator[StoredRecord]:
@@ -213,20 +217,29 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: A
     parser.add_argument("--table", default=os.environ.get("PARTNER_REGISTRY_TABLE"))
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="validate a record (a JSON file) and store it")
-    add.add_argument("file")
+    add.add_argument("file", nargs="?", help="the record, a JSON file (FILE=)")
     add.add_argument("--replace", action="store_true", help="replace the issuer's record if there is one")
     commands.add_parser("list", help="every record, and what is wrong with invalid ones")
     for verb in ("disable", "enable"):
         command = commands.add_parser(
             verb, help=f"{verb} a partner's sign-ins or an LTI registration's launches"
         )
-        command.add_argument("partner", help="a partner id, or a record's key as list shows it")
+        command.add_argument("partner", nargs="?", help="a partner id, or a record's key as list shows it")
     args = parser.parse_args(argv)
     if not args.table:
         print("partners: give TABLE= (the stack's output PartnerRegistryTableName)", file=sys.stderr)
         return 2
-    registry = Registry(args.table, client)
+    if args.command == "add" and not args.file:
+        print(
+            "partners: give FILE= (the record to add, a JSON file: make partner-add FILE=record.json)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.command in ("disable", "enable") and not args.partner:
+        print(f"partners: give PARTNER= (make partner-{args.command} PARTNER=<id>)", file=sys.stderr)
+        return 2
     try:
+        registry = Registry(args.table, client)
         if args.command == "add":
             try:
                 document = json.loads(Path(args.file).read_text(encoding="utf-8"))
@@ -263,7 +276,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: A
         print(f"partners: {error}", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError) as error:  # no table, no credentials, no network
-        print(f"partners: {registry.table}: {error}", file=sys.stderr)
+        print(f"partners: {args.table}: {missing_setup(error) or error}", file=sys.stderr)
         return 1
     return 0
 

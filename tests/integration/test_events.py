@@ -180,3 +180,9 @@ def test_shape_check_reports_unknown_keys_missing_keys_and_wrong_types(
         "e.isBase64Encoded: str where SAM has bool",
         "e.requestContext.http: missing",
     ]
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("sso-*.json")), ids=lambda path: path.name)
+def test_the_placeholder_of_every_sign_in_event_is_in_plain_sight(path: Path) -> None:
+    # A sam local invoke user replaces it by hand (or with sed): never inside a base64 body.
+    assert PLACEHOLDER in path.read_text()

@@ -168,8 +168,16 @@ def test_a_busy_port_is_a_clear_error_not_a_traceback() -> None:
         )
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert "could not start the local stack" in output
-    assert "Traceback" not in output
+    assert f"port {port} (the sandbox Big Interview) is already in use" in output
+    assert "LOCAL_BI_PORT=<another port>" in output
+    assert "Traceback" not in output and "Errno" not in output
+
+
+def test_the_fixed_ports_never_clash_whatever_runs_together() -> None:
+    planned = Ports().plan(lti=True, demo_partners=8)
+
+    assert len({use.port for use in planned}) == len(planned) == 5 + 2 * 8
+    assert Ports(identity_provider=0).demo_partner_ports(1) == (0, 0)  # moved: demo partners take free ports
 
 
 EPHEMERAL_PORTS = ("--api-port", "0", "--idp-port", "0", "--bi-port", "0", "--secrets-port", "0")

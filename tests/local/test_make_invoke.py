@@ -70,13 +70,17 @@ def event_file(name: str, token: str, directory: Path) -> Path:
     return path
 
 
-def make_invoke(*arguments: str) -> subprocess.CompletedProcess[str]:
+def make_invoke(*arguments: str, aws_settings: bool = True) -> subprocess.CompletedProcess[str]:
+    """``make invoke``; ``aws_settings=False``: from a shell with no AWS region or credentials."""
     shell = {name: value for name, value in os.environ.items() if name not in MANAGED_VARIABLES}
-    shell.update(
-        AWS_ACCESS_KEY_ID=FAKE_ACCESS_KEY_ID,
-        AWS_SECRET_ACCESS_KEY=FAKE_SECRET_ACCESS_KEY,
-        AWS_REGION="us-east-1",
-    )
+    if aws_settings:
+        shell.update(
+            AWS_ACCESS_KEY_ID=FAKE_ACCESS_KEY_ID,
+            AWS_SECRET_ACCESS_KEY=FAKE_SECRET_ACCESS_KEY,
+            AWS_REGION="us-east-1",
+        )
+    else:
+        shell = {name: value for name, value in shell.items() if not name.startswith("AWS_")}
     return subprocess.run(
         ["make", "--no-print-directory", "invoke", *arguments],
         cwd=REPOSITORY_ROOT,
@@ -171,4 +175,42 @@ def test_make_invoke_reports_an_unusable_event_in_one_line(tmp_path: Path) -> No
 def test_make_invoke_without_an_event_says_how_to_call_it() -> None:
     done = make_invoke()
     assert done.returncode != 0
-    assert "usage: make invoke EVENT=events/sso-get.json [ENV=events/env.json] [SNAPSTART=1]" in done.stderr
+    assert "usage: make invoke EVENT=events/sso-get.json [ENV=events/env.json] [TOKEN=<jwt>]" in done.stderr
+
+
+def test_make_invoke_of_the_health_event_needs_no_preparation() -> None:
+    # As a fresh clone runs it: no env.json, no AWS settings, make dev not running.
+    done = make_invoke("EVENT=events/health.json", aws_settings=False)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["statusCode"] == 200
+
+
+@pytest.mark.parametrize("name", ["sso-get.json", "sso-post-form.json", "sso-bearer-json.json"])
+def test_make_invoke_of_a_sign_in_event_mints_its_own_token_with_a_profile(name: str, env_json: Path) -> None:
+    # env_json points at this module's stack as events/env.json.example points at make dev's.
+    done = make_invoke(f"EVENT=events/{name}", f"ENV={env_json}", aws_settings=False)
+
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["statusCode"] in (200, 302), answer  # a new user, created: the profile was there
+    assert "REPLACE_WITH_A_JWT" not in done.stdout + done.stderr
+
+
+def test_make_invoke_uses_the_token_it_is_given(env_json: Path) -> None:
+    done = make_invoke("EVENT=events/sso-get.json", f"ENV={env_json}", "TOKEN=not-a-token")
+
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["statusCode"] == 401 and "malformed_token" in answer["body"]
+
+
+def test_make_invoke_of_a_sign_in_event_without_make_dev_says_what_to_start(tmp_path: Path) -> None:
+    env = tmp_path / "env.json"
+    env.write_text(json.dumps({"SsoFunction": {"JWT_ISSUER": "http://127.0.0.1:9"}}))
+
+    done = make_invoke("EVENT=events/sso-get.json", f"ENV={env}")
+
+    assert done.returncode == 2
+    assert "make dev" in done.stderr and "TOKEN=" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -5,7 +5,7 @@ On AWS, a request no route of the HTTP API takes never reaches the function: API
 answers ``404 {"message":"Not Found"}`` itself. So a documented answer is only real if a
 route in template.yaml leads to it. The requests go through the local API Gateway, which
 reads the routes and the CORS configuration from template.yaml as API Gateway would, in
-front of the real handler; the promises are read from the README's answer table and
+front of the real handler; the promises are read from the answer table (docs/sign-in.md) and
 docs/openapi.json. A check run against a template without the catch-all routes shows the
 rule failing.
 """
@@ -34,10 +34,10 @@ UNKNOWN_PATHS = ("/", "/sso/", "/login", "/sso/extra/segments", "/favicon.ico")
 
 
 def readme_answers() -> list[tuple[int, list[str]]]:
-    """(status, codes) of every row of the README's answer table."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """(status, codes) of every row of the answer table (docs/sign-in.md, linked from the README)."""
+    text = (ROOT / "docs" / "sign-in.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| (\d{3}) \| ([^|]*) \|", text, re.MULTILINE)
-    assert rows, "the README's answer table is gone"
+    assert rows, "the answer table is gone"
     return [(int(status), re.findall(r"`([a-z_]+)`", codes)) for status, codes in rows]
 
 
@@ -81,7 +81,9 @@ def unreachable_promises(base_url: str) -> list[str]:
                 answer = fetch(method, f"{base_url}{path}", headers={"Accept": "application/json"})
                 code = error_code(answer) if answer.status == status else None
                 if code not in codes:
-                    problems.append(f"{method} {path}: README promises {status} {codes}, got {answer.status}")
+                    problems.append(
+                        f"{method} {path}: docs/sign-in.md promises {status} {codes}, got {answer.status}"
+                    )
     return problems
 
 
@@ -102,6 +104,7 @@ def test_an_unknown_page_gets_the_functions_not_found_page(stack: LocalStack) ->
     assert page.status == 404
     assert page.headers["Content-Type"].startswith("text/html")
     assert "not_found" in page.text
+    assert "go back to your portal and open Big Interview from there" in page.text  # what to do next
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     # Methods no route takes stay API Gateway's (and so do CORS preflights).
     assert answered_by_api_gateway(fetch("DELETE", f"{stack.api_url}/sso"))
@@ -202,7 +205,7 @@ def test_the_rule_finds_not_found_unreachable_without_the_catch_all_routes(tmp_p
     assert sorted(p for p in problems if "never reaches the function" in p) == unreachable
     not_found = [p for p in problems if "never reaches the function" not in p]
     assert len(not_found) == 2 * len(UNKNOWN_PATHS)
-    assert all("README promises 404 ['not_found'], got 404" in p for p in not_found)
+    assert all("docs/sign-in.md promises 404 ['not_found'], got 404" in p for p in not_found)
 
 
 def test_without_cors_origins_a_preflight_is_api_gateways_404(tmp_path: Path) -> None:

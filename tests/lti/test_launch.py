@@ -121,7 +121,7 @@ def test_the_unknown_registration_page_names_what_was_sent_for_the_administrator
     page = _page(tool.login(iss="https://other-lms.example.edu").result)
     assert "not registered with Big Interview" in page
     assert "https://other-lms.example.edu" in page and "client_id" in page
-    assert "lti.md#lti_unknown_registration" in page
+    assert "<code>lti_unknown_registration</code> means and how to fix it" in page and "docs/lti.md" in page
 
 
 def test_a_login_without_client_id_uses_the_one_registration_of_its_issuer(tool: Tool) -> None:

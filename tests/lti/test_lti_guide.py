@@ -10,6 +10,7 @@ from handler.errors import SsoError
 from handler.lti import errors as lti_errors
 from handler.lti import tool_key
 from handler.lti.service import PRIVACY_SETTINGS
+from tests.doc_blocks import code_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = (ROOT / "docs" / "lti.md").read_text()
@@ -27,16 +28,14 @@ def test_every_lti_code_has_a_troubleshooting_row_with_its_status() -> None:
         assert rows.get(cls.code) == str(cls.status), cls.code
 
 
-def test_the_error_pages_link_to_the_rows_of_this_guide() -> None:
-    from handler.lti.routes import LTI_TROUBLESHOOTING_URL
+def test_the_error_pages_name_this_guide() -> None:
+    from handler.lti.routes import LTI_GUIDE
 
-    assert LTI_TROUBLESHOOTING_URL.endswith("/docs/lti.md")
+    assert "(docs/lti.md" in LTI_GUIDE
 
 
 def test_the_canvas_developer_key_json_is_valid_and_uses_the_three_urls() -> None:
-    block = re.search(r"```json\n(.*?)```", GUIDE, flags=re.S)
-    assert block
-    key = json.loads(block.group(1))
+    key = json.loads(code_blocks("docs/lti.md", "json")[0])
     assert key["oidc_initiation_url"].endswith("/lti/login")
     assert key["target_link_uri"].endswith("/lti/launch")
     assert key["public_jwk_url"].endswith("/lti/jwks")

@@ -398,3 +398,15 @@ def test_with_one_time_links_on_by_default_a_token_without_jti_is_refused(
     assert "REFUSED (401 missing_claim): the token has no jti, and one-time links are on" in refused
     assert allowed_status == 0
     assert "OK: this link would sign abc123 in" in allowed
+
+
+def test_a_truncated_link_without_iss_is_called_malformed_not_asked_for_iss(rsa_pair: KeyPair) -> None:
+    value = sign(rsa_pair)
+    cut = value[: value.index(".") + 12]  # a link cut short when pasted: no ISS= could make it pass
+
+    status, output = check(f"http://127.0.0.1:3000/sso?jwt={cut}")
+
+    assert status == 1
+    assert "FAIL  structure" in output
+    assert "REFUSED (401 malformed_token)" in output
+    assert "ISS=" not in output

@@ -23,7 +23,7 @@ from handler.config import load_token_policy
 from handler.errors import SsoError
 from handler.keys import HttpFetcher, JwksKeySource
 from handler.tokens import TokenVerifier
-from tests import leakcheck
+from tests import doc_blocks, leakcheck
 from tests.partner.conftest import AUDIENCE, ISSUER, KeyPair, run_make
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ JOSE = "jose@6"
 
 
 def code_blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", GUIDE, flags=re.S)
+    return doc_blocks.code_blocks("docs/partner-guide.md", language)
 
 
 def error_classes() -> list[type[SsoError]]:
@@ -169,9 +169,9 @@ def test_every_troubleshooting_row_has_the_anchor_error_pages_link_to() -> None:
     assert {code for code, _ in rows} == set(troubleshooting_rows())
 
 
-def test_the_readme_answers_table_lists_every_code_with_its_status() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Answers", 1)[1].split("\n\n", 2)[1]
+def test_the_answers_table_lists_every_code_with_its_status() -> None:
+    page = (ROOT / "docs" / "sign-in.md").read_text()
+    section = page.split("## Answers", 1)[1].split("\n\n", 2)[1]
     listed = {
         code: status
         for status, codes in re.findall(r"^\| (\d{3}) \| ([^|]*) \|", section, flags=re.M)

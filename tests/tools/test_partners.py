@@ -207,6 +207,40 @@ def test_without_a_table_the_tool_says_which_to_give(moto_endpoint: str) -> None
     assert result.returncode != 0 and "give TABLE=" in result.stderr
 
 
+def partner_list_in_a_bare_shell(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``make partner-list`` from a shell with no AWS settings at all (no region, no credentials,
+    no ~/.aws), plus ``variables``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PARTNER_REGISTRY_TABLE"}
+    return subprocess.run(
+        ["make", "--no-print-directory", "partner-list", f"TABLE={REGISTRY_TABLE}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**env, "HOME": str(tmp_path), "MAKEFLAGS": "", **variables},
+    )
+
+
+def test_against_the_local_stacks_moto_the_tools_need_no_region_or_credentials(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    put_record(table, partner_record("campus-a", ISSUER_A))
+
+    result = partner_list_in_a_bare_shell(tmp_path, AWS_ENDPOINT_URL=moto_endpoint)
+
+    assert result.returncode == 0, result.stderr
+    assert "campus-a" in result.stdout and ISSUER_A in result.stdout
+
+
+def test_against_aws_without_a_region_the_tool_says_what_to_set(tmp_path: Path) -> None:
+    result = partner_list_in_a_bare_shell(tmp_path)
+
+    assert result.returncode != 0
+    assert "no AWS region: set AWS_REGION" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # ---- LTI platform registrations (docs/lti.md): the same table, the LTI launch's own validator --------
 LTI_ISS = "https://canvas.instructure.com"
 LTI_CLIENT = "10000000000042"
