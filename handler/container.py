@@ -7,6 +7,7 @@ imports the routes: the entry point calls it once the INIT prefetch is under way
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import time
@@ -30,7 +31,13 @@ from handler.partners import (
     SinglePartner,
     registry_provider,
 )
-from handler.prefetch import BOUND_SECONDS, Prefetch, fetch_ahead
+from handler.prefetch import (
+    BOUND_SECONDS,
+    Prefetch,
+    fetch_ahead,
+    fetch_side_by_side,
+    open_registry_connection,
+)
 from handler.replay import ReplayGuard
 from handler.sign_in import SsoService
 from handler.telemetry import PowertoolsTelemetry, Telemetry, new_telemetry
@@ -88,6 +95,8 @@ class Container:
                 wiring,
                 cache_seconds=runtime.partner_registry_cache_seconds,
                 environment_partner=environment,
+                # Not with tracing on: the fetches' threads would be missing from the request's trace.
+                fetch_ahead=None if runtime.tracing else functools.partial(fetch_side_by_side, http),
             )
         replay_guard = None
         if runtime.replay_table_name:
@@ -140,7 +149,15 @@ class Container:
         if tracing or initialization_type == "snap-start":
             return prefetch
         if initialization_type == "on-demand":
-            fetch_ahead(prefetch, self.http, self.clients, self.initial, self.services)
+            registry = self.config.runtime.partner_registry_table
+            if registry:  # what every registry partner shares: the DynamoDB connection
+                dynamodb = self.clients.factory("dynamodb")
+                prefetch.start("dynamodb", functools.partial(open_registry_connection, dynamodb, registry))
+            # A registry partner's secret is read later on the shared client: read these on it
+            # too, so its connection is open and Secrets Manager has one connection.
+            fetch_ahead(
+                prefetch, self.http, self.clients, self.initial, self.services, shared_secrets=bool(registry)
+            )
         elif initialization_type == "provisioned-concurrency":
             self.clients.warm(*self.services)
         return prefetch
@@ -163,5 +180,6 @@ class Container:
         random.seed(os.urandom(32))  # every restored copy would otherwise draw the same numbers
         if refresh:
             prefetch = Prefetch()
-            fetch_ahead(prefetch, self.http, self.clients, self.initial)
+            registry = bool(self.config.runtime.partner_registry_table)
+            fetch_ahead(prefetch, self.http, self.clients, self.initial, shared_secrets=registry)
             prefetch.join()

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import urllib3
@@ -222,13 +222,17 @@ class _Wired:
     # After a failed read, the record is used without asking DynamoDB until then: in an
     # outage, every request would otherwise wait out the client's timeouts.
     held_until: float = -math.inf
+    fetched_ahead: bool = False  # its key set, secrets and connection were fetched side by side
+    fetching: threading.Lock = field(default_factory=threading.Lock)
 
 
 class PartnerRegistry:
     """Partners from the registry table, and the environment's partner (if any) beside them.
 
     ``provider_factory`` makes the Powertools Parameters provider (``registry_provider``)
-    on first use; ``cache_seconds`` is its ``max_age``.
+    on first use; ``cache_seconds`` is its ``max_age``. ``fetch_ahead(services)`` runs once per
+    newly wired partner before its first token is verified (``prefetch.fetch_side_by_side``:
+    its key set, secrets and Partner API connection side by side, not one after another).
     """
 
     labelled = True
@@ -243,8 +247,10 @@ class PartnerRegistry:
         negative_seconds: float = 30.0,
         negative_entries: int = 1024,
         clock: Callable[[], float] = time.monotonic,
+        fetch_ahead: Callable[[PartnerServices], None] | None = None,
     ) -> None:
         self._provider_factory = provider_factory
+        self._fetch_ahead = fetch_ahead
         self._provider: Any = None
         self._wiring = wiring
         self._cache_seconds = cache_seconds
@@ -270,6 +276,12 @@ class PartnerRegistry:
         if wired.refusal is not None:
             raise wired.refusal
         assert wired.services is not None
+        if self._fetch_ahead is not None and not wired.fetched_ahead:
+            # Outside the registry's lock: other partners' lookups do not wait on these fetches.
+            with wired.fetching:  # requests for the same new partner wait for one set of fetches
+                if not wired.fetched_ahead:
+                    self._fetch_ahead(wired.services)
+                    wired.fetched_ahead = True
         return wired.services
 
     def after_restore(self) -> None:

@@ -11,6 +11,10 @@ first request), and nothing with tracing on (INIT has no X-Ray segment to record
 Every step is best effort and bounded: its waits end by ``BOUND_SECONDS``, a failure leaves
 nothing behind, and the first request fetches as it always did. The measurements and the
 reasoning behind the bound: docs/decisions/init-prefetch.md.
+
+The same machinery serves a partner INIT could not know: a registry partner's first request
+fetches its key set, secrets and Partner API connection side by side (``fetch_side_by_side``),
+and an LTI launch its platform's key set and secret while it uses the state.
 """
 
 from __future__ import annotations
@@ -20,21 +24,31 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import urllib3
 
 from handler.aws_clients import AwsClients
 from handler.http_pool import preconnect
 from handler.partners import PartnerServices
+from handler.secret_source import SecretSource
 
-__all__ = ["BOUND_SECONDS", "GRACE_SECONDS", "Prefetch", "fetch_ahead"]
+__all__ = [
+    "BOUND_SECONDS",
+    "GRACE_SECONDS",
+    "Prefetch",
+    "fetch_ahead",
+    "fetch_side_by_side",
+    "open_registry_connection",
+]
 
 BOUND_SECONDS = 2.0
 # After the deadline, time for a thread whose last wait just timed out to return.
 GRACE_SECONDS = 0.25
 
 _log = logging.getLogger(__name__)
+# No registry record has this key (a partner's is its issuer, an LTI registration's starts lti|).
+_NO_RECORD_KEY = "connection-check"
 _T = TypeVar("_T")
 
 
@@ -74,23 +88,84 @@ def fetch_ahead(
     clients: AwsClients,
     partners: Iterable[PartnerServices],
     create_clients: tuple[str, ...] = (),
+    *,
+    shared_secrets: bool = False,
 ) -> None:
     """Start the key sets', the connections' and the secrets' fetches of ``partners``, each once.
 
-    ``create_clients`` are made on this thread meanwhile (CPU): Secrets Manager's before the
-    secret reads start, the others while they wait.
+    The secrets are read one after another on one client, so on one connection: a client of
+    their own bounded by the deadline or, with ``shared_secrets`` (a registry deployment, whose
+    partners' secrets are read later on the shared client), the shared client, whose connection
+    they leave open for those reads. ``create_clients`` are made on this thread meanwhile (CPU):
+    Secrets Manager's before the secret reads start, the others while they wait.
     """
     wired = list(partners)
     deadline = prefetch.deadline
-    for keys in _unique(partner.keys for partner in wired):
-        prefetch.start("jwks", functools.partial(keys.warm, timeout_at=deadline))
-    for url in dict.fromkeys(partner.partner.destination.bi_base_url for partner in wired):
-        prefetch.start("partner-api", functools.partial(preconnect, http, url, deadline))
+    _start_keys_and_connections(prefetch, http, wired)
     clients.warm(*[service for service in create_clients if service == "secretsmanager"])
-    for secret in _unique(secret for partner in wired for secret in partner.secrets):
-        client_until = functools.partial(clients.uncached, "secretsmanager")
-        prefetch.start("secret", functools.partial(secret.prefetch, client_until, deadline))
+    secrets = _unique(secret for partner in wired for secret in partner.secrets)
+    if secrets and shared_secrets:
+        prefetch.start("secret", functools.partial(_read_each, secrets, SecretSource.get))
+    elif secrets:
+
+        def read_on_a_bounded_client() -> None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no time left before the prefetch's bound")
+            # Its connect and every read share what is left, so the last read ends by the bound.
+            client = clients.uncached("secretsmanager", left / (len(secrets) + 1))
+            _read_each(secrets, lambda secret: secret.prefetch(lambda _: client, deadline))
+
+        prefetch.start("secret", read_on_a_bounded_client)
     clients.warm(*[service for service in create_clients if service != "secretsmanager"])
+
+
+def fetch_side_by_side(
+    http: urllib3.PoolManager, partner: PartnerServices, bound_seconds: float = BOUND_SECONDS
+) -> None:
+    """A partner wired on the request path (a registry partner's first request): its key set, its
+    secrets and its Partner API connection, started together, waited on until done or the bound.
+
+    Each fetch fills the cache the request reads next (the key set, the ``SecretSource`` on the
+    shared client, the pool), under that cache's own lock: a request needing the same thing
+    meanwhile waits for this fetch rather than making its own. A failure leaves nothing behind:
+    the request fetches as it would have.
+    """
+    prefetch = Prefetch(bound_seconds)
+    _start_keys_and_connections(prefetch, http, [partner])
+    prefetch.start("secret", functools.partial(_read_each, partner.secrets, SecretSource.get))
+    prefetch.join()
+
+
+def open_registry_connection(client: Callable[[], Any], table_name: str) -> None:
+    """One ``GetItem`` for a key no record has, on the shared DynamoDB client: its connection opened.
+
+    botocore has no public call that only connects; this read is the cheapest real one the
+    function's role allows (the registry's ``GetItem``): half a read capacity unit, one round trip.
+    """
+    key = {"issuer": {"S": _NO_RECORD_KEY}}
+    client().get_item(TableName=table_name, Key=key, ProjectionExpression="issuer")
+
+
+def _start_keys_and_connections(
+    prefetch: Prefetch, http: urllib3.PoolManager, partners: list[PartnerServices]
+) -> None:
+    for keys in _unique(partner.keys for partner in partners):
+        prefetch.start("jwks", functools.partial(keys.warm, timeout_at=prefetch.deadline))
+    for url in dict.fromkeys(partner.partner.destination.bi_base_url for partner in partners):
+        prefetch.start("partner-api", functools.partial(preconnect, http, url, prefetch.deadline))
+
+
+def _read_each(secrets: Iterable[SecretSource], read: Callable[[SecretSource], object]) -> None:
+    """``read`` every secret, in turn (one connection); the first failure is raised after the rest."""
+    failure: Exception | None = None
+    for secret in secrets:
+        try:
+            read(secret)
+        except Exception as error:  # noqa: BLE001 - the others are still worth reading
+            failure = failure or error
+    if failure is not None:
+        raise failure
 
 
 def _unique(items: Iterable[_T]) -> list[_T]:

@@ -418,17 +418,23 @@ class SwitchableProxy:
                 self.forwarded += 1
                 self._live.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
-                thread = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
+                pump = (source, sink, source is client)
+                thread = threading.Thread(target=self._pump, args=pump, daemon=True)
                 self._threads.append(thread)
                 thread.start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def seen(self, data: bytes) -> None:
+        """Each piece of a request on its way to the target (a subclass may look, or hold it)."""
+
+    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
         source.settimeout(MAX_HANG_SECONDS)
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
+                if from_client:
+                    self.seen(data)
                 sink.sendall(data)
         except OSError:
             pass
