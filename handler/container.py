@@ -35,6 +35,7 @@ from handler.prefetch import (
     BOUND_SECONDS,
     Prefetch,
     fetch_ahead,
+    fetch_keys_and_secrets,
     fetch_side_by_side,
     open_registry_connection,
 )
@@ -108,7 +109,8 @@ class Container:
             # Imported only with LTI on: cold start a partner-only deployment never pays.
             from handler.lti.service import wire_lti
 
-            lti = wire_lti(config.lti, wiring, clients, registry, clock)
+            ahead = None if runtime.tracing else fetch_keys_and_secrets  # as the registry's, above
+            lti = wire_lti(config.lti, wiring, clients, registry, clock, ahead)
             if config.lti.registration is not None:
                 initial.append(lti.service.wire(config.lti.registration))
         service = SsoService(partners, replay_guard)

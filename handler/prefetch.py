@@ -38,6 +38,7 @@ __all__ = [
     "GRACE_SECONDS",
     "Prefetch",
     "fetch_ahead",
+    "fetch_keys_and_secrets",
     "fetch_side_by_side",
     "open_registry_connection",
 ]
@@ -135,6 +136,30 @@ def fetch_side_by_side(
     _start_keys_and_connections(prefetch, http, [partner])
     prefetch.start("secret", functools.partial(_read_each, partner.secrets, SecretSource.get))
     prefetch.join()
+
+
+def fetch_keys_and_secrets(
+    find: Callable[[], PartnerServices | None], bound_seconds: float = BOUND_SECONDS
+) -> Prefetch:
+    """Start fetching the key set and the secrets of the partner ``find`` answers (None: nothing).
+
+    For a request that has a round trip of its own to make meanwhile (an LTI launch uses its
+    state): the caller makes it, then joins. ``find`` runs on each fetch's thread, so a
+    registry read it needs overlaps too. The Partner API is not contacted.
+    """
+    prefetch = Prefetch(bound_seconds)
+
+    def keys() -> None:
+        if (partner := find()) is not None:
+            partner.keys.warm(timeout_at=prefetch.deadline)
+
+    def secrets() -> None:
+        if (partner := find()) is not None:
+            _read_each(partner.secrets, SecretSource.get)
+
+    prefetch.start("jwks", keys)
+    prefetch.start("secret", secrets)
+    return prefetch
 
 
 def open_registry_connection(client: Callable[[], Any], table_name: str) -> None:

@@ -44,6 +44,7 @@ from handler.lti.registrations import (
 from handler.lti.state import LaunchStates, digest
 from handler.lti.tool_key import KmsToolKey
 from handler.partners import PartnerRegistry, PartnerServices, PartnerWiring
+from handler.prefetch import Prefetch
 from handler.secret_source import SecretSource
 from handler.sign_in import Refusal, SignIn, finish, landing
 from handler.tokens import UnverifiedToken, parse_token
@@ -126,6 +127,8 @@ class LtiService:
     wiring: PartnerWiring
     clock: Callable[[], float] = time.time
     leeway_seconds: int = 30
+    # Starts a launch's key set and secret fetches while it uses its state (prefetch.fetch_keys_and_secrets).
+    fetch_ahead: Callable[[Callable[[], PartnerServices | None]], Prefetch] | None = None
 
     def wire(self, registration: LtiRegistration) -> PartnerServices:
         """The registration's services, on the shared wiring: its key set and API key are the deployment's."""
@@ -196,7 +199,12 @@ class LtiService:
                     "or the launch finished in another browser"
                 )
             token = parse_token(id_token)
-            issued = self.states.use_once(state, binding, self.clock())
+            ahead = self._fetch_ahead(token)
+            try:
+                issued = self.states.use_once(state, binding, self.clock())
+            finally:
+                if ahead is not None:
+                    ahead.join()
             state_used = True
             registration = self._registration(issued.issuer, issued.client_id)
             # The whole iss: UnverifiedToken.issuer is cut to 200 characters for logs.
@@ -213,6 +221,27 @@ class LtiService:
             return finish(partner, claims, at, remaining_seconds)
         except SsoError as error:
             return Refusal(error, token, claims, partner=partner, clear_cookie=state_used)
+
+    def _fetch_ahead(self, token: UnverifiedToken) -> Prefetch | None:
+        """Start the key set and the secret of the registration the id_token names, unverified.
+
+        Only the registration's own key set and secret: fetching them for a launch the state then
+        refuses costs a read and changes nothing, and the Partner API is called only after every check.
+        """
+        if self.fetch_ahead is None:
+            return None
+        issuer, audience = token.payload.get("iss"), token.payload.get("aud")
+        client_id = audience if isinstance(audience, str) else token.payload.get("azp")
+        if not isinstance(issuer, str) or not isinstance(client_id, str):
+            return None
+
+        def partner() -> PartnerServices | None:
+            try:
+                return self.wire(self._registration(issuer, client_id))
+            except SsoError:
+                return None  # the launch refuses it itself, after the state
+
+        return self.fetch_ahead(partner)
 
     def _registration(self, issuer: str, client_id: str | None) -> LtiRegistration:
         try:
@@ -254,6 +283,7 @@ def wire_lti(
     clients: AwsClients,
     registry: PartnerRegistry | None,
     clock: Callable[[], float] = time.time,
+    fetch_ahead: Callable[[Callable[[], PartnerServices | None]], Prefetch] | None = None,
 ) -> Lti:
     """LTI on the deployment's spine: registrations from the environment and/or the registry's reader."""
     sources: list[RegistrationSource] = []
@@ -262,7 +292,7 @@ def wire_lti(
     if registry is not None:
         sources.append(RegistryRegistrations(registry.record_text))
     states = LaunchStates(settings.state_table, settings.state_seconds, clients.factory("dynamodb"))
-    service = LtiService(tuple(sources), states, wiring, clock)
+    service = LtiService(tuple(sources), states, wiring, clock, fetch_ahead=fetch_ahead)
     tool_key = KmsToolKey(settings.tool_key_id, clients.factory("kms")) if settings.tool_key_id else None
     return Lti(service, tool_key, states)
 

@@ -171,7 +171,12 @@ def registry_sign_in(
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
     handler = container.handler()
     token = mint(KEY, iss=ISSUER, aud="campus-a-sso")
-    return handler(http_event(query={"jwt": token}), lambda_context())  # type: ignore[arg-type]
+    try:
+        return handler(http_event(query={"jwt": token}), lambda_context())  # type: ignore[arg-type]
+    finally:
+        # The partner's first request opened its Partner API connection ahead of the call: one
+        # left unused (a refused sign-in) would hold the one-connection-at-a-time test server.
+        container.http.clear()
 
 
 @pytest.fixture

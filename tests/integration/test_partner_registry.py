@@ -162,6 +162,9 @@ def registry(
     )
     sso = Sso(config, container.handler(), container)
     yield Registry(sso, partners, dynamodb, get_items)
+    # A partner's first request opens its Partner API connection ahead of the call: one left
+    # unused (its token was refused) would hold the one-connection-at-a-time test server.
+    container.http.clear()
 
 
 def sign_in(registry: Registry, token: str, **headers: str) -> dict[str, Any]:
