@@ -87,7 +87,9 @@ def test_cold_under_latency_opens_one_connection_per_host_and_always_redirects(
             "reference",
             "ours_sequential",
             "ours",
+            "reference_registry",
             "ours_registry",
+            "reference_lti",
             "lti_launch",
         }
         expected = {
@@ -114,19 +116,42 @@ def test_cold_under_latency_measures_a_registry_partner_and_an_lti_launch(
     smoke: tuple[dict[str, Any], Path],
 ) -> None:
     """The registry row's sign-in went through the registry (GetItem, and its partner's own hosts
-    only through the prefetch); the LTI row's launch reached the platform's JWKS and DynamoDB."""
+    only through the prefetch); the LTI row's launch reached the platform's JWKS and DynamoDB.
+    Each is judged against the bare reference of its own flow, which made the same round trips."""
     report, _ = smoke
     for links in ("off", "on"):
         part = report["cold_latency"][f"links_{links}"]
-        registry = part["samples"]["ours_registry"]
-        launch = part["samples"]["lti_launch"]
-        assert len(registry) == len(launch) == Options.smoke(Path()).latency_flow_samples
-        for row in registry:
-            # The registry's GetItem; the environment partner's hosts see INIT's prefetch only.
-            assert row["connections"]["dynamodb"] == 1
+        registry = part["samples"]["ours_registry"] + part["samples"]["reference_registry"]
+        launch = part["samples"]["lti_launch"] + part["samples"]["reference_lti"]
+        assert len(registry) == len(launch) == 2 * Options.smoke(Path()).latency_flow_samples
+        for row in part["samples"]["ours_registry"]:
+            # The environment partner's hosts see INIT's prefetch only.
             assert row["connections"]["environment_identity_provider"] == 1
             assert row["connections"]["environment_partner_api"] == 1
+        for row in registry:
+            # The registry's GetItem and the partner's secret: one DynamoDB, one Secrets Manager connection.
+            assert row["connections"]["dynamodb"] == row["connections"]["secrets_manager"] == 1
             assert row["connections"]["identity_provider"] == row["connections"]["partner_api"] == 1
+        for row in part["samples"]["reference_registry"]:
+            assert row["connections"]["environment_identity_provider"] == 0
+            assert row["connections"]["environment_partner_api"] == 0
+        for name, reference in (
+            ("reference", "reference"),
+            ("ours", "reference"),
+            ("ours_registry", "reference_registry"),
+            ("reference_registry", "reference_registry"),
+            ("lti_launch", "reference_lti"),
+        ):
+            row = part["variants"][name]
+            assert row["ratio_to"] == reference
+            ratio = row["total_ms"]["p50"] / part["variants"][reference]["total_ms"]["p50"]
+            assert row["ratio"]["p50"] == pytest.approx(ratio)
+        for goal in (
+            "cold_latency_ratio_p50",
+            "cold_latency_registry_ratio_p50",
+            "cold_latency_lti_ratio_p50",
+        ):
+            assert f"{goal}_links_{links}" in report["goals"]
         for row in launch:
             # The platform's key set, the state's write and use, one Partner API connection.
             assert row["connections"]["learning_platform"] == 1
@@ -145,6 +170,7 @@ def test_cold_under_latency_measures_a_registry_partner_and_an_lti_launch(
     text = table(report)
     assert "the registry's cost on a cold sign-in" in text
     assert "LTI launch to the 302:" in text
+    assert "registry partner <= 0.85x:" in text and "LTI launch <= 0.85x:" in text
 
 
 def test_outputs_are_written(smoke: tuple[dict[str, Any], Path]) -> None:
