@@ -41,6 +41,7 @@ from handler.redirects import check_redirect_to, sso_login_url
 from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
 from handler.tokens import UnverifiedToken, parse_token
+from handler.untrusted import split_url
 from handler.url_rules import is_loopback_host
 
 __all__ = ["LAUNCH_PATH", "Launched", "LoginAnswer", "LtiRefusal", "LtiRuntime", "LtiService", "our_origin"]
@@ -97,7 +98,10 @@ class LtiRefusal:
 
 def our_origin(host: str) -> str | None:
     """This service's origin as the browser reached it: https, or http on a loopback host (``make dev``)."""
-    hostname = urlsplit(f"//{host}").hostname if host else None
+    try:
+        hostname = split_url(f"//{host}").hostname if host else None
+    except ValueError:  # a Host header such as "[" (an unclosed IPv6 bracket): not ours
+        return None
     if not hostname:
         return None
     return f"{'http' if is_loopback_host(hostname) else 'https'}://{host.lower()}"

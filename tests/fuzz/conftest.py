@@ -26,8 +26,10 @@ from pytest_httpserver import HTTPServer
 
 from handler.config import load_config
 from handler.container import Container, new_http_pool
+from handler.lti.setup import lti_from_environment
 from handler.routes import create_handler
 from tests.conftest import SECRET_ID, Sso
+from tests.lti.conftest import PLATFORM_JWKS_PATH, STATE_TABLE, Tool, lti_env
 from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, SigningKey, fake_aws_environment
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -102,5 +104,55 @@ def fuzz_sso(
             config = load_config(env)
             container = Container.build(config, new_http_pool(ca_certs=str(ca_file)))
             yield Sso(config, create_handler(config, container.service), container)
+            _partner_server.clear()
+            _jwks_server.clear()
+
+
+@pytest.fixture(scope="module")
+def fuzz_lti(
+    _partner_server: HTTPServer,
+    _jwks_server: HTTPServer,
+    ca_file: Path,
+    fuzz_partner_api: FakePartnerApi,
+) -> Iterator[Tool]:
+    """One handler with LTI launches on (as ``tests/lti``'s ``tool``), for every example of a module."""
+    from moto import mock_aws
+
+    with pytest.MonkeyPatch.context() as patch:
+        fake_aws_environment(patch)
+        with mock_aws():
+            import boto3
+
+            boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+                Name=SECRET_ID, SecretString=f'{{"api_key": "{API_KEY}"}}'
+            )
+            boto3.client("dynamodb", region_name="us-east-1").create_table(
+                TableName=STATE_TABLE,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            kms = boto3.client("kms", region_name="us-east-1")
+            key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+            platform_key = SigningKey.rsa(kid="fuzz-platform")
+            _jwks_server.expect_request(PLATFORM_JWKS_PATH).respond_with_json({"keys": [platform_key.jwk]})
+            _jwks_server.expect_request("/jwks.json").respond_with_json({"keys": []})
+            _partner_server.expect_request(
+                re.compile(r"^/api/users/[^/]+$"), method="POST"
+            ).respond_with_handler(fuzz_partner_api)
+            env = lti_env(_partner_server, _jwks_server, key_id)
+            config = load_config(env)
+            container = Container.build(config, new_http_pool(ca_certs=str(ca_file)))
+            lti = lti_from_environment(
+                env,
+                container.http,
+                config.runtime,
+                lambda: boto3.client("secretsmanager"),
+                dynamodb_client_factory=container.dynamodb,
+            )
+            assert lti is not None
+            yield Tool(
+                create_handler(config, container.service, lti=lti), lti, fuzz_partner_api, platform_key
+            )
             _partner_server.clear()
             _jwks_server.clear()
