@@ -28,7 +28,6 @@ from handler.lti.errors import (
     LtiBadRequest,
     LtiProfileNotReleased,
     LtiRegistrationUnavailable,
-    StateCookieMissing,
     StateRefused,
     TargetLinkElsewhere,
     UnknownDeployment,
@@ -197,14 +196,10 @@ class LtiService:
                 # The platform answered the authentication request with an error (OIDC §3.1.2.6).
                 raise LtiBadRequest(f"the platform answered the login with error {form['error'][:60]!r}")
             id_token, state = _required(form, "id_token", limit=16 * 1024), _required(form, "state")
-            binding = binding_for(state)
-            if binding is None:
-                raise StateCookieMissing(
-                    "the browser sent no cookie for this state: third-party cookies blocked in a frame, "
-                    "or the launch finished in another browser"
-                )
             token = parse_token(id_token)
-            issued = self._states.use_once(state, binding, self._clock())
+            # No cookie is no binding: the state's own item then says why (used, expired, or live
+            # and so really a cookie the browser did not send), as LaunchStates.use_once answers.
+            issued = self._states.use_once(state, binding_for(state), self._clock())
             state_used = True
             registration = self._registration(issued.issuer, issued.client_id)
             # The whole iss: UnverifiedToken.issuer is cut to 200 characters for logs.

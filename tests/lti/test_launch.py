@@ -30,6 +30,7 @@ from tests.lti.conftest import (
     PLATFORM_JWKS_PATH,
     STATE_TABLE,
     SUB,
+    Login,
     Tool,
 )
 from tests.registry_support import create_registry_table, put_record
@@ -209,7 +210,7 @@ class FromNow:
         ({CLAIM["target_link_uri"]: "https://evil.example/lti/launch"}, 400, "lti_target_link_uri"),
         ({"nonce": "a-nonce-we-never-issued"}, 401, "lti_state_invalid"),
         ({"nonce": None}, 401, "lti_claim_invalid"),
-        ({"sub": None}, 401, "missing_claim"),
+        ({"sub": None}, 401, "lti_claim_invalid"),  # docs/lti.md: no sub is an LTI claim error
         ({"sub": "x" * 256}, 401, "lti_claim_invalid"),
     ],
 )
@@ -248,16 +249,50 @@ def test_a_launch_without_its_state_cookie_says_to_open_a_new_window(tool: Tool)
     assert "new window" in _page(result) and "Safari" in _page(result)
 
 
-def test_an_expired_state_is_an_expired_launch(make_tool: Any) -> None:
-    tool = make_tool()
-    login = tool.login()
+def _expire(login: Login) -> None:
     boto3.client("dynamodb", region_name="us-east-1").update_item(
         TableName=STATE_TABLE,
         Key={"pk": {"S": "lti-state#" + hashlib.sha256(login.state.encode()).hexdigest()}},
         UpdateExpression="SET expires_at = :past",
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
     )
+
+
+def test_an_expired_state_is_an_expired_launch(make_tool: Any) -> None:
+    tool = make_tool()
+    login = tool.login()
+    _expire(login)
     _refused(tool.launch_from(login), tool, 401, "lti_launch_expired")
+
+
+def test_a_launch_after_the_states_lifetime_is_an_expired_launch_though_its_cookie_is_gone(
+    tool: Tool,
+) -> None:
+    # The cookie's Max-Age is the state's lifetime: by then the browser has dropped it.
+    login = tool.login()
+    _expire(login)
+    result = tool.launch(tool.token(login.nonce), login.state, cookie=None)
+    _refused(result, tool, 401, "lti_launch_expired")
+    assert "Safari" not in _page(result)
+
+
+def test_reloading_a_finished_launch_is_a_used_state_not_a_missing_cookie(tool: Tool) -> None:
+    login = tool.login()
+    form_token = tool.token(login.nonce)
+    finished = tool.launch(form_token, login.state, login.cookie)
+    assert finished["statusCode"] == 302
+    assert any(c.startswith(login.cookie.split("=", 1)[0] + "=;") for c in finished["cookies"])  # cleared
+    tool.partner_api.calls.clear()
+    # The browser's reload posts the same form, without the cleared cookie.
+    result = tool.launch(form_token, login.state, cookie=None)
+    _refused(result, tool, 401, "lti_state_invalid")
+    assert "Safari" not in _page(result) and "already used" in _page(result)
+
+
+def test_a_state_never_issued_without_a_cookie_is_an_invalid_state(tool: Tool) -> None:
+    login = tool.login()
+    result = tool.launch(tool.token(login.nonce), "A" * 43, cookie=None)
+    _refused(result, tool, 401, "lti_state_invalid")
 
 
 def test_the_platform_answering_with_an_error_is_a_clear_page(tool: Tool) -> None:
