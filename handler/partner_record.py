@@ -13,13 +13,13 @@ its ``kind``, its ``partner`` id, that its ``issuer`` is the item's key, its
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from handler.config import Partner, load_partner
 from handler.errors import ConfigError
+from handler.untrusted import parse_json
 
 __all__ = [
     "FIELDS",
@@ -74,7 +74,7 @@ class PartnerRecord:
 def record_kind(text: str) -> str | None:
     """The ``kind`` of a stored record (``partner`` when it has none); None if it is not a JSON object."""
     try:
-        document = json.loads(text)
+        document = parse_json(text)
     except ValueError:
         return None
     if not isinstance(document, dict):
@@ -86,7 +86,7 @@ def record_kind(text: str) -> str | None:
 def parse_partner_record(issuer: str, text: str) -> PartnerRecord:
     """The record stored under ``issuer`` (the ``value`` attribute's JSON), or ``ConfigError``."""
     try:
-        document = json.loads(text)
+        document = parse_json(text)
     except ValueError:
         raise ConfigError(["value is not JSON"]) from None
     return validate_partner_record(issuer, document)

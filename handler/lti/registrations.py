@@ -19,7 +19,6 @@ provider, one DynamoDB client, one cache policy for every kind of record).
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 
 from handler.errors import ConfigError, PartnerUnavailable
 from handler.partner_record import record_kind, secret_outside_prefix
+from handler.untrusted import parse_json, split_url
 from handler.url_rules import url_problem
 
 __all__ = [
@@ -45,6 +45,8 @@ RECORD_KIND = "lti_platform"
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # LTI 1.3 Core §5.3.3: deployment_id is at most 255 ASCII characters, case-sensitive.
 _DEPLOYMENT_ID = re.compile(r"[\x21-\x7e]{1,255}")
+# A client_id (and an iss) is shown to operators and stored in a key: printable ASCII only.
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 _MAX_ID = 255
 # A secret name or ARN, as template.yaml's BiApiKeySecretId allows.
 _SECRET_ID = re.compile(
@@ -113,7 +115,11 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
         return value
 
     issuer = text("iss", limit=_MAX_ID)
+    if issuer and (problem := _issuer_problem(issuer)):
+        problems.append(f"{shown['iss']} {problem}, got {issuer[:200]!r}")
     client_id = text("client_id", limit=_MAX_ID)
+    if client_id and not _PRINTABLE_ASCII.fullmatch(client_id):
+        problems.append(f"{shown['client_id']} must be printable ASCII, got {client_id[:200]!r}")
     deployment_ids = _deployment_ids(values.get("deployment_ids"), shown["deployment_ids"], problems)
     auth_url = url("auth_url")
     jwks_url = url("jwks_url")
@@ -138,6 +144,20 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
         api_key_secret_id=secret_id,
         return_url=return_url,
     )
+
+
+def _issuer_problem(issuer: str) -> str | None:
+    """Why ``issuer`` is not a platform's ``iss`` (LTI 1.3 Core §5.1.2, OIDC Core §2): a
+    case-sensitive https URL of scheme, host, optional port and path, no query or fragment
+    (http on loopback only, for the local stack, as every service URL)."""
+    if not _PRINTABLE_ASCII.fullmatch(issuer):
+        return "must be an https URL of printable ASCII characters"
+    if problem := url_problem(issuer):
+        return problem
+    parts = split_url(issuer)
+    if parts.query or parts.fragment or "?" in issuer or "#" in issuer:
+        return "must be an https URL without a query or fragment"
+    return None
 
 
 def _deployment_ids(value: Any, name: str, problems: list[str]) -> tuple[str, ...]:
@@ -256,7 +276,7 @@ class RegistryRegistrations:
         if kind != RECORD_KIND:
             return None  # another kind's record under this key: no registration
         try:
-            registration = registry_registration(key, json.loads(text))
+            registration = registry_registration(key, parse_json(text))
         except ConfigError as error:
             raise RegistrationUnavailable(
                 f"the registry record {key[:400]!r} is invalid: " + "; ".join(error.problems)

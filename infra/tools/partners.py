@@ -39,6 +39,8 @@ from handler.errors import ConfigError
 from handler.lti.registrations import RECORD_KIND as LTI_KIND
 from handler.lti.registrations import LtiRegistration, registry_key, registry_registration
 from handler.partner_record import PARTNER_KIND, PartnerRecord, validate_partner_record
+from handler.untrusted import parse_json
+from infra.partner.text import escaped
 
 __all__ = ["Registry", "StoredRecord", "main"]
 
@@ -80,7 +82,7 @@ class StoredRecord:
 
 def stored(key: str, text: str) -> StoredRecord:
     try:
-        document = json.loads(text)
+        document = parse_json(text)
     except ValueError:
         return StoredRecord(key, None, None, ("value is not JSON",))
     kind = document.get("kind", PARTNER_KIND) if isinstance(document, dict) else PARTNER_KIND
@@ -183,20 +185,27 @@ class Registry:
 
 
 def list_records(registry: Registry, out: TextIO) -> None:
+    """One line per record (and one per problem of an invalid one); keys and fields are
+    untrusted text, so each line is printed escaped: a record cannot forge a row or send
+    escape sequences to the operator's terminal."""
     rows = sorted(registry.records(), key=lambda r: (r.kind, r.partner or "", r.key))
     if not rows:
-        print(f"{registry.table}: no records", file=out)
+        print(escaped(f"{registry.table}: no records"), file=out)
         return
-    print(f"{'partner':<20} {'enabled':<8} {'org':<20} issuer", file=out)
+
+    def emit(line: str) -> None:
+        print(escaped(line), file=out)
+
+    emit(f"{'partner':<20} {'enabled':<8} {'org':<20} issuer")
     for row in rows:
         # An LTI registration has no partner id: its kind stands in the column, its key says which.
         name = (row.partner or "?") if row.kind == PARTNER_KIND else f"({row.kind})"
         if row.kind not in (PARTNER_KIND, LTI_KIND):
-            print(f"{name:<20} {'':<8} {'':<20} {row.key}", file=out)
+            emit(f"{name:<20} {'':<8} {'':<20} {row.key}")
         elif row.enabled is None:
-            print(f"{name:<20} {'INVALID':<8} {'':<20} {row.key}", file=out)
+            emit(f"{name:<20} {'INVALID':<8} {'':<20} {row.key}")
             for problem in row.problems:
-                print(f"    {problem}", file=out)
+                emit(f"    {problem}")
         else:
             enabled = "yes" if row.enabled else "no"
             if row.record is not None:
@@ -204,7 +213,7 @@ def list_records(registry: Registry, out: TextIO) -> None:
             else:
                 assert row.registration is not None
                 org = row.registration.bi_org
-            print(f"{name:<20} {enabled:<8} {org:<20} {row.key}", file=out)
+            emit(f"{name:<20} {enabled:<8} {org:<20} {row.key}")
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: Any = None) -> int:
@@ -229,7 +238,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: A
     try:
         if args.command == "add":
             try:
-                document = json.loads(Path(args.file).read_text(encoding="utf-8"))
+                document = parse_json(Path(args.file).read_text(encoding="utf-8"))
             except OSError as error:
                 print(f"partners: cannot read {args.file}: {error.strerror}", file=sys.stderr)
                 return 2
@@ -260,10 +269,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: A
                 file=out,
             )
     except Refused as error:
-        print(f"partners: {error}", file=sys.stderr)
+        print(escaped(f"partners: {error}"), file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError) as error:  # no table, no credentials, no network
-        print(f"partners: {registry.table}: {error}", file=sys.stderr)
+        print(escaped(f"partners: {registry.table}: {error}"), file=sys.stderr)
         return 1
     return 0
 

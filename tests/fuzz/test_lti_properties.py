@@ -17,6 +17,7 @@ printable text (no control character reaches the operator's terminal).
 from __future__ import annotations
 
 import base64
+import io
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +26,7 @@ from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from handler.lti.claims import CLAIM
+from infra.tools.partners import list_records, stored
 from tests.fuzz.test_handler_properties import (
     SECURITY_HEADERS,
     hostile_json_values,
@@ -116,3 +118,40 @@ def test_launches_with_hostile_signed_claims_never_answer_5xx(fuzz_lti: Tool, da
     if result["statusCode"] == 302:
         asked = fuzz_lti.partner_api.calls[calls:]
         assert len(asked) == 1 and asked[0]["partner_id"].startswith("lti-")
+
+
+# ---- the operator tools' record validation -------------------------------------------------------------
+RECORD_FIELDS = [
+    "kind", "partner", "issuer", "audience", "jwks_url", "bi_org", "bi_base_url", "api_key_secret_id",
+    "enabled", "iss", "client_id", "deployment_ids", "auth_url", "return_url", "algorithms",
+]  # fmt: skip
+
+
+@st.composite
+def stored_records(draw: st.DrawFn) -> tuple[str, str]:
+    kind = draw(st.sampled_from(['"partner"', '"lti_platform"']) | hostile_json_values)
+    fields = draw(st.lists(st.sampled_from(RECORD_FIELDS[1:]) | hostile_text, max_size=6, unique=True))
+    members = [f'"kind": {kind}'] + [
+        f"{json.dumps(name)}: {draw(hostile_json_values | hostile_text.map(json.dumps))}" for name in fields
+    ]
+    key = draw(hostile_text | st.sampled_from(["https://idp.example", f"lti|{PLATFORM}|{CLIENT_ID}"]))
+    return key, "{" + ", ".join(members) + "}"
+
+
+@settings(max_examples=max(1, settings().max_examples // 2))  # ci: 300
+@given(record=stored_records())
+def test_any_stored_record_is_read_and_listed_as_printable_lines(record: tuple[str, str]) -> None:
+    key, text = record
+    note(repr(record)[:2000])
+    row = stored(key, text)
+
+    class OneRecord:
+        table = "fuzz"
+
+        def records(self) -> list[Any]:
+            return [row]
+
+    out = io.StringIO()
+    list_records(OneRecord(), out)  # type: ignore[arg-type]
+    for line in out.getvalue().splitlines():
+        assert line.isprintable(), repr(line)

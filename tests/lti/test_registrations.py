@@ -325,3 +325,35 @@ def test_the_exact_pair_is_checked_even_for_a_record_the_validator_accepts() -> 
     registrations = RegistryRegistrations(lambda key: text if key == stored else None)
     assert registrations.find("https://lms.example.edu/a|b", "42") == parse_registration(record)
     assert registrations.find("https://lms.example.edu/a", "b|42") is None
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://lms.example.edu\n",
+        "https://lms.example.edu/\nforged row",
+        "https://lms.example.edu/\x1b]0;owned\x07",
+        "https://lms.example.edu/?tenant=1",
+        "https://lms.example.edu/#top",
+        "http://lms.example.edu",
+        "lms.example.edu",
+    ],
+    ids=["newline", "newline-inside", "osc", "query", "fragment", "http", "no-scheme"],
+)
+def test_an_iss_must_be_an_https_url_without_query_or_fragment(issuer: str) -> None:
+    # LTI 1.3 Core §5.1.2 (OIDC's iss): https, scheme, host, optional port and path, nothing more.
+    with pytest.raises(ConfigError) as raised:
+        parse_registration({**RECORD, "iss": issuer})
+    assert any(problem.startswith("iss must") for problem in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize("client_id", ["abc\x1b[2Jdef", "abc\ndef", "caf\u00e9", "abc\x7f"])
+def test_a_client_id_must_be_printable_ascii(client_id: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_registration({**RECORD, "client_id": client_id})
+    assert any("client_id must be printable ASCII" in problem for problem in raised.value.problems)
+
+
+def test_an_iss_with_a_port_and_path_is_a_registration() -> None:
+    issuer = "https://lms.example.edu:8443/tenants/a"
+    assert parse_registration({**RECORD, "iss": issuer}).issuer == issuer

@@ -320,3 +320,37 @@ def test_partner_add_refuses_an_lti_registration_whose_client_id_has_a_bar(
     assert result.returncode != 0
     assert "client_id must not contain '|' in a registry record" in result.stderr
     assert table.scan(TableName=REGISTRY_TABLE)["Items"] == []
+
+
+# ---- untrusted text reaches the operator's terminal escaped --------------------------------------------
+FORGED_ROW = "\nforged-partner       yes      forged-org           https://forged.test"
+TERMINAL_CONTROLS = ("\x1b", "\x07", "\x9b", "\r")
+
+
+def test_partner_list_prints_hostile_keys_and_fields_escaped(table: Any, moto_endpoint: str) -> None:
+    # Records written around the tool (the table is the source of truth): keys and values are
+    # untrusted text, and ESC / OSC sequences or a newline must not reach the terminal as such.
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    put_record(table, partner_record("x\x1b[2J", "https://idp.test/\x1b]0;owned\x07" + FORGED_ROW))
+    put_record(
+        table, lti_registration(iss="https://lms.test/\x1b[31m"), key="lti|https://lms.test/\x1b[31m|c\x9b"
+    )
+    put_record(table, {"kind": "other\x1b[5m"}, key="other" + FORGED_ROW)
+
+    result = make("partner-list", moto_endpoint)
+
+    assert result.returncode == 0, result.stderr
+    for control in TERMINAL_CONTROLS:
+        assert control not in result.stdout
+    assert not [line for line in result.stdout.splitlines() if line.startswith("forged")]
+    assert "\\x1b]0;owned\\x07" in result.stdout  # shown, escaped, so the operator sees it
+
+
+def test_partner_tool_refusals_print_hostile_values_escaped(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    result = make("partner-disable", moto_endpoint, PARTNER="nobody\x1b]0;owned\x07")
+
+    assert result.returncode != 0 and "no record has partner" in result.stderr
+    for control in TERMINAL_CONTROLS:
+        assert control not in result.stderr + result.stdout
