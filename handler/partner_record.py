@@ -23,7 +23,11 @@ from handler.untrusted import parse_json
 
 __all__ = [
     "FIELDS",
+    "LTI_MAX_DEPLOYMENT_IDS",
+    "LTI_MAX_ID",
+    "MAX_URL",
     "PARTNER_KIND",
+    "RECORD_LIMITS",
     "SECRET_PREFIX",
     "PartnerRecord",
     "parse_partner_record",
@@ -56,6 +60,31 @@ FIELDS = {
     "error_redirect_url": "ERROR_REDIRECT_URL",
     "troubleshooting_url": "TROUBLESHOOTING_URL",
 }
+# One set of limits for a record's fields, in characters (a list's entries joined with commas),
+# read by make partner-add and by the function alike; docs/operations.md lists them. The
+# issuer is the table's key and what the function looks a token up by: DynamoDB allows a key
+# of 2048 bytes, so 512 characters of any UTF-8 text. Every limit keeps an item far below
+# DynamoDB's 400 KB, so a write never fails for its size.
+MAX_URL = 2048
+RECORD_LIMITS = {
+    "issuer": 512,
+    "audience": 512,
+    "jwks_url": MAX_URL,
+    "algorithms": 128,
+    "hs256_secret_id": MAX_URL,
+    "user_claim": 64,
+    "bi_org": 63,
+    "bi_base_url": MAX_URL,
+    "api_key_secret_id": MAX_URL,
+    "sso_return_url": MAX_URL,
+    "return_url_allowed_origins": 4 * MAX_URL,
+    "error_redirect_url": MAX_URL,
+    "troubleshooting_url": MAX_URL,
+}
+# An LTI registration's ids (iss, client_id, each deployment_id: at most 255 characters in
+# LTI 1.3 Core §5.3.3 and OIDC), and how many deployments one registration may allow.
+LTI_MAX_ID = 255
+LTI_MAX_DEPLOYMENT_IDS = 100
 _LISTS = frozenset({"algorithms", "return_url_allowed_origins"})
 _INTEGERS = frozenset({"max_age_seconds", "leeway_seconds"})
 _OWN_FIELDS = frozenset({"kind", "partner", "enabled"})
@@ -119,7 +148,10 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
         if name not in document or document[name] is None:
             continue
         value = _as_text(name, document[name], problems)
-        if value is not None:
+        limit = RECORD_LIMITS.get(name)
+        if value is not None and limit is not None and len(value) > limit:
+            problems.append(f"{name} must be at most {limit} characters, got {len(value)}")
+        elif value is not None:
             values[variable] = value
     for name in ("api_key_secret_id", "hs256_secret_id"):
         if problem := secret_outside_prefix(name, document.get(name)):

@@ -39,7 +39,13 @@ from handler.config import Partner, Runtime
 from handler.errors import ConfigError, InvalidIssuer, MissingClaim, PartnerUnavailable, SsoError
 from handler.keys import HttpFetcher, JwksKeySource
 from handler.partner_api import PartnerApiClient
-from handler.partner_record import PARTNER_KIND, PartnerRecord, parse_partner_record, record_kind
+from handler.partner_record import (
+    PARTNER_KIND,
+    RECORD_LIMITS,
+    PartnerRecord,
+    parse_partner_record,
+    record_kind,
+)
 from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
 from handler.tokens import TokenVerifier
@@ -59,8 +65,8 @@ __all__ = [
 # token whose partner is not known: with the registry's ids, the only values it takes.
 ENVIRONMENT_PARTNER = "environment"
 UNKNOWN_PARTNER = "unknown"
-# An issuer longer than this is no registry key: refused without a lookup.
-_MAX_ISSUER_LENGTH = 512
+# An issuer longer than a record's may be is no registry key: refused without a lookup.
+_MAX_ISSUER_LENGTH = RECORD_LIMITS["issuer"]
 
 
 @dataclass(frozen=True)

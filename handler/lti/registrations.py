@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handler.errors import ConfigError, PartnerUnavailable
-from handler.partner_record import record_kind, secret_outside_prefix
+from handler.partner_record import (
+    LTI_MAX_DEPLOYMENT_IDS,
+    LTI_MAX_ID,
+    MAX_URL,
+    record_kind,
+    secret_outside_prefix,
+)
 from handler.untrusted import parse_json, split_url
 from handler.url_rules import url_problem
 
@@ -43,11 +49,10 @@ __all__ = [
 
 RECORD_KIND = "lti_platform"
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-# LTI 1.3 Core §5.3.3: deployment_id is at most 255 ASCII characters, case-sensitive.
-_DEPLOYMENT_ID = re.compile(r"[\x21-\x7e]{1,255}")
+# LTI 1.3 Core §5.3.3: deployment_id is at most LTI_MAX_ID ASCII characters, case-sensitive.
+_DEPLOYMENT_ID = re.compile(rf"[\x21-\x7e]{{1,{LTI_MAX_ID}}}")
 # A client_id (and an iss) is shown to operators and stored in a key: printable ASCII only.
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
-_MAX_ID = 255
 # A secret name or ARN, as template.yaml's BiApiKeySecretId allows.
 _SECRET_ID = re.compile(
     r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512}"
@@ -95,7 +100,7 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
     shown = names or {name: name for name in _FIELDS}
     problems: list[str] = []
 
-    def text(field: str, required: bool = True, limit: int = 2048) -> str:
+    def text(field: str, required: bool = True, limit: int = MAX_URL) -> str:
         value = values.get(field)
         if value is None or value == "":
             if required:
@@ -114,10 +119,10 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
             problems.append(f"{shown[field]} {problem}, got {value[:200]!r}")
         return value
 
-    issuer = text("iss", limit=_MAX_ID)
+    issuer = text("iss", limit=LTI_MAX_ID)
     if issuer and (problem := _issuer_problem(issuer)):
         problems.append(f"{shown['iss']} {problem}, got {issuer[:200]!r}")
-    client_id = text("client_id", limit=_MAX_ID)
+    client_id = text("client_id", limit=LTI_MAX_ID)
     if client_id and not _PRINTABLE_ASCII.fullmatch(client_id):
         problems.append(f"{shown['client_id']} must be printable ASCII, got {client_id[:200]!r}")
     deployment_ids = _deployment_ids(values.get("deployment_ids"), shown["deployment_ids"], problems)
@@ -127,7 +132,7 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
     if bi_org and not _DNS_LABEL.fullmatch(bi_org):
         problems.append(f"{shown['bi_org']} must be a DNS label such as 'xyz', got {bi_org!r}")
     bi_base_url = url("bi_base_url", required=False) or f"https://{bi_org}.biginterview.com"
-    secret_id = text("api_key_secret_id", limit=2048)
+    secret_id = text("api_key_secret_id")
     if secret_id and not _SECRET_ID.fullmatch(secret_id):
         problems.append(f"{shown['api_key_secret_id']} must be a Secrets Manager secret name or ARN")
     return_url = url("return_url", required=False) or None
@@ -167,8 +172,11 @@ def _deployment_ids(value: Any, name: str, problems: list[str]) -> tuple[str, ..
         problems.append(f"{name} is required: the deployment_id(s) the platform gave this tool")
         return ()
     ids = tuple(item for item in items if item)
+    if len(ids) > LTI_MAX_DEPLOYMENT_IDS:
+        problems.append(f"{name} must be at most {LTI_MAX_DEPLOYMENT_IDS} deployment ids, got {len(ids)}")
+        return ()
     if not all(isinstance(item, str) and _DEPLOYMENT_ID.fullmatch(item) for item in ids):
-        problems.append(f"{name} must be deployment ids of 1 to 255 printable ASCII characters")
+        problems.append(f"{name} must be deployment ids of 1 to {LTI_MAX_ID} printable ASCII characters")
         return ()
     return ids
 
@@ -261,7 +269,7 @@ class RegistryRegistrations:
     def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
         # No registration has an iss or client_id this long (parse_registration), and the key of
         # one could exceed DynamoDB's 2048-byte partition key limit: GetItem would fail (a 503).
-        if client_id is None or len(issuer) > _MAX_ID or len(client_id) > _MAX_ID:
+        if client_id is None or len(issuer) > LTI_MAX_ID or len(client_id) > LTI_MAX_ID:
             return None
         key = registry_key(issuer, client_id)
         try:

@@ -31,6 +31,7 @@ from pytest_httpserver import HTTPServer
 from handler.config import load_config
 from handler.container import Container, new_http_pool
 from handler.errors import InvalidIssuer
+from handler.partner_record import RECORD_LIMITS
 from handler.partners import registry_provider
 from handler.routes import create_handler
 from handler.telemetry import new_telemetry
@@ -535,3 +536,16 @@ def test_a_token_naming_the_key_of_another_kind_of_record_is_from_no_partner(
     assert (response["statusCode"], error_code(response)) == (401, "invalid_issuer")
     assert "not a partner's" in summaries(caplog)[-1]["detail"]
     assert a.api.calls == []
+
+
+def test_an_issuer_at_the_records_limit_is_looked_up_and_signs_in(registry: Registry) -> None:
+    # The tool and the function share one limit (handler.partner_record.RECORD_LIMITS): a record
+    # the tool accepts is one the function finds, and one character more is refused by both.
+    a = registry.partners["campus-a"]
+    issuer = "https://idp.test/" + "i" * (RECORD_LIMITS["issuer"] - 17)
+    a.issuer = issuer
+    registry.put(a, issuer=issuer)
+
+    assert sign_in(registry, a.token())["statusCode"] == 302
+    too_long = json_sign_in(registry, a.token(iss=issuer + "i"))
+    assert (too_long["statusCode"], error_code(too_long)) == (401, "invalid_issuer")

@@ -23,6 +23,7 @@ from handler.lti.registrations import (
     registry_registration,
 )
 from handler.lti.setup import lti_from_environment
+from handler.partner_record import LTI_MAX_DEPLOYMENT_IDS
 from handler.partners import PartnerRegistry, PartnerWiring, registry_provider
 from handler.telemetry import Telemetry
 
@@ -357,3 +358,13 @@ def test_a_client_id_must_be_printable_ascii(client_id: str) -> None:
 def test_an_iss_with_a_port_and_path_is_a_registration() -> None:
     issuer = "https://lms.example.edu:8443/tenants/a"
     assert parse_registration({**RECORD, "iss": issuer}).issuer == issuer
+
+
+def test_a_registration_with_more_deployment_ids_than_the_limit_is_refused_by_field() -> None:
+    too_many = [f"{n}:deployment" for n in range(LTI_MAX_DEPLOYMENT_IDS + 1)]
+    with pytest.raises(ConfigError) as raised:
+        parse_registration({**RECORD, "deployment_ids": too_many})
+    assert any(
+        problem.startswith(f"deployment_ids must be at most {LTI_MAX_DEPLOYMENT_IDS}")
+        for problem in raised.value.problems
+    ), raised.value.problems

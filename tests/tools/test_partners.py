@@ -354,3 +354,21 @@ def test_partner_tool_refusals_print_hostile_values_escaped(
     assert result.returncode != 0 and "no record has partner" in result.stderr
     for control in TERMINAL_CONTROLS:
         assert control not in result.stderr + result.stdout
+
+
+# ---- limits: the tool refuses what the function would ignore, by field ------------------------------------
+def test_partner_add_refuses_an_oversized_issuer_and_audience_by_field_and_writes_nothing(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    # The function ignores an issuer over 512 characters (invalid_issuer, no lookup), and an
+    # audience of 500,000 characters would have failed with DynamoDB's own error (item size).
+    issuer = "https://idp.test/" + "i" * 600
+    record = partner_record("campus-a", issuer, audience="a" * 500_000)
+
+    result = make("partner-add", moto_endpoint, FILE=str(write(tmp_path, record)))
+
+    assert result.returncode != 0
+    assert "issuer must be at most 512 characters" in result.stderr
+    assert "audience must be at most 512 characters" in result.stderr
+    assert "ValidationException" not in result.stderr
+    assert table.scan(TableName=REGISTRY_TABLE)["Items"] == []

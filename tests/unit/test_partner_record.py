@@ -10,7 +10,7 @@ import pytest
 
 from handler.config import load_config
 from handler.errors import ConfigError
-from handler.partner_record import FIELDS, parse_partner_record, validate_partner_record
+from handler.partner_record import FIELDS, RECORD_LIMITS, parse_partner_record, validate_partner_record
 from tests.registry_support import partner_record
 
 ISSUER = "https://idp.campus-a.test"
@@ -169,3 +169,40 @@ def test_the_readmes_example_record_is_valid() -> None:
 
     assert (record.partner_id, record.enabled) == ("campus-a", True)
     assert record.partner.destination.api_key_secret_id.startswith("big-interview-sso/")
+
+
+# ---- one set of limits, for the tool and the function ------------------------------------------------
+def _over(field: str, limit: int) -> Any:
+    """A value of ``field`` one character over ``limit`` (a list's entries joined with commas)."""
+    if field == "algorithms":
+        return ["RS256"] * (limit // 6 + 1)
+    if field == "return_url_allowed_origins":
+        return ["https://portal.example.edu"] * (limit // 27 + 1)
+    if field.endswith("_url"):
+        return "https://x.test/" + "a" * (limit - 14)
+    return "a" * (limit + 1)
+
+
+@pytest.mark.parametrize("field", sorted(name for name in FIELDS if name in RECORD_LIMITS))
+def test_every_text_field_over_its_limit_is_refused_by_its_name(field: str) -> None:
+    limit = RECORD_LIMITS[field]
+    record = {**partner_record("campus-a", ISSUER), field: _over(field, limit)}
+    key = record["issuer"]
+
+    found = problems(record, key)
+
+    assert f"{field} must be at most {limit} characters" in "\n".join(found), found
+
+
+def test_every_field_but_the_numbers_and_flags_has_a_limit() -> None:
+    assert set(RECORD_LIMITS) == set(FIELDS) - {"max_age_seconds", "leeway_seconds"}
+
+
+def test_an_issuer_and_an_audience_at_their_limit_are_valid() -> None:
+    issuer = "https://idp.test/" + "i" * (RECORD_LIMITS["issuer"] - 17)
+    audience = "a" * RECORD_LIMITS["audience"]
+    assert len(issuer) == RECORD_LIMITS["issuer"]
+
+    record = validate_partner_record(issuer, partner_record("campus-a", issuer, audience=audience))
+
+    assert record.partner.tokens.issuers == (issuer,) and record.partner.tokens.audience == audience
