@@ -19,6 +19,13 @@ The table is ``--table``, else ``PARTNER_REGISTRY_TABLE`` (the stack's output
 (``handler.partner_record``) before anything is written; an invalid one is refused
 with every problem by field name, and the table is left as it was.
 
+A partner's record is stored together with its id's claim (an item under
+``partner-id|<id>`` naming the record's issuer) in one DynamoDB transaction, under a
+condition: "a partner id names one record" holds at the write, not only at a scan
+before it. ``disable`` and ``enable`` change a record's ``enabled`` flag and nothing
+else (a conditional write on the text they read), for every matching record, valid
+or not: disabling is an incident action and never waits on a record being fixed.
+
 Exit code: 0 done, 1 refused (invalid record, unknown partner, duplicate), 2 usage error.
 """
 
@@ -44,6 +51,8 @@ from infra.partner.text import escaped
 
 __all__ = ["Registry", "StoredRecord", "main"]
 
+# A partner id's claim (claim_key): written with the partner's record, in one transaction.
+CLAIM_KIND = "partner_id_claim"
 # What the function uses by default (handler.config: PARTNER_REGISTRY_CACHE_SECONDS).
 DEFAULT_CACHE_SECONDS = 60
 
@@ -133,13 +142,11 @@ class Registry:
                 record = validate_partner_record(key, document)
             except ConfigError as error:
                 raise Refused("the record is invalid:\n  " + "\n  ".join(error.problems)) from None
-            for other in self.records():
+            for other in self.records():  # records stored before partner id claims existed
                 if other.partner == record.partner_id and other.key != key and other.kind == PARTNER_KIND:
-                    raise Refused(
-                        f"partner {record.partner_id!r} already has the record of issuer {other.key!r}; "
-                        "a partner id names one record (it labels that partner's metrics)"
-                    )
-            checked = StoredRecord(key, document, record, ())
+                    raise _id_taken(record.partner_id, other.key)
+            self._put_partner(key, document, record.partner_id, replace=replace)
+            return StoredRecord(key, document, record, ())
         item = {"issuer": {"S": key}, "value": {"S": json.dumps(document, sort_keys=True)}}
         if replace:
             self._client.put_item(TableName=self.table, Item=item)
@@ -149,8 +156,65 @@ class Registry:
                 TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(issuer)"
             )
         except self._client.exceptions.ConditionalCheckFailedException:
-            raise Refused(f"{key!r} already has a record; give REPLACE=yes to replace it") from None
+            raise _exists(key) from None
         return checked
+
+    def _put_partner(self, key: str, document: dict[str, Any], partner_id: str, *, replace: bool) -> None:
+        """The record and its partner id's claim, in one transaction: "a partner id names one
+        record" holds at the write, so two adds that raced cannot both store one id."""
+        record_put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": {"issuer": {"S": key}, "value": {"S": json.dumps(document, sort_keys=True)}},
+        }
+        if not replace:
+            record_put["ConditionExpression"] = "attribute_not_exists(issuer)"
+        claim = {"kind": CLAIM_KIND, "partner": partner_id, "owner": key}
+        writes: list[Any] = [
+            {"Put": record_put},
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        "issuer": {"S": claim_key(partner_id)},
+                        "owner": {"S": key},
+                        "value": {"S": json.dumps(claim, sort_keys=True)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(issuer) OR #owner = :key",
+                    "ExpressionAttributeNames": {"#owner": "owner"},
+                    "ExpressionAttributeValues": {":key": {"S": key}},
+                }
+            },
+        ]
+        previous = self.get(key) if replace else None
+        if previous is not None and previous.partner not in (None, partner_id):
+            # The record is renamed: its old id's claim, if this record holds it, is freed.
+            writes.append(
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": {"issuer": {"S": claim_key(str(previous.partner))}},
+                        "ConditionExpression": "attribute_not_exists(issuer) OR #owner = :key",
+                        "ExpressionAttributeNames": {"#owner": "owner"},
+                        "ExpressionAttributeValues": {":key": {"S": key}},
+                    }
+                }
+            )
+        try:
+            self._client.transact_write_items(TransactItems=writes)
+        except self._client.exceptions.TransactionCanceledException as error:
+            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                raise _exists(key) from None
+            owner = self._claim_owner(partner_id)
+            if owner is not None and owner != key:
+                raise _id_taken(partner_id, owner) from None
+            raise Refused(f"the registry changed while {key!r} was stored; run the command again") from None
+
+    def _claim_owner(self, partner_id: str) -> str | None:
+        item = self._client.get_item(
+            TableName=self.table, Key={"issuer": {"S": claim_key(partner_id)}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else item.get("owner", {}).get("S")
 
     @staticmethod
     def _lti_key(document: dict[str, Any]) -> str:
@@ -162,33 +226,83 @@ class Registry:
     def set_enabled(self, name: str, enabled: bool) -> list[str]:
         """Enable or disable every record of partner ``name``, or the record whose key is ``name``.
 
-        Answers the keys changed.
+        Answers the keys changed. Only the flag changes, whatever else the record holds (an
+        invalid record, or one of two records that share a partner id): disabling is an
+        incident action and never waits on a record being fixed first.
         """
-        changed = []
+        matching = []
         for found in self.records():
             if found.key != name and (found.kind != PARTNER_KIND or found.partner != name):
                 continue
             if found.kind not in (PARTNER_KIND, LTI_KIND):
                 raise Refused(f"the record of {found.key!r} is of kind {found.kind!r}, which has no flag")
-            if found.enabled is None:
-                raise Refused(
-                    f"the record of {found.key!r} is invalid and is refused anyway: "
-                    + "; ".join(found.problems)
-                )
-            self.put({**found.document, "enabled": enabled}, replace=True)
-            changed.append(found.key)
-        if not changed:
+            matching.append(found.key)
+        if not matching:
             raise Refused(
                 f"no record has partner {name!r}, nor is it a record's key (make partner-list shows them)"
             )
-        return changed
+        for key in matching:
+            self._set_flag(key, enabled)
+        return matching
+
+    def _set_flag(self, key: str, enabled: bool) -> None:
+        """Set the record's ``enabled`` and nothing else, by a conditional write on the text read,
+        so a change made meanwhile (a REPLACE=yes) is kept, not overwritten with what was read."""
+        for _ in range(5):
+            item = self._client.get_item(
+                TableName=self.table, Key={"issuer": {"S": key}}, ConsistentRead=True
+            ).get("Item")
+            if item is None:
+                raise Refused(f"the record of {key!r} was deleted meanwhile")
+            text = item.get("value", {}).get("S", "")
+            try:
+                document = parse_json(text)
+            except ValueError:
+                document = None
+            if not isinstance(document, dict):
+                raise Refused(f"the record of {key!r} is not a JSON object: the function refuses it already")
+            try:
+                self._client.update_item(
+                    TableName=self.table,
+                    Key={"issuer": {"S": key}},
+                    UpdateExpression="SET #value = :new",
+                    ConditionExpression="#value = :old",
+                    ExpressionAttributeNames={"#value": "value"},
+                    ExpressionAttributeValues={
+                        ":new": {"S": json.dumps({**document, "enabled": enabled}, sort_keys=True)},
+                        ":old": {"S": text},
+                    },
+                )
+                return
+            except self._client.exceptions.ConditionalCheckFailedException:
+                continue  # changed since it was read: read it again
+        raise Refused(f"the record of {key!r} kept changing; run the command again")
+
+
+def claim_key(partner_id: str) -> str:
+    """The key of a partner id's claim: the item naming the one record that has that id."""
+    return f"partner-id|{partner_id}"
+
+
+def _exists(key: str) -> Refused:
+    return Refused(f"{key!r} already has a record; give REPLACE=yes to replace it")
+
+
+def _id_taken(partner_id: str, issuer: str) -> Refused:
+    return Refused(
+        f"partner {partner_id!r} already has the record of issuer {issuer!r}; "
+        "a partner id names one record (it labels that partner's metrics)"
+    )
 
 
 def list_records(registry: Registry, out: TextIO) -> None:
     """One line per record (and one per problem of an invalid one); keys and fields are
     untrusted text, so each line is printed escaped: a record cannot forge a row or send
     escape sequences to the operator's terminal."""
-    rows = sorted(registry.records(), key=lambda r: (r.kind, r.partner or "", r.key))
+    rows = sorted(
+        (row for row in registry.records() if row.kind != CLAIM_KIND),
+        key=lambda r: (r.kind, r.partner or "", r.key),
+    )
     if not rows:
         print(escaped(f"{registry.table}: no records"), file=out)
         return

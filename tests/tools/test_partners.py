@@ -372,3 +372,110 @@ def test_partner_add_refuses_an_oversized_issuer_and_audience_by_field_and_write
     assert "audience must be at most 512 characters" in result.stderr
     assert "ValidationException" not in result.stderr
     assert table.scan(TableName=REGISTRY_TABLE)["Items"] == []
+
+
+# ---- disabling always works; one partner id, one record, atomically -----------------------------------
+def test_partner_disable_disables_every_record_of_a_partner_id_even_two(
+    table: Any, moto_endpoint: str
+) -> None:
+    # Two records with one partner id (two adds that raced, or records written around the tool):
+    # the function serves both, so an incident's disable must stop both, not refuse.
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    put_record(table, partner_record("campus-a", ISSUER_B))
+
+    result = make("partner-disable", moto_endpoint, PARTNER="campus-a")
+
+    assert result.returncode == 0, result.stderr
+    assert stored(table, ISSUER_A)["enabled"] is False  # type: ignore[index]
+    assert stored(table, ISSUER_B)["enabled"] is False  # type: ignore[index]
+    assert ISSUER_A in result.stdout and ISSUER_B in result.stdout
+
+
+def test_partner_disable_changes_only_the_flag_of_an_invalid_record(table: Any, moto_endpoint: str) -> None:
+    record = partner_record("campus-a", ISSUER_A, leeway_seconds=999, surprise="field")
+    put_record(table, record)
+
+    result = make("partner-disable", moto_endpoint, PARTNER="campus-a")
+
+    assert result.returncode == 0, result.stderr
+    assert stored(table, ISSUER_A) == {**record, "enabled": False}
+
+
+class RacingClient:
+    """A DynamoDB client whose scan sees nothing and which runs ``before_write`` before its first
+    write: the interleavings of two operators (or a disable and a replace) made deterministic."""
+
+    def __init__(self, client: Any, before_write: Any = None, blind_scan: bool = False) -> None:
+        self._client = client
+        self._before_write = before_write
+        self._blind_scan = blind_scan
+        self.exceptions = client.exceptions
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name in ("put_item", "update_item", "transact_write_items") and self._before_write:
+            before, self._before_write = self._before_write, None
+            before()
+        return attribute
+
+    def get_paginator(self, name: str) -> Any:
+        if name == "scan" and self._blind_scan:
+
+            class Nothing:
+                def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                    return [{"Items": []}]
+
+            return Nothing()
+        return self._client.get_paginator(name)
+
+
+def test_two_adds_of_one_partner_id_that_race_store_one_record(table: Any) -> None:
+    from infra.tools.partners import Refused, Registry
+
+    # Both operators' scans ran before either wrote: the rule must hold at the write itself.
+    first = Registry(REGISTRY_TABLE, RacingClient(table, blind_scan=True))
+    second = Registry(REGISTRY_TABLE, RacingClient(table, blind_scan=True))
+    first.put(partner_record("campus-a", ISSUER_A), replace=False)
+
+    with pytest.raises(Refused, match="already has the record of issuer"):
+        second.put(partner_record("campus-a", ISSUER_B), replace=False)
+
+    assert stored(table, ISSUER_B) is None
+    assert stored(table, ISSUER_A) == partner_record("campus-a", ISSUER_A)
+
+
+def test_a_replace_that_renames_the_partner_frees_its_old_id(table: Any) -> None:
+    from infra.tools.partners import Registry
+
+    registry = Registry(REGISTRY_TABLE, table)
+    registry.put(partner_record("campus-a", ISSUER_A), replace=False)
+    registry.put(partner_record("campus-z", ISSUER_A), replace=True)
+
+    registry.put(partner_record("campus-a", ISSUER_B), replace=False)
+
+    assert stored(table, ISSUER_B)["partner"] == "campus-a"  # type: ignore[index]
+
+
+def test_a_disable_never_overwrites_a_change_made_meanwhile(table: Any) -> None:
+    from infra.tools.partners import Registry
+
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    replaced = partner_record("campus-a", ISSUER_A, audience="changed-meanwhile")
+    registry = Registry(REGISTRY_TABLE, RacingClient(table, before_write=lambda: put_record(table, replaced)))
+
+    assert registry.set_enabled("campus-a", False) == [ISSUER_A]
+
+    assert stored(table, ISSUER_A) == {**replaced, "enabled": False}
+
+
+def test_partner_list_and_disable_do_not_show_the_partner_id_claims(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    result = make(
+        "partner-add", moto_endpoint, FILE=str(write(tmp_path, partner_record("campus-a", ISSUER_A)))
+    )
+    assert result.returncode == 0, result.stderr
+
+    listed = make("partner-list", moto_endpoint).stdout.splitlines()
+
+    assert len(listed) == 2, listed  # the header and campus-a's row
