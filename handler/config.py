@@ -28,6 +28,8 @@ from handler.url_rules import origin_of, url_problem
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
     "DEFAULT_TROUBLESHOOTING_URL",
+    "DNS_LABEL",
+    "LOOPBACK_BASE_URLS",
     "Config",
     "Destination",
     "Partner",
@@ -37,10 +39,12 @@ __all__ = [
     "load_partner",
     "load_return_url_origins",
     "load_token_policy",
+    "loopback_base_urls_allowed",
 ]
 
 # Guards are used with fullmatch: "$" would also match before a final newline.
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+DNS_LABEL = _DNS_LABEL  # a Big Interview org: also what registry records check their secrets by
 # Algorithms we can verify with a public key from a JWKS, plus HS256 (shared secret).
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -51,6 +55,9 @@ DEFAULT_TROUBLESHOOTING_URL = (
     "https://github.com/big-interview/sso-redirector/blob/main/docs/partner-guide.md"
 )
 _USER_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+# The local stack's setting ("true"): registry records may name a Partner API on loopback
+# (handler.partner_record). template.yaml never sets it, so a deployed function never has it.
+LOOPBACK_BASE_URLS = "REGISTRY_LOOPBACK_BASE_URLS"
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class Runtime:
     tracing: bool = False
     partner_registry_table: str | None = None  # None: the environment's partner only
     partner_registry_cache_seconds: int = 60  # how long a registry record is used before it is read again
+    registry_loopback_base_urls: bool = False  # LOOPBACK_BASE_URLS: the local stack only
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,11 @@ def load_return_url_origins(environ: Mapping[str, str]) -> tuple[str, ...]:
     origins = env.return_url_origins(env.url("SSO_RETURN_URL"))
     env.raise_problems()
     return origins
+
+
+def loopback_base_urls_allowed(environ: Mapping[str, str]) -> bool:
+    """``LOOPBACK_BASE_URLS`` is ``true``: the local stack (the function and the operator tools)."""
+    return environ.get(LOOPBACK_BASE_URLS, "").strip().lower() == "true"
 
 
 class _Environment:
@@ -290,6 +303,7 @@ class _Environment:
             replay_table_name=self.get("REPLAY_TABLE_NAME"),
             partner_registry_table=self.get("PARTNER_REGISTRY_TABLE"),
             partner_registry_cache_seconds=self.integer("PARTNER_REGISTRY_CACHE_SECONDS", 60, 5, 3600),
+            registry_loopback_base_urls=loopback_base_urls_allowed(self._environ),
             # Powertools' own switch; tracing is on only when it is explicitly "false".
             tracing=(self.get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
         )

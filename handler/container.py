@@ -121,6 +121,7 @@ class Container:
                 wiring,
                 cache_seconds=runtime.partner_registry_cache_seconds,
                 environment_partner=environment,
+                loopback_base_urls=runtime.registry_loopback_base_urls,
             )
         replay_guard = (
             ReplayGuard(runtime.replay_table_name, config.partner.tokens.leeway_seconds, dynamodb)

@@ -7,8 +7,12 @@ values go through ``handler.config.load_partner``, the very validator of the
 environment, so a record and a deployment are refused for the same reasons, and
 each problem names the record's field. What only a record has is checked here:
 its ``kind``, its ``partner`` id, that its ``issuer`` is the item's key, its
-``enabled`` flag, and that every secret it names is under ``SECRET_PREFIX``
-(the only secrets the function's role may read in registry mode).
+``enabled`` flag, that every secret it names belongs to its org (under
+``SECRET_PREFIX`` + ``bi_org`` + ``/``: the role may read ``SECRET_PREFIX`` only, and
+a record must not use another org's key), and that its Partner API is its org's own
+host, ``https://{bi_org}.biginterview.com``: every sign-in sends the API key there.
+A loopback base URL is allowed only with the local stack's setting
+(``LOOPBACK_BASE_URLS``), which template.yaml never sets.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from handler.config import Partner, load_partner
+from handler.config import DNS_LABEL, LOOPBACK_BASE_URLS, Partner, load_partner
 from handler.errors import ConfigError
-from handler.untrusted import parse_json
+from handler.untrusted import parse_json, split_url
+from handler.url_rules import is_loopback_host, url_problem
 
 __all__ = [
     "FIELDS",
+    "LOOPBACK_BASE_URLS",
     "LTI_MAX_DEPLOYMENT_IDS",
     "LTI_MAX_ID",
     "MAX_URL",
@@ -30,9 +36,11 @@ __all__ = [
     "RECORD_LIMITS",
     "SECRET_PREFIX",
     "PartnerRecord",
+    "base_url_problem",
     "parse_partner_record",
     "record_kind",
-    "secret_outside_prefix",
+    "record_org",
+    "secret_outside_org",
     "validate_partner_record",
 ]
 
@@ -112,17 +120,21 @@ def record_kind(text: str) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def parse_partner_record(issuer: str, text: str) -> PartnerRecord:
+def parse_partner_record(issuer: str, text: str, *, loopback_base_urls: bool = False) -> PartnerRecord:
     """The record stored under ``issuer`` (the ``value`` attribute's JSON), or ``ConfigError``."""
     try:
         document = parse_json(text)
     except ValueError:
         raise ConfigError(["value is not JSON"]) from None
-    return validate_partner_record(issuer, document)
+    return validate_partner_record(issuer, document, loopback_base_urls=loopback_base_urls)
 
 
-def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
-    """Validate a record's JSON object; ``ConfigError`` lists every problem by field name."""
+def validate_partner_record(issuer: str, document: Any, *, loopback_base_urls: bool = False) -> PartnerRecord:
+    """Validate a record's JSON object; ``ConfigError`` lists every problem by field name.
+
+    ``loopback_base_urls``: the local stack's setting (``LOOPBACK_BASE_URLS``), under which
+    ``bi_base_url`` may also be a URL on a loopback host.
+    """
     if not isinstance(document, dict):
         raise ConfigError(["value must be a JSON object"])
     problems: list[str] = []
@@ -144,8 +156,12 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
     if document.get("issuer") != issuer:
         problems.append(f"issuer must be the record's key {issuer!r}, got {_shown(document.get('issuer'))}")
     values: dict[str, str] = {}
+    org = record_org(document)
+    base_url = document.get("bi_base_url")
+    if problem := base_url_problem("bi_base_url", org, base_url, loopback_base_urls):
+        problems.append(problem)
     for name, variable in FIELDS.items():
-        if name not in document or document[name] is None:
+        if name not in document or document[name] is None or (name == "bi_base_url" and problem):
             continue
         value = _as_text(name, document[name], problems)
         limit = RECORD_LIMITS.get(name)
@@ -154,7 +170,7 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
         elif value is not None:
             values[variable] = value
     for name in ("api_key_secret_id", "hs256_secret_id"):
-        if problem := secret_outside_prefix(name, document.get(name)):
+        if problem := secret_outside_org(name, document.get(name), org):
             problems.append(problem)
     partner: Partner | None = None
     try:
@@ -185,23 +201,51 @@ def _as_text(name: str, value: Any, problems: list[str]) -> str | None:
     return value
 
 
-def secret_outside_prefix(field: str, secret_id: Any) -> str | None:
-    """The problem with a record's secret field naming a secret outside ``SECRET_PREFIX``; else None.
+def record_org(document: dict[str, Any]) -> str | None:
+    """A record's ``bi_org`` when it is a valid org (a DNS label, any case); else None, and
+    the field's own validation says why."""
+    org = document.get("bi_org")
+    org = org.strip().lower() if isinstance(org, str) else None
+    return org if org and DNS_LABEL.fullmatch(org) else None
+
+
+def secret_outside_org(field: str, secret_id: Any, bi_org: str | None) -> str | None:
+    """The problem with a record's secret field naming a secret that is not its org's; else None.
 
     The one rule for every kind of registry record (partners here, LTI registrations in
-    ``handler.lti.registrations``): in registry mode the role may read no other secret.
-    A missing or non-string value is left to the field's own validation.
+    ``handler.lti.registrations``): a record's secrets are under ``SECRET_PREFIX`` (the only
+    secrets the function's role may read in registry mode), in the folder of its own org,
+    ``big-interview-sso/{bi_org}/``, so no record can have another org's API key sent
+    anywhere. A missing or non-string value is left to the field's own validation; without
+    a valid org, the secret must still be under ``SECRET_PREFIX``.
     """
-    if isinstance(secret_id, str) and secret_id and not _under_prefix(secret_id):
-        return f"{field} must name a secret under {SECRET_PREFIX!r}, got {secret_id!r}"
-    return None
-
-
-def _under_prefix(secret_id: str) -> bool:
-    """A secret name, or a secret ARN whose name, under ``SECRET_PREFIX``."""
+    if not isinstance(secret_id, str) or not secret_id:
+        return None
+    folder = f"{SECRET_PREFIX}{bi_org}/" if bi_org else SECRET_PREFIX
     match = _SECRET_ARN.fullmatch(secret_id)
     name = match.group("name") if match else secret_id
-    return name.startswith(SECRET_PREFIX) and len(name) > len(SECRET_PREFIX)
+    if name.startswith(folder) and len(name) > len(folder):
+        return None
+    return f"{field} must name a secret under {folder!r} (the record's org), got {secret_id[:200]!r}"
+
+
+def base_url_problem(field: str, bi_org: str | None, base_url: Any, loopback_allowed: bool) -> str | None:
+    """The problem with a record's ``bi_base_url``; None when it is absent or allowed.
+
+    Every sign-in sends the org's API key to this URL, so in a record it can only be the
+    org's own Big Interview host (what an absent one means), or, with the local stack's
+    setting, a URL on a loopback host (the sandbox Big Interview).
+    """
+    if base_url is None or not bi_org:
+        return None
+    expected = f"https://{bi_org}.biginterview.com"
+    if isinstance(base_url, str):
+        if base_url.rstrip("/").lower() == expected:
+            return None
+        if loopback_allowed and not url_problem(base_url) and is_loopback_host(split_url(base_url).hostname):
+            return None
+    allowed = " (or a loopback URL, in the local stack)" if loopback_allowed else ""
+    return f"{field} must be {expected!r}, the record's org's own host{allowed}, got {_shown(base_url)}"
 
 
 def _shown(value: Any) -> str:

@@ -247,8 +247,10 @@ class PartnerRegistry:
         negative_seconds: float = 30.0,
         negative_entries: int = 1024,
         clock: Callable[[], float] = time.monotonic,
+        loopback_base_urls: bool = False,
     ) -> None:
         self._provider_factory = provider_factory
+        self._loopback_base_urls = loopback_base_urls  # the local stack's setting (partner_record)
         self._provider: Any = None
         self._wiring = wiring
         self._cache_seconds = cache_seconds
@@ -345,7 +347,7 @@ class PartnerRegistry:
             # own): a token naming that key as its iss is from no partner.
             return _Wired(text, None, _unknown_issuer(issuer, "the key of a record that is not a partner's"))
         try:
-            record = parse_partner_record(issuer, text)
+            record = parse_partner_record(issuer, text, loopback_base_urls=self._loopback_base_urls)
         except ConfigError as error:
             refusal = PartnerUnavailable(
                 "this partner's sign-in is not configured correctly",

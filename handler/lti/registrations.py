@@ -29,8 +29,10 @@ from handler.partner_record import (
     LTI_MAX_DEPLOYMENT_IDS,
     LTI_MAX_ID,
     MAX_URL,
+    base_url_problem,
     record_kind,
-    secret_outside_prefix,
+    record_org,
+    secret_outside_org,
 )
 from handler.untrusted import parse_json, split_url
 from handler.url_rules import url_problem
@@ -213,14 +215,16 @@ def registry_key(issuer: str, client_id: str) -> str:
     return f"lti|{issuer}|{client_id}"
 
 
-def registry_registration(key: str, document: Any) -> LtiRegistration:
+def registry_registration(key: str, document: Any, *, loopback_base_urls: bool = False) -> LtiRegistration:
     """A registry record (its ``value``'s JSON) stored under ``key``, or ``ConfigError`` naming each field.
 
     ``parse_registration``'s rules, and what only a record has: its ``kind``, its ``enabled``
     flag (``make partner-disable``; a disabled registration's logins are refused), no unknown
     fields, ``key`` = ``registry_key(iss, client_id)``, and the partner records' rule for
-    secrets (``handler.partner_record.secret_outside_prefix``): in registry mode the
-    function's role may read secrets under ``big-interview-sso/`` only.
+    secrets and base URL (``handler.partner_record.secret_outside_org``,
+    ``base_url_problem``): the API key is its org's, under ``big-interview-sso/{bi_org}/``,
+    and is sent to its org's host only (or to loopback, with ``loopback_base_urls``: the
+    local stack's setting).
     """
     if not isinstance(document, dict):
         raise ConfigError(["value must be a JSON object"])
@@ -233,8 +237,13 @@ def registry_registration(key: str, document: Any) -> LtiRegistration:
         problems.append(
             f"unknown fields {unknown[:10]}; a registration has {sorted(set(_FIELDS) | _RECORD_ONLY)}"
         )
-    if problem := secret_outside_prefix("api_key_secret_id", document.get("api_key_secret_id")):
+    org = record_org(document)
+    if problem := secret_outside_org("api_key_secret_id", document.get("api_key_secret_id"), org):
         problems.append(problem)
+    base_url = document.get("bi_base_url")
+    if problem := base_url_problem("bi_base_url", org, base_url, loopback_base_urls):
+        problems.append(problem)
+        document = {name: value for name, value in document.items() if name != "bi_base_url"}
     enabled = document.get("enabled", True)
     if not isinstance(enabled, bool):
         problems.append(f"enabled must be true or false, got {repr(enabled)[:80]}")
@@ -263,8 +272,9 @@ class RegistryRegistrations:
     cannot answer. A login without ``client_id`` cannot be looked up here (the key holds it).
     """
 
-    def __init__(self, record_text: Callable[[str], str | None]) -> None:
+    def __init__(self, record_text: Callable[[str], str | None], loopback_base_urls: bool = False) -> None:
         self._record_text = record_text
+        self._loopback_base_urls = loopback_base_urls  # the local stack's setting (partner_record)
 
     def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
         # No registration has an iss or client_id this long (parse_registration), and the key of
@@ -284,7 +294,9 @@ class RegistryRegistrations:
         if kind != RECORD_KIND:
             return None  # another kind's record under this key: no registration
         try:
-            registration = registry_registration(key, parse_json(text))
+            registration = registry_registration(
+                key, parse_json(text), loopback_base_urls=self._loopback_base_urls
+            )
         except ConfigError as error:
             raise RegistrationUnavailable(
                 f"the registry record {key[:400]!r} is invalid: " + "; ".join(error.problems)

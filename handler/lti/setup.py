@@ -94,7 +94,7 @@ def lti_from_environment(
     if get("PARTNER_REGISTRY_TABLE"):
         if registry_record_text is None:
             raise ValueError("PARTNER_REGISTRY_TABLE is set: give the container's registry reader")
-        sources.append(RegistryRegistrations(registry_record_text))
+        sources.append(RegistryRegistrations(registry_record_text, runtime.registry_loopback_base_urls))
     if not sources:
         problems.append(
             "LTI_STATE_TABLE_NAME is set, which needs LTI_ISSUER (one platform) or PARTNER_REGISTRY_TABLE"

@@ -35,21 +35,23 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from handler.config import loopback_base_urls_allowed
 from handler.errors import ConfigError
 from handler.lti.registrations import RECORD_KIND as LTI_KIND
 from handler.lti.registrations import LtiRegistration, registry_key, registry_registration
 from handler.partner_record import PARTNER_KIND, PartnerRecord, validate_partner_record
-from handler.untrusted import parse_json
+from handler.untrusted import parse_json, split_url
+from handler.url_rules import is_loopback_host
 from infra.partner.text import escaped
 
-__all__ = ["Registry", "StoredRecord", "main"]
+__all__ = ["Registry", "StoredRecord", "local_stack", "main"]
 
 # A partner id's claim (claim_key): written with the partner's record, in one transaction.
 CLAIM_KIND = "partner_id_claim"
@@ -89,7 +91,7 @@ class StoredRecord:
         return value if isinstance(value, str) else None
 
 
-def stored(key: str, text: str) -> StoredRecord:
+def stored(key: str, text: str, *, loopback_base_urls: bool = False) -> StoredRecord:
     try:
         document = parse_json(text)
     except ValueError:
@@ -97,13 +99,15 @@ def stored(key: str, text: str) -> StoredRecord:
     kind = document.get("kind", PARTNER_KIND) if isinstance(document, dict) else PARTNER_KIND
     if kind == LTI_KIND:
         try:
-            return StoredRecord(key, document, None, (), registry_registration(key, document))
+            registration = registry_registration(key, document, loopback_base_urls=loopback_base_urls)
+            return StoredRecord(key, document, None, (), registration)
         except ConfigError as error:
             return StoredRecord(key, document, None, tuple(error.problems))
     if kind != PARTNER_KIND:
         return StoredRecord(key, document, None, ())  # a kind this tool does not know: not ours to judge
     try:
-        return StoredRecord(key, document, validate_partner_record(key, document), ())
+        record = validate_partner_record(key, document, loopback_base_urls=loopback_base_urls)
+        return StoredRecord(key, document, record, ())
     except ConfigError as error:
         return StoredRecord(key, document, None, tuple(error.problems))
 
@@ -111,27 +115,35 @@ def stored(key: str, text: str) -> StoredRecord:
 class Registry:
     """The registry table, through boto3's DynamoDB client (the layout of template.yaml)."""
 
-    def __init__(self, table: str, client: Any = None) -> None:
+    def __init__(self, table: str, client: Any = None, *, loopback_base_urls: bool = False) -> None:
         import boto3
 
         self.table = table
         self._client = client or boto3.client("dynamodb")
+        # The local stack's setting (LOOPBACK_BASE_URLS), as the function reads it: records
+        # are judged by the rules of the function that will read them.
+        self._loopback_base_urls = loopback_base_urls
 
     def records(self) -> Iterator[StoredRecord]:
         for page in self._client.get_paginator("scan").paginate(TableName=self.table):
             for item in page["Items"]:
-                yield stored(item["issuer"]["S"], item.get("value", {}).get("S", ""))
+                text = item.get("value", {}).get("S", "")
+                yield stored(item["issuer"]["S"], text, loopback_base_urls=self._loopback_base_urls)
 
     def get(self, issuer: str) -> StoredRecord | None:
         item = self._client.get_item(TableName=self.table, Key={"issuer": {"S": issuer}}).get("Item")
-        return None if item is None else stored(issuer, item.get("value", {}).get("S", ""))
+        text = None if item is None else item.get("value", {}).get("S", "")
+        return None if text is None else stored(issuer, text, loopback_base_urls=self._loopback_base_urls)
 
     def put(self, document: dict[str, Any], *, replace: bool) -> StoredRecord:
         """Validate ``document`` and store it under its key; ``Refused`` changes nothing."""
         if document.get("kind") == LTI_KIND:
             key = self._lti_key(document)
             try:
-                checked = StoredRecord(key, document, None, (), registry_registration(key, document))
+                registration = registry_registration(
+                    key, document, loopback_base_urls=self._loopback_base_urls
+                )
+                checked = StoredRecord(key, document, None, (), registration)
             except ConfigError as error:
                 raise Refused("the LTI registration is invalid:\n  " + "\n  ".join(error.problems)) from None
         else:
@@ -139,7 +151,7 @@ class Registry:
             if not isinstance(key, str) or not key:
                 raise Refused("the record has no issuer (the table's key)")
             try:
-                record = validate_partner_record(key, document)
+                record = validate_partner_record(key, document, loopback_base_urls=self._loopback_base_urls)
             except ConfigError as error:
                 raise Refused("the record is invalid:\n  " + "\n  ".join(error.problems)) from None
             for other in self.records():  # records stored before partner id claims existed
@@ -330,6 +342,17 @@ def list_records(registry: Registry, out: TextIO) -> None:
             emit(f"{name:<20} {enabled:<8} {org:<20} {row.key}")
 
 
+def local_stack(environ: Mapping[str, str]) -> bool:
+    """The registry is the local stack's (its setting is given, or the table is on a loopback
+    endpoint such as make dev's moto): records are judged by the rules of its function."""
+    endpoint = environ.get("AWS_ENDPOINT_URL_DYNAMODB") or environ.get("AWS_ENDPOINT_URL") or ""
+    try:
+        on_loopback = is_loopback_host(split_url(endpoint).hostname)
+    except ValueError:
+        on_loopback = False
+    return loopback_base_urls_allowed(environ) or on_loopback
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: Any = None) -> int:
     out = out or sys.stdout
     parser = argparse.ArgumentParser(prog="make partner-…", description="Manage the partner registry.")
@@ -348,7 +371,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, client: A
     if not args.table:
         print("partners: give TABLE= (the stack's output PartnerRegistryTableName)", file=sys.stderr)
         return 2
-    registry = Registry(args.table, client)
+    registry = Registry(args.table, client, loopback_base_urls=local_stack(os.environ))
     try:
         if args.command == "add":
             try:

@@ -26,7 +26,7 @@ from handler.config import load_config
 from handler.container import Container, new_http_pool
 from handler.lti.registrations import registry_key
 from handler.lti.setup import lti_from_environment
-from handler.partner_record import SECRET_PREFIX
+from handler.partner_record import LOOPBACK_BASE_URLS, SECRET_PREFIX
 from handler.routes import create_handler
 from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
@@ -61,7 +61,7 @@ from tests.support import API_KEY, FakePartnerApi, SigningKey
 __all__ = ["moto_server", "platform_jwks", "platform_key"]  # fixtures shared with tests/lti
 
 BOTH = {"LtiLaunch": "Enabled", "PartnerRegistry": "Enabled", "ReplayProtection": "Disabled"}
-REGISTRATION_SECRET = f"{SECRET_PREFIX}lms/api-key"
+REGISTRATION_SECRET = f"{SECRET_PREFIX}xyz/lms-api-key"  # under its org's folder
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
 
 
@@ -253,6 +253,7 @@ def registry_tool(
         "LTI_STATE_TABLE_NAME": STATE_TABLE,
         "LTI_TOOL_KEY_ID": stage.key_id,
         "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE,
+        LOOPBACK_BASE_URLS: "true",  # the registration's Partner API is the loopback test server
     }
 
     def build(role: str) -> Tool:

@@ -151,7 +151,13 @@ def registry(
         )
         put_record(dynamodb, partner.record)
     get_items: list[str] = []
-    env = {**base_env, "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE, "REPLAY_TABLE_NAME": REPLAY_TABLE}
+    env = {
+        **base_env,
+        "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE,
+        "REPLAY_TABLE_NAME": REPLAY_TABLE,
+        # The records' Partner APIs are on loopback: the local stack's setting (never the template's).
+        "REGISTRY_LOOPBACK_BASE_URLS": "true",
+    }
     config = load_config(env)
     telemetry = new_telemetry()
     container = Container.build(
@@ -331,7 +337,7 @@ def test_a_record_pointing_at_a_secret_outside_the_prefix_refuses_that_partner_o
 
     assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
     detail = summaries(caplog)[-1]["detail"]
-    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in detail
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/campus-c/'" in detail
     assert c.api.calls == []
     assert sign_in(registry, b.token())["statusCode"] == 302
 
@@ -549,3 +555,48 @@ def test_an_issuer_at_the_records_limit_is_looked_up_and_signs_in(registry: Regi
     assert sign_in(registry, a.token())["statusCode"] == 302
     too_long = json_sign_in(registry, a.token(iss=issuer + "i"))
     assert (too_long["statusCode"], error_code(too_long)) == (401, "invalid_issuer")
+
+
+# ---- a record cannot send its org's API key to another host, nor use another org's key -----------------
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (
+            {"bi_base_url": "https://attacker.example"},
+            "bi_base_url must be 'https://campus-a.biginterview.com'",
+        ),
+        (
+            {"api_key_secret_id": "big-interview-sso/campus-b/api-key"},
+            "api_key_secret_id must name a secret under 'big-interview-sso/campus-a/'",
+        ),
+    ],
+    ids=["another-host", "another-orgs-secret"],
+)
+def test_a_record_naming_another_host_or_another_orgs_secret_refuses_and_sends_no_key(
+    registry: Registry, caplog: pytest.LogCaptureFixture, changes: dict[str, str], problem: str
+) -> None:
+    a, b = registry.partners["campus-a"], registry.partners["campus-b"]
+    registry.put(a, **changes)
+
+    refused = json_sign_in(registry, a.token())
+
+    assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
+    assert problem in summaries(caplog)[-1]["detail"]
+    assert a.api.calls == [] and b.api.calls == []
+
+
+def test_without_the_local_stacks_setting_a_loopback_base_url_is_refused(
+    registry: Registry, base_env: dict[str, str], ca_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As deployed (template.yaml never sets REGISTRY_LOOPBACK_BASE_URLS): the fixture's records
+    # name loopback Partner APIs, so none may be used.
+    config = load_config({**base_env, "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE})
+    container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), new_telemetry())
+    deployed = Sso(config, create_handler(config, container.service), container)
+    a = registry.partners["campus-a"]
+
+    refused = deployed(http_event(query={"jwt": a.token()}, headers={"accept": "application/json"}))
+
+    assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
+    assert "bi_base_url must be 'https://campus-a.biginterview.com'" in summaries(caplog)[-1]["detail"]
+    assert a.api.calls == []

@@ -17,6 +17,7 @@ import pytest
 from aws_lambda_powertools.shared.cookies import Cookie
 from pytest_httpserver import HTTPServer
 
+from handler.config import LOOPBACK_BASE_URLS
 from handler.lti.claims import CLAIM, lti_partner_id
 from handler.lti.registrations import registry_key
 from handler.lti.routes import _state_cookie
@@ -350,6 +351,8 @@ def test_the_partner_flow_is_unchanged_beside_lti(tool: Tool) -> None:
 
 REGISTRY = "bi-sso-test-registry"
 REGISTRY_SECRET_ID = "big-interview-sso/xyz/api-key"
+# The records' Partner API is the loopback test server: the local stack's setting allows it.
+LOCAL_STACK = {LOOPBACK_BASE_URLS: "true"}
 
 
 def _registry_with(records: list[dict[str, Any]], aws: Any) -> None:
@@ -381,7 +384,7 @@ def test_a_launch_from_a_platform_registered_in_the_registry_table(
 ) -> None:
     _registry_with([_lti_record(jwks_server, partner_server)], aws)
     # No LTI_ISSUER: the registry is the only source.
-    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY, **LOCAL_STACK)
     assert tool.login(client_id=None).result["statusCode"] == 400  # the registry is keyed by client_id
     result = tool.launch_from(tool.login())
     assert result["statusCode"] == 302, _page(result)[:300]
@@ -400,14 +403,14 @@ def test_a_registration_naming_a_secret_outside_the_prefix_is_refused_alone(
         jwks_server, partner_server, client_id="outside", api_key_secret_id="other-team/database-password"
     )
     _registry_with([_lti_record(jwks_server, partner_server), outside], aws)
-    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY, **LOCAL_STACK)
 
     refused = tool.login(client_id="outside").result
     signed_in = tool.launch_from(tool.login())
 
     assert refused["statusCode"] == 503 and "<code>lti_registration_unavailable</code>" in _page(refused)
     [line] = [r for r in _lti_lines(caplog) if r["outcome"] == "refused"]
-    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in line["detail"]
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/xyz/'" in line["detail"]
     assert signed_in["statusCode"] == 302, _page(signed_in)[:300]
     assert len(tool.partner_api.calls) == 1  # the other registration's student only
 
@@ -421,7 +424,7 @@ def test_a_disabled_registration_is_refused_as_unregistered_and_others_go_on(
 ) -> None:
     disabled = _lti_record(jwks_server, partner_server, client_id="disabled", enabled=False)
     _registry_with([_lti_record(jwks_server, partner_server, enabled=True), disabled], aws)
-    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY, **LOCAL_STACK)
 
     refused = tool.login(client_id="disabled").result
     signed_in = tool.launch_from(tool.login())

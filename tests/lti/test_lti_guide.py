@@ -63,3 +63,17 @@ def test_the_guides_registry_record_is_what_make_partner_add_accepts() -> None:
 
     assert registration.enabled and registration.api_key_secret_id.startswith("big-interview-sso/")
     assert "make partner-add FILE=" in section and "make partner-disable PARTNER='lti|" in section
+
+
+def test_the_example_registry_registration_is_one_partner_add_accepts() -> None:
+    from handler.lti.registrations import registry_key, registry_registration
+
+    section = GUIDE.split("## Several platforms", 1)[1]
+    block = re.search(r"```json\n(.*?)```", section, flags=re.S)
+    assert block
+    record = json.loads(block.group(1))
+    record = {name: value for name, value in record.items() if value is not None}
+
+    registration = registry_registration(registry_key(record["iss"], record["client_id"]), record)
+
+    assert registration.api_key_secret_id.startswith(f"big-interview-sso/{registration.bi_org}/")

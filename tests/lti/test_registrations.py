@@ -49,6 +49,7 @@ ENVIRONMENT: dict[str, str] = {
     "BI_API_KEY_SECRET_ID": RECORD["api_key_secret_id"],
 }
 REGISTRY_TABLE = "bi-sso-test-registry"
+KEY = f"lti|{ISS}|{CLIENT}"
 
 
 def test_a_record_becomes_a_registration_with_the_default_base_url() -> None:
@@ -260,7 +261,9 @@ def test_a_registry_record_must_name_a_secret_under_the_prefix_the_environment_n
         registrations.find(ISS, CLIENT)
 
     # The partner records' rule, word for word (handler.partner_record), naming the field.
-    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in str(raised.value)
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/state-university/'" in str(
+        raised.value
+    )
     assert registrations.find(ISS, "arn-client") is not None  # an ARN of a secret under the prefix
     # A single-platform deployment's role reads the one secret it names: no prefix there.
     environment = {**ENVIRONMENT, "BI_API_KEY_SECRET_ID": "other-team/database-password"}
@@ -368,3 +371,40 @@ def test_a_registration_with_more_deployment_ids_than_the_limit_is_refused_by_fi
         problem.startswith(f"deployment_ids must be at most {LTI_MAX_DEPLOYMENT_IDS}")
         for problem in raised.value.problems
     ), raised.value.problems
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        *(
+            ("bi_base_url", url, "bi_base_url must be 'https://state-university.biginterview.com'")
+            for url in (
+                "https://attacker.example",
+                "https://other-org.biginterview.com",
+                "http://127.0.0.1:8443",
+            )
+        ),
+        *(
+            (
+                "api_key_secret_id",
+                secret,
+                "api_key_secret_id must name a secret under 'big-interview-sso/state-university/'",
+            )
+            for secret in (
+                "big-interview-sso/other-org/api-key",
+                "big-interview-sso/state-university-lms/api-key",
+            )
+        ),
+    ],
+)
+def test_a_registry_registration_sends_only_its_orgs_key_only_to_its_orgs_host(
+    field: str, value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        registry_registration(KEY, {**RECORD, field: value})
+    assert any(found.startswith(problem) for found in raised.value.problems), raised.value.problems
+
+
+def test_a_loopback_base_url_is_a_registry_registration_only_with_the_local_stacks_setting() -> None:
+    record = {**RECORD, "bi_base_url": "http://127.0.0.1:8443"}
+    assert registry_registration(KEY, record, loopback_base_urls=True).bi_base_url == "http://127.0.0.1:8443"

@@ -258,7 +258,7 @@ def test_partner_add_refuses_an_invalid_lti_registration_by_field_and_writes_not
     assert result.returncode != 0
     assert "the LTI registration is invalid" in result.stderr
     assert "jwks_url must use https://" in result.stderr
-    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in result.stderr
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/state-university/'" in result.stderr
     assert "unknown fields ['deployment_id']" in result.stderr
     assert table.scan(TableName=REGISTRY_TABLE)["Items"] == []
 
