@@ -107,8 +107,12 @@ def our_origin(host: str) -> str | None:
 
 
 def state_cookie_name(state: str) -> str:
-    """One cookie per login, so launches started in two tabs do not overwrite each other's."""
-    return f"lti-state-{digest(state)[:16]}"
+    """One cookie per login, so launches started in two tabs do not overwrite each other's.
+
+    ``__Host-``: the browser accepts it only Secure, with Path=/ and no Domain, from this
+    very host, so no sibling subdomain of a custom domain can plant one (RFC 6265bis).
+    """
+    return f"__Host-lti-state-{digest(state)[:16]}"
 
 
 class LtiService:

@@ -79,8 +79,26 @@ def test_each_login_gets_a_fresh_state_nonce_and_cookie(tool: Tool) -> None:
 
 def test_the_state_cookie_is_secure_httponly_samesite_none_partitioned_and_short_lived(tool: Tool) -> None:
     attributes = [part.strip() for part in tool.login().set_cookie.split(";")]
-    assert {"Secure", "HttpOnly", "SameSite=None", "Partitioned", "Path=/lti/"} <= set(attributes)
+    assert {"Secure", "HttpOnly", "SameSite=None", "Partitioned", "Path=/"} <= set(attributes)
     assert "Max-Age=600" in attributes
+
+
+def test_the_state_cookie_is_host_prefixed_so_no_sibling_subdomain_can_plant_it(tool: Tool) -> None:
+    # RFC 6265bis §4.1.3.2: a __Host- cookie is Secure, Path=/ and has no Domain, so the
+    # browser keeps it to this exact host: a sibling of a custom domain cannot set one.
+    login = tool.login()
+    name, attributes = login.cookie.split("=", 1)[0], [part.strip() for part in login.set_cookie.split(";")]
+    assert name.startswith("__Host-") and "Path=/" in attributes
+    assert not [part for part in attributes if part.lower().startswith("domain=")]
+
+
+def test_a_state_cookie_without_the_host_prefix_is_not_read(tool: Tool) -> None:
+    # What a sibling subdomain could plant (Domain=.example.test): the name without the prefix.
+    login = tool.login()
+    planted = login.cookie.removeprefix("__Host-")
+    assert planted != login.cookie
+    result = tool.launch(tool.token(login.nonce), login.state, planted)
+    _refused(result, tool, 400, "lti_state_cookie_missing")
 
 
 def test_the_state_table_holds_digests_and_an_expiry_never_the_values(tool: Tool) -> None:
@@ -464,9 +482,9 @@ def test_lti_error_pages_speak_to_the_learning_platforms_administrator(tool: Too
 
 def test_the_state_cookie_is_powertools_own_with_partitioned_as_a_custom_attribute() -> None:
     # No cookie code of our own: Powertools' Cookie writes Partitioned (custom_attributes).
-    cookie = _state_cookie("lti-state-0123456789abcdef", "binding", 600)
+    cookie = _state_cookie("__Host-lti-state-0123456789abcdef", "binding", 600)
     assert type(cookie) is Cookie and cookie.custom_attributes == ["Partitioned"]
     assert str(cookie) == (
-        "lti-state-0123456789abcdef=binding; Path=/lti/; Max-Age=600; HttpOnly; Secure; SameSite=None"
+        "__Host-lti-state-0123456789abcdef=binding; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=None"
         "; Partitioned"
     )
