@@ -113,6 +113,8 @@ class Runtime:
     partner_registry_table: str | None = None  # None: the environment's partner only
     partner_registry_cache_seconds: int = 60  # how long a registry record is used before it is read again
     registry_loopback_base_urls: bool = False  # LOOPBACK_BASE_URLS: the local stack only
+    # How long after its last successful read a registry record is still used while DynamoDB fails.
+    partner_registry_stale_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,7 @@ class _Environment:
             partner_registry_table=self.get("PARTNER_REGISTRY_TABLE"),
             partner_registry_cache_seconds=self.integer("PARTNER_REGISTRY_CACHE_SECONDS", 60, 5, 3600),
             registry_loopback_base_urls=loopback_base_urls_allowed(self._environ),
+            partner_registry_stale_seconds=self.integer("PARTNER_REGISTRY_STALE_SECONDS", 900, 0, 86400),
             # Powertools' own switch; tracing is on only when it is explicitly "false".
             tracing=(self.get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
         )

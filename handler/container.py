@@ -122,6 +122,7 @@ class Container:
                 cache_seconds=runtime.partner_registry_cache_seconds,
                 environment_partner=environment,
                 loopback_base_urls=runtime.registry_loopback_base_urls,
+                stale_seconds=runtime.partner_registry_stale_seconds,
             )
         replay_guard = (
             ReplayGuard(runtime.replay_table_name, config.partner.tokens.leeway_seconds, dynamodb)

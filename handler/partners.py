@@ -226,6 +226,7 @@ class _Wired:
     # After a failed read, the record is used without asking DynamoDB until then: in an
     # outage, every request would otherwise wait out the client's timeouts.
     held_until: float = -math.inf
+    read_at: float = -math.inf  # the last successful read: stale use is bounded from it
 
 
 class PartnerRegistry:
@@ -248,9 +249,11 @@ class PartnerRegistry:
         negative_entries: int = 1024,
         clock: Callable[[], float] = time.monotonic,
         loopback_base_urls: bool = False,
+        stale_seconds: float = 900.0,
     ) -> None:
         self._provider_factory = provider_factory
         self._loopback_base_urls = loopback_base_urls  # the local stack's setting (partner_record)
+        self._stale_seconds = stale_seconds  # PARTNER_REGISTRY_STALE_SECONDS
         self._provider: Any = None
         self._wiring = wiring
         self._cache_seconds = cache_seconds
@@ -327,17 +330,20 @@ class PartnerRegistry:
         try:
             text = self.record_text(issuer)
         except PartnerUnavailable:
-            if previous is not None:
-                # DynamoDB failed: the record we had still holds, for another cache period.
-                previous.held_until = now + self._cache_seconds
+            if previous is not None and now - previous.read_at <= self._stale_seconds:
+                # DynamoDB failed: the record we had still holds, for another cache period, but
+                # never beyond the stale bound (a partner disabled just before a lasting outage).
+                previous.held_until = min(now + self._cache_seconds, previous.read_at + self._stale_seconds)
                 return previous
             raise
         if text is None:
             self._wired.pop(issuer, None)  # a deleted partner stops here
             raise _unknown_issuer(issuer, "not in the partner registry")
         if previous is not None and previous.text == text:
+            previous.read_at = now
             return previous
         wired = self._wire(issuer, text)
+        wired.read_at = now
         self._wired[issuer] = wired
         return wired
 

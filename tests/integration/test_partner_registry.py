@@ -42,6 +42,7 @@ from tests.registry_support import REGISTRY_TABLE, create_registry_table, partne
 from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint
 
 HMAC_SECRET = secrets.token_hex(32)
+STALE_SECONDS = 600  # the fixture's PARTNER_REGISTRY_STALE_SECONDS
 leakcheck.register(HMAC_SECRET)
 
 
@@ -157,6 +158,7 @@ def registry(
         "REPLAY_TABLE_NAME": REPLAY_TABLE,
         # The records' Partner APIs are on loopback: the local stack's setting (never the template's).
         "REGISTRY_LOOPBACK_BASE_URLS": "true",
+        "PARTNER_REGISTRY_STALE_SECONDS": str(STALE_SECONDS),
     }
     config = load_config(env)
     telemetry = new_telemetry()
@@ -600,3 +602,24 @@ def test_without_the_local_stacks_setting_a_loopback_base_url_is_refused(
     assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
     assert "bi_base_url must be 'https://campus-a.biginterview.com'" in summaries(caplog)[-1]["detail"]
     assert a.api.calls == []
+
+
+def test_in_a_lasting_registry_outage_a_known_record_is_used_for_the_stale_seconds_only(
+    registry: Registry,
+) -> None:
+    # A partner disabled just before the outage must not stay accepted as long as the outage lasts.
+    a = registry.partners["campus-a"]
+    partners = registry.sso.container.service.partners
+    now = [1000.0]
+    partners._clock = lambda: now[0]  # type: ignore[attr-defined]
+    partners._cache_seconds = 0  # type: ignore[attr-defined]  # every request reads DynamoDB
+    assert sign_in(registry, a.token())["statusCode"] == 302  # read at 1000
+
+    registry.dynamodb.delete_table(TableName=REGISTRY_TABLE)  # every GetItem now fails
+    now[0] += STALE_SECONDS
+    held = sign_in(registry, a.token())
+    now[0] += 1
+    refused = json_sign_in(registry, a.token())
+
+    assert held["statusCode"] == 302
+    assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
