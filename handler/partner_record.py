@@ -40,6 +40,7 @@ __all__ = [
     "parse_partner_record",
     "record_kind",
     "record_org",
+    "record_partner_id",
     "secret_outside_org",
     "validate_partner_record",
 ]
@@ -118,6 +119,16 @@ def record_kind(text: str) -> str | None:
         return None
     kind = document.get("kind", PARTNER_KIND)
     return kind if isinstance(kind, str) else None
+
+
+def record_partner_id(text: str) -> str | None:
+    """The ``partner`` id of a stored record, valid record or not, if it is a well-formed id."""
+    try:
+        document = parse_json(text)
+    except ValueError:
+        return None
+    partner_id = document.get("partner") if isinstance(document, dict) else None
+    return partner_id if isinstance(partner_id, str) and _PARTNER_ID.fullmatch(partner_id) else None
 
 
 def parse_partner_record(issuer: str, text: str, *, loopback_base_urls: bool = False) -> PartnerRecord:

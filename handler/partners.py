@@ -45,6 +45,7 @@ from handler.partner_record import (
     PartnerRecord,
     parse_partner_record,
     record_kind,
+    record_partner_id,
 )
 from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
@@ -53,6 +54,7 @@ from handler.tokens import TokenVerifier
 __all__ = [
     "ENVIRONMENT_PARTNER",
     "UNKNOWN_PARTNER",
+    "InvalidRecord",
     "PartnerDirectory",
     "PartnerRegistry",
     "PartnerServices",
@@ -355,11 +357,12 @@ class PartnerRegistry:
         try:
             record = parse_partner_record(issuer, text, loopback_base_urls=self._loopback_base_urls)
         except ConfigError as error:
-            refusal = PartnerUnavailable(
+            refusal = InvalidRecord(
                 "this partner's sign-in is not configured correctly",
                 log_detail=f"partner registry record {issuer[:200]!r} is invalid: "
                 + "; ".join(error.problems),
             )
+            refusal.partner_id = record_partner_id(text) or UNKNOWN_PARTNER
             return _Wired(text, None, refusal)
         if not record.enabled:
             return _Wired(text, None, _disabled(record))
@@ -369,6 +372,13 @@ class PartnerRegistry:
         if self._provider is None:
             self._provider = self._provider_factory()
         return self._provider
+
+
+class InvalidRecord(PartnerUnavailable):
+    """A registry record the function cannot use (503 ``partner_unavailable``), labelled in logs
+    and metrics by the record's own partner id, so the per-partner alarm names the broken partner."""
+
+    partner_id: str = UNKNOWN_PARTNER
 
 
 def _unknown_issuer(issuer: str | None, why: str) -> InvalidIssuer:

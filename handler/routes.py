@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handler import __version__, api_description
 from handler.config import Config
 from handler.errors import NotFound, SsoError
-from handler.partners import UNKNOWN_PARTNER
+from handler.partners import UNKNOWN_PARTNER, InvalidRecord
 from handler.request import sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
 from handler.sign_in import Refusal, SignIn, SsoService
@@ -148,6 +148,8 @@ def _log_outcome(
     label = None
     if labelled:
         label = outcome.partner.partner_id if outcome.partner is not None else UNKNOWN_PARTNER
+        if isinstance(outcome, Refusal) and isinstance(outcome.error, InvalidRecord):
+            label = outcome.error.partner_id  # no services, but the broken record's own id
     partner_field = {} if label is None else {"partner": label}
     if isinstance(outcome, SignIn):
         claims = outcome.claims

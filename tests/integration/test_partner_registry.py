@@ -623,3 +623,30 @@ def test_in_a_lasting_registry_outage_a_known_record_is_used_for_the_stale_secon
 
     assert held["statusCode"] == 302
     assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
+
+
+def test_an_invalid_records_refusals_are_labelled_by_its_partner_id(
+    registry: Registry, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # So the per-partner refusal alarm names the broken partner, not "unknown".
+    a = registry.partners["campus-a"]
+    registry.put(a, leeway_seconds="thirty")
+
+    refused = json_sign_in(registry, a.token())
+
+    assert error_code(refused) == "partner_unavailable"
+    assert summaries(caplog)[-1]["partner"] == "campus-a"
+    [refusal] = metric_names(capsys.readouterr().out)["SsoRefusedByPartner"]
+    assert refusal["partner"] == "campus-a"
+
+
+def test_an_invalid_record_without_a_valid_partner_id_is_labelled_unknown(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = registry.partners["campus-a"]
+    a.record = {**a.record, "partner": "Not An Id!"}
+    registry.put(a, leeway_seconds="thirty")
+
+    json_sign_in(registry, a.token())
+
+    assert summaries(caplog)[-1]["partner"] == "unknown"
