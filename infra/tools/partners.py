@@ -22,9 +22,13 @@ with every problem by field name, and the table is left as it was.
 A partner's record is stored together with its id's claim (an item under
 ``partner-id|<id>`` naming the record's issuer) in one DynamoDB transaction, under a
 condition: "a partner id names one record" holds at the write, not only at a scan
-before it. ``disable`` and ``enable`` change a record's ``enabled`` flag and nothing
-else (a conditional write on the text they read), for every matching record, valid
-or not: disabling is an incident action and never waits on a record being fixed.
+before it. An LTI registration likewise, with the claim ``lti-signer|<org>|<iss>``
+naming its JWKS URL: every registration of one platform's iss in one org trusts the
+same signer, since a student's Big Interview user is made from iss and sub alone.
+
+``disable`` and ``enable`` change a record's ``enabled`` flag and nothing else (a
+conditional write on the text they read), for every matching record, valid or not:
+disabling is an incident action and never waits on a record being fixed.
 
 Exit code: 0 done, 1 refused (invalid record, unknown partner, duplicate), 2 usage error.
 """
@@ -35,7 +39,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -53,8 +57,8 @@ from infra.partner.text import escaped
 
 __all__ = ["Registry", "StoredRecord", "local_stack", "main"]
 
-# A partner id's claim (claim_key): written with the partner's record, in one transaction.
-CLAIM_KIND = "partner_id_claim"
+# A claim (claim_key, signer_key): written with the record it belongs to, in one transaction.
+CLAIM_KIND = "registry_claim"
 # What the function uses by default (handler.config: PARTNER_REGISTRY_CACHE_SECONDS).
 DEFAULT_CACHE_SECONDS = 60
 
@@ -138,76 +142,122 @@ class Registry:
     def put(self, document: dict[str, Any], *, replace: bool) -> StoredRecord:
         """Validate ``document`` and store it under its key; ``Refused`` changes nothing."""
         if document.get("kind") == LTI_KIND:
-            key = self._lti_key(document)
-            try:
-                registration = registry_registration(
-                    key, document, loopback_base_urls=self._loopback_base_urls
-                )
-                checked = StoredRecord(key, document, None, (), registration)
-            except ConfigError as error:
-                raise Refused("the LTI registration is invalid:\n  " + "\n  ".join(error.problems)) from None
-        else:
-            key = document.get("issuer")  # type: ignore[assignment]
-            if not isinstance(key, str) or not key:
-                raise Refused("the record has no issuer (the table's key)")
-            try:
-                record = validate_partner_record(key, document, loopback_base_urls=self._loopback_base_urls)
-            except ConfigError as error:
-                raise Refused("the record is invalid:\n  " + "\n  ".join(error.problems)) from None
-            for other in self.records():  # records stored before partner id claims existed
-                if other.partner == record.partner_id and other.key != key and other.kind == PARTNER_KIND:
-                    raise _id_taken(record.partner_id, other.key)
-            self._put_partner(key, document, record.partner_id, replace=replace)
-            return StoredRecord(key, document, record, ())
-        item = {"issuer": {"S": key}, "value": {"S": json.dumps(document, sort_keys=True)}}
-        if replace:
-            self._client.put_item(TableName=self.table, Item=item)
-            return checked
+            return self._put_registration(document, replace=replace)
+        key = document.get("issuer")
+        if not isinstance(key, str) or not key:
+            raise Refused("the record has no issuer (the table's key)")
         try:
-            self._client.put_item(
-                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(issuer)"
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            raise _exists(key) from None
-        return checked
+            record = validate_partner_record(key, document, loopback_base_urls=self._loopback_base_urls)
+        except ConfigError as error:
+            raise Refused("the record is invalid:\n  " + "\n  ".join(error.problems)) from None
+        partner_id = record.partner_id
+        for other in self.records():  # records stored before partner id claims existed
+            if other.partner == partner_id and other.key != key and other.kind == PARTNER_KIND:
+                raise _id_taken(partner_id, other.key)
+        previous = self.get(key) if replace else None
+        renamed = previous is not None and previous.partner not in (None, partner_id)
+        self._put_claimed(
+            key,
+            document,
+            _Claim(claim_key(partner_id), key, lambda owner: _id_taken(partner_id, owner)),
+            replace=replace,
+            # A renamed record frees its old id's claim, if it holds it.
+            release=(claim_key(str(previous.partner)), key) if renamed and previous is not None else None,
+        )
+        return StoredRecord(key, document, record, ())
 
-    def _put_partner(self, key: str, document: dict[str, Any], partner_id: str, *, replace: bool) -> None:
-        """The record and its partner id's claim, in one transaction: "a partner id names one
-        record" holds at the write, so two adds that raced cannot both store one id."""
+    def _put_registration(self, document: dict[str, Any], *, replace: bool) -> StoredRecord:
+        """An LTI registration, and the claim of its (org, iss) by its JWKS URL: the students of
+        one platform are one set of users in an org (their partner_id hashes iss and sub only),
+        so every registration of that iss in that org must trust the same signer."""
+        key = self._lti_key(document)
+        try:
+            registration = registry_registration(key, document, loopback_base_urls=self._loopback_base_urls)
+        except ConfigError as error:
+            raise Refused("the LTI registration is invalid:\n  " + "\n  ".join(error.problems)) from None
+        issuer, org, jwks_url = registration.issuer, registration.bi_org, registration.jwks_url
+        siblings = [
+            other.registration
+            for other in self.records()
+            if other.registration is not None
+            and other.key != key
+            and (other.registration.issuer, other.registration.bi_org) == (issuer, org)
+        ]
+        for sibling in siblings:  # also registrations stored before these claims existed
+            if sibling.jwks_url != jwks_url:
+                raise _other_signer(issuer, org, sibling.jwks_url)
+        previous = self.get(key) if replace else None
+        before = previous.registration if previous is not None else None
+        moved = before is not None and (before.bi_org, before.jwks_url) != (org, jwks_url)
+        self._put_claimed(
+            key,
+            document,
+            _Claim(
+                signer_key(org, issuer),
+                jwks_url,
+                lambda owner: _other_signer(issuer, org, owner),
+                # The only registration of this iss in this org may move to a new JWKS URL.
+                replaces=before.jwks_url if moved and before is not None and not siblings else None,
+            ),
+            replace=replace,
+            release=(
+                (signer_key(before.bi_org, issuer), before.jwks_url)
+                if moved and before is not None and before.bi_org != org
+                else None
+            ),
+        )
+        return StoredRecord(key, document, None, (), registration)
+
+    def _put_claimed(
+        self,
+        key: str,
+        document: dict[str, Any],
+        claim: _Claim,
+        *,
+        replace: bool,
+        release: tuple[str, str] | None = None,
+    ) -> None:
+        """The record and its claim in one transaction, the claim under the condition that it is
+        new or already this owner's: a rule such as "a partner id names one record" holds at the
+        write, so two adds that raced cannot both succeed. ``release``: a claim (key, owner) the
+        record no longer needs, deleted if that owner still holds it."""
         record_put: dict[str, Any] = {
             "TableName": self.table,
             "Item": {"issuer": {"S": key}, "value": {"S": json.dumps(document, sort_keys=True)}},
         }
         if not replace:
             record_put["ConditionExpression"] = "attribute_not_exists(issuer)"
-        claim = {"kind": CLAIM_KIND, "partner": partner_id, "owner": key}
+        owners = {":owner": {"S": claim.owner}}
+        condition = "attribute_not_exists(issuer) OR #owner = :owner"
+        if claim.replaces is not None:
+            owners[":replaced"] = {"S": claim.replaces}
+            condition += " OR #owner = :replaced"
+        value = {"kind": CLAIM_KIND, "owner": claim.owner, "record": key}
         writes: list[Any] = [
             {"Put": record_put},
             {
                 "Put": {
                     "TableName": self.table,
                     "Item": {
-                        "issuer": {"S": claim_key(partner_id)},
-                        "owner": {"S": key},
-                        "value": {"S": json.dumps(claim, sort_keys=True)},
+                        "issuer": {"S": claim.key},
+                        "owner": {"S": claim.owner},
+                        "value": {"S": json.dumps(value, sort_keys=True)},
                     },
-                    "ConditionExpression": "attribute_not_exists(issuer) OR #owner = :key",
+                    "ConditionExpression": condition,
                     "ExpressionAttributeNames": {"#owner": "owner"},
-                    "ExpressionAttributeValues": {":key": {"S": key}},
+                    "ExpressionAttributeValues": owners,
                 }
             },
         ]
-        previous = self.get(key) if replace else None
-        if previous is not None and previous.partner not in (None, partner_id):
-            # The record is renamed: its old id's claim, if this record holds it, is freed.
+        if release is not None:
             writes.append(
                 {
                     "Delete": {
                         "TableName": self.table,
-                        "Key": {"issuer": {"S": claim_key(str(previous.partner))}},
-                        "ConditionExpression": "attribute_not_exists(issuer) OR #owner = :key",
+                        "Key": {"issuer": {"S": release[0]}},
+                        "ConditionExpression": "attribute_not_exists(issuer) OR #owner = :owner",
                         "ExpressionAttributeNames": {"#owner": "owner"},
-                        "ExpressionAttributeValues": {":key": {"S": key}},
+                        "ExpressionAttributeValues": {":owner": {"S": release[1]}},
                     }
                 }
             )
@@ -217,14 +267,14 @@ class Registry:
             reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 raise _exists(key) from None
-            owner = self._claim_owner(partner_id)
-            if owner is not None and owner != key:
-                raise _id_taken(partner_id, owner) from None
+            owner = self._claim_owner(claim.key)
+            if owner is not None and owner != claim.owner:
+                raise claim.taken(owner) from None
             raise Refused(f"the registry changed while {key!r} was stored; run the command again") from None
 
-    def _claim_owner(self, partner_id: str) -> str | None:
+    def _claim_owner(self, key: str) -> str | None:
         item = self._client.get_item(
-            TableName=self.table, Key={"issuer": {"S": claim_key(partner_id)}}, ConsistentRead=True
+            TableName=self.table, Key={"issuer": {"S": key}}, ConsistentRead=True
         ).get("Item")
         return None if item is None else item.get("owner", {}).get("S")
 
@@ -291,9 +341,33 @@ class Registry:
         raise Refused(f"the record of {key!r} kept changing; run the command again")
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """An item by which one value has one owner: a partner id one record (its issuer), a
+    platform's iss in an org one signer (its JWKS URL)."""
+
+    key: str
+    owner: str
+    taken: Callable[[str], Refused]  # the refusal, given the owner found
+    replaces: str | None = None  # an owner this write may take the claim from
+
+
 def claim_key(partner_id: str) -> str:
     """The key of a partner id's claim: the item naming the one record that has that id."""
     return f"partner-id|{partner_id}"
+
+
+def signer_key(bi_org: str, issuer: str) -> str:
+    """The key of the claim naming the one JWKS URL that signs for ``issuer``'s students in ``bi_org``."""
+    return f"lti-signer|{bi_org}|{issuer}"
+
+
+def _other_signer(issuer: str, org: str, jwks_url: str) -> Refused:
+    return Refused(
+        f"org {org!r} already has a registration of iss {issuer!r} with jwks_url {jwks_url!r}: "
+        "registrations of one iss in one org must use the same jwks_url (a student's Big Interview "
+        "user is made from iss and sub alone, so another signer could sign in as them)"
+    )
 
 
 def _exists(key: str) -> Refused:

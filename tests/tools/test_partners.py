@@ -479,3 +479,64 @@ def test_partner_list_and_disable_do_not_show_the_partner_id_claims(
     listed = make("partner-list", moto_endpoint).stdout.splitlines()
 
     assert len(listed) == 2, listed  # the header and campus-a's row
+
+
+# ---- one platform, one signer, per org: its students are one set of users ------------------------------
+def test_a_registration_of_a_known_iss_in_the_same_org_with_another_jwks_url_is_refused(table: Any) -> None:
+    from infra.tools.partners import Refused, Registry
+
+    # partner_id hashes (iss, sub) only: another signer claiming this iss could mint its students.
+    registry = Registry(REGISTRY_TABLE, table)
+    registry.put(lti_registration(), replace=False)
+    impostor = lti_registration(client_id="other", jwks_url="https://lms.attacker.example/jwks")
+
+    with pytest.raises(Refused, match="must use the same jwks_url"):
+        registry.put(impostor, replace=False)
+
+    assert stored(table, f"lti|{LTI_ISS}|other") is None
+
+
+@pytest.mark.parametrize("blind_scan", [False, True], ids=["scan", "race"])
+def test_registrations_of_one_iss_in_one_org_share_their_jwks_url_even_when_adds_race(
+    table: Any, blind_scan: bool
+) -> None:
+    from infra.tools.partners import Refused, Registry
+
+    first = Registry(REGISTRY_TABLE, RacingClient(table, blind_scan=blind_scan))
+    second = Registry(REGISTRY_TABLE, RacingClient(table, blind_scan=blind_scan))
+    first.put(lti_registration(), replace=False)
+    second.put(lti_registration(client_id="same-signer"), replace=False)  # same jwks_url: fine
+
+    with pytest.raises(Refused, match="must use the same jwks_url"):
+        second.put(
+            lti_registration(client_id="impostor", jwks_url="https://lms.attacker.example/jwks"),
+            replace=False,
+        )
+
+
+def test_another_org_may_register_the_iss_with_its_own_jwks_url(table: Any) -> None:
+    from infra.tools.partners import Registry
+
+    registry = Registry(REGISTRY_TABLE, table)
+    registry.put(lti_registration(), replace=False)
+    registry.put(
+        lti_registration(
+            client_id="other-org",
+            bi_org="other-org",
+            api_key_secret_id="big-interview-sso/other-org/api-key",
+            jwks_url="https://lms.other.example/jwks",
+        ),
+        replace=False,
+    )
+
+
+def test_the_only_registration_of_an_iss_may_move_to_a_new_jwks_url(table: Any) -> None:
+    from infra.tools.partners import Registry
+
+    registry = Registry(REGISTRY_TABLE, table)
+    registry.put(lti_registration(), replace=False)
+    moved = lti_registration(jwks_url="https://sso.canvaslms.com/api/lti/security/jwks-v2")
+
+    registry.put(moved, replace=True)
+
+    assert stored(table, LTI_KEY) == moved
