@@ -1,7 +1,9 @@
 """Hypothesis profiles and one long-lived handler for the property tests.
 
 Profiles (``HYPOTHESIS_PROFILE``): ``ci`` (the default, what ``make test`` runs:
-1,800 examples over the four properties, 11 to 18 s on two cores; it must stay
+2,500 examples over the seven properties, ``/sso``'s four and
+``test_lti_properties``' three; 15 to 24 s on two cores with the machine at a
+load of 7, ``/sso``'s 8 s and LTI's 4.5 s in one process each; it must stay
 under 30 s) and
 ``long`` (``make fuzz``: 50,000 examples per property, no deadline). Neither
 writes to ``.hypothesis/`` in the working tree: ``ci`` keeps no database, and
