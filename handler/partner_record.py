@@ -169,10 +169,11 @@ def validate_partner_record(issuer: str, document: Any, *, loopback_base_urls: b
     values: dict[str, str] = {}
     org = record_org(document)
     base_url = document.get("bi_base_url")
-    if problem := base_url_problem("bi_base_url", org, base_url, loopback_base_urls):
-        problems.append(problem)
+    base_url_refused = base_url_problem("bi_base_url", org, base_url, loopback_base_urls)
+    if base_url_refused:
+        problems.append(base_url_refused)
     for name, variable in FIELDS.items():
-        if name not in document or document[name] is None or (name == "bi_base_url" and problem):
+        if name not in document or document[name] is None or (name == "bi_base_url" and base_url_refused):
             continue
         value = _as_text(name, document[name], problems)
         limit = RECORD_LIMITS.get(name)
