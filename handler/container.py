@@ -96,6 +96,8 @@ class Container:
                 wiring,
                 cache_seconds=runtime.partner_registry_cache_seconds,
                 environment_partner=environment,
+                loopback_base_urls=runtime.registry_loopback_base_urls,
+                stale_seconds=runtime.partner_registry_stale_seconds,
                 # Not with tracing on: the fetches' threads would be missing from the request's trace.
                 fetch_ahead=None if runtime.tracing else functools.partial(fetch_side_by_side, http),
             )
