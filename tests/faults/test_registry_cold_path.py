@@ -155,7 +155,9 @@ def cold(
             api_key_secret_id=secret_id,
         )
         put_record(dynamodb, record)
-        config = load_config({**base_env, "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE})
+        # The record's Partner API is on loopback: the local stack's setting.
+        env = {**base_env, "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE, "REGISTRY_LOOPBACK_BASE_URLS": "true"}
+        config = load_config(env)
         clients = ClientsSeen()
         container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), clients=clients)
         yield Cold(Sso(config, container.handler(), container), clients, proxy, api, jwks_requests, key)
