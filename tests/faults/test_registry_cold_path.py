@@ -224,3 +224,27 @@ def test_without_the_side_by_side_fetches_the_gate_breaks(
     # the other two never started beside it.
     assert (gate.passed, gate.barrier.n_waiting) == ([], 1)
     gate.barrier.abort()
+
+
+def test_two_first_requests_at_once_share_one_set_of_fetches(
+    cold: Cold, harness: Callable[[Sso], Harness]
+) -> None:
+    """No duplicate work: the second request waits for the first's fetches rather than making its own."""
+    cold.sso.container.prefetch("on-demand", tracing=False).join()
+    before = Counter(cold.proxy.calls)
+    h = harness(cold.sso)
+    tokens = [mint(cold.key, iss=ISSUER, aud=f"{PARTNER}-sso") for _ in range(2)]
+    outcomes: list[int] = []
+    threads = [
+        threading.Thread(target=lambda token=token: outcomes.append(h.call(token, accept_json=False).status))
+        for token in tokens
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert outcomes == [302, 302]
+    assert cold.proxy.calls - before == Counter({"GetItem": 1, "GetSecretValue": 1})
+    assert cold.jwks_requests == ["/campus-cold/jwks.json"]
+    assert len(cold.api.requests) == 2
