@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         "--latency-flow-samples",
         type=int,
         default=defaults.latency_flow_samples,
-        help="cold under latency: samples of the registry-partner and LTI-launch rows per one-time "
-        "link setting (0: leave those rows out)",
+        help="cold under latency: samples of the registry-partner and LTI-launch rows, and of their "
+        "own references, per one-time link setting (0: leave those rows out)",
     )
     parser.add_argument(
         "--latency-python",
