@@ -225,6 +225,24 @@ _LOGIN_FIELDS: dict[str, tuple[bool, str]] = {
     "lti_message_hint": (False, "The platform's opaque hint for the launch; passed back unchanged."),
     "client_id": (False, "The client id the platform gave this tool (needed for registry registrations)."),
     "lti_deployment_id": (False, "The deployment; when given, it must be one the registration allows."),
+    "lti_storage_target": (
+        False,
+        "The platform's storage frame (1EdTech Platform Storage): `_parent` or a frame name; when given,"
+        " the answer is the page that keeps the state's browser binding there.",
+    ),
+}
+_STORAGE_TARGET = {
+    **_TEXT,
+    "description": "The platform's storage frame (1EdTech Platform Storage), in the form or in the"
+    " registered redirect URI's query (Blackboard): without the state cookie, the answer is the page"
+    " that reads the browser binding back from it.",
+}
+_STORAGE_PAGE = {
+    "schema": {
+        "type": "string",
+        "description": "A small HTML page, one script allowed by its SHA-256 in the page's CSP, which"
+        " exchanges `lti.put_data` / `lti.get_data` postMessages with the platform's storage frame.",
+    }
 }
 _LOGIN_DESCRIPTION = (
     "LTI 1.3 third-party initiated login (1EdTech Security Framework 1.0, 5.1.1.1): the learning"
@@ -235,6 +253,12 @@ _LOGIN_DESCRIPTION = (
     " `/lti/launch` as `redirect_uri`."
 )
 _LOGIN_RESPONSES: dict[int, Any] = {
+    200: {
+        "description": "The platform announced a storage frame: the page puts the state's browser"
+        " binding there, then goes to the platform's authorization endpoint; the state cookie is set too.",
+        "headers": {"Set-Cookie": _STATE_COOKIE, **_SECURITY_HEADERS},
+        "content": {"text/html": _STORAGE_PAGE},
+    },
     302: {
         "description": "To the platform's authorization endpoint, with the state cookie binding the"
         " state to this browser.",
@@ -297,6 +321,13 @@ LTI_LAUNCH: dict[str, Any] = {
     "operation_id": "ltiLaunch",
     "tags": ["lti"],
     "responses": {
+        200: {
+            "description": "No state cookie came back and the platform announced a storage frame: the"
+            " page reads the browser binding back from it and posts it here (`lti_storage_binding`,"
+            " accepted only with this service's `Origin`) with the `id_token` and `state`.",
+            "headers": _SECURITY_HEADERS,
+            "content": {"text/html": _STORAGE_PAGE},
+        },
         302: {
             "description": "Signed in: `Location` is Big Interview's `/sso/login?token=...` (with the"
             " resource link's custom `redirect_to` when given); the state cookie is cleared.",
@@ -331,15 +362,24 @@ LTI_LAUNCH: dict[str, Any] = {
         ),
         504: _lti_error("Big Interview did not answer in time: `partner_api_timeout`."),
     },
-    "openapi_extensions": _form(
-        True,
-        {
-            "id_token": {**_TEXT, "description": "The platform's signed JWT."},
-            "state": {**_TEXT, "description": "The state the login issued."},
-            "error": {**_TEXT, "description": "The platform's refusal, if any."},
-            "error_description": _TEXT,
-        },
-    ),
+    "openapi_extensions": {
+        "parameters": [_query("lti_storage_target", False, _STORAGE_TARGET["description"])],
+        **_form(
+            True,
+            {
+                "id_token": {**_TEXT, "description": "The platform's signed JWT."},
+                "state": {**_TEXT, "description": "The state the login issued."},
+                "error": {**_TEXT, "description": "The platform's refusal, if any."},
+                "error_description": _TEXT,
+                "lti_storage_target": _STORAGE_TARGET,
+                "lti_storage_binding": {
+                    **_TEXT,
+                    "description": "The browser binding, read back from the platform's storage by this"
+                    " service's own launch page.",
+                },
+            },
+        ),
+    },
 }
 
 LTI_JWKS: dict[str, Any] = {

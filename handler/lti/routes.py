@@ -19,7 +19,8 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from handler import api_description
 from handler.errors import NotFound, SsoError
 from handler.lti.errors import LtiBadRequest
-from handler.lti.service import LTI_PAGES, Lti, our_origin, state_cookie_name
+from handler.lti.service import LAUNCH_PATH, LTI_PAGES, Lti, ReadBinding, our_origin, state_cookie_name
+from handler.lti.storage import STORAGE_PAGE_POLICY, launch_page, login_page
 from handler.request import form_fields, remaining_seconds, request_id, single_values, wants_json
 from handler.responses import error_response, redirect
 from handler.sign_in import Refusal
@@ -48,6 +49,12 @@ def _state_cookie(name: str, value: str, max_age: int) -> Cookie:
         max_age=max_age,
         custom_attributes=["Partitioned"],
     )
+
+
+def _storage_page(page: str) -> Response[str]:
+    """A Platform Storage page: shown in the LMS's frame, its one script allowed by its hash."""
+    headers = {"Content-Security-Policy": STORAGE_PAGE_POLICY}
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=page, headers=headers)
 
 
 def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None:
@@ -79,7 +86,14 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
         if isinstance(answer, Refusal):
             return refused(answer, started, "login")
         log(None, started, flow="lti", step="login")
-        response = redirect(answer.location)
+        if answer.storage_target is None:
+            response = redirect(answer.location)
+        else:
+            # The cookie is set as well: where the frame keeps it, the launch uses it first.
+            page = login_page(
+                answer.state, answer.binding, answer.storage_target, answer.auth_url, answer.location
+            )
+            response = _storage_page(page)
         lifetime = lti.states.lifetime_seconds
         response.cookies.append(_state_cookie(state_cookie_name(answer.state), answer.binding, lifetime))
         return response
@@ -98,9 +112,23 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             return cookies.get(state_cookie_name(state)) or None
 
         host = our_origin(event.headers.get("host", ""))
-        outcome = lti.service.launch(form, binding_for, host, functools.partial(remaining_seconds, app))
+        outcome = lti.service.launch(
+            form,
+            binding_for,
+            host,
+            functools.partial(remaining_seconds, app),
+            query=event.query_string_parameters or {},
+            posted_from=event.headers.get("origin"),
+        )
         if isinstance(outcome, Refusal):
             return refused(outcome, started, "launch", form.get("state", ""))
+        if isinstance(outcome, ReadBinding):
+            log(None, started, flow="lti", step="launch_storage")
+            action = f"{host}{LAUNCH_PATH}"
+            page = launch_page(
+                form["id_token"], form["state"], outcome.target, outcome.platform_origin, action
+            )
+            return _storage_page(page)
         log(outcome, started, flow="lti", step="launch")
         response = redirect(outcome.location)
         response.cookies.append(_state_cookie(state_cookie_name(form["state"]), "", 0))

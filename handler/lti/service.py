@@ -42,6 +42,7 @@ from handler.lti.registrations import (
     RegistryRegistrations,
 )
 from handler.lti.state import LaunchStates, digest
+from handler.lti.storage import BINDING_FIELD, platform_origin, storage_target
 from handler.lti.tool_key import KmsToolKey
 from handler.partners import PartnerRegistry, PartnerServices, PartnerWiring
 from handler.secret_source import SecretSource
@@ -55,6 +56,7 @@ __all__ = [
     "LoginAnswer",
     "Lti",
     "LtiService",
+    "ReadBinding",
     "launch_partner",
     "our_origin",
     "wire_lti",
@@ -102,6 +104,17 @@ class LoginAnswer:
     location: str = field(repr=False)  # carries the state and nonce
     state: str = field(repr=False, default="")
     binding: str = field(repr=False, default="")
+    # The platform's storage frame, when it announced one: the binding is kept there too.
+    storage_target: str | None = None
+    auth_url: str = ""
+
+
+@dataclass(frozen=True)
+class ReadBinding:
+    """No cookie came back, and the platform has storage: the browser must read the binding from it."""
+
+    target: str
+    platform_origin: str  # the only origin whose answer the page reads
 
 
 def our_origin(host: str) -> str | None:
@@ -169,7 +182,8 @@ class LtiService:
         if message_hint is not None:
             request["lti_message_hint"] = message_hint  # echoed unchanged; only the platform reads it
         separator = "&" if urlsplit(registration.auth_url).query else "?"
-        return LoginAnswer(registration.auth_url + separator + urlencode(request), state, binding)
+        location = registration.auth_url + separator + urlencode(request)
+        return LoginAnswer(location, state, binding, storage_target(params), registration.auth_url)
 
     # ---- /lti/launch ------------------------------------------------------------------------
     def launch(
@@ -178,8 +192,16 @@ class LtiService:
         binding_for: Callable[[str], str | None],
         origin: str | None,
         remaining_seconds: Callable[[], float],
-    ) -> SignIn | Refusal:
-        """``binding_for(state)``: the browser's cookie for that state, if it sent one."""
+        query: dict[str, str] | None = None,
+        posted_from: str | None = None,
+    ) -> SignIn | ReadBinding | Refusal:
+        """``binding_for(state)``: the browser's cookie for that state, if it sent one.
+
+        Without it, a platform that announced storage (in the form, or in the redirect URI's
+        ``query`` as Blackboard's is registered) gets ``ReadBinding``; the binding the storage
+        page then posts (``BINDING_FIELD``) counts only from a page of ours: ``posted_from``
+        (the request's ``Origin``) must be this service's ``origin``.
+        """
         token: UnverifiedToken | None = None
         claims: VerifiedLaunch | None = None
         partner: PartnerServices | None = None
@@ -189,7 +211,10 @@ class LtiService:
                 # The platform answered the authentication request with an error (OIDC §3.1.2.6).
                 raise LtiBadRequest(f"the platform answered the login with error {form['error'][:60]!r}")
             id_token, state = _required(form, "id_token", limit=16 * 1024), _required(form, "state")
-            binding = binding_for(state)
+            binding = binding_for(state) or _posted_binding(form, origin, posted_from)
+            target = storage_target(form, query or {})
+            if binding is None and target is not None:
+                return ReadBinding(target, self._platform_origin(parse_token(id_token)))
             if binding is None:
                 raise StateCookieMissing(
                     "the browser sent no cookie for this state: third-party cookies blocked in a frame, "
@@ -213,6 +238,20 @@ class LtiService:
             return finish(partner, claims, at, remaining_seconds)
         except SsoError as error:
             return Refusal(error, token, claims, partner=partner, clear_cookie=state_used)
+
+    def _platform_origin(self, token: UnverifiedToken) -> str:
+        """The origin of the token's platform: the registration its unverified ``iss``/``azp`` name.
+
+        Unverified is enough: it only says where the browser asks for the binding; the
+        launch that follows verifies everything.
+        """
+        audience = token.payload.get("aud")
+        client_id = token.payload.get("azp") or (audience if isinstance(audience, str) else None)
+        issuer = token.payload.get("iss")
+        if not isinstance(issuer, str) or not issuer:
+            raise LtiBadRequest("the id_token has no iss", expected="iss")
+        registration = self._registration(issuer, client_id if isinstance(client_id, str) else None)
+        return platform_origin(registration.auth_url)
 
     def _registration(self, issuer: str, client_id: str | None) -> LtiRegistration:
         try:
@@ -278,6 +317,19 @@ def _required(params: dict[str, str], name: str, limit: int = _MAX_PARAMETER) ->
 
 def _optional(params: dict[str, str], name: str) -> str | None:
     return _required(params, name) if params.get(name) else None
+
+
+def _posted_binding(form: dict[str, str], origin: str | None, posted_from: str | None) -> str | None:
+    """The binding the storage page posted, if the form carries one: refused unless our page sent it."""
+    if BINDING_FIELD not in form:
+        return None
+    if origin is None or posted_from != origin:
+        # Another site's form could post a binding it knows (its own launch's) to sign this browser in.
+        raise StateRefused(
+            f"the browser binding was posted from {(posted_from or 'no origin')[:100]!r}, "
+            "not from this service's page"
+        )
+    return form[BINDING_FIELD]  # a blank field is no field (form parsing drops it)
 
 
 def _check_on_our_host(target_link_uri: str, origin: str | None) -> str:

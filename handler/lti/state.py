@@ -99,7 +99,9 @@ def _refusal(item: dict[str, Any], binding: str, now: float) -> Exception:
     if "used_by" in item:
         return StateRefused("the state was already used: a launch is used once")
     if not hmac.compare_digest(item.get("binding_sha256", {}).get("S", ""), digest(binding)):
-        return StateRefused("the state was issued to another browser (its cookie does not match)")
+        return StateRefused(
+            "the state was issued to another browser (its cookie or stored binding does not match)"
+        )
     if float(item.get("expires_at", {}).get("N", "0")) <= now:
         return LaunchExpired(
             "the launch took longer than the state's lifetime; start it again from the course"

@@ -1,0 +1,184 @@
+"""Platform Storage: the state's browser binding kept in the platform's storage frame, not a cookie.
+
+1EdTech's LTI Client Side postMessages and Platform Storage specifications: a platform
+that announces a storage target (``lti_storage_target`` in the login initiation and the
+launch: ``_parent`` or the name of a frame beside the tool's, e.g. Canvas's
+``post_message_forwarding``) keeps small values for the tool, per tool origin, through
+``lti.put_data`` / ``lti.get_data`` postMessages. Where an LMS frame blocks the tool's
+third-party cookie, the binding travels this way:
+
+- ``/lti/login`` answers ``login_page``: it puts the binding under the state's key, and
+  continues to the platform's authorization endpoint when the answer comes (or after a
+  short wait: the cookie, also set, may still work);
+- ``/lti/launch`` without the cookie answers ``launch_page``: it gets the binding back and
+  form-posts it with the ``id_token`` and ``state`` to ``/lti/launch``, which uses the state
+  once exactly as with a cookie.
+
+The platform's origin (what messages are sent to, and the only origin whose answers are
+read) is the origin of the registration's authorization endpoint (``auth_url``): the
+specification names it, and Canvas serves its storage frame there. Both pages carry one
+static script, allowed by its SHA-256 in the page's CSP; what differs between pages is
+data in a JSON block, which no browser runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+from urllib.parse import urlsplit
+
+from handler.lti.state import digest
+
+__all__ = [
+    "BINDING_FIELD",
+    "STORAGE_PAGE_POLICY",
+    "launch_page",
+    "login_page",
+    "platform_origin",
+    "storage_key",
+    "storage_target",
+]
+
+# The form field the launch page posts the binding in (never a field a platform sends).
+BINDING_FIELD = "lti_storage_binding"
+_TARGET_FIELD = "lti_storage_target"
+# A frame name or _parent: what a platform announces; anything else is not a target.
+_TARGET = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# How long the page waits for the platform's answer before going on without it.
+_WAIT_MS = 2000
+
+_SCRIPT = """(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("lti-storage").textContent);
+  var host = window.parent !== window ? window.parent : window.opener;
+  var frame = !host ? null : data.target === "_parent" ? host : host.frames[data.target];
+  var messageId = "bi-" + Math.random().toString(36).slice(2) + Date.now().toString(36);
+  var done = false;
+  function finish(value) {
+    if (done) { return; }
+    done = true;
+    if (data.mode === "put") {
+      window.location.replace(data.next);
+    } else if (typeof value === "string" && value) {
+      var form = document.getElementById("launch");
+      form.elements[data.field].value = value;
+      form.submit();
+    } else {
+      document.getElementById("waiting").hidden = true;
+      document.getElementById("new-window").hidden = false;
+    }
+  }
+  window.addEventListener("message", function (event) {
+    var answer = event.data;
+    if (event.origin !== data.origin || event.source !== frame) { return; }
+    if (!answer || typeof answer !== "object" || answer.message_id !== messageId) { return; }
+    if (answer.subject !== "lti." + data.mode + "_data.response") { return; }
+    finish(answer.error ? null : answer.value);
+  });
+  if (!frame) { finish(null); return; }
+  var message = { subject: "lti." + data.mode + "_data", message_id: messageId, key: data.key };
+  if (data.mode === "put") { message.value = data.value; }
+  try { frame.postMessage(message, data.origin); } catch (error) { finish(null); return; }
+  window.setTimeout(function () { finish(null); }, data.wait);
+})();
+"""
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+
+# Shown inside the LMS's frame: no third-party resource, one script (by its hash), forms only to us.
+STORAGE_PAGE_POLICY = (
+    f"default-src 'none'; script-src 'sha256-{_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
+    "frame-ancestors *; base-uri 'none'; form-action 'self'"
+)
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Opening Big Interview</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}}</style>
+</head>
+<body>
+<main>
+<h1>Opening Big Interview</h1>
+{body}
+</main>
+<script type="application/json" id="lti-storage">{data}</script>
+<script>{script}</script>
+</body>
+</html>
+"""
+
+
+def storage_target(*sources: dict[str, str]) -> str | None:
+    """The storage target the platform announced (the first source that names a valid one)."""
+    for source in sources:
+        value = source.get(_TARGET_FIELD, "")
+        if _TARGET.match(value):
+            return value
+    return None
+
+
+def storage_key(state: str) -> str:
+    """The key the binding is kept under: one per state, and not the state itself."""
+    return f"bi-lti-state-{digest(state)[:32]}"
+
+
+def platform_origin(auth_url: str) -> str:
+    """The origin of the platform's authorization endpoint: where storage messages go and come from."""
+    parts = urlsplit(auth_url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _page(body: str, data: dict[str, object]) -> str:
+    # In a JSON block "</" would end the element: escape it, and the rest stays valid JSON.
+    text = json.dumps(data).replace("</", "<\\/")
+    return _PAGE.format(body=body, data=text, script=_SCRIPT)
+
+
+def login_page(state: str, binding: str, target: str, auth_url: str, location: str) -> str:
+    """Put ``binding`` in the platform's storage, then go to ``location`` (the authentication request)."""
+    data = {
+        "mode": "put",
+        "target": target,
+        "origin": platform_origin(auth_url),
+        "key": storage_key(state),
+        "value": binding,
+        "next": location,
+        "wait": _WAIT_MS,
+    }
+    body = (
+        '<p id="waiting">Connecting to your learning platform…</p>\n'
+        f'<noscript><p><a href="{html.escape(location)}">Continue</a></p></noscript>'
+    )
+    return _page(body, data)
+
+
+def launch_page(id_token: str, state: str, target: str, origin: str, action: str) -> str:
+    """Get the binding back from the platform's storage and post it with the launch to ``action``."""
+    data = {
+        "mode": "get",
+        "target": target,
+        "origin": origin,
+        "key": storage_key(state),
+        "field": BINDING_FIELD,
+        "wait": _WAIT_MS,
+    }
+    fields = {"id_token": id_token, "state": state, BINDING_FIELD: ""}
+    inputs = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(value)}">\n'
+        for name, value in fields.items()
+    )
+    body = (
+        f'<form id="launch" method="post" action="{html.escape(action)}">\n{inputs}</form>\n'
+        '<p id="waiting">Connecting to your learning platform…</p>\n'
+        '<div id="new-window" hidden>\n'
+        "<p>Your browser keeps Big Interview from signing you in inside this course page. "
+        "Go back to your course and open the Big Interview link in a new window or tab "
+        "(right-click, Open in new tab).</p>\n"
+        "</div>"
+    )
+    return _page(body, data)
