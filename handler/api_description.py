@@ -341,7 +341,8 @@ LTI_LAUNCH: dict[str, Any] = {
         400: _lti_error(
             "The launch is unusable: `lti_invalid_request` (a field missing, repeated or too long, or"
             " the platform answered with an `error`), `lti_state_cookie_missing` (the browser did not"
-            " send the state cookie: open the tool in a new window), `invalid_redirect`."
+            " send the state cookie nor a stored binding: the page's button starts the same login again"
+            " in a new window), `invalid_redirect`."
         ),
         401: _lti_error(
             "The state or the id_token fails a check: `lti_state_invalid`, `lti_launch_expired`,"

@@ -18,9 +18,15 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from handler import api_description
 from handler.errors import NotFound, SsoError
-from handler.lti.errors import LtiBadRequest
+from handler.lti.errors import LtiBadRequest, StateCookieMissing
 from handler.lti.service import LAUNCH_PATH, LTI_PAGES, Lti, ReadBinding, our_origin, state_cookie_name
-from handler.lti.storage import STORAGE_PAGE_POLICY, launch_page, login_page
+from handler.lti.storage import (
+    NEW_WINDOW_PAGE_POLICY,
+    STORAGE_PAGE_POLICY,
+    launch_page,
+    login_page,
+    new_window_page,
+)
 from handler.request import form_fields, remaining_seconds, request_id, single_values, wants_json
 from handler.responses import error_response, redirect
 from handler.sign_in import Refusal
@@ -51,10 +57,10 @@ def _state_cookie(name: str, value: str, max_age: int) -> Cookie:
     )
 
 
-def _storage_page(page: str) -> Response[str]:
-    """A Platform Storage page: shown in the LMS's frame, its one script allowed by its hash."""
-    headers = {"Content-Security-Policy": STORAGE_PAGE_POLICY}
-    return Response(status_code=200, content_type="text/html; charset=utf-8", body=page, headers=headers)
+def _page(status: int, page: str, policy: str) -> Response[str]:
+    """One of the pages LTI shows in the LMS's frame, with its own CSP."""
+    headers = {"Content-Security-Policy": policy}
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=page, headers=headers)
 
 
 def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None:
@@ -93,7 +99,7 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             page = login_page(
                 answer.state, answer.binding, answer.storage_target, answer.auth_url, answer.location
             )
-            response = _storage_page(page)
+            response = _page(200, page, STORAGE_PAGE_POLICY)
         lifetime = lti.states.lifetime_seconds
         response.cookies.append(_state_cookie(state_cookie_name(answer.state), answer.binding, lifetime))
         return response
@@ -121,6 +127,15 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             posted_from=event.headers.get("origin"),
         )
         if isinstance(outcome, Refusal):
+            missing = outcome.error if isinstance(outcome.error, StateCookieMissing) else None
+            login = lti.service.relogin(form.get("state", "")) if missing and not wants_json(event) else None
+            if missing and login:
+                # The same login again, top-level in a new window: there the cookie is first-party.
+                log(outcome, started, flow="lti", step="launch")
+                page = new_window_page(
+                    missing.message, missing.code, request_id(app), login, f"{host}/lti/login"
+                )
+                return _page(missing.status, page, NEW_WINDOW_PAGE_POLICY)
             return refused(outcome, started, "launch", form.get("state", ""))
         if isinstance(outcome, ReadBinding):
             log(None, started, flow="lti", step="launch_storage")
@@ -128,7 +143,7 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             page = launch_page(
                 form["id_token"], form["state"], outcome.target, outcome.platform_origin, action
             )
-            return _storage_page(page)
+            return _page(200, page, STORAGE_PAGE_POLICY)
         log(outcome, started, flow="lti", step="launch")
         response = redirect(outcome.location)
         response.cookies.append(_state_cookie(state_cookie_name(form["state"]), "", 0))

@@ -64,6 +64,15 @@ __all__ = [
 
 LAUNCH_PATH = "/lti/launch"
 _MAX_PARAMETER = 2048
+# The login initiation's parameters (LTI 1.3 Core 5.1.1 / Security Framework 5.1.1.1).
+_LOGIN_PARAMETERS = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "client_id",
+    "lti_deployment_id",
+    "lti_message_hint",
+)
 # Where each platform releases the names and email to a tool (docs/lti.md says more).
 PRIVACY_SETTINGS = (
     "Canvas: the developer key's Privacy Level must be Public; Moodle: the tool's Privacy settings "
@@ -167,7 +176,11 @@ class LtiService:
             check_deployment(registration, deployment_id, "lti_deployment_id")
         origin = _check_on_our_host(target_link_uri, origin)
         state, nonce, binding = (secrets.token_urlsafe(32) for _ in range(3))
-        self.states.issue(state, nonce, binding, registration.issuer, registration.client_id, self.clock())
+        # What a new window needs to start this login again (top-level, where the cookie works).
+        login = {name: params[name] for name in _LOGIN_PARAMETERS if params.get(name)}
+        self.states.issue(
+            state, nonce, binding, registration.issuer, registration.client_id, self.clock(), login
+        )
         request = {
             "scope": "openid",
             "response_type": "id_token",
@@ -238,6 +251,13 @@ class LtiService:
             return finish(partner, claims, at, remaining_seconds)
         except SsoError as error:
             return Refusal(error, token, claims, partner=partner, clear_cookie=state_used)
+
+    def relogin(self, state: str) -> dict[str, str] | None:
+        """The login a launch without its binding can start again in a new window; None if none can."""
+        try:
+            return self.states.login_of(state, self.clock()) if state else None
+        except SsoError:
+            return None
 
     def _platform_origin(self, token: UnverifiedToken) -> str:
         """The origin of the token's platform: the registration its unverified ``iss``/``azp`` name.

@@ -14,6 +14,10 @@ third-party cookie, the binding travels this way:
   form-posts it with the ``id_token`` and ``state`` to ``/lti/launch``, which uses the state
   once exactly as with a cookie.
 
+Where neither the cookie nor a storage frame carries the binding, the launch answers
+``new_window_page``: its button starts the same login again in a new window, top-level,
+where the tool's cookie is first-party.
+
 The platform's origin (what messages are sent to, and the only origin whose answers are
 read) is the origin of the registration's authorization endpoint (``auth_url``): the
 specification names it, and Canvas serves its storage frame there. Both pages carry one
@@ -34,9 +38,11 @@ from handler.lti.state import digest
 
 __all__ = [
     "BINDING_FIELD",
+    "NEW_WINDOW_PAGE_POLICY",
     "STORAGE_PAGE_POLICY",
     "launch_page",
     "login_page",
+    "new_window_page",
     "platform_origin",
     "storage_key",
     "storage_target",
@@ -62,13 +68,11 @@ _SCRIPT = """(function () {
     done = true;
     if (data.mode === "put") {
       window.location.replace(data.next);
-    } else if (typeof value === "string" && value) {
-      var form = document.getElementById("launch");
-      form.elements[data.field].value = value;
-      form.submit();
     } else {
-      document.getElementById("waiting").hidden = true;
-      document.getElementById("new-window").hidden = false;
+      // Without a value the post carries no binding: the answer is the new-window page.
+      var form = document.getElementById("launch");
+      if (typeof value === "string") { form.elements[data.field].value = value; }
+      form.submit();
     }
   }
   window.addEventListener("message", function (event) {
@@ -93,13 +97,39 @@ STORAGE_PAGE_POLICY = (
     "frame-ancestors *; base-uri 'none'; form-action 'self'"
 )
 
+# The new-window page: no script at all, one form to our own login.
+NEW_WINDOW_PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; form-action 'self'"
+)
+_STYLE = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}"
+_NEW_WINDOW_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Open Big Interview in a new window</title>
+<style>{style} .ref{{color:#555;font-size:.875rem}}</style>
+</head>
+<body>
+<main>
+<h1>Open Big Interview in a new window</h1>
+<p>{message}</p>
+<form method="post" action="{action}" target="_blank">
+{inputs}<p><button type="submit">Open Big Interview in a new window</button></p>
+</form>
+<p class="ref">Error code: <code>{code}</code><br>Reference: <code>{request_id}</code></p>
+</main>
+</body>
+</html>
+"""
+
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Opening Big Interview</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}}</style>
+<style>{style}</style>
 </head>
 <body>
 <main>
@@ -136,7 +166,14 @@ def platform_origin(auth_url: str) -> str:
 def _page(body: str, data: dict[str, object]) -> str:
     # In a JSON block "</" would end the element: escape it, and the rest stays valid JSON.
     text = json.dumps(data).replace("</", "<\\/")
-    return _PAGE.format(body=body, data=text, script=_SCRIPT)
+    return _PAGE.format(body=body, data=text, script=_SCRIPT, style=_STYLE)
+
+
+def _hidden(fields: dict[str, str]) -> str:
+    return "".join(
+        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">\n'
+        for name, value in fields.items()
+    )
 
 
 def login_page(state: str, binding: str, target: str, auth_url: str, location: str) -> str:
@@ -167,18 +204,21 @@ def launch_page(id_token: str, state: str, target: str, origin: str, action: str
         "field": BINDING_FIELD,
         "wait": _WAIT_MS,
     }
-    fields = {"id_token": id_token, "state": state, BINDING_FIELD: ""}
-    inputs = "".join(
-        f'<input type="hidden" name="{name}" value="{html.escape(value)}">\n'
-        for name, value in fields.items()
-    )
+    inputs = _hidden({"id_token": id_token, "state": state, BINDING_FIELD: ""})
     body = (
         f'<form id="launch" method="post" action="{html.escape(action)}">\n{inputs}</form>\n'
-        '<p id="waiting">Connecting to your learning platform…</p>\n'
-        '<div id="new-window" hidden>\n'
-        "<p>Your browser keeps Big Interview from signing you in inside this course page. "
-        "Go back to your course and open the Big Interview link in a new window or tab "
-        "(right-click, Open in new tab).</p>\n"
-        "</div>"
+        '<p id="waiting">Connecting to your learning platform…</p>'
     )
     return _page(body, data)
+
+
+def new_window_page(message: str, code: str, request_id: str, login: dict[str, str], action: str) -> str:
+    """The refusal's page, with a button that posts ``login`` to ``action`` (our login) in a new window."""
+    return _NEW_WINDOW_PAGE.format(
+        style=_STYLE,
+        message=html.escape(message),
+        action=html.escape(action),
+        inputs=_hidden(login),
+        code=html.escape(code),
+        request_id=html.escape(request_id),
+    )

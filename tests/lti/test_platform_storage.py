@@ -20,7 +20,16 @@ import pytest
 
 from handler.lti.storage import BINDING_FIELD, storage_key
 from tests import leakcheck
-from tests.lti.conftest import AUTH_URL, TOOL_HOST, TOOL_ORIGIN, Tool
+from tests.lti.conftest import (
+    AUTH_URL,
+    CLIENT_ID,
+    DEPLOYMENT_ID,
+    LAUNCH_URL,
+    PLATFORM,
+    TOOL_HOST,
+    TOOL_ORIGIN,
+    Tool,
+)
 from tests.support import http_event
 
 PLATFORM_ORIGIN = "https://lms.example.edu"  # AUTH_URL's origin
@@ -154,12 +163,43 @@ def test_blackboards_redirect_uri_announces_the_storage_frame_in_its_query(tool:
     assert (page["mode"], page["target"]) == ("get", "lti_storage_frame")
 
 
-def test_without_storage_and_without_the_cookie_the_new_window_page_answers(tool: Tool) -> None:
+def test_without_storage_and_without_the_cookie_the_new_window_page_starts_the_login_again(
+    tool: Tool,
+) -> None:
     login = tool.login()
     result = tool.launch(tool.token(login.nonce), login.state, None)
     assert result["statusCode"] == 400
-    assert "<code>lti_state_cookie_missing</code>" in result["body"] and "new window" in result["body"]
+    policy = result["headers"]["Content-Security-Policy"]
+    assert "script-src" not in policy and "form-action 'self'" in policy and "frame-ancestors *" in policy
+    page = result["body"]
+    assert "<code>lti_state_cookie_missing</code>" in page and "<script" not in page
+    form = re.search(r'<form method="post" action="([^"]+)" target="_blank">(.*?)</form>', page, re.S)
+    assert form is not None and form.group(1) == f"{TOOL_ORIGIN}/lti/login"
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(2)))
+    assert fields == {
+        "iss": PLATFORM,
+        "login_hint": "student-hint-1",
+        "target_link_uri": LAUNCH_URL,
+        "lti_message_hint": "resource-link-77",
+        "client_id": CLIENT_ID,
+        "lti_deployment_id": DEPLOYMENT_ID,
+    }
     assert tool.partner_api.calls == []
+
+    # The button, in a new top-level window: the same login, whose cookie now comes back.
+    again = tool.login(method="POST", **fields)
+    assert again.result["statusCode"] == 302
+    assert tool.launch_from(again)["statusCode"] == 302
+    assert len(tool.partner_api.calls) == 1
+
+
+def test_a_used_or_unknown_state_gets_the_plain_page_without_a_button(tool: Tool) -> None:
+    login = tool.login()
+    assert tool.launch_from(login)["statusCode"] == 302
+    for state in (login.state, "never-issued"):
+        result = tool.launch(tool.token(login.nonce), state, None)
+        assert result["statusCode"] == 400 and "<code>lti_state_cookie_missing</code>" in result["body"]
+        assert "<form" not in result["body"]
 
 
 # ---- attacks on the storage path: each refused, no Partner API call --------------------------
