@@ -21,11 +21,11 @@ from handler.errors import NotFound, SsoError
 from handler.lti.errors import LtiBadRequest, StateCookieMissing
 from handler.lti.service import LAUNCH_PATH, LTI_PAGES, Lti, ReadBinding, our_origin, state_cookie_name
 from handler.lti.storage import (
-    NEW_WINDOW_PAGE_POLICY,
-    STORAGE_PAGE_POLICY,
     launch_page,
     login_page,
     new_window_page,
+    new_window_page_policy,
+    storage_page_policy,
 )
 from handler.request import form_fields, remaining_seconds, request_id, single_values, wants_json
 from handler.responses import error_response, redirect
@@ -99,7 +99,7 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             page = login_page(
                 answer.state, answer.binding, answer.storage_target, answer.auth_url, answer.location
             )
-            response = _page(200, page, STORAGE_PAGE_POLICY)
+            response = _page(200, page, storage_page_policy())
         lifetime = lti.states.lifetime_seconds
         response.cookies.append(_state_cookie(state_cookie_name(answer.state), answer.binding, lifetime))
         return response
@@ -128,14 +128,14 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
         )
         if isinstance(outcome, Refusal):
             missing = outcome.error if isinstance(outcome.error, StateCookieMissing) else None
-            login = lti.service.relogin(form.get("state", "")) if missing and not wants_json(event) else None
-            if missing and login:
+            again = lti.service.relogin(form.get("state", "")) if missing and not wants_json(event) else None
+            if missing and again:
                 # The same login again, top-level in a new window: there the cookie is first-party.
                 log(outcome, started, flow="lti", step="launch")
                 page = new_window_page(
-                    missing.message, missing.code, request_id(app), login, f"{host}/lti/login"
+                    missing.message, missing.code, request_id(app), again.login, f"{host}/lti/login"
                 )
-                return _page(missing.status, page, NEW_WINDOW_PAGE_POLICY)
+                return _page(missing.status, page, new_window_page_policy(again.platform_origin))
             return refused(outcome, started, "launch", form.get("state", ""))
         if isinstance(outcome, ReadBinding):
             log(None, started, flow="lti", step="launch_storage")
@@ -143,7 +143,7 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             page = launch_page(
                 form["id_token"], form["state"], outcome.target, outcome.platform_origin, action
             )
-            return _page(200, page, STORAGE_PAGE_POLICY)
+            return _page(200, page, storage_page_policy(outcome.destination_origin))
         log(outcome, started, flow="lti", step="launch")
         response = redirect(outcome.location)
         response.cookies.append(_state_cookie(state_cookie_name(form["state"]), "", 0))

@@ -48,7 +48,7 @@ from handler.partners import PartnerRegistry, PartnerServices, PartnerWiring
 from handler.secret_source import SecretSource
 from handler.sign_in import Refusal, SignIn, finish, landing
 from handler.tokens import UnverifiedToken, parse_token
-from handler.url_rules import is_loopback_host
+from handler.url_rules import is_loopback_host, origin_of
 
 __all__ = [
     "LAUNCH_PATH",
@@ -57,6 +57,7 @@ __all__ = [
     "Lti",
     "LtiService",
     "ReadBinding",
+    "Relogin",
     "launch_partner",
     "our_origin",
     "wire_lti",
@@ -119,11 +120,20 @@ class LoginAnswer:
 
 
 @dataclass(frozen=True)
+class Relogin:
+    """A login to start again, top-level: its parameters, and the platform's origin it goes on to."""
+
+    login: dict[str, str]
+    platform_origin: str
+
+
+@dataclass(frozen=True)
 class ReadBinding:
     """No cookie came back, and the platform has storage: the browser must read the binding from it."""
 
     target: str
     platform_origin: str  # the only origin whose answer the page reads
+    destination_origin: str  # Big Interview's: where the page's post is redirected when it signs in
 
 
 def our_origin(host: str) -> str | None:
@@ -227,7 +237,7 @@ class LtiService:
             binding = binding_for(state) or _posted_binding(form, origin, posted_from)
             target = storage_target(form, query or {})
             if binding is None and target is not None:
-                return ReadBinding(target, self._platform_origin(parse_token(id_token)))
+                return self._read_binding(target, parse_token(id_token))
             if binding is None:
                 raise StateCookieMissing(
                     "the browser sent no cookie for this state: third-party cookies blocked in a frame, "
@@ -252,15 +262,19 @@ class LtiService:
         except SsoError as error:
             return Refusal(error, token, claims, partner=partner, clear_cookie=state_used)
 
-    def relogin(self, state: str) -> dict[str, str] | None:
+    def relogin(self, state: str) -> Relogin | None:
         """The login a launch without its binding can start again in a new window; None if none can."""
         try:
-            return self.states.login_of(state, self.clock()) if state else None
+            login = self.states.login_of(state, self.clock()) if state else None
+            if login is None:
+                return None
+            registration = self._registration(login["iss"], login.get("client_id"))
         except SsoError:
             return None
+        return Relogin(login, platform_origin(registration.auth_url))
 
-    def _platform_origin(self, token: UnverifiedToken) -> str:
-        """The origin of the token's platform: the registration its unverified ``iss``/``azp`` name.
+    def _read_binding(self, target: str, token: UnverifiedToken) -> ReadBinding:
+        """Where the page reads the binding: the registration the token's unverified ``iss``/``azp`` name.
 
         Unverified is enough: it only says where the browser asks for the binding; the
         launch that follows verifies everything.
@@ -271,7 +285,9 @@ class LtiService:
         if not isinstance(issuer, str) or not issuer:
             raise LtiBadRequest("the id_token has no iss", expected="iss")
         registration = self._registration(issuer, client_id if isinstance(client_id, str) else None)
-        return platform_origin(registration.auth_url)
+        return ReadBinding(
+            target, platform_origin(registration.auth_url), origin_of(registration.bi_base_url)
+        )
 
     def _registration(self, issuer: str, client_id: str | None) -> LtiRegistration:
         try:

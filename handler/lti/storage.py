@@ -22,7 +22,9 @@ The platform's origin (what messages are sent to, and the only origin whose answ
 read) is the origin of the registration's authorization endpoint (``auth_url``): the
 specification names it, and Canvas serves its storage frame there. Both pages carry one
 static script, allowed by its SHA-256 in the page's CSP; what differs between pages is
-data in a JSON block, which no browser runs.
+data in a JSON block, which no browser runs. Their referrer policy is ``same-origin``, not
+the service's ``no-referrer``: under ``no-referrer`` a browser sends ``Origin: null`` with
+the launch page's form post, and that post counts only with this service's ``Origin``.
 """
 
 from __future__ import annotations
@@ -32,19 +34,19 @@ import hashlib
 import html
 import json
 import re
-from urllib.parse import urlsplit
 
 from handler.lti.state import digest
+from handler.url_rules import origin_of
 
 __all__ = [
     "BINDING_FIELD",
-    "NEW_WINDOW_PAGE_POLICY",
-    "STORAGE_PAGE_POLICY",
     "launch_page",
     "login_page",
     "new_window_page",
+    "new_window_page_policy",
     "platform_origin",
     "storage_key",
+    "storage_page_policy",
     "storage_target",
 ]
 
@@ -91,16 +93,26 @@ _SCRIPT = """(function () {
 """
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
 
-# Shown inside the LMS's frame: no third-party resource, one script (by its hash), forms only to us.
-STORAGE_PAGE_POLICY = (
-    f"default-src 'none'; script-src 'sha256-{_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
-    "frame-ancestors *; base-uri 'none'; form-action 'self'"
-)
 
-# The new-window page: no script at all, one form to our own login.
-NEW_WINDOW_PAGE_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; form-action 'self'"
-)
+def storage_page_policy(*form_targets: str) -> str:
+    """Shown inside the LMS's frame: no third-party resource, one script (by its hash), forms only to
+    us and to ``form_targets`` (a form's redirect is held to form-action too: Big Interview's origin).
+    """
+    targets = " ".join(("'self'", *form_targets))
+    return (
+        f"default-src 'none'; script-src 'sha256-{_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
+        f"frame-ancestors *; base-uri 'none'; form-action {targets}"
+    )
+
+
+def new_window_page_policy(platform: str) -> str:
+    """The new-window page: no script at all, one form to our login, which redirects to ``platform``."""
+    return (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; "
+        f"form-action 'self' {platform}"
+    )
+
+
 _STYLE = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}"
 _NEW_WINDOW_PAGE = """<!doctype html>
 <html lang="en">
@@ -128,6 +140,7 @@ _PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="same-origin">
 <title>Opening Big Interview</title>
 <style>{style}</style>
 </head>
@@ -159,8 +172,7 @@ def storage_key(state: str) -> str:
 
 def platform_origin(auth_url: str) -> str:
     """The origin of the platform's authorization endpoint: where storage messages go and come from."""
-    parts = urlsplit(auth_url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    return origin_of(auth_url)
 
 
 def _page(body: str, data: dict[str, object]) -> str:
