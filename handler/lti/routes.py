@@ -125,6 +125,8 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             functools.partial(remaining_seconds, app),
             query=event.query_string_parameters or {},
             posted_from=event.headers.get("origin"),
+            # Fetch Metadata: the browser says the launch loads in a frame.
+            framed=event.headers.get("sec-fetch-dest") == "iframe",
         )
         if isinstance(outcome, Refusal):
             missing = outcome.error if isinstance(outcome.error, StateCookieMissing) else None

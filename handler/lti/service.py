@@ -42,7 +42,7 @@ from handler.lti.registrations import (
     RegistryRegistrations,
 )
 from handler.lti.state import LaunchStates, digest
-from handler.lti.storage import BINDING_FIELD, platform_origin, storage_target
+from handler.lti.storage import BINDING_FIELD, READ_FIELD, platform_origin, storage_target
 from handler.lti.tool_key import KmsToolKey
 from handler.partners import PartnerRegistry, PartnerServices, PartnerWiring
 from handler.secret_source import SecretSource
@@ -131,7 +131,7 @@ class Relogin:
 class ReadBinding:
     """No cookie came back, and the platform has storage: the browser must read the binding from it."""
 
-    target: str
+    target: str | None  # None: the page asks the platform (lti.capabilities)
     platform_origin: str  # the only origin whose answer the page reads
     destination_origin: str  # Big Interview's: where the page's post is redirected when it signs in
 
@@ -217,13 +217,16 @@ class LtiService:
         remaining_seconds: Callable[[], float],
         query: dict[str, str] | None = None,
         posted_from: str | None = None,
+        framed: bool = False,
     ) -> SignIn | ReadBinding | Refusal:
         """``binding_for(state)``: the browser's cookie for that state, if it sent one.
 
         Without it, a platform that announced storage (in the form, or in the redirect URI's
         ``query`` as Blackboard's is registered) gets ``ReadBinding``; the binding the storage
         page then posts (``BINDING_FIELD``) counts only from a page of ours: ``posted_from``
-        (the request's ``Origin``) must be this service's ``origin``.
+        (the request's ``Origin``) must be this service's ``origin``. A ``framed`` launch
+        (in an iframe) without either also gets it: the page asks the platform for its
+        storage frame (``lti.capabilities``), as Blackboard's launch announces none.
         """
         token: UnverifiedToken | None = None
         claims: VerifiedLaunch | None = None
@@ -236,7 +239,7 @@ class LtiService:
             id_token, state = _required(form, "id_token", limit=16 * 1024), _required(form, "state")
             binding = binding_for(state) or _posted_binding(form, origin, posted_from)
             target = storage_target(form, query or {})
-            if binding is None and target is not None:
+            if binding is None and READ_FIELD not in form and (target is not None or framed):
                 return self._read_binding(target, parse_token(id_token))
             if binding is None:
                 raise StateCookieMissing(
@@ -273,7 +276,7 @@ class LtiService:
             return None
         return Relogin(login, platform_origin(registration.auth_url))
 
-    def _read_binding(self, target: str, token: UnverifiedToken) -> ReadBinding:
+    def _read_binding(self, target: str | None, token: UnverifiedToken) -> ReadBinding:
         """Where the page reads the binding: the registration the token's unverified ``iss``/``azp`` name.
 
         Unverified is enough: it only says where the browser asks for the binding; the

@@ -34,12 +34,14 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Mapping
 
 from handler.lti.state import digest
 from handler.url_rules import origin_of
 
 __all__ = [
     "BINDING_FIELD",
+    "READ_FIELD",
     "launch_page",
     "login_page",
     "new_window_page",
@@ -52,6 +54,8 @@ __all__ = [
 
 # The form field the launch page posts the binding in (never a field a platform sends).
 BINDING_FIELD = "lti_storage_binding"
+# Posted by the launch page whatever it found: a post carrying it never gets the page again.
+READ_FIELD = "lti_storage_read"
 _TARGET_FIELD = "lti_storage_target"
 # A frame name or _parent: what a platform announces; anything else is not a target.
 _TARGET = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -62,9 +66,13 @@ _SCRIPT = """(function () {
   "use strict";
   var data = JSON.parse(document.getElementById("lti-storage").textContent);
   var host = window.parent !== window ? window.parent : window.opener;
-  var frame = !host ? null : data.target === "_parent" ? host : host.frames[data.target];
+  var wanted = "lti." + data.mode + "_data";
   var messageId = "bi-" + Math.random().toString(36).slice(2) + Date.now().toString(36);
+  var frame = null;
   var done = false;
+  function named(name) {
+    try { return name === "_parent" ? host : host.frames[name] || null; } catch (error) { return null; }
+  }
   function finish(value) {
     if (done) { return; }
     done = true;
@@ -77,18 +85,36 @@ _SCRIPT = """(function () {
       form.submit();
     }
   }
+  function send() {
+    var message = { subject: wanted, message_id: messageId, key: data.key };
+    if (data.mode === "put") { message.value = data.value; }
+    try { frame.postMessage(message, data.origin); } catch (error) { finish(null); }
+  }
   window.addEventListener("message", function (event) {
     var answer = event.data;
-    if (event.origin !== data.origin || event.source !== frame) { return; }
     if (!answer || typeof answer !== "object" || answer.message_id !== messageId) { return; }
-    if (answer.subject !== "lti." + data.mode + "_data.response") { return; }
+    if (answer.subject === "lti.capabilities.response" && frame === null && event.source === host) {
+      // Only where to send: the data's answers are still read from the platform's origin alone.
+      var offered = (answer.supported_messages || []).filter(function (m) {
+        return m && m.subject === wanted;
+      })[0];
+      frame = offered ? (offered.frame ? named(offered.frame) : host) : null;
+      if (frame) { send(); } else { finish(null); }
+      return;
+    }
+    if (frame === null || event.source !== frame || event.origin !== data.origin) { return; }
+    if (answer.subject !== wanted + ".response") { return; }
     finish(answer.error ? null : answer.value);
   });
-  if (!frame) { finish(null); return; }
-  var message = { subject: "lti." + data.mode + "_data", message_id: messageId, key: data.key };
-  if (data.mode === "put") { message.value = data.value; }
-  try { frame.postMessage(message, data.origin); } catch (error) { finish(null); return; }
   window.setTimeout(function () { finish(null); }, data.wait);
+  if (!host) { finish(null); return; }
+  frame = data.target ? named(data.target) : null;
+  if (frame) {
+    send();
+  } else {
+    // No target announced, or no such frame: ask the platform (LTI Client Side postMessages).
+    host.postMessage({ subject: "lti.capabilities", message_id: messageId }, "*");
+  }
 })();
 """
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
@@ -175,7 +201,7 @@ def platform_origin(auth_url: str) -> str:
     return origin_of(auth_url)
 
 
-def _page(body: str, data: dict[str, object]) -> str:
+def _page(body: str, data: Mapping[str, object]) -> str:
     # In a JSON block "</" would end the element: escape it, and the rest stays valid JSON.
     text = json.dumps(data).replace("</", "<\\/")
     return _PAGE.format(body=body, data=text, script=_SCRIPT, style=_STYLE)
@@ -206,7 +232,7 @@ def login_page(state: str, binding: str, target: str, auth_url: str, location: s
     return _page(body, data)
 
 
-def launch_page(id_token: str, state: str, target: str, origin: str, action: str) -> str:
+def launch_page(id_token: str, state: str, target: str | None, origin: str, action: str) -> str:
     """Get the binding back from the platform's storage and post it with the launch to ``action``."""
     data = {
         "mode": "get",
@@ -216,7 +242,7 @@ def launch_page(id_token: str, state: str, target: str, origin: str, action: str
         "field": BINDING_FIELD,
         "wait": _WAIT_MS,
     }
-    inputs = _hidden({"id_token": id_token, "state": state, BINDING_FIELD: ""})
+    inputs = _hidden({"id_token": id_token, "state": state, BINDING_FIELD: "", READ_FIELD: "1"})
     body = (
         f'<form id="launch" method="post" action="{html.escape(action)}">\n{inputs}</form>\n'
         '<p id="waiting">Connecting to your learning platform…</p>'

@@ -27,8 +27,9 @@ Pages:
   ``lti.capabilities``, ``lti.put_data`` and ``lti.get_data`` postMessages, keeping values
   per sender origin, on the platform's own origin (its authorization endpoint's). Canvas's
   style names it ``post_message_forwarding`` and announces it as ``lti_storage_target`` in
-  the login and the launch; Blackboard's names it ``lti_storage_frame``, announces nothing in
-  the login, and the tool's redirect URI is registered with ``?lti_storage_target=lti_storage_frame``.
+  the login and the launch; Blackboard's names it ``lti_storage_frame`` and announces it in
+  the login only: the tool finds it in the launch through ``lti.capabilities``, which the
+  storage frame's parent (the course page) answers.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ CLIENT_ID = "sandbox-big-interview"
 DEPLOYMENT_ID = "sandbox-deployment-1"
 UNREGISTERED_DEPLOYMENT_ID = "sandbox-deployment-unregistered"
 DEEP_LINK = "/members/curriculum?chapter=6"
-# Each storage style: the storage frame's name, and whether the login announces it.
+# Each storage style: the storage frame's name, and whether the launch announces it as the login does.
 STORAGE_STYLES = {"canvas": ("post_message_forwarding", True), "blackboard": ("lti_storage_frame", False)}
 
 
@@ -138,22 +139,14 @@ class SandboxLms(LoopbackService):
         """Its pages show inside its own course page (on either host), never in another site's."""
         return f"frame-ancestors {self.url} {self.framed_url}"
 
-    def launch_url_for(self, storage: str) -> str:
-        """The registered redirect URI: Blackboard's carries the storage target in its query."""
-        if storage == "blackboard":
-            return f"{self.launch_url}?lti_storage_target={STORAGE_STYLES[storage][0]}"
-        return self.launch_url
-
-    def platform(
-        self, deployment_id: str = DEPLOYMENT_ID, launch_url: str | None = None
-    ) -> LTI1P3PlatformConfAbstract:
+    def platform(self, deployment_id: str = DEPLOYMENT_ID) -> LTI1P3PlatformConfAbstract:
         """The package's platform configuration: this platform's registration of the tool."""
         registration = (
             Registration()
             .set_iss(self.issuer)
             .set_client_id(CLIENT_ID)
             .set_deployment_id(deployment_id)
-            .set_launch_url(launch_url or self.launch_url)
+            .set_launch_url(self.launch_url)
             .set_oidc_login_url(f"{self.tool_url}/lti/login")
             .set_tool_key_set_url(f"{self.tool_url}/lti/jwks")
             .set_platform_public_key(self._public_pem)
@@ -184,7 +177,7 @@ class SandboxLms(LoopbackService):
         )
         return html_page("Interview Skills 101", body)
 
-    def framed_course_page(self, user: str, link: str, storage: str) -> str:
+    def framed_course_page(self, user: str, link: str, storage: str, nonce: str) -> str:
         """The course page with the tool in an iframe and, per the style, the platform's storage frame."""
         query = urlencode({"user": user, "link": link, "storage": storage})
         frames = f'<iframe name="tool" title="Big Interview" src="/launch?{html.escape(query)}"></iframe>\n'
@@ -194,8 +187,26 @@ class SandboxLms(LoopbackService):
             source = html.escape(f"{self.url}/storage")
             frames += f'<iframe name="{name}" title="storage" src="{source}" hidden></iframe>\n'
         body = f"<h1>Interview Skills 101</h1>\n{frames}"
-        return html_page("Interview Skills 101", body)
+        page = html_page("Interview Skills 101", body)
+        if storage not in STORAGE_STYLES:
+            return page
+        # The course page answers lti.capabilities from its tool's frame: where its storage frame is.
+        script = _CAPABILITIES_SCRIPT.replace("FRAME_NAME", STORAGE_STYLES[storage][0])
+        return page.replace("</body>", f'<script nonce="{nonce}">{script}</script>\n</body>')
 
+
+_CAPABILITIES_SCRIPT = """window.addEventListener("message", function (event) {
+  var message = event.data;
+  if (!message || message.subject !== "lti.capabilities") { return; }
+  event.source.postMessage({
+    subject: "lti.capabilities.response",
+    message_id: message.message_id,
+    supported_messages: [
+      { subject: "lti.put_data", frame: "FRAME_NAME" },
+      { subject: "lti.get_data", frame: "FRAME_NAME" }
+    ]
+  }, event.origin);
+});"""
 
 # The storage frame's script: values kept per sender origin, answers only to the sender.
 _STORAGE_SCRIPT = """(function () {
@@ -320,8 +331,10 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
             elif parts.path == "/course/frame":
                 user, link = first(query, "user") or "", first(query, "link") or ""
                 storage = first(query, "storage") or "none"
-                page = lms.framed_course_page(user, link, storage)
-                self.send_html(200, page, csp=lms.course_frame_policy)
+                nonce = secrets.token_urlsafe(16)
+                page = lms.framed_course_page(user, link, storage, nonce)
+                policy = f"{lms.course_frame_policy}; script-src 'nonce-{nonce}'"
+                self.send_html(200, page, csp=policy)
             elif parts.path == "/storage":
                 nonce = secrets.token_urlsafe(16)
                 page = html_page("Storage", "").replace(
@@ -351,7 +364,7 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
             # The hint carries the link and the storage style to the authorization step.
             login.set_lti_message_hint(link=f"{link}:{storage}" if storage in STORAGE_STYLES else link)
             location = login.initiate_login(user)
-            if storage in STORAGE_STYLES and STORAGE_STYLES[storage][1]:
+            if storage in STORAGE_STYLES:
                 location += "&" + urlencode({"lti_storage_target": STORAGE_STYLES[storage][0]})
             self.send(302, headers=[("Location", location), ("Cache-Control", "no-store")])
 
@@ -364,8 +377,8 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
                     400, {"error": "login_hint or lti_message_hint is not one this platform issued"}
                 )
                 return
-            platform = lms.platform(launch_url=lms.launch_url_for(storage))
-            if params.get("redirect_uri") != lms.launch_url_for(storage):
+            platform = lms.platform()
+            if params.get("redirect_uri") != lms.launch_url:
                 # OIDC Core §3.1.2.1: the redirect_uri must be one registered for the client.
                 self.send_json(400, {"error": "invalid redirect_uri"})
                 return
@@ -381,7 +394,7 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
                 f"{lms.frame_ancestors}"
             )
             fields = {"id_token": data["id_token"], "state": data["state"]}
-            if storage == "canvas":  # Canvas announces its storage frame in the launch too
+            if storage in STORAGE_STYLES and STORAGE_STYLES[storage][1]:  # Canvas's launch names it too
                 fields["lti_storage_target"] = STORAGE_STYLES[storage][0]
             self.send_html(200, _auto_post_page(data["launch_url"], fields, nonce), csp=csp)
 

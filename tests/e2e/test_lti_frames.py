@@ -97,20 +97,23 @@ def signed_in_heading(stack: LocalStack) -> str:
     return f"Signed in to Big Interview (sandbox) as Ada Lovelace ({partner_id})"
 
 
-def test_in_canvas_style_frame_without_cookies_platform_storage_signs_the_student_in(
-    lti_stack: LocalStack, framed_page: BrowserPage, artifacts: Path
+@pytest.mark.parametrize("storage", ["canvas", "blackboard"])
+def test_in_a_frame_without_cookies_platform_storage_signs_the_student_in(
+    lti_stack: LocalStack, framed_page: BrowserPage, artifacts: Path, storage: str
 ) -> None:
+    """Canvas names its storage frame in the login and the launch; Blackboard in the login only
+    (the launch page finds it through lti.capabilities)."""
     page = framed_page.page
     calls = lti_stack.api_calls
     launches = without_cookies(page, lti_stack)
-    open_framed_course(page, lti_stack, "canvas")
+    open_framed_course(page, lti_stack, storage)
     frame = signed_in_frame(page, lti_stack)
     assert frame.locator("h1").inner_text().strip() == signed_in_heading(lti_stack)
     assert lti_stack.api_calls == calls + 1
     # The platform's form post, then the storage page's post with the binding it read back.
     assert len(launches) == 2
     assert "lti_storage_binding=" in (launches[1].post_data or "")
-    page.screenshot(path=str(artifacts / "lti-framed-storage.png"))
+    page.screenshot(path=str(artifacts / f"lti-framed-storage-{storage}.png"))
     assert framed_page.errors == []
 
 

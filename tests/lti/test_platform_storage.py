@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from handler.lti.storage import BINDING_FIELD, storage_key
+from handler.lti.storage import BINDING_FIELD, READ_FIELD, storage_key
 from tests import leakcheck
 from tests.lti.conftest import (
     AUTH_URL,
@@ -70,8 +70,11 @@ def post_launch(
     cookie: str | None = None,
     origin: str | None = None,
     query: dict[str, str] | None = None,
+    framed: bool = False,
 ) -> dict[str, Any]:
     headers = {"host": TOOL_HOST, "content-type": "application/x-www-form-urlencoded"}
+    if framed:
+        headers["sec-fetch-dest"] = "iframe"
     if origin is not None:
         headers["origin"] = origin
     event = http_event(
@@ -100,8 +103,13 @@ def submit_binding(
     tool: Tool, login: dict[str, Any], binding: str, origin: str | None = TOOL_ORIGIN
 ) -> dict[str, Any]:
     """What the launch page posts once it read ``binding`` from the platform's storage."""
-    fields = {"id_token": tool.token(login["nonce"]), "state": login["state"], BINDING_FIELD: binding}
-    return post_launch(tool, fields, origin=origin)
+    fields = {
+        "id_token": tool.token(login["nonce"]),
+        "state": login["state"],
+        BINDING_FIELD: binding,
+        READ_FIELD: "1",
+    }
+    return post_launch(tool, fields, origin=origin, framed=True)
 
 
 # ---- the login page --------------------------------------------------------------------------
@@ -161,6 +169,15 @@ def test_blackboards_redirect_uri_announces_the_storage_frame_in_its_query(tool:
     fields = {"id_token": tool.token(login["nonce"]), "state": login["state"]}
     page = page_data(post_launch(tool, fields, query={"lti_storage_target": "lti_storage_frame"}))
     assert (page["mode"], page["target"]) == ("get", "lti_storage_frame")
+
+
+def test_a_framed_launch_announcing_nothing_asks_the_platform_for_its_storage_frame(tool: Tool) -> None:
+    # Blackboard's launch names no target: in a frame (Sec-Fetch-Dest), the page asks lti.capabilities.
+    login = storage_login(tool, target="lti_storage_frame")
+    fields = {"id_token": tool.token(login["nonce"]), "state": login["state"]}
+    page = page_data(post_launch(tool, fields, framed=True))
+    assert (page["mode"], page["target"], page["origin"]) == ("get", None, PLATFORM_ORIGIN)
+    assert submit_binding(tool, login, login["value"])["statusCode"] == 302
 
 
 def test_without_storage_and_without_the_cookie_the_new_window_page_starts_the_login_again(
@@ -234,7 +251,7 @@ def test_a_replayed_binding_is_refused(tool: Tool) -> None:
 
 
 def test_a_page_that_omits_the_binding_is_refused_and_never_loops(tool: Tool) -> None:
-    # A blank binding is no binding; the post names no storage target, so no page comes back.
+    # A blank binding is no binding; the post says the page already looked, so no page comes back.
     login = storage_login(tool)
     result = submit_binding(tool, login, "")
     assert result["statusCode"] == 400 and "<code>lti_state_cookie_missing</code>" in result["body"]
