@@ -322,7 +322,8 @@ LTI_LAUNCH: dict[str, Any] = {
     "tags": ["lti"],
     "responses": {
         200: {
-            "description": "No state cookie came back and the platform announced a storage frame: the"
+            "description": "No state cookie came back and the platform announced a storage frame (or the"
+            " launch loads in a frame, `Sec-Fetch-Dest: iframe`: the page asks `lti.capabilities`): the"
             " page reads the browser binding back from it and posts it here (`lti_storage_binding`,"
             " accepted only with this service's `Origin`) with the `id_token` and `state`.",
             "headers": _SECURITY_HEADERS,
@@ -377,6 +378,11 @@ LTI_LAUNCH: dict[str, Any] = {
                     **_TEXT,
                     "description": "The browser binding, read back from the platform's storage by this"
                     " service's own launch page.",
+                },
+                "lti_storage_read": {
+                    **_TEXT,
+                    "description": "Posted by that page whatever it found: without a binding, the answer"
+                    " is the new-window page, never the page again.",
                 },
             },
         ),
