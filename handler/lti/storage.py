@@ -59,8 +59,10 @@ READ_FIELD = "lti_storage_read"
 _TARGET_FIELD = "lti_storage_target"
 # A frame name or _parent: what a platform announces; anything else is not a target.
 _TARGET = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# How long the page waits for the platform's answer before going on without it.
+# How long the page waits for the platform's answer before going on without it, and how often
+# it asks again meanwhile.
 _WAIT_MS = 2000
+_RETRY_MS = 200
 
 _SCRIPT = """(function () {
   "use strict";
@@ -109,12 +111,17 @@ _SCRIPT = """(function () {
   window.setTimeout(function () { finish(null); }, data.wait);
   if (!host) { finish(null); return; }
   frame = data.target ? named(data.target) : null;
-  if (frame) {
-    send();
-  } else {
-    // No target announced, or no such frame: ask the platform (LTI Client Side postMessages).
-    host.postMessage({ subject: "lti.capabilities", message_id: messageId }, "*");
-  }
+  // Asked again until answered: a storage frame still loading drops what it is sent.
+  (function ask() {
+    if (done) { return; }
+    if (frame) {
+      send();
+    } else {
+      // No target announced, or no such frame: ask the platform (LTI Client Side postMessages).
+      host.postMessage({ subject: "lti.capabilities", message_id: messageId }, "*");
+    }
+    window.setTimeout(ask, data.retry);
+  })();
 })();
 """
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode("ascii")
@@ -224,6 +231,7 @@ def login_page(state: str, binding: str, target: str, auth_url: str, location: s
         "value": binding,
         "next": location,
         "wait": _WAIT_MS,
+        "retry": _RETRY_MS,
     }
     body = (
         '<p id="waiting">Connecting to your learning platform…</p>\n'
@@ -241,6 +249,7 @@ def launch_page(id_token: str, state: str, target: str | None, origin: str, acti
         "key": storage_key(state),
         "field": BINDING_FIELD,
         "wait": _WAIT_MS,
+        "retry": _RETRY_MS,
     }
     inputs = _hidden({"id_token": id_token, "state": state, BINDING_FIELD: "", READ_FIELD: "1"})
     body = (

@@ -29,7 +29,8 @@ Pages:
   style names it ``post_message_forwarding`` and announces it as ``lti_storage_target`` in
   the login and the launch; Blackboard's names it ``lti_storage_frame`` and announces it in
   the login only: the tool finds it in the launch through ``lti.capabilities``, which the
-  storage frame's parent (the course page) answers.
+  storage frame's parent (the course page) answers. The ``impostor`` style is an attack: its
+  storage frame is on the course page's origin, not the platform's.
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ DEPLOYMENT_ID = "sandbox-deployment-1"
 UNREGISTERED_DEPLOYMENT_ID = "sandbox-deployment-unregistered"
 DEEP_LINK = "/members/curriculum?chapter=6"
 # Each storage style: the storage frame's name, and whether the launch announces it as the login does.
-STORAGE_STYLES = {"canvas": ("post_message_forwarding", True), "blackboard": ("lti_storage_frame", False)}
+STORAGE_STYLES = {
+    "canvas": ("post_message_forwarding", True),
+    "blackboard": ("lti_storage_frame", False),
+    # An attack: a storage frame on the course page's origin (localhost), not the platform's.
+    "impostor": ("impostor", True),
+}
 
 
 @dataclass(frozen=True)
@@ -180,12 +186,14 @@ class SandboxLms(LoopbackService):
     def framed_course_page(self, user: str, link: str, storage: str, nonce: str) -> str:
         """The course page with the tool in an iframe and, per the style, the platform's storage frame."""
         query = urlencode({"user": user, "link": link, "storage": storage})
-        frames = f'<iframe name="tool" title="Big Interview" src="/launch?{html.escape(query)}"></iframe>\n'
+        frames = ""
         if storage in STORAGE_STYLES:
             name = STORAGE_STYLES[storage][0]
             # On the platform's own origin (its authorization endpoint's), not the course page's.
-            source = html.escape(f"{self.url}/storage")
+            host = self.framed_url if storage == "impostor" else self.url
+            source = html.escape(f"{host}/storage")
             frames += f'<iframe name="{name}" title="storage" src="{source}" hidden></iframe>\n'
+        frames += f'<iframe name="tool" title="Big Interview" src="/launch?{html.escape(query)}"></iframe>\n'
         body = f"<h1>Interview Skills 101</h1>\n{frames}"
         page = html_page("Interview Skills 101", body)
         if storage not in STORAGE_STYLES:

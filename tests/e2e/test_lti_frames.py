@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from playwright.sync_api import Browser, Frame, Page, Playwright, Request, Route
@@ -112,7 +112,8 @@ def test_in_a_frame_without_cookies_platform_storage_signs_the_student_in(
     assert lti_stack.api_calls == calls + 1
     # The platform's form post, then the storage page's post with the binding it read back.
     assert len(launches) == 2
-    assert "lti_storage_binding=" in (launches[1].post_data or "")
+    posted = parse_qs(launches[1].post_data or "")
+    assert posted["lti_storage_binding"][0]  # the binding read back from the platform's frame
     page.screenshot(path=str(artifacts / f"lti-framed-storage-{storage}.png"))
     assert framed_page.errors == []
 
@@ -155,3 +156,21 @@ def test_without_storage_and_without_cookies_the_new_window_button_completes_the
     window.wait_for_load_state()
     assert window.locator("h1").inner_text().strip() == signed_in_heading(lti_stack)
     assert lti_stack.api_calls == calls + 1
+
+
+def test_a_storage_frame_on_another_origin_never_gets_the_binding(
+    lti_stack: LocalStack, framed_page: BrowserPage
+) -> None:
+    """The announced frame is the course page's origin's, not the authorization endpoint's: the
+    browser delivers neither put nor get to it, so no binding comes back and nobody is signed in."""
+    page = framed_page.page
+    calls = lti_stack.api_calls
+    launches = without_cookies(page, lti_stack)
+    open_framed_course(page, lti_stack, "impostor")
+    frame = page.frame(name="tool")
+    assert frame is not None
+    frame.get_by_role("button", name="Open Big Interview in a new window").wait_for()
+    assert len(launches) == 2
+    posted = parse_qs(launches[1].post_data or "", keep_blank_values=True)
+    assert posted["lti_storage_binding"] == [""] and posted["lti_storage_read"] == ["1"]
+    assert lti_stack.api_calls == calls
