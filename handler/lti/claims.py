@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from handler.config import TokenPolicy
+from handler.config import DEFAULT_LTI_LEEWAY_SECONDS, TokenPolicy
 from handler.identity import LTI, partner_id
 from handler.keys import KeySource
 from handler.lti.errors import LtiClaimRefused, UnknownDeployment
@@ -49,7 +49,9 @@ def lti_partner_id(issuer: str, sub: str) -> str:
     return partner_id(LTI, (issuer, sub))
 
 
-def launch_policy(registration: LtiRegistration, leeway_seconds: int = 30) -> TokenPolicy:
+def launch_policy(
+    registration: LtiRegistration, leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
+) -> TokenPolicy:
     """The partner flow's token policy, for a platform's id_tokens."""
     return TokenPolicy(
         issuers=(registration.issuer,),
@@ -74,7 +76,9 @@ class VerifiedLaunch(VerifiedToken):
 class LaunchVerifier(TokenVerifier):
     """Verifies one registration's id_tokens; ``verify`` returns a ``VerifiedLaunch``."""
 
-    def __init__(self, registration: LtiRegistration, keys: KeySource, leeway_seconds: int = 30) -> None:
+    def __init__(
+        self, registration: LtiRegistration, keys: KeySource, leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
+    ) -> None:
         super().__init__(launch_policy(registration, leeway_seconds), keys)
         self._registration = registration
 

@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 from handler.aws_clients import AwsClients
 from handler.config import (
+    DEFAULT_LTI_LEEWAY_SECONDS,
     Destination,
     ErrorPages,
     LtiRegistration,
@@ -157,7 +158,7 @@ class LtiService:
     states: LaunchStates
     wiring: PartnerWiring
     clock: Callable[[], float] = time.time
-    leeway_seconds: int = 30
+    leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
 
     def wire(self, registration: LtiRegistration) -> PartnerServices:
         """The registration's services, on the shared wiring: its key set and API key are the deployment's."""
@@ -340,7 +341,7 @@ def wire_lti(
     if registry is not None:
         sources.append(RegistryRegistrations(registry.record_text))
     states = LaunchStates(settings.state_table, settings.state_seconds, clients.factory("dynamodb"))
-    service = LtiService(tuple(sources), states, wiring, clock)
+    service = LtiService(tuple(sources), states, wiring, clock, settings.leeway_seconds)
     tool_key = KmsToolKey(settings.tool_key_id, clients.factory("kms")) if settings.tool_key_id else None
     return Lti(service, tool_key, states)
 
