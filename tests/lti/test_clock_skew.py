@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from handler.config import ConfigError, load_config
+from handler.config import load_config
+from handler.errors import ConfigError
 from tests.lti.conftest import Tool
 
 
