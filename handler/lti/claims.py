@@ -37,7 +37,15 @@ __all__ = [
 _LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 CLAIM = {
     name: _LTI + name
-    for name in ("message_type", "version", "deployment_id", "target_link_uri", "resource_link", "custom")
+    for name in (
+        "message_type",
+        "version",
+        "deployment_id",
+        "target_link_uri",
+        "resource_link",
+        "roles",
+        "custom",
+    )
 }
 _MAX_SUB = 255  # LTI 1.3 Core §5.3.6 and OIDC: at most 255 ASCII characters
 # Canvas signs id_tokens valid for an hour; the state's few minutes bound a launch anyway.
@@ -117,6 +125,10 @@ class LaunchVerifier(TokenVerifier):
         resource_link = claims.get(CLAIM["resource_link"])
         if not isinstance(resource_link, dict) or not isinstance(resource_link.get("id"), str):
             raise LtiClaimRefused("the resource_link claim with its id is required")
+        roles = claims.get(CLAIM["roles"])
+        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+            # LTI 1.3 Core 5.3.7: required, an array of URIs; empty (no role) and unknown roles are valid.
+            raise LtiClaimRefused("the roles claim (an array, possibly empty) is required")
         deployment_id = claims.get(CLAIM["deployment_id"])
         check_deployment(registration, deployment_id, "the deployment_id")
         target_link_uri = claims.get(CLAIM["target_link_uri"])
