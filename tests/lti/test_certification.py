@@ -112,3 +112,13 @@ def test_a_launch_without_personal_data_for_a_new_user_gives_the_privacy_page(to
     assert result["statusCode"] == 422
     assert "<code>lti_profile_not_released</code>" in result["body"]
     assert len(tool.partner_api.calls) == 1  # Big Interview was asked, and needs the profile
+
+
+# ---- Canvas's facts ---------------------------------------------------------------------------
+
+
+def test_canvas_login_parameters_of_its_own_are_ignored(tool: Tool) -> None:
+    login = tool.login(canvas_region="us-east-1", canvas_environment="prod")
+    assert login.result["statusCode"] == 302
+    assert "canvas_region" not in login.request  # not passed on to the authorization endpoint
+    assert tool.launch_from(login)["statusCode"] == 302
