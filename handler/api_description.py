@@ -315,7 +315,8 @@ LTI_LAUNCH: dict[str, Any] = {
     " signed and the `state` the login issued. Checked: the state is ours, unused, unexpired and bound"
     " to this browser (its cookie); the id_token's signature (the platform's JWKS), `iss`, `aud`/`azp`"
     " (the registration's `client_id`), `exp`/`iat`, `nonce` (the state's), `deployment_id`, `version`"
-    " `1.3.0`, `message_type` `LtiResourceLinkRequest`, `roles` (an array), `target_link_uri` on this service. Then Big"
+    " `1.3.0`, `message_type` `LtiResourceLinkRequest`, `roles` (an array), `target_link_uri` on this"
+    " service. Then Big"
     " Interview's Partner API creates or refreshes the student's user (`lti-` and a hash of `iss` and"
     " `sub`), and the browser is redirected, signed in.",
     "operation_id": "ltiLaunch",
