@@ -214,8 +214,9 @@ def _lti_error(description: str) -> dict[str, Any]:
 
 
 _STATE_COOKIE = {
-    "description": "The launch's state cookie, `lti-state-<16 hex>`: set by the login (`Secure; HttpOnly;"
-    " SameSite=None; Partitioned`, path `/lti/`, the state's lifetime), cleared by the launch.",
+    "description": "The launch's state cookie, `__Host-lti-state-<16 hex>`: set by the login"
+    " (`Secure; HttpOnly; SameSite=None; Partitioned`, path `/`, the state's lifetime),"
+    " cleared by the launch.",
     "schema": {"type": "string"},
 }
 _LOGIN_FIELDS: dict[str, tuple[bool, str]] = {

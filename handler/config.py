@@ -15,13 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from handler.errors import ConfigError, ProfileRequired
+from handler.untrusted import split_url
 from handler.url_rules import origin_of, url_problem
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
     "DEFAULT_TROUBLESHOOTING_URL",
+    "DNS_LABEL",
+    "LOOPBACK_BASE_URLS",
     "LTI_FIELDS",
-    "MAX_LTI_ID",
+    "LTI_MAX_DEPLOYMENT_IDS",
+    "LTI_MAX_ID",
+    "MAX_URL",
     "Config",
     "Destination",
     "ErrorPages",
@@ -34,12 +39,14 @@ __all__ = [
     "load_partner",
     "load_return_url_origins",
     "load_token_policy",
+    "loopback_base_urls_allowed",
     "parse_registration",
 ]
 
 _T = TypeVar("_T")
 # Guards are used with fullmatch: "$" would also match before a final newline.
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+DNS_LABEL = _DNS_LABEL  # a Big Interview org: also what registry records check their secrets by
 # Algorithms we can verify with a public key from a JWKS, plus HS256 (shared secret).
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -49,6 +56,9 @@ _SUPPORTED_ALGORITHMS = ASYMMETRIC_ALGORITHMS | {"HS256"}
 # (``#<code>``) where the operator published it; no address is assumed: unset, they name it.
 DEFAULT_TROUBLESHOOTING_URL = ""
 _USER_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+# The local stack's setting ("true"): registry records may name a Partner API on loopback
+# (handler.partner_record). template.yaml never sets it, so a deployed function never has it.
+LOOPBACK_BASE_URLS = "REGISTRY_LOOPBACK_BASE_URLS"
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,9 @@ class Runtime:
     tracing: bool = False
     partner_registry_table: str | None = None  # None: the environment's partner only
     partner_registry_cache_seconds: int = 60  # how long a registry record is used before it is read again
+    registry_loopback_base_urls: bool = False  # LOOPBACK_BASE_URLS: the local stack only
+    # How long after its last successful read a registry record is still used while DynamoDB fails.
+    partner_registry_stale_seconds: int = 900
 
 
 # The clock skew allowed on an id_token's exp and iat by default (LTI_LEEWAY_SECONDS, 0 to 600):
@@ -180,6 +193,11 @@ def _read(
     if env.problems:  # once each: the partner and the LTI platform share BI_* variables
         raise ConfigError(list(dict.fromkeys(env.problems)))
     return value
+
+
+def loopback_base_urls_allowed(environ: Mapping[str, str]) -> bool:
+    """``LOOPBACK_BASE_URLS`` is ``true``: the local stack (the function and the operator tools)."""
+    return environ.get(LOOPBACK_BASE_URLS, "").strip().lower() == "true"
 
 
 class _Environment:
@@ -339,14 +357,23 @@ class _Environment:
             replay_table_name=self.get("REPLAY_TABLE_NAME"),
             partner_registry_table=self.get("PARTNER_REGISTRY_TABLE"),
             partner_registry_cache_seconds=self.integer("PARTNER_REGISTRY_CACHE_SECONDS", 60, 5, 3600),
+            registry_loopback_base_urls=loopback_base_urls_allowed(self._environ),
+            partner_registry_stale_seconds=self.integer("PARTNER_REGISTRY_STALE_SECONDS", 900, 0, 86400),
             # Powertools' own switch; tracing is on only when it is explicitly "false".
             tracing=(self.get("POWERTOOLS_TRACE_DISABLED") or "true").lower() in ("false", "0"),
         )
 
 
-# LTI 1.3 Core §5.3.3: deployment_id is at most 255 ASCII characters, case-sensitive.
-_DEPLOYMENT_ID = re.compile(r"[\x21-\x7e]{1,255}")
-MAX_LTI_ID = 255
+# The longest URL a setting or record may hold, in characters.
+MAX_URL = 2048
+# An LTI registration's ids (iss, client_id, each deployment_id: at most 255 characters in
+# LTI 1.3 Core §5.3.3 and OIDC), and how many deployments one registration may allow.
+LTI_MAX_ID = 255
+LTI_MAX_DEPLOYMENT_IDS = 100
+# LTI 1.3 Core §5.3.3: deployment_id is at most LTI_MAX_ID ASCII characters, case-sensitive.
+_DEPLOYMENT_ID = re.compile(rf"[\x21-\x7e]{{1,{LTI_MAX_ID}}}")
+# A client_id (and an iss) is shown to operators and stored in a key: printable ASCII only.
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 # A secret name or ARN, as template.yaml's BiApiKeySecretId allows.
 _SECRET_ID = re.compile(
     r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512}"
@@ -392,7 +419,7 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
     shown = names or {name: name for name in LTI_FIELDS}
     problems: list[str] = []
 
-    def text(field: str, required: bool = True, limit: int = 2048) -> str:
+    def text(field: str, required: bool = True, limit: int = MAX_URL) -> str:
         value = values.get(field)
         if value is None or value == "":
             if required:
@@ -411,8 +438,12 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
             problems.append(f"{shown[field]} {problem}, got {value[:200]!r}")
         return value
 
-    issuer = text("iss", limit=MAX_LTI_ID)
-    client_id = text("client_id", limit=MAX_LTI_ID)
+    issuer = text("iss", limit=LTI_MAX_ID)
+    if issuer and (problem := _issuer_problem(issuer)):
+        problems.append(f"{shown['iss']} {problem}, got {issuer[:200]!r}")
+    client_id = text("client_id", limit=LTI_MAX_ID)
+    if client_id and not _PRINTABLE_ASCII.fullmatch(client_id):
+        problems.append(f"{shown['client_id']} must be printable ASCII, got {client_id[:200]!r}")
     deployment_ids = _deployment_ids(values.get("deployment_ids"), shown["deployment_ids"], problems)
     auth_url = url("auth_url")
     jwks_url = url("jwks_url")
@@ -420,7 +451,7 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
     if bi_org and not _DNS_LABEL.fullmatch(bi_org):
         problems.append(f"{shown['bi_org']} must be a DNS label such as 'xyz', got {bi_org!r}")
     bi_base_url = url("bi_base_url", required=False) or f"https://{bi_org}.biginterview.com"
-    secret_id = text("api_key_secret_id", limit=2048)
+    secret_id = text("api_key_secret_id")
     if secret_id and not _SECRET_ID.fullmatch(secret_id):
         problems.append(f"{shown['api_key_secret_id']} must be a Secrets Manager secret name or ARN")
     return_url = url("return_url", required=False) or None
@@ -439,6 +470,20 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
     )
 
 
+def _issuer_problem(issuer: str) -> str | None:
+    """Why ``issuer`` is not a platform's ``iss`` (LTI 1.3 Core §5.1.2, OIDC Core §2): a
+    case-sensitive https URL of scheme, host, optional port and path, no query or fragment
+    (http on loopback only, for the local stack, as every service URL)."""
+    if not _PRINTABLE_ASCII.fullmatch(issuer):
+        return "must be an https URL of printable ASCII characters"
+    if problem := url_problem(issuer):
+        return problem
+    parts = split_url(issuer)
+    if parts.query or parts.fragment or "?" in issuer or "#" in issuer:
+        return "must be an https URL without a query or fragment"
+    return None
+
+
 def _deployment_ids(value: Any, name: str, problems: list[str]) -> tuple[str, ...]:
     """A list of deployment ids (a record's JSON list, or the variable's comma-separated text)."""
     items = [item.strip() for item in value.split(",")] if isinstance(value, str) else value
@@ -446,7 +491,10 @@ def _deployment_ids(value: Any, name: str, problems: list[str]) -> tuple[str, ..
         problems.append(f"{name} is required: the deployment_id(s) the platform gave this tool")
         return ()
     ids = tuple(item for item in items if item)
+    if len(ids) > LTI_MAX_DEPLOYMENT_IDS:
+        problems.append(f"{name} must be at most {LTI_MAX_DEPLOYMENT_IDS} deployment ids, got {len(ids)}")
+        return ()
     if not all(isinstance(item, str) and _DEPLOYMENT_ID.fullmatch(item) for item in ids):
-        problems.append(f"{name} must be deployment ids of 1 to 255 printable ASCII characters")
+        problems.append(f"{name} must be deployment ids of 1 to {LTI_MAX_ID} printable ASCII characters")
         return ()
     return ids

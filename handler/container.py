@@ -88,6 +88,8 @@ class Container:
                 wiring,
                 cache_seconds=runtime.partner_registry_cache_seconds,
                 environment_partner=environment,
+                loopback_base_urls=runtime.registry_loopback_base_urls,
+                stale_seconds=runtime.partner_registry_stale_seconds,
             )
         replay_guard = None
         if runtime.replay_table_name:

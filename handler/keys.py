@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import urllib3
 from jwt import PyJWK
@@ -30,7 +29,7 @@ from jwt.exceptions import PyJWTError
 from handler.errors import InvalidToken, KeysUnavailable, UnknownKey
 from handler.telemetry import Telemetry
 from handler.untrusted import parse_json
-from handler.url_rules import url_problem
+from handler.url_rules import origin_of, url_problem
 
 __all__ = [
     "Fetched",
@@ -424,7 +423,7 @@ class JwksKeySource:
         return by_kid, max_age
 
     def _jwks_uri_of(self, issuer: str, fetch: Fetcher) -> str:
-        """OIDC discovery: the issuer's ``jwks_uri``, which must be on the issuer's host."""
+        """OIDC discovery: the issuer's ``jwks_uri``, which must be on the issuer's origin."""
         if issuer not in self._discovered:
             url = issuer.rstrip("/") + "/.well-known/openid-configuration"
             document = fetch(url).document
@@ -439,7 +438,8 @@ class JwksKeySource:
             jwks_uri = document.get("jwks_uri")
             if not isinstance(jwks_uri, str) or url_problem(jwks_uri):
                 raise KeyFetchError(f"{url}: no usable jwks_uri")
-            if urlsplit(jwks_uri).hostname != urlsplit(issuer).hostname:
-                raise KeyFetchError(f"{url}: jwks_uri is not on the issuer's host")
+            # The whole origin (scheme, host, port): another port of the host is another service.
+            if origin_of(jwks_uri) != origin_of(issuer):
+                raise KeyFetchError(f"{url}: jwks_uri is not on the issuer's origin")
             self._discovered[issuer] = jwks_uri
         return self._discovered[issuer]

@@ -1,31 +1,56 @@
 """A partner registry record: its JSON shape, and its validation by the environment's rules.
 
-An item of the registry table: hash key ``issuer``, and in ``value`` a JSON object whose fields
-are the environment's variables under short names (``FIELDS``), validated by
-``handler.config.load_partner`` so a record and a deployment are refused for the same reasons.
-Only what a record alone has is checked here: ``kind``, ``partner`` id, ``issuer`` = the key,
-``enabled``, and every secret under ``SECRET_PREFIX`` (all the role may read in registry mode).
+A record is one item of the registry table: the hash key ``issuer`` and, in the
+attribute ``value``, a JSON object (Powertools' ``DynamoDBProvider`` layout).
+Its fields are the environment's variables under short names (``FIELDS``); the
+values go through ``handler.config.load_partner``, the very validator of the
+environment, so a record and a deployment are refused for the same reasons, and
+each problem names the record's field. What only a record has is checked here:
+its ``kind``, its ``partner`` id, that its ``issuer`` is the item's key, its
+``enabled`` flag, that every secret it names belongs to its org (under
+``SECRET_PREFIX`` + ``bi_org`` + ``/``: the role may read ``SECRET_PREFIX`` only, and
+a record must not use another org's key), and that its Partner API is its org's own
+host, ``https://{bi_org}.biginterview.com``: every sign-in sends the API key there.
+A loopback base URL is allowed only with the local stack's setting
+(``LOOPBACK_BASE_URLS``), which template.yaml never sets.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from handler.config import Partner, load_partner
+from handler.config import (
+    DNS_LABEL,
+    LOOPBACK_BASE_URLS,
+    LTI_MAX_DEPLOYMENT_IDS,
+    LTI_MAX_ID,
+    MAX_URL,
+    Partner,
+    load_partner,
+)
 from handler.errors import ConfigError
+from handler.untrusted import parse_json, split_url
+from handler.url_rules import is_loopback_host, url_problem
 
 __all__ = [
     "FIELDS",
+    "LOOPBACK_BASE_URLS",
+    "LTI_MAX_DEPLOYMENT_IDS",
+    "LTI_MAX_ID",
+    "MAX_URL",
     "PARTNER_KIND",
+    "RECORD_LIMITS",
     "SECRET_PREFIX",
     "PartnerRecord",
+    "base_url_problem",
     "parse_partner_record",
     "record_kind",
+    "record_org",
+    "record_partner_id",
     "record_problems",
-    "secret_outside_prefix",
+    "secret_outside_org",
     "validate_partner_record",
 ]
 
@@ -53,6 +78,26 @@ FIELDS = {
     "error_redirect_url": "ERROR_REDIRECT_URL",
     "troubleshooting_url": "TROUBLESHOOTING_URL",
 }
+# One set of limits for a record's fields, in characters (a list's entries joined with commas),
+# read by make partner-add and by the function alike; docs/operations.md lists them. The
+# issuer is the table's key and what the function looks a token up by: DynamoDB allows a key
+# of 2048 bytes, so 512 characters of any UTF-8 text. Every limit keeps an item far below
+# DynamoDB's 400 KB, so a write never fails for its size.
+RECORD_LIMITS = {
+    "issuer": 512,
+    "audience": 512,
+    "jwks_url": MAX_URL,
+    "algorithms": 128,
+    "hs256_secret_id": MAX_URL,
+    "user_claim": 64,
+    "bi_org": 63,
+    "bi_base_url": MAX_URL,
+    "api_key_secret_id": MAX_URL,
+    "sso_return_url": MAX_URL,
+    "return_url_allowed_origins": 4 * MAX_URL,
+    "error_redirect_url": MAX_URL,
+    "troubleshooting_url": MAX_URL,
+}
 _LISTS = frozenset({"algorithms", "return_url_allowed_origins"})
 _INTEGERS = frozenset({"max_age_seconds", "leeway_seconds"})
 _FIELD_OF = {variable: name for name, variable in FIELDS.items()}
@@ -70,7 +115,7 @@ class PartnerRecord:
 def record_kind(text: str) -> str | None:
     """The ``kind`` of a stored record (``partner`` when it has none); None if it is not a JSON object."""
     try:
-        document = json.loads(text)
+        document = parse_json(text)
     except ValueError:
         return None
     if not isinstance(document, dict):
@@ -79,17 +124,31 @@ def record_kind(text: str) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def parse_partner_record(issuer: str, text: str) -> PartnerRecord:
+def record_partner_id(text: str) -> str | None:
+    """The ``partner`` id of a stored record, valid record or not, if it is a well-formed id."""
+    try:
+        document = parse_json(text)
+    except ValueError:
+        return None
+    partner_id = document.get("partner") if isinstance(document, dict) else None
+    return partner_id if isinstance(partner_id, str) and _PARTNER_ID.fullmatch(partner_id) else None
+
+
+def parse_partner_record(issuer: str, text: str, *, loopback_base_urls: bool = False) -> PartnerRecord:
     """The record stored under ``issuer`` (the ``value`` attribute's JSON), or ``ConfigError``."""
     try:
-        document = json.loads(text)
+        document = parse_json(text)
     except ValueError:
         raise ConfigError(["value is not JSON"]) from None
-    return validate_partner_record(issuer, document)
+    return validate_partner_record(issuer, document, loopback_base_urls=loopback_base_urls)
 
 
-def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
-    """Validate a record's JSON object; ``ConfigError`` lists every problem by field name."""
+def validate_partner_record(issuer: str, document: Any, *, loopback_base_urls: bool = False) -> PartnerRecord:
+    """Validate a record's JSON object; ``ConfigError`` lists every problem by field name.
+
+    ``loopback_base_urls``: the local stack's setting (``LOOPBACK_BASE_URLS``), under which
+    ``bi_base_url`` may also be a URL on a loopback host.
+    """
     if not isinstance(document, dict):
         raise ConfigError(["value must be a JSON object"])
     problems = record_problems(document, PARTNER_KIND, "partner record", {*FIELDS, "partner"})
@@ -103,11 +162,19 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
     if document.get("issuer") != issuer:
         problems.append(f"issuer must be the record's key {issuer!r}, got {_shown(document.get('issuer'))}")
     values: dict[str, str] = {}
+    org = record_org(document)
+    base_url = document.get("bi_base_url")
+    base_url_refused = base_url_problem("bi_base_url", org, base_url, loopback_base_urls)
+    if base_url_refused:
+        problems.append(base_url_refused)
     for name, variable in FIELDS.items():
-        if name not in document or document[name] is None:
+        if name not in document or document[name] is None or (name == "bi_base_url" and base_url_refused):
             continue
         value = _as_text(name, document[name], problems)
-        if value is not None:
+        limit = RECORD_LIMITS.get(name)
+        if value is not None and limit is not None and len(value) > limit:
+            problems.append(f"{name} must be at most {limit} characters, got {len(value)}")
+        elif value is not None:
             values[variable] = value
     partner: Partner | None = None
     try:
@@ -122,7 +189,7 @@ def validate_partner_record(issuer: str, document: Any) -> PartnerRecord:
 
 def record_problems(document: dict[str, Any], kind: str, what: str, fields: set[str]) -> list[str]:
     """What every kind of registry record is checked for besides its fields' values: its ``kind``,
-    its ``enabled`` flag, no unknown field, and every secret it names under ``SECRET_PREFIX``."""
+    its ``enabled`` flag, no unknown field, and every secret it names in its org's folder."""
     problems = []
     if document.get("kind", PARTNER_KIND) != kind:
         problems.append(f"kind must be {kind!r} for a {what}, got {_shown(document.get('kind'))}")
@@ -133,7 +200,7 @@ def record_problems(document: dict[str, Any], kind: str, what: str, fields: set[
     if unknown:
         problems.append(f"unknown fields {unknown[:10]}; a {what} has {sorted(known)}")
     for name in ("api_key_secret_id", "hs256_secret_id"):
-        if problem := secret_outside_prefix(name, document.get(name)):
+        if problem := secret_outside_org(name, document.get(name), record_org(document)):
             problems.append(problem)
     return problems
 
@@ -156,21 +223,51 @@ def _as_text(name: str, value: Any, problems: list[str]) -> str | None:
     return value
 
 
-def secret_outside_prefix(field: str, secret_id: Any) -> str | None:
-    """The problem with a record's secret naming a secret outside ``SECRET_PREFIX``; else None.
+def record_org(document: dict[str, Any]) -> str | None:
+    """A record's ``bi_org`` when it is a valid org (a DNS label, any case); else None, and
+    the field's own validation says why."""
+    org = document.get("bi_org")
+    org = org.strip().lower() if isinstance(org, str) else None
+    return org if org and DNS_LABEL.fullmatch(org) else None
 
-    The one rule for every kind of registry record: in registry mode the role may read no other.
+
+def secret_outside_org(field: str, secret_id: Any, bi_org: str | None) -> str | None:
+    """The problem with a record's secret field naming a secret that is not its org's; else None.
+
+    The one rule for every kind of registry record (partners here, LTI registrations in
+    ``handler.lti.registrations``): a record's secrets are under ``SECRET_PREFIX`` (the only
+    secrets the function's role may read in registry mode), in the folder of its own org,
+    ``big-interview-sso/{bi_org}/``, so no record can have another org's API key sent
+    anywhere. A missing or non-string value is left to the field's own validation; without
+    a valid org, the secret must still be under ``SECRET_PREFIX``.
     """
-    if isinstance(secret_id, str) and secret_id and not _under_prefix(secret_id):
-        return f"{field} must name a secret under {SECRET_PREFIX!r}, got {secret_id!r}"
-    return None
-
-
-def _under_prefix(secret_id: str) -> bool:
-    """A secret name, or a secret ARN whose name, under ``SECRET_PREFIX``."""
+    if not isinstance(secret_id, str) or not secret_id:
+        return None
+    folder = f"{SECRET_PREFIX}{bi_org}/" if bi_org else SECRET_PREFIX
     match = _SECRET_ARN.fullmatch(secret_id)
     name = match.group("name") if match else secret_id
-    return name.startswith(SECRET_PREFIX) and len(name) > len(SECRET_PREFIX)
+    if name.startswith(folder) and len(name) > len(folder):
+        return None
+    return f"{field} must name a secret under {folder!r} (the record's org), got {secret_id[:200]!r}"
+
+
+def base_url_problem(field: str, bi_org: str | None, base_url: Any, loopback_allowed: bool) -> str | None:
+    """The problem with a record's ``bi_base_url``; None when it is absent or allowed.
+
+    Every sign-in sends the org's API key to this URL, so in a record it can only be the
+    org's own Big Interview host (what an absent one means), or, with the local stack's
+    setting, a URL on a loopback host (the sandbox Big Interview).
+    """
+    if base_url is None or not bi_org:
+        return None
+    expected = f"https://{bi_org}.biginterview.com"
+    if isinstance(base_url, str):
+        if base_url.rstrip("/").lower() == expected:
+            return None
+        if loopback_allowed and not url_problem(base_url) and is_loopback_host(split_url(base_url).hostname):
+            return None
+    allowed = " (or a loopback URL, in the local stack)" if loopback_allowed else ""
+    return f"{field} must be {expected!r}, the record's org's own host{allowed}, got {_shown(base_url)}"
 
 
 def _shown(value: Any) -> str:

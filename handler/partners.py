@@ -31,7 +31,14 @@ from handler.config import Partner, Runtime, TokenPolicy
 from handler.errors import ConfigError, InvalidIssuer, MissingClaim, PartnerUnavailable, SsoError
 from handler.keys import HttpFetcher, JwksKeySource, KeySource
 from handler.partner_api import PartnerApiClient
-from handler.partner_record import PARTNER_KIND, PartnerRecord, parse_partner_record, record_kind
+from handler.partner_record import (
+    PARTNER_KIND,
+    RECORD_LIMITS,
+    PartnerRecord,
+    parse_partner_record,
+    record_kind,
+    record_partner_id,
+)
 from handler.secret_source import SecretSource
 from handler.telemetry import Telemetry
 from handler.tokens import TokenVerifier
@@ -39,6 +46,7 @@ from handler.tokens import TokenVerifier
 __all__ = [
     "ENVIRONMENT_PARTNER",
     "UNKNOWN_PARTNER",
+    "InvalidRecord",
     "PartnerDirectory",
     "PartnerRegistry",
     "PartnerServices",
@@ -51,8 +59,8 @@ __all__ = [
 # token whose partner is not known: with the registry's ids, the only values it takes.
 ENVIRONMENT_PARTNER = "environment"
 UNKNOWN_PARTNER = "unknown"
-# An issuer longer than this is no registry key: refused without a lookup.
-_MAX_ISSUER_LENGTH = 512
+# An issuer longer than a record's may be is no registry key: refused without a lookup.
+_MAX_ISSUER_LENGTH = RECORD_LIMITS["issuer"]
 
 
 @dataclass(frozen=True)
@@ -222,6 +230,7 @@ class _Wired:
     # After a failed read, the record is used without asking DynamoDB until then: in an
     # outage, every request would otherwise wait out the client's timeouts.
     held_until: float = -math.inf
+    read_at: float = -math.inf  # the last successful read: stale use is bounded from it
 
 
 class PartnerRegistry:
@@ -243,8 +252,13 @@ class PartnerRegistry:
         negative_seconds: float = 30.0,
         negative_entries: int = 1024,
         clock: Callable[[], float] = time.monotonic,
+        loopback_base_urls: bool = False,
+        stale_seconds: float = 900.0,
     ) -> None:
         self._provider_factory = provider_factory
+        # The local stack's setting (partner_record): records may name a loopback Partner API.
+        self.loopback_base_urls = loopback_base_urls
+        self._stale_seconds = stale_seconds  # PARTNER_REGISTRY_STALE_SECONDS
         self._provider: Any = None
         self._wiring = wiring
         self._cache_seconds = cache_seconds
@@ -317,17 +331,20 @@ class PartnerRegistry:
         try:
             text = self.record_text(issuer)
         except PartnerUnavailable:
-            if previous is not None:
-                # DynamoDB failed: the record we had still holds, for another cache period.
-                previous.held_until = now + self._cache_seconds
+            if previous is not None and now - previous.read_at <= self._stale_seconds:
+                # DynamoDB failed: the record we had still holds, for another cache period, but
+                # never beyond the stale bound (a partner disabled just before a lasting outage).
+                previous.held_until = min(now + self._cache_seconds, previous.read_at + self._stale_seconds)
                 return previous
             raise
         if text is None:
             self._wired.pop(issuer, None)  # a deleted partner stops here
             raise _unknown_issuer(issuer, "not in the partner registry")
         if previous is not None and previous.text == text:
+            previous.read_at = now
             return previous
         wired = self._wire(issuer, text)
+        wired.read_at = now
         self._wired[issuer] = wired
         return wired
 
@@ -337,13 +354,14 @@ class PartnerRegistry:
             # own): a token naming that key as its iss is from no partner.
             return _Wired(text, None, _unknown_issuer(issuer, "the key of a record that is not a partner's"))
         try:
-            record = parse_partner_record(issuer, text)
+            record = parse_partner_record(issuer, text, loopback_base_urls=self.loopback_base_urls)
         except ConfigError as error:
-            refusal = PartnerUnavailable(
+            refusal = InvalidRecord(
                 "this partner's sign-in is not configured correctly",
                 log_detail=f"partner registry record {issuer[:200]!r} is invalid: "
                 + "; ".join(error.problems),
             )
+            refusal.partner_id = record_partner_id(text) or UNKNOWN_PARTNER
             return _Wired(text, None, refusal)
         if not record.enabled:
             return _Wired(text, None, _disabled(record))
@@ -353,6 +371,13 @@ class PartnerRegistry:
         if self._provider is None:
             self._provider = self._provider_factory()
         return self._provider
+
+
+class InvalidRecord(PartnerUnavailable):
+    """A registry record the function cannot use (503 ``partner_unavailable``), labelled in logs
+    and metrics by the record's own partner id, so the per-partner alarm names the broken partner."""
+
+    partner_id: str = UNKNOWN_PARTNER
 
 
 def _unknown_issuer(issuer: str | None, why: str) -> InvalidIssuer:

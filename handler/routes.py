@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handler import __version__, api_description
 from handler.config import Config
 from handler.errors import NotFound, SsoError
-from handler.partners import UNKNOWN_PARTNER
+from handler.partners import UNKNOWN_PARTNER, InvalidRecord
 from handler.request import remaining_seconds, request_id, sign_in_request, wants_json
 from handler.responses import error_response, redirect, redirect_as_json, with_security_headers
 from handler.sign_in import Refusal, SignIn, SsoService
@@ -84,6 +84,8 @@ def create_handler(
         label = None
         if service.partners.labelled:  # registry mode: by registry id, or "unknown" before one is found
             label = outcome.partner.partner_id if outcome.partner is not None else UNKNOWN_PARTNER
+            if isinstance(outcome, Refusal) and isinstance(outcome.error, InvalidRecord):
+                label = outcome.error.partner_id  # no services, but the broken record's own id
         log_outcome(logger, telemetry, outcome, started, label=label)
         prefers_json = wants_json(event)
         if isinstance(outcome, Refusal):

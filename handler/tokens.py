@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import re
 import time
@@ -163,6 +164,12 @@ def _decode_segment(segment: str, what: str) -> dict[str, Any]:
         raise MalformedToken(f"the {what} is not base64url-encoded UTF-8 JSON") from None
     if not isinstance(document, dict):
         raise MalformedToken(f"the {what} is not a JSON object")
+    try:
+        # A JSON escape can spell a lone surrogate (\ud800): valid JSON, but no UTF-8 text,
+        # so every later encode of a claim (a hash, a URL, a log line) would fail after checks.
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedToken(f"the {what} holds text that is not UTF-8 (a lone surrogate)") from None
     return document
 
 

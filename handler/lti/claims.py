@@ -89,6 +89,8 @@ class LaunchVerifier(TokenVerifier):
     ) -> None:
         super().__init__(launch_policy(registration, leeway_seconds), keys)
         self._registration = registration
+        # sub is LTI's to check (_check_claims: lti_claim_invalid, as docs/lti.md says), not PyJWT's.
+        self._required = [claim for claim in self._required if claim != "sub"]
 
     def _user_id(self, claims: dict[str, Any], issuer: str) -> str:
         return lti_partner_id(issuer, claims["sub"])

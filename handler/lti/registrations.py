@@ -10,14 +10,14 @@ partner registry table (``RegistryRegistrations``): an item under the key
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from handler.config import LTI_FIELDS, MAX_LTI_ID, LtiRegistration, parse_registration
+from handler.config import LTI_FIELDS, LTI_MAX_ID, LtiRegistration, parse_registration
 from handler.errors import ConfigError, PartnerUnavailable
-from handler.partner_record import record_kind, record_problems
+from handler.partner_record import base_url_problem, record_kind, record_org, record_problems
+from handler.untrusted import parse_json
 
 __all__ = [
     "RECORD_KIND",
@@ -70,15 +70,22 @@ def registry_key(issuer: str, client_id: str) -> str:
     return f"lti|{issuer}|{client_id}"
 
 
-def registry_registration(key: str, document: Any) -> LtiRegistration:
+def registry_registration(key: str, document: Any, *, loopback_base_urls: bool = False) -> LtiRegistration:
     """A registry record stored under ``key``, or ``ConfigError`` naming each field.
 
-    ``parse_registration``'s rules, and a record's own: its ``kind``, ``enabled``, no unknown
-    fields, ``key`` = ``registry_key(iss, client_id)``, and secrets under the registry's prefix.
+    ``parse_registration``'s rules, and a record's own (``record_problems``: ``kind``,
+    ``enabled``, no unknown fields, its secrets in its org's folder), ``key`` =
+    ``registry_key(iss, client_id)``, and its Partner API on its org's own host
+    (``base_url_problem``; loopback too with ``loopback_base_urls``, the local stack's setting).
     """
     if not isinstance(document, dict):
         raise ConfigError(["value must be a JSON object"])
     problems = record_problems(document, RECORD_KIND, "platform registration", set(LTI_FIELDS))
+    if problem := base_url_problem(
+        "bi_base_url", record_org(document), document.get("bi_base_url"), loopback_base_urls
+    ):
+        problems.append(problem)
+        document = {name: value for name, value in document.items() if name != "bi_base_url"}
     enabled = document.get("enabled", True)
     registration: LtiRegistration | None = None
     try:
@@ -105,13 +112,14 @@ class RegistryRegistrations:
     cannot answer. A login without ``client_id`` cannot be looked up here (the key holds it).
     """
 
-    def __init__(self, record_text: Callable[[str], str | None]) -> None:
+    def __init__(self, record_text: Callable[[str], str | None], loopback_base_urls: bool = False) -> None:
         self._record_text = record_text
+        self._loopback_base_urls = loopback_base_urls  # the local stack's setting (partner_record)
 
     def find(self, issuer: str, client_id: str | None) -> LtiRegistration | None:
         # No registration has an iss or client_id this long (parse_registration), and the key of
         # one could exceed DynamoDB's 2048-byte partition key limit: GetItem would fail (a 503).
-        if client_id is None or len(issuer) > MAX_LTI_ID or len(client_id) > MAX_LTI_ID:
+        if client_id is None or len(issuer) > LTI_MAX_ID or len(client_id) > LTI_MAX_ID:
             return None
         key = registry_key(issuer, client_id)
         try:
@@ -126,7 +134,9 @@ class RegistryRegistrations:
         if kind != RECORD_KIND:
             return None  # another kind's record under this key: no registration
         try:
-            registration = registry_registration(key, json.loads(text))
+            registration = registry_registration(
+                key, parse_json(text), loopback_base_urls=self._loopback_base_urls
+            )
         except ConfigError as error:
             raise RegistrationUnavailable(
                 f"the registry record {key[:400]!r} is invalid: " + "; ".join(error.problems)

@@ -45,10 +45,11 @@ def _state_cookie(name: str, value: str, max_age: int) -> Cookie:
     # SameSite=None: the platform's form post to /lti/launch is a cross-site request.
     # Partitioned (CHIPS) keeps the cookie usable when the launch runs in an LMS frame in
     # browsers that block unpartitioned third-party cookies.
+    # Path=/ and no Domain: what the name's __Host- prefix requires (state_cookie_name).
     return Cookie(
         name,
         value,
-        path="/lti/",
+        path="/",
         secure=True,
         http_only=True,
         same_site=SameSite.NONE_MODE,

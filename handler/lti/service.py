@@ -31,7 +31,6 @@ from handler.lti.errors import (
     LtiBadRequest,
     LtiProfileNotReleased,
     LtiRegistrationUnavailable,
-    StateCookieMissing,
     StateRefused,
     TargetLinkElsewhere,
     UnknownRegistration,
@@ -49,6 +48,7 @@ from handler.partners import PartnerRegistry, PartnerServices, PartnerWiring
 from handler.secret_source import SecretSource
 from handler.sign_in import Refusal, SignIn, finish, landing
 from handler.tokens import UnverifiedToken, parse_token
+from handler.untrusted import split_url
 from handler.url_rules import is_loopback_host, origin_of
 
 __all__ = [
@@ -139,15 +139,22 @@ class ReadBinding:
 
 def our_origin(host: str) -> str | None:
     """This service's origin as the browser reached it: https, or http on a loopback host (``make dev``)."""
-    hostname = urlsplit(f"//{host}").hostname if host else None
+    try:
+        hostname = split_url(f"//{host}").hostname if host else None
+    except ValueError:  # a Host header such as "[" (an unclosed IPv6 bracket): not ours
+        return None
     if not hostname:
         return None
     return f"{'http' if is_loopback_host(hostname) else 'https'}://{host.lower()}"
 
 
 def state_cookie_name(state: str) -> str:
-    """One cookie per login, so launches started in two tabs do not overwrite each other's."""
-    return f"lti-state-{digest(state)[:16]}"
+    """One cookie per login, so launches started in two tabs do not overwrite each other's.
+
+    ``__Host-``: the browser accepts it only Secure, with Path=/ and no Domain, from this
+    very host, so no sibling subdomain of a custom domain can plant one (RFC 6265bis).
+    """
+    return f"__Host-lti-state-{digest(state)[:16]}"
 
 
 @dataclass
@@ -242,12 +249,9 @@ class LtiService:
             target = storage_target(form, query or {})
             if binding is None and READ_FIELD not in form and (target is not None or framed):
                 return self._read_binding(target, parse_token(id_token))
-            if binding is None:
-                raise StateCookieMissing(
-                    "the browser sent no cookie for this state: third-party cookies blocked in a frame, "
-                    "or the launch finished in another browser"
-                )
             token = parse_token(id_token)
+            # No cookie (nor stored binding) is no binding: the state's own item then says why (used,
+            # expired, or live and so really a cookie the browser did not send), as use_once answers.
             issued = self.states.use_once(state, binding, self.clock())
             state_used = True
             registration = self._registration(issued.issuer, issued.client_id)
@@ -339,7 +343,7 @@ def wire_lti(
     if settings.registration is not None:
         sources.append(EnvironmentRegistrations(settings.registration))
     if registry is not None:
-        sources.append(RegistryRegistrations(registry.record_text))
+        sources.append(RegistryRegistrations(registry.record_text, registry.loopback_base_urls))
     states = LaunchStates(settings.state_table, settings.state_seconds, clients.factory("dynamodb"))
     service = LtiService(tuple(sources), states, wiring, clock, settings.leeway_seconds)
     tool_key = KmsToolKey(settings.tool_key_id, clients.factory("kms")) if settings.tool_key_id else None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handler.errors import ReplayStoreUnavailable
-from handler.lti.errors import LaunchExpired, StateRefused
+from handler.lti.errors import LaunchExpired, StateCookieMissing, StateRefused
 from handler.replay import put_if_new, store_client
 
 __all__ = ["IssuedLaunch", "LaunchStates", "digest"]
@@ -77,8 +77,14 @@ class LaunchStates:
         if put_if_new(self._client, self._table_name, item, "launch state") is not None:
             raise ReplayStoreUnavailable("DynamoDB (launch state): the state's item exists")
 
-    def use_once(self, state: str, binding: str, now: float) -> IssuedLaunch:
-        """Mark the state used if it is ours, unused, unexpired and this browser's; what it was issued for."""
+    def use_once(self, state: str, binding: str | None, now: float) -> IssuedLaunch:
+        """Mark the state used if it is ours, unused, unexpired and this browser's; what it was issued for.
+
+        ``binding`` is None when the browser sent no cookie for the state: the conditional
+        write then cannot succeed (no binding matches), and the item it returns tells a
+        reload of a finished launch (used) and a launch after the state's lifetime
+        (expired) from a cookie the browser withheld (``StateCookieMissing``).
+        """
         client = store_client(self._client, "launch state")
         claim = uuid.uuid4().hex
         try:
@@ -92,7 +98,7 @@ class LaunchStates:
                 ),
                 ExpressionAttributeValues={
                     ":claim": {"S": claim},
-                    ":binding": {"S": digest(binding)},
+                    ":binding": {"S": digest(binding) if binding is not None else "no cookie"},
                     ":now": {"N": str(int(now))},
                 },
                 ReturnValues="ALL_NEW",
@@ -124,18 +130,23 @@ class LaunchStates:
         return login
 
 
-def _refusal(item: dict[str, Any], binding: str, now: float) -> Exception:
-    """Why a state could not be used: never issued (or gone), used, expired, or another browser's."""
+def _refusal(item: dict[str, Any], binding: str | None, now: float) -> Exception:
+    """Why a state could not be used: unknown, used, expired, no cookie, or another browser's."""
     if not item:
         return StateRefused("the state is not one this service issued, or it has expired")
     if "used_by" in item:
         return StateRefused("the state was already used: a launch is used once")
-    if not hmac.compare_digest(item.get("binding_sha256", {}).get("S", ""), digest(binding)):
-        return StateRefused(
-            "the state was issued to another browser (its cookie or stored binding does not match)"
-        )
     if float(item.get("expires_at", {}).get("N", "0")) <= now:
         return LaunchExpired(
             "the launch took longer than the state's lifetime; start it again from the course"
+        )
+    if binding is None:
+        return StateCookieMissing(
+            "the browser sent no cookie for this state: third-party cookies blocked in a frame, "
+            "or the launch finished in another browser"
+        )
+    if not hmac.compare_digest(item.get("binding_sha256", {}).get("S", ""), digest(binding)):
+        return StateRefused(
+            "the state was issued to another browser (its cookie or stored binding does not match)"
         )
     return StateRefused("the state cannot be used")

@@ -38,6 +38,7 @@ class KmsToolKey:
         self._key_id = key_id
         self._client_factory = client_factory
         self._jwks: dict[str, Any] | None = None
+        self._client: Any = None  # made once, kept after a failed call too: creating one is slow
         self._lock = threading.Lock()
 
     def jwks(self) -> dict[str, Any]:
@@ -48,7 +49,9 @@ class KmsToolKey:
 
     def _public_jwk(self) -> dict[str, Any]:
         try:
-            answer = self._client_factory().get_public_key(KeyId=self._key_id)
+            if self._client is None:
+                self._client = self._client_factory()
+            answer = self._client.get_public_key(KeyId=self._key_id)
         except Exception as error:  # noqa: BLE001 - any failure: 503, the platform retries
             raise ToolKeyUnavailable(f"KMS GetPublicKey: {type(error).__name__}") from None
         if answer.get("KeyUsage") != "SIGN_VERIFY" or "RSASSA_PKCS1_V1_5_SHA_256" not in answer.get(

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import urllib3
 
-from handler.partner_record import PARTNER_KIND, SECRET_PREFIX, parse_partner_record
+from handler.partner_record import LOOPBACK_BASE_URLS, PARTNER_KIND, SECRET_PREFIX, parse_partner_record
 from infra.bench.child import HOST as CHILD_HOST
 from infra.bench.child import check, event_for
 from infra.bench.latency import DEFAULT_PROFILE, Delay, LatencyNetwork, ProxiedIdentityProvider
@@ -352,7 +352,7 @@ def measure_cold_latency(runner: Runner) -> dict[str, Any]:
         partner_api = proxies["partner_api"]
         # The registry partner: the identity provider above (by discovery), the same org, its
         # API key under the prefix the function's role may read in registry mode.
-        registry_secret = f"{SECRET_PREFIX}{REGISTRY_PARTNER}/api-key"
+        registry_secret = f"{SECRET_PREFIX}sandbox/{REGISTRY_PARTNER}-api-key"  # its org's folder
         put_secret(stack.secrets_client(), registry_secret, api_key_secret_value(stack.api_key))
         record = {
             "kind": PARTNER_KIND,
@@ -365,7 +365,8 @@ def measure_cold_latency(runner: Runner) -> dict[str, Any]:
             "max_age_seconds": 3600,  # as the environment's JWT_MAX_AGE_SECONDS: the bench's tokens
             "enabled": True,
         }
-        parse_partner_record(identity_provider.issuer, json.dumps(record))  # a bad record fails here
+        # A bad record fails here (by the local stack's rules: its Partner API is on loopback).
+        parse_partner_record(identity_provider.issuer, json.dumps(record), loopback_base_urls=True)
         create_registry_table(REGION, stack.moto.url, REGISTRY_TABLE).put_item(
             TableName=REGISTRY_TABLE,
             Item={"issuer": {"S": identity_provider.issuer}, "value": {"S": json.dumps(record)}},
@@ -393,6 +394,7 @@ def measure_cold_latency(runner: Runner) -> dict[str, Any]:
                 "registry": environment
                 | {
                     "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE,
+                    LOOPBACK_BASE_URLS: "true",
                     "JWT_ISSUER": ENVIRONMENT_PARTNER_ISSUER,
                     "JWT_JWKS_URL": f"{proxies['environment_identity_provider'].url}/.well-known/jwks.json",
                     "BI_BASE_URL": proxies["environment_partner_api"].url,

@@ -126,6 +126,7 @@ MANAGED_VARIABLES = (
     "REPLAY_TABLE_NAME",
     "PARTNER_REGISTRY_TABLE",
     "PARTNER_REGISTRY_CACHE_SECONDS",
+    "PARTNER_REGISTRY_STALE_SECONDS",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
     "AWS_ACCESS_KEY_ID",
@@ -312,6 +313,10 @@ class LocalStack(Service):
                 )
             self._start_demo_partners(client, endpoint)
             stack_values["PARTNER_REGISTRY_TABLE"] = SANDBOX_REGISTRY_TABLE
+            # The demo records' Partner APIs are sandbox servers on loopback: the local stack's setting.
+            from handler.config import LOOPBACK_BASE_URLS
+
+            stack_values[LOOPBACK_BASE_URLS] = "true"
             if self.lms is not None and self.big_interview is not None:
                 self._register_lms_in_registry(client, endpoint, stack_values)
 
@@ -375,7 +380,7 @@ class LocalStack(Service):
         from handler.partner_record import SECRET_PREFIX
 
         assert self.big_interview is not None
-        secret_id = f"{SECRET_PREFIX}{SANDBOX_ORG}-lms/api-key"
+        secret_id = f"{SECRET_PREFIX}{SANDBOX_ORG}/lms-api-key"  # under its org's folder
         put_secret(secrets, secret_id, api_key_secret_value(self.big_interview.api_key))
         issuer, client_id = stack_values.pop("LTI_ISSUER"), stack_values.pop("LTI_CLIENT_ID")
         record: dict[str, Any] = {
@@ -391,7 +396,8 @@ class LocalStack(Service):
             "enabled": True,
         }
         key = registry_key(issuer, client_id)
-        registry_registration(key, record)  # as make partner-add does: validated before it is written
+        # As make partner-add does: validated before it is written (by the local stack's rules).
+        registry_registration(key, record, loopback_base_urls=True)
         registry = create_registry_table(self.region, endpoint, SANDBOX_REGISTRY_TABLE)
         registry.put_item(
             TableName=SANDBOX_REGISTRY_TABLE, Item={"issuer": {"S": key}, "value": {"S": json.dumps(record)}}

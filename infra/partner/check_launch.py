@@ -33,7 +33,7 @@ from handler.lti.registrations import LtiRegistration
 from handler.lti.service import LAUNCH_PATH, our_origin
 from handler.redirects import check_redirect_to
 from handler.tokens import parse_token
-from infra.partner.text import mask_email, mask_name
+from infra.partner.text import escaped, mask_email, mask_name
 
 # Which check each refusal code belongs to, in the order the service checks.
 STEPS = {
@@ -79,7 +79,8 @@ def check(
     token: str, registration: LtiRegistration, keys: JwksKeySource, tool: str | None, out: TextIO
 ) -> int:
     def say(mark: str, step: str, text: str) -> None:
-        print(f"{mark} {step:<12} {text}", file=out)
+        # Every line holds untrusted text (claims, the platform's values): escaped for the terminal.
+        print(escaped(f"{mark} {step:<12} {text}"), file=out)
 
     try:
         parsed = parse_token(token.strip())

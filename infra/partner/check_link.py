@@ -527,14 +527,14 @@ def settings_from_registry(partner: str, table: str | None, token: str, report: 
     from botocore.exceptions import BotoCoreError, ClientError
 
     from infra.tools.aws_environment import missing_setup
-    from infra.tools.partners import Registry
+    from infra.tools.partners import Registry, local_stack
 
     table = table or os.environ.get("PARTNER_REGISTRY_TABLE")
     if not table:
         raise UsageError("PARTNER= needs TABLE= (the stack's output PartnerRegistryTableName)")
     issuer = unverified_issuer(token)
     try:
-        found = Registry(table).get(issuer)
+        found = Registry(table, loopback_base_urls=local_stack(os.environ)).get(issuer)
     except (BotoCoreError, ClientError) as error:
         raise UsageError(f"cannot read the registry table {table}: {missing_setup(error) or error}") from None
     report.line(f"Partner registry {table}: the token's iss {shown(issuer)}")

@@ -39,17 +39,26 @@ def utc(moment: float) -> str:
         return f"{moment!r} (not a representable time)"
 
 
+def escaped(text: str) -> str:
+    """``text`` safe for a terminal: every character ``str.isprintable`` refuses (control
+    characters such as ESC and newline, C1 controls, bidi overrides, lone surrogates) is
+    written as its escape (``\\x1b``), as ``repr`` writes it, without the quotes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def mask_email(value: str) -> str:
     """``a***@example.edu``: enough to recognise whose token it is, not enough to leak the address."""
     local, at, domain = value.rpartition("@")
     if not at:
         return mask_name(value)
-    return f"{local[:1]}***@{domain}"
+    return escaped(f"{local[:1]}***@{domain}")
 
 
 def mask_name(value: str) -> str:
     """``D*** (4 characters)``: names are personal data too, so only their shape is shown."""
-    return f"{value[:1]}*** ({_plural(len(value), 'character')})" if value else "(empty)"
+    return escaped(f"{value[:1]}*** ({_plural(len(value), 'character')})") if value else "(empty)"
 
 
 def partner_id_problem(value: Any) -> str:

@@ -25,7 +25,7 @@ from handler.config import load_config
 from handler.container import Container
 from handler.http_pool import new_http_pool
 from handler.lti.registrations import registry_key
-from handler.partner_record import SECRET_PREFIX
+from handler.partner_record import LOOPBACK_BASE_URLS, SECRET_PREFIX
 from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import SECRET_ID
@@ -59,7 +59,7 @@ from tests.support import API_KEY, FakePartnerApi, SigningKey
 __all__ = ["moto_server", "platform_jwks", "platform_key"]  # fixtures shared with tests/lti
 
 BOTH = {"LtiLaunch": "Enabled", "PartnerRegistry": "Enabled", "ReplayProtection": "Disabled"}
-REGISTRATION_SECRET = f"{SECRET_PREFIX}lms/api-key"
+REGISTRATION_SECRET = f"{SECRET_PREFIX}xyz/lms-api-key"  # under its org's folder
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
 
 
@@ -251,6 +251,7 @@ def registry_tool(
         "LTI_STATE_TABLE_NAME": STATE_TABLE,
         "LTI_TOOL_KEY_ID": stage.key_id,
         "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE,
+        LOOPBACK_BASE_URLS: "true",  # the registration's Partner API is the loopback test server
     }
 
     def build(role: str) -> Tool:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from handler.partner_record import SECRET_PREFIX
+from handler.partner_record import LOOPBACK_BASE_URLS, SECRET_PREFIX
 from handler.partners import registry_provider
 from tests.deploy.templates import TEMPLATE_PATH, function_properties, load, transformed
 
@@ -111,3 +111,14 @@ def test_the_table_name_is_an_output_only_when_the_registry_is_on(template: dict
 
     assert output["Condition"] == "PartnerRegistryEnabled"
     assert output["Value"] == {"Ref": "PartnerRegistryTable"}
+
+
+def test_the_deployed_function_can_never_allow_loopback_base_urls_in_records(
+    template: dict[str, Any],
+) -> None:
+    # The local stack's setting: a record's Partner API on loopback. No variable, parameter or
+    # Globals entry of the template may name it, so a deployed function never has it.
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+
+    assert LOOPBACK_BASE_URLS not in text
+    assert LOOPBACK_BASE_URLS not in function_properties(template)["Environment"]["Variables"]

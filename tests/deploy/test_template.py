@@ -59,6 +59,10 @@ CONTRACT = {
     "LTI_DEPLOYMENT_IDS": "LtiDeploymentIds",
     "LTI_AUTH_URL": "LtiAuthUrl",
     "LTI_JWKS_URL": "LtiJwksUrl",
+    "LTI_STATE_SECONDS": "LtiStateSeconds",
+    "LTI_RETURN_URL": "LtiReturnUrl",
+    "PARTNER_REGISTRY_CACHE_SECONDS": "PartnerRegistryCacheSeconds",
+    "PARTNER_REGISTRY_STALE_SECONDS": "PartnerRegistryStaleSeconds",
 }
 # Literal values: not configurable per stack.
 LITERALS = {
@@ -93,6 +97,10 @@ DEFAULTS = {
     "LtiDeploymentIds": "",
     "LtiAuthUrl": "",
     "LtiJwksUrl": "",
+    "LtiStateSeconds": 600,
+    "LtiReturnUrl": "",
+    "PartnerRegistryCacheSeconds": 60,
+    "PartnerRegistryStaleSeconds": 900,
 }
 REQUIRED = {"BiOrg", "BiApiKeySecretId", "JwtIssuer", "JwtAudience"}
 ROUTES = {
@@ -370,8 +378,12 @@ def test_parameter_defaults_and_required_parameters(template: dict[str, Any]) ->
         (
             "LtiIssuer",
             ["", "https://canvas.instructure.com", "https://moodle.example.edu/"],
-            ["http://lms", "a b"],
+            ["http://lms", "a b", "https://lms.example.edu/?tenant=1", "https://lms.example.edu/#x"],
         ),
+        ("LtiStateSeconds", ["60", "600", "3600"], ["59", "3601", "abc"]),
+        ("LtiReturnUrl", ["", "https://lms.example.edu/courses"], ["http://lms.example.edu/", "a b"]),
+        ("PartnerRegistryCacheSeconds", ["5", "60", "3600"], ["4", "3601"]),
+        ("PartnerRegistryStaleSeconds", ["0", "900", "86400"], ["-1", "86401"]),
         ("LtiClientId", ["", "10000000000042", "b0c8e4f5-client"], ["a b", "x" * 256]),
         ("LtiDeploymentIds", ["", "1:8865aa05", "a,b"], ["a b", "a,,b", ",a"]),
         ("LtiAuthUrl", ["", "https://sso.canvaslms.com/api/lti/authorize_redirect"], ["http://lms/auth"]),

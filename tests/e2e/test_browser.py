@@ -155,12 +155,20 @@ def test_a_link_used_twice_shows_the_already_used_page(
     assert browser_page.errors == []
 
 
-def developer_section(page: Page) -> tuple[str, str | None]:
-    """The page's "For the portal's developers" section: its text and its guide link."""
+def developer_section(page: Page) -> tuple[str, str]:
+    """The page's "For the portal's developers" section: its text, and the troubleshooting row it
+    names. The local stack publishes no guide (TROUBLESHOOTING_URL unset): the page names the
+    partner guide and links nowhere, rather than to an address the service would have to guess."""
     section = page.get_by_role("region", name="For the portal's developers")
     assert section.is_visible()
-    link = section.get_by_role("link")
-    return section.inner_text(), link.get_attribute("href")
+    assert section.get_by_role("link").count() == 0
+    text = section.inner_text()
+    named = re.search(
+        r"What (\S+) means and how to fix it: its row in the troubleshooting table of (.+)\.",
+        text,
+    )
+    assert named is not None, text
+    return text, f"{named.group(2)}#{named.group(1)}"
 
 
 def test_a_configuration_error_page_tells_the_user_to_contact_support_and_the_developer_why(
@@ -180,7 +188,7 @@ def test_a_configuration_error_page_tells_the_user_to_contact_support_and_the_de
     assert "click the link again" not in text and "try again in" not in text
     details, guide = developer_section(page)
     assert "aud is 'portal-internal'; expected 'big-interview-sso'" in details
-    assert guide is not None and guide.endswith("docs/partner-guide.md#invalid_audience")
+    assert guide == "the partner guide (docs/partner-guide.md, from the service's operator)#invalid_audience"
     assert token not in page.content()
     page.screenshot(path=str(artifacts / "configuration-error.png"), full_page=True)
     assert browser_page.errors == []
@@ -204,7 +212,7 @@ def test_a_new_user_without_a_profile_gets_the_profile_required_page_then_a_fres
     assert page.locator("p.ref code").first.inner_text() == "profile_required"
     details, guide = developer_section(page)
     assert "the token has no given_name, family_name, email" in details
-    assert guide is not None and guide.endswith("#profile_required")
+    assert guide.endswith("(docs/partner-guide.md, from the service's operator)#profile_required")
     page.screenshot(path=str(artifacts / "profile-required.png"), full_page=True)
 
     again = page.reload()

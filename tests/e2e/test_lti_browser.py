@@ -114,7 +114,7 @@ def test_a_replayed_id_token_is_refused(lti_stack: LocalStack, browser_page: Bro
     page.wait_for_url(re.compile(re.escape(lti_stack.big_interview_url)))
     [launch] = launches
     form, cookie = launch.post_data or "", launch.header_value("cookie") or ""
-    assert "id_token=" in form and cookie.startswith("lti-state-")
+    assert "id_token=" in form and cookie.startswith("__Host-lti-state-")
     leakcheck.register(*(item.split("=", 1)[1] for item in form.split("&")), cookie.split("=", 1)[1])
     calls = lti_stack.api_calls
 

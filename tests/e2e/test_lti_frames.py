@@ -131,7 +131,7 @@ def test_in_a_frame_that_keeps_the_cookie_the_cookie_is_used(
     assert lti_stack.api_calls == calls + 1
     # One launch post, carrying the (partitioned) state cookie: no storage round trip.
     [launch] = launches
-    assert (launch.header_value("cookie") or "").startswith("lti-state-")
+    assert (launch.header_value("cookie") or "").startswith("__Host-lti-state-")
     assert framed_page.errors == []
 
 

@@ -1,7 +1,9 @@
 """Hypothesis profiles and one long-lived handler for the property tests.
 
 Profiles (``HYPOTHESIS_PROFILE``): ``ci`` (the default, what ``make test`` runs:
-1,800 examples over the four properties, 11 to 18 s on two cores; it must stay
+2,500 examples over the seven properties, ``/sso``'s four and
+``test_lti_properties``' three; 15 to 24 s on two cores with the machine at a
+load of 7, ``/sso``'s 8 s and LTI's 4.5 s in one process each; it must stay
 under 30 s) and
 ``long`` (``make fuzz``: 50,000 examples per property, no deadline). Neither
 writes to ``.hypothesis/`` in the working tree: ``ci`` keeps no database, and
@@ -28,6 +30,7 @@ from handler.config import load_config
 from handler.container import Container
 from handler.http_pool import new_http_pool
 from tests.conftest import SECRET_ID, Sso
+from tests.lti.conftest import PLATFORM_JWKS_PATH, STATE_TABLE, Tool, lti_env
 from tests.support import API_KEY, AUDIENCE, ISSUER, FakePartnerApi, SigningKey, fake_aws_environment
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -102,5 +105,46 @@ def fuzz_sso(
             config = load_config(env)
             container = Container.build(config, new_http_pool(ca_certs=str(ca_file)))
             yield Sso(config, container.handler(), container)
+            _partner_server.clear()
+            _jwks_server.clear()
+
+
+@pytest.fixture(scope="module")
+def fuzz_lti(
+    _partner_server: HTTPServer,
+    _jwks_server: HTTPServer,
+    ca_file: Path,
+    fuzz_partner_api: FakePartnerApi,
+) -> Iterator[Tool]:
+    """One handler with LTI launches on (as ``tests/lti``'s ``tool``), for every example of a module."""
+    from moto import mock_aws
+
+    with pytest.MonkeyPatch.context() as patch:
+        fake_aws_environment(patch)
+        with mock_aws():
+            import boto3
+
+            boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+                Name=SECRET_ID, SecretString=f'{{"api_key": "{API_KEY}"}}'
+            )
+            boto3.client("dynamodb", region_name="us-east-1").create_table(
+                TableName=STATE_TABLE,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            kms = boto3.client("kms", region_name="us-east-1")
+            key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+            platform_key = SigningKey.rsa(kid="fuzz-platform")
+            _jwks_server.expect_request(PLATFORM_JWKS_PATH).respond_with_json({"keys": [platform_key.jwk]})
+            _jwks_server.expect_request("/jwks.json").respond_with_json({"keys": []})
+            _partner_server.expect_request(
+                re.compile(r"^/api/users/[^/]+$"), method="POST"
+            ).respond_with_handler(fuzz_partner_api)
+            env = lti_env(_partner_server, _jwks_server, key_id)
+            config = load_config(env)
+            container = Container.build(config, new_http_pool(ca_certs=str(ca_file)))
+            assert container.lti is not None
+            yield Tool(container.handler(), container.lti, fuzz_partner_api, platform_key, container)
             _partner_server.clear()
             _jwks_server.clear()

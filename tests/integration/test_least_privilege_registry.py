@@ -20,7 +20,7 @@ import boto3
 import pytest
 from pytest_httpserver import HTTPServer
 
-from handler.config import load_config
+from handler.config import LOOPBACK_BASE_URLS, load_config
 from handler.container import Container
 from handler.http_pool import new_http_pool
 from handler.partner_record import SECRET_PREFIX
@@ -165,6 +165,7 @@ def registry_sign_in(
         "BI_API_KEY_SECRET_ID": SECRET_ID + "-registry",
         "REPLAY_TABLE_NAME": REPLAY_TABLE + "-registry",
         "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE,
+        LOOPBACK_BASE_URLS: "true",  # the record's Partner API is the loopback test server
     }
     config = load_config(env)
     telemetry = new_telemetry()

@@ -32,6 +32,7 @@ from handler.config import load_config
 from handler.container import Container
 from handler.errors import InvalidIssuer
 from handler.http_pool import new_http_pool
+from handler.partner_record import RECORD_LIMITS
 from handler.partners import registry_provider
 from handler.telemetry import new_telemetry
 from tests import leakcheck
@@ -41,6 +42,7 @@ from tests.registry_support import REGISTRY_TABLE, create_registry_table, partne
 from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint
 
 HMAC_SECRET = secrets.token_hex(32)
+STALE_SECONDS = 600  # the fixture's PARTNER_REGISTRY_STALE_SECONDS
 leakcheck.register(HMAC_SECRET)
 
 
@@ -151,7 +153,14 @@ def registry(
         )
         put_record(dynamodb, partner.record)
     get_items: list[str] = []
-    env = {**base_env, "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE, "REPLAY_TABLE_NAME": REPLAY_TABLE}
+    env = {
+        **base_env,
+        "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE,
+        "REPLAY_TABLE_NAME": REPLAY_TABLE,
+        # The records' Partner APIs are on loopback: the local stack's setting (never the template's).
+        "REGISTRY_LOOPBACK_BASE_URLS": "true",
+        "PARTNER_REGISTRY_STALE_SECONDS": str(STALE_SECONDS),
+    }
     config = load_config(env)
     telemetry = new_telemetry()
     container = Container.build(
@@ -331,7 +340,7 @@ def test_a_record_pointing_at_a_secret_outside_the_prefix_refuses_that_partner_o
 
     assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
     detail = summaries(caplog)[-1]["detail"]
-    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in detail
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/campus-c/'" in detail
     assert c.api.calls == []
     assert sign_in(registry, b.token())["statusCode"] == 302
 
@@ -536,3 +545,109 @@ def test_a_token_naming_the_key_of_another_kind_of_record_is_from_no_partner(
     assert (response["statusCode"], error_code(response)) == (401, "invalid_issuer")
     assert "not a partner's" in summaries(caplog)[-1]["detail"]
     assert a.api.calls == []
+
+
+def test_an_issuer_at_the_records_limit_is_looked_up_and_signs_in(registry: Registry) -> None:
+    # The tool and the function share one limit (handler.partner_record.RECORD_LIMITS): a record
+    # the tool accepts is one the function finds, and one character more is refused by both.
+    a = registry.partners["campus-a"]
+    issuer = "https://idp.test/" + "i" * (RECORD_LIMITS["issuer"] - 17)
+    a.issuer = issuer
+    registry.put(a, issuer=issuer)
+
+    assert sign_in(registry, a.token())["statusCode"] == 302
+    too_long = json_sign_in(registry, a.token(iss=issuer + "i"))
+    assert (too_long["statusCode"], error_code(too_long)) == (401, "invalid_issuer")
+
+
+# ---- a record cannot send its org's API key to another host, nor use another org's key -----------------
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (
+            {"bi_base_url": "https://attacker.example"},
+            "bi_base_url must be 'https://campus-a.biginterview.com'",
+        ),
+        (
+            {"api_key_secret_id": "big-interview-sso/campus-b/api-key"},
+            "api_key_secret_id must name a secret under 'big-interview-sso/campus-a/'",
+        ),
+    ],
+    ids=["another-host", "another-orgs-secret"],
+)
+def test_a_record_naming_another_host_or_another_orgs_secret_refuses_and_sends_no_key(
+    registry: Registry, caplog: pytest.LogCaptureFixture, changes: dict[str, str], problem: str
+) -> None:
+    a, b = registry.partners["campus-a"], registry.partners["campus-b"]
+    registry.put(a, **changes)
+
+    refused = json_sign_in(registry, a.token())
+
+    assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
+    assert problem in summaries(caplog)[-1]["detail"]
+    assert a.api.calls == [] and b.api.calls == []
+
+
+def test_without_the_local_stacks_setting_a_loopback_base_url_is_refused(
+    registry: Registry, base_env: dict[str, str], ca_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As deployed (template.yaml never sets REGISTRY_LOOPBACK_BASE_URLS): the fixture's records
+    # name loopback Partner APIs, so none may be used.
+    config = load_config({**base_env, "PARTNER_REGISTRY_TABLE": REGISTRY_TABLE})
+    container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), new_telemetry())
+    deployed = Sso(config, container.handler(), container)
+    a = registry.partners["campus-a"]
+
+    refused = deployed(http_event(query={"jwt": a.token()}, headers={"accept": "application/json"}))
+
+    assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
+    assert "bi_base_url must be 'https://campus-a.biginterview.com'" in summaries(caplog)[-1]["detail"]
+    assert a.api.calls == []
+
+
+def test_in_a_lasting_registry_outage_a_known_record_is_used_for_the_stale_seconds_only(
+    registry: Registry,
+) -> None:
+    # A partner disabled just before the outage must not stay accepted as long as the outage lasts.
+    a = registry.partners["campus-a"]
+    partners = registry.sso.container.service.partners
+    now = [1000.0]
+    partners._clock = lambda: now[0]  # type: ignore[attr-defined]
+    partners._cache_seconds = 0  # type: ignore[attr-defined]  # every request reads DynamoDB
+    assert sign_in(registry, a.token())["statusCode"] == 302  # read at 1000
+
+    registry.dynamodb.delete_table(TableName=REGISTRY_TABLE)  # every GetItem now fails
+    now[0] += STALE_SECONDS
+    held = sign_in(registry, a.token())
+    now[0] += 1
+    refused = json_sign_in(registry, a.token())
+
+    assert held["statusCode"] == 302
+    assert (refused["statusCode"], error_code(refused)) == (503, "partner_unavailable")
+
+
+def test_an_invalid_records_refusals_are_labelled_by_its_partner_id(
+    registry: Registry, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # So the per-partner refusal alarm names the broken partner, not "unknown".
+    a = registry.partners["campus-a"]
+    registry.put(a, leeway_seconds="thirty")
+
+    refused = json_sign_in(registry, a.token())
+
+    assert error_code(refused) == "partner_unavailable"
+    assert summaries(caplog)[-1]["partner"] == "campus-a"
+    [refusal] = metric_names(capsys.readouterr().out)["SsoRefusedByPartner"]
+    assert refusal["partner"] == "campus-a"
+
+
+def test_an_invalid_record_without_a_valid_partner_id_is_labelled_unknown(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = registry.partners["campus-a"]
+    a.record = {**a.record, "partner": "Not An Id!"}
+    registry.put(a, leeway_seconds="thirty")
+
+    json_sign_in(registry, a.token())
+
+    assert summaries(caplog)[-1]["partner"] == "unknown"

@@ -469,3 +469,17 @@ def test_no_refusal_leaves_a_token_or_state_in_the_answer(tool: Tool, platform_k
         assert secret not in body
     decoded = jwt.decode(token, options={"verify_signature": False})
     assert decoded["email"] not in body and decoded["given_name"] not in body
+
+
+@pytest.mark.parametrize("claim", ["sub", "nonce", "given_name"])
+def test_a_signed_claim_holding_a_lone_surrogate_is_a_malformed_token_before_the_state_is_used(
+    tool: Tool, platform_key: SigningKey, assert_refused: Refused, claim: str
+) -> None:
+    login = tool.login()
+    claims = launch_claims(login.nonce)
+    # json.dumps spells a lone surrogate as the escape \ud800: valid JSON, signed by the platform.
+    payload_text = json.dumps({**claims, claim: claims[claim] + "\ud800"})
+    token = signed_text(platform_key, header(platform_key), payload_text)
+    assert_refused(tool.launch(token, login.state, login.cookie), 401, "malformed_token")
+    # Refused at the parse, so the state was not spent: the honest id_token still launches.
+    assert tool.launch_from(login)["statusCode"] == 302

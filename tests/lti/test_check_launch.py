@@ -98,3 +98,18 @@ def test_a_target_elsewhere_is_refused(platform_key: SigningKey, jwks_file: Path
 def test_an_unreadable_jwks_is_a_usage_error(platform_key: SigningKey, tmp_path: Path) -> None:
     code, _ = run(platform_token(platform_key, "n"), tmp_path / "missing.json")
     assert code == 2
+
+
+def test_untrusted_claims_reach_the_terminal_escaped(platform_key: SigningKey, jwks_file: Path) -> None:
+    token = platform_token(
+        platform_key,
+        "a-nonce",
+        email="o.b@evil\x1b]0;owned\x07.example",
+        given_name="\x1b[2JOttoline",
+        family_name="B\nforged line",
+    )
+    code, output = run(token, jwks_file)
+    assert code == 0, output
+    for control in ("\x1b", "\x07"):
+        assert control not in output
+    assert not [line for line in output.splitlines() if line.startswith("forged")]

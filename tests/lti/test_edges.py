@@ -196,3 +196,22 @@ def test_the_answers_that_carry_an_sso_token_keep_it_out_of_their_repr() -> None
     ]
     for answer in answers:
         assert "sso-token-must-not-show" not in repr(answer), type(answer).__name__
+
+
+def test_failing_jwks_requests_reuse_one_kms_client(lti_aws: dict[str, Any]) -> None:
+    made: list[Any] = []
+
+    def factory() -> Any:
+        made.append(boto3.client("kms", region_name="us-east-1"))
+        return made[-1]
+
+    tool_key = KmsToolKey(
+        "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000", factory
+    )
+    for _ in range(3):
+        with pytest.raises(ToolKeyUnavailable):
+            tool_key.jwks()
+    # Each request asks KMS again (the key may come back), on the one client: creating one is slow.
+    assert len(made) == 1
+    tool_key._key_id = lti_aws["key_id"]
+    assert tool_key.jwks()["keys"][0]["alg"] == "RS256" and len(made) == 1

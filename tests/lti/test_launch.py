@@ -17,6 +17,7 @@ import pytest
 from aws_lambda_powertools.shared.cookies import Cookie
 from pytest_httpserver import HTTPServer
 
+from handler.config import LOOPBACK_BASE_URLS
 from handler.lti.claims import CLAIM, lti_partner_id
 from handler.lti.registrations import registry_key
 from handler.lti.routes import _state_cookie
@@ -30,6 +31,7 @@ from tests.lti.conftest import (
     PLATFORM_JWKS_PATH,
     STATE_TABLE,
     SUB,
+    Login,
     Tool,
 )
 from tests.registry_support import create_registry_table, put_record
@@ -77,8 +79,26 @@ def test_each_login_gets_a_fresh_state_nonce_and_cookie(tool: Tool) -> None:
 
 def test_the_state_cookie_is_secure_httponly_samesite_none_partitioned_and_short_lived(tool: Tool) -> None:
     attributes = [part.strip() for part in tool.login().set_cookie.split(";")]
-    assert {"Secure", "HttpOnly", "SameSite=None", "Partitioned", "Path=/lti/"} <= set(attributes)
+    assert {"Secure", "HttpOnly", "SameSite=None", "Partitioned", "Path=/"} <= set(attributes)
     assert "Max-Age=600" in attributes
+
+
+def test_the_state_cookie_is_host_prefixed_so_no_sibling_subdomain_can_plant_it(tool: Tool) -> None:
+    # RFC 6265bis §4.1.3.2: a __Host- cookie is Secure, Path=/ and has no Domain, so the
+    # browser keeps it to this exact host: a sibling of a custom domain cannot set one.
+    login = tool.login()
+    name, attributes = login.cookie.split("=", 1)[0], [part.strip() for part in login.set_cookie.split(";")]
+    assert name.startswith("__Host-") and "Path=/" in attributes
+    assert not [part for part in attributes if part.lower().startswith("domain=")]
+
+
+def test_a_state_cookie_without_the_host_prefix_is_not_read(tool: Tool) -> None:
+    # What a sibling subdomain could plant (Domain=.example.test): the name without the prefix.
+    login = tool.login()
+    planted = login.cookie.removeprefix("__Host-")
+    assert planted != login.cookie
+    result = tool.launch(tool.token(login.nonce), login.state, planted)
+    _refused(result, tool, 400, "lti_state_cookie_missing")
 
 
 def test_the_state_table_holds_digests_and_an_expiry_never_the_values(tool: Tool) -> None:
@@ -209,7 +229,7 @@ class FromNow:
         ({CLAIM["target_link_uri"]: "https://evil.example/lti/launch"}, 400, "lti_target_link_uri"),
         ({"nonce": "a-nonce-we-never-issued"}, 401, "lti_state_invalid"),
         ({"nonce": None}, 401, "lti_claim_invalid"),
-        ({"sub": None}, 401, "missing_claim"),
+        ({"sub": None}, 401, "lti_claim_invalid"),  # docs/lti.md: no sub is an LTI claim error
         ({"sub": "x" * 256}, 401, "lti_claim_invalid"),
     ],
 )
@@ -248,16 +268,50 @@ def test_a_launch_without_its_state_cookie_says_to_open_a_new_window(tool: Tool)
     assert "new window" in _page(result) and "Safari" in _page(result)
 
 
-def test_an_expired_state_is_an_expired_launch(make_tool: Any) -> None:
-    tool = make_tool()
-    login = tool.login()
+def _expire(login: Login) -> None:
     boto3.client("dynamodb", region_name="us-east-1").update_item(
         TableName=STATE_TABLE,
         Key={"pk": {"S": "lti-state#" + hashlib.sha256(login.state.encode()).hexdigest()}},
         UpdateExpression="SET expires_at = :past",
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
     )
+
+
+def test_an_expired_state_is_an_expired_launch(make_tool: Any) -> None:
+    tool = make_tool()
+    login = tool.login()
+    _expire(login)
     _refused(tool.launch_from(login), tool, 401, "lti_launch_expired")
+
+
+def test_a_launch_after_the_states_lifetime_is_an_expired_launch_though_its_cookie_is_gone(
+    tool: Tool,
+) -> None:
+    # The cookie's Max-Age is the state's lifetime: by then the browser has dropped it.
+    login = tool.login()
+    _expire(login)
+    result = tool.launch(tool.token(login.nonce), login.state, cookie=None)
+    _refused(result, tool, 401, "lti_launch_expired")
+    assert "Safari" not in _page(result)
+
+
+def test_reloading_a_finished_launch_is_a_used_state_not_a_missing_cookie(tool: Tool) -> None:
+    login = tool.login()
+    form_token = tool.token(login.nonce)
+    finished = tool.launch(form_token, login.state, login.cookie)
+    assert finished["statusCode"] == 302
+    assert any(c.startswith(login.cookie.split("=", 1)[0] + "=;") for c in finished["cookies"])  # cleared
+    tool.partner_api.calls.clear()
+    # The browser's reload posts the same form, without the cleared cookie.
+    result = tool.launch(form_token, login.state, cookie=None)
+    _refused(result, tool, 401, "lti_state_invalid")
+    assert "Safari" not in _page(result) and "already used" in _page(result)
+
+
+def test_a_state_never_issued_without_a_cookie_is_an_invalid_state(tool: Tool) -> None:
+    login = tool.login()
+    result = tool.launch(tool.token(login.nonce), "A" * 43, cookie=None)
+    _refused(result, tool, 401, "lti_state_invalid")
 
 
 def test_the_platform_answering_with_an_error_is_a_clear_page(tool: Tool) -> None:
@@ -315,6 +369,8 @@ def test_the_partner_flow_is_unchanged_beside_lti(tool: Tool) -> None:
 
 REGISTRY = "bi-sso-test-registry"
 REGISTRY_SECRET_ID = "big-interview-sso/xyz/api-key"
+# The records' Partner API is the loopback test server: the local stack's setting allows it.
+LOCAL_STACK = {LOOPBACK_BASE_URLS: "true"}
 
 
 def _registry_with(records: list[dict[str, Any]], aws: Any) -> None:
@@ -346,7 +402,7 @@ def test_a_launch_from_a_platform_registered_in_the_registry_table(
 ) -> None:
     _registry_with([_lti_record(jwks_server, partner_server)], aws)
     # No LTI_ISSUER: the registry is the only source.
-    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY, **LOCAL_STACK)
     assert tool.login(client_id=None).result["statusCode"] == 400  # the registry is keyed by client_id
     result = tool.launch_from(tool.login())
     assert result["statusCode"] == 302, _page(result)[:300]
@@ -365,14 +421,14 @@ def test_a_registration_naming_a_secret_outside_the_prefix_is_refused_alone(
         jwks_server, partner_server, client_id="outside", api_key_secret_id="other-team/database-password"
     )
     _registry_with([_lti_record(jwks_server, partner_server), outside], aws)
-    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY, **LOCAL_STACK)
 
     refused = tool.login(client_id="outside").result
     signed_in = tool.launch_from(tool.login())
 
     assert refused["statusCode"] == 503 and "<code>lti_registration_unavailable</code>" in _page(refused)
     [line] = [r for r in _lti_lines(caplog) if r["outcome"] == "refused"]
-    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in line["detail"]
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/xyz/'" in line["detail"]
     assert signed_in["statusCode"] == 302, _page(signed_in)[:300]
     assert len(tool.partner_api.calls) == 1  # the other registration's student only
 
@@ -386,7 +442,7 @@ def test_a_disabled_registration_is_refused_as_unregistered_and_others_go_on(
 ) -> None:
     disabled = _lti_record(jwks_server, partner_server, client_id="disabled", enabled=False)
     _registry_with([_lti_record(jwks_server, partner_server, enabled=True), disabled], aws)
-    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY)
+    tool: Tool = make_tool(LTI_ISSUER=None, PARTNER_REGISTRY_TABLE=REGISTRY, **LOCAL_STACK)
 
     refused = tool.login(client_id="disabled").result
     signed_in = tool.launch_from(tool.login())
@@ -426,9 +482,9 @@ def test_lti_error_pages_speak_to_the_learning_platforms_administrator(tool: Too
 
 def test_the_state_cookie_is_powertools_own_with_partitioned_as_a_custom_attribute() -> None:
     # No cookie code of our own: Powertools' Cookie writes Partitioned (custom_attributes).
-    cookie = _state_cookie("lti-state-0123456789abcdef", "binding", 600)
+    cookie = _state_cookie("__Host-lti-state-0123456789abcdef", "binding", 600)
     assert type(cookie) is Cookie and cookie.custom_attributes == ["Partitioned"]
     assert str(cookie) == (
-        "lti-state-0123456789abcdef=binding; Path=/lti/; Max-Age=600; HttpOnly; Secure; SameSite=None"
+        "__Host-lti-state-0123456789abcdef=binding; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=None"
         "; Partitioned"
     )

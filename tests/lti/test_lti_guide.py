@@ -62,3 +62,38 @@ def test_the_guides_registry_record_is_what_make_partner_add_accepts() -> None:
 
     assert registration.enabled and registration.api_key_secret_id.startswith("big-interview-sso/")
     assert "make partner-add FILE=" in section and "make partner-disable PARTNER='lti|" in section
+
+
+def test_the_example_registry_registration_is_one_partner_add_accepts() -> None:
+    from handler.lti.registrations import registry_key, registry_registration
+
+    section = GUIDE.split("## Several platforms", 1)[1]
+    block = re.search(r"```json\n(.*?)```", section, flags=re.S)
+    assert block
+    record = json.loads(block.group(1))
+    record = {name: value for name, value in record.items() if value is not None}
+
+    registration = registry_registration(registry_key(record["iss"], record["client_id"]), record)
+
+    assert registration.api_key_secret_id.startswith(f"big-interview-sso/{registration.bi_org}/")
+
+
+def test_the_partner_id_example_is_what_the_service_computes() -> None:
+    from handler.lti.claims import lti_partner_id
+
+    section = GUIDE.split("### The student's Big Interview user, exactly", 1)[1].split("###", 1)[0]
+    iss, sub, partner_id = re.findall(r"`(https://[^`]+|[0-9a-f]{40}|lti-[A-Za-z0-9_-]{43})`", section)
+    assert lti_partner_id(iss, sub) == partner_id and len(partner_id) == 47
+
+
+def test_the_limits_table_gives_the_codes_values() -> None:
+    from handler.lti.claims import MAX_ID_TOKEN_LIFETIME
+    from handler.lti.service import LtiService
+    from handler.partner_record import LTI_MAX_DEPLOYMENT_IDS, LTI_MAX_ID
+    from handler.tokens import MAX_TOKEN_BYTES
+
+    section = GUIDE.split("### Limits", 1)[1].split("## ", 1)[0]
+    assert f"at most {MAX_ID_TOKEN_LIFETIME} s" in section
+    assert f"| {LtiService.leeway_seconds} s |" in section
+    assert f"| {MAX_TOKEN_BYTES // 1024} KiB" in section
+    assert f"| {LTI_MAX_ID} characters;" in section and f"| {LTI_MAX_DEPLOYMENT_IDS} |" in section

@@ -216,7 +216,8 @@ def test_a_used_or_unknown_state_gets_the_plain_page_without_a_button(tool: Tool
     assert tool.launch_from(login)["statusCode"] == 302
     for state in (login.state, "never-issued"):
         result = tool.launch(tool.token(login.nonce), state, None)
-        assert result["statusCode"] == 400 and "<code>lti_state_cookie_missing</code>" in result["body"]
+        # The state's item says why: used, or never issued; no button starts a login again.
+        assert result["statusCode"] == 401 and "<code>lti_state_invalid</code>" in result["body"]
         assert "<form" not in result["body"]
 
 

@@ -23,6 +23,7 @@ from handler.lti.registrations import (
     registry_key,
     registry_registration,
 )
+from handler.partner_record import LTI_MAX_DEPLOYMENT_IDS
 from handler.partners import PartnerRegistry, PartnerWiring, registry_provider
 from handler.telemetry import Telemetry
 
@@ -48,6 +49,7 @@ ENVIRONMENT: dict[str, str] = {
     "BI_API_KEY_SECRET_ID": RECORD["api_key_secret_id"],
 }
 REGISTRY_TABLE = "bi-sso-test-registry"
+KEY = f"lti|{ISS}|{CLIENT}"
 
 
 def test_a_record_becomes_a_registration_with_the_default_base_url() -> None:
@@ -183,7 +185,12 @@ def test_a_registry_record_is_found_by_iss_and_client_id(registry: Any) -> None:
 
 def test_two_schools_on_instructure_hosted_canvas_share_iss_and_differ_by_client_id(registry: Any) -> None:
     # Every Instructure-hosted Canvas signs as https://canvas.instructure.com.
-    other = {**RECORD, "client_id": "20000000000077", "bi_org": "other-school"}
+    other = {
+        **RECORD,
+        "client_id": "20000000000077",
+        "bi_org": "other-school",
+        "api_key_secret_id": "big-interview-sso/other-school/api-key",
+    }
     put(registry, registry_key(ISS, CLIENT), RECORD)
     put(registry, registry_key(ISS, "20000000000077"), other)
     registrations = source()
@@ -270,7 +277,9 @@ def test_a_registry_record_must_name_a_secret_under_the_prefix_the_environment_n
         registrations.find(ISS, CLIENT)
 
     # The partner records' rule, word for word (handler.partner_record), naming the field.
-    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in str(raised.value)
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/state-university/'" in str(
+        raised.value
+    )
     assert registrations.find(ISS, "arn-client") is not None  # an ARN of a secret under the prefix
     # A single-platform deployment's role reads the one secret it names: no prefix there.
     environment = {**ENVIRONMENT, "BI_API_KEY_SECRET_ID": "other-team/database-password"}
@@ -336,3 +345,82 @@ def test_the_exact_pair_is_checked_even_for_a_record_the_validator_accepts() -> 
     registrations = RegistryRegistrations(lambda key: text if key == stored else None)
     assert registrations.find("https://lms.example.edu/a|b", "42") == parse_registration(record)
     assert registrations.find("https://lms.example.edu/a", "b|42") is None
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://lms.example.edu\n",
+        "https://lms.example.edu/\nforged row",
+        "https://lms.example.edu/\x1b]0;owned\x07",
+        "https://lms.example.edu/?tenant=1",
+        "https://lms.example.edu/#top",
+        "http://lms.example.edu",
+        "lms.example.edu",
+    ],
+    ids=["newline", "newline-inside", "osc", "query", "fragment", "http", "no-scheme"],
+)
+def test_an_iss_must_be_an_https_url_without_query_or_fragment(issuer: str) -> None:
+    # LTI 1.3 Core §5.1.2 (OIDC's iss): https, scheme, host, optional port and path, nothing more.
+    with pytest.raises(ConfigError) as raised:
+        parse_registration({**RECORD, "iss": issuer})
+    assert any(problem.startswith("iss must") for problem in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize("client_id", ["abc\x1b[2Jdef", "abc\ndef", "caf\u00e9", "abc\x7f"])
+def test_a_client_id_must_be_printable_ascii(client_id: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_registration({**RECORD, "client_id": client_id})
+    assert any("client_id must be printable ASCII" in problem for problem in raised.value.problems)
+
+
+def test_an_iss_with_a_port_and_path_is_a_registration() -> None:
+    issuer = "https://lms.example.edu:8443/tenants/a"
+    assert parse_registration({**RECORD, "iss": issuer}).issuer == issuer
+
+
+def test_a_registration_with_more_deployment_ids_than_the_limit_is_refused_by_field() -> None:
+    too_many = [f"{n}:deployment" for n in range(LTI_MAX_DEPLOYMENT_IDS + 1)]
+    with pytest.raises(ConfigError) as raised:
+        parse_registration({**RECORD, "deployment_ids": too_many})
+    assert any(
+        problem.startswith(f"deployment_ids must be at most {LTI_MAX_DEPLOYMENT_IDS}")
+        for problem in raised.value.problems
+    ), raised.value.problems
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        *(
+            ("bi_base_url", url, "bi_base_url must be 'https://state-university.biginterview.com'")
+            for url in (
+                "https://attacker.example",
+                "https://other-org.biginterview.com",
+                "http://127.0.0.1:8443",
+            )
+        ),
+        *(
+            (
+                "api_key_secret_id",
+                secret,
+                "api_key_secret_id must name a secret under 'big-interview-sso/state-university/'",
+            )
+            for secret in (
+                "big-interview-sso/other-org/api-key",
+                "big-interview-sso/state-university-lms/api-key",
+            )
+        ),
+    ],
+)
+def test_a_registry_registration_sends_only_its_orgs_key_only_to_its_orgs_host(
+    field: str, value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        registry_registration(KEY, {**RECORD, field: value})
+    assert any(found.startswith(problem) for found in raised.value.problems), raised.value.problems
+
+
+def test_a_loopback_base_url_is_a_registry_registration_only_with_the_local_stacks_setting() -> None:
+    record = {**RECORD, "bi_base_url": "http://127.0.0.1:8443"}
+    assert registry_registration(KEY, record, loopback_base_urls=True).bi_base_url == "http://127.0.0.1:8443"

@@ -292,7 +292,7 @@ def test_partner_add_refuses_an_invalid_lti_registration_by_field_and_writes_not
     assert result.returncode != 0
     assert "the LTI registration is invalid" in result.stderr
     assert "jwks_url must use https://" in result.stderr
-    assert "api_key_secret_id must name a secret under 'big-interview-sso/'" in result.stderr
+    assert "api_key_secret_id must name a secret under 'big-interview-sso/state-university/'" in result.stderr
     assert "unknown fields ['deployment_id']" in result.stderr
     assert table.scan(TableName=REGISTRY_TABLE)["Items"] == []
 
@@ -354,3 +354,223 @@ def test_partner_add_refuses_an_lti_registration_whose_client_id_has_a_bar(
     assert result.returncode != 0
     assert "client_id must not contain '|' in a registry record" in result.stderr
     assert table.scan(TableName=REGISTRY_TABLE)["Items"] == []
+
+
+# ---- untrusted text reaches the operator's terminal escaped --------------------------------------------
+FORGED_ROW = "\nforged-partner       yes      forged-org           https://forged.test"
+TERMINAL_CONTROLS = ("\x1b", "\x07", "\x9b", "\r")
+
+
+def test_partner_list_prints_hostile_keys_and_fields_escaped(table: Any, moto_endpoint: str) -> None:
+    # Records written around the tool (the table is the source of truth): keys and values are
+    # untrusted text, and ESC / OSC sequences or a newline must not reach the terminal as such.
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    put_record(table, partner_record("x\x1b[2J", "https://idp.test/\x1b]0;owned\x07" + FORGED_ROW))
+    put_record(
+        table, lti_registration(iss="https://lms.test/\x1b[31m"), key="lti|https://lms.test/\x1b[31m|c\x9b"
+    )
+    put_record(table, {"kind": "other\x1b[5m"}, key="other" + FORGED_ROW)
+
+    result = make("partner-list", moto_endpoint)
+
+    assert result.returncode == 0, result.stderr
+    for control in TERMINAL_CONTROLS:
+        assert control not in result.stdout
+    assert not [line for line in result.stdout.splitlines() if line.startswith("forged")]
+    assert "\\x1b]0;owned\\x07" in result.stdout  # shown, escaped, so the operator sees it
+
+
+def test_partner_tool_refusals_print_hostile_values_escaped(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    result = make("partner-disable", moto_endpoint, PARTNER="nobody\x1b]0;owned\x07")
+
+    assert result.returncode != 0 and "no record has partner" in result.stderr
+    for control in TERMINAL_CONTROLS:
+        assert control not in result.stderr + result.stdout
+
+
+# ---- limits: the tool refuses what the function would ignore, by field ------------------------------------
+def test_partner_add_refuses_an_oversized_issuer_and_audience_by_field_and_writes_nothing(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    # The function ignores an issuer over 512 characters (invalid_issuer, no lookup), and an
+    # audience of 500,000 characters would have failed with DynamoDB's own error (item size).
+    issuer = "https://idp.test/" + "i" * 600
+    record = partner_record("campus-a", issuer, audience="a" * 500_000)
+
+    result = make("partner-add", moto_endpoint, FILE=str(write(tmp_path, record)))
+
+    assert result.returncode != 0
+    assert "issuer must be at most 512 characters" in result.stderr
+    assert "audience must be at most 512 characters" in result.stderr
+    assert "ValidationException" not in result.stderr
+    assert table.scan(TableName=REGISTRY_TABLE)["Items"] == []
+
+
+# ---- disabling always works; one partner id, one record, atomically -----------------------------------
+def test_partner_disable_disables_every_record_of_a_partner_id_even_two(
+    table: Any, moto_endpoint: str
+) -> None:
+    # Two records with one partner id (two adds that raced, or records written around the tool):
+    # the function serves both, so an incident's disable must stop both, not refuse.
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    put_record(table, partner_record("campus-a", ISSUER_B))
+
+    result = make("partner-disable", moto_endpoint, PARTNER="campus-a")
+
+    assert result.returncode == 0, result.stderr
+    assert stored(table, ISSUER_A)["enabled"] is False  # type: ignore[index]
+    assert stored(table, ISSUER_B)["enabled"] is False  # type: ignore[index]
+    assert ISSUER_A in result.stdout and ISSUER_B in result.stdout
+
+
+def test_partner_disable_changes_only_the_flag_of_an_invalid_record(table: Any, moto_endpoint: str) -> None:
+    record = partner_record("campus-a", ISSUER_A, leeway_seconds=999, surprise="field")
+    put_record(table, record)
+
+    result = make("partner-disable", moto_endpoint, PARTNER="campus-a")
+
+    assert result.returncode == 0, result.stderr
+    assert stored(table, ISSUER_A) == {**record, "enabled": False}
+
+
+class RacingClient:
+    """A DynamoDB client whose scan sees nothing and which runs ``before_write`` before its first
+    write: the interleavings of two operators (or a disable and a replace) made deterministic."""
+
+    def __init__(self, client: Any, before_write: Any = None, blind_scan: bool = False) -> None:
+        self._client = client
+        self._before_write = before_write
+        self._blind_scan = blind_scan
+        self.exceptions = client.exceptions
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name in ("put_item", "update_item", "transact_write_items") and self._before_write:
+            before, self._before_write = self._before_write, None
+            before()
+        return attribute
+
+    def get_paginator(self, name: str) -> Any:
+        if name == "scan" and self._blind_scan:
+
+            class Nothing:
+                def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                    return [{"Items": []}]
+
+            return Nothing()
+        return self._client.get_paginator(name)
+
+
+def test_two_adds_of_one_partner_id_that_race_store_one_record(table: Any) -> None:
+    from infra.tools.partners import Refused, Registry
+
+    # Both operators' scans ran before either wrote: the rule must hold at the write itself.
+    first = Registry(REGISTRY_TABLE, RacingClient(table, blind_scan=True))
+    second = Registry(REGISTRY_TABLE, RacingClient(table, blind_scan=True))
+    first.put(partner_record("campus-a", ISSUER_A), replace=False)
+
+    with pytest.raises(Refused, match="already has the record of issuer"):
+        second.put(partner_record("campus-a", ISSUER_B), replace=False)
+
+    assert stored(table, ISSUER_B) is None
+    assert stored(table, ISSUER_A) == partner_record("campus-a", ISSUER_A)
+
+
+def test_a_replace_that_renames_the_partner_frees_its_old_id(table: Any) -> None:
+    from infra.tools.partners import Registry
+
+    registry = Registry(REGISTRY_TABLE, table)
+    registry.put(partner_record("campus-a", ISSUER_A), replace=False)
+    registry.put(partner_record("campus-z", ISSUER_A), replace=True)
+
+    registry.put(partner_record("campus-a", ISSUER_B), replace=False)
+
+    assert stored(table, ISSUER_B)["partner"] == "campus-a"  # type: ignore[index]
+
+
+def test_a_disable_never_overwrites_a_change_made_meanwhile(table: Any) -> None:
+    from infra.tools.partners import Registry
+
+    put_record(table, partner_record("campus-a", ISSUER_A))
+    replaced = partner_record("campus-a", ISSUER_A, audience="changed-meanwhile")
+    registry = Registry(REGISTRY_TABLE, RacingClient(table, before_write=lambda: put_record(table, replaced)))
+
+    assert registry.set_enabled("campus-a", False) == [ISSUER_A]
+
+    assert stored(table, ISSUER_A) == {**replaced, "enabled": False}
+
+
+def test_partner_list_and_disable_do_not_show_the_partner_id_claims(
+    table: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    result = make(
+        "partner-add", moto_endpoint, FILE=str(write(tmp_path, partner_record("campus-a", ISSUER_A)))
+    )
+    assert result.returncode == 0, result.stderr
+
+    listed = make("partner-list", moto_endpoint).stdout.splitlines()
+
+    assert len(listed) == 2, listed  # the header and campus-a's row
+
+
+# ---- one platform, one signer, per org: its students are one set of users ------------------------------
+def test_a_registration_of_a_known_iss_in_the_same_org_with_another_jwks_url_is_refused(table: Any) -> None:
+    from infra.tools.partners import Refused, Registry
+
+    # partner_id hashes (iss, sub) only: another signer claiming this iss could mint its students.
+    registry = Registry(REGISTRY_TABLE, table)
+    registry.put(lti_registration(), replace=False)
+    impostor = lti_registration(client_id="other", jwks_url="https://lms.attacker.example/jwks")
+
+    with pytest.raises(Refused, match="must use the same jwks_url"):
+        registry.put(impostor, replace=False)
+
+    assert stored(table, f"lti|{LTI_ISS}|other") is None
+
+
+@pytest.mark.parametrize("blind_scan", [False, True], ids=["scan", "race"])
+def test_registrations_of_one_iss_in_one_org_share_their_jwks_url_even_when_adds_race(
+    table: Any, blind_scan: bool
+) -> None:
+    from infra.tools.partners import Refused, Registry
+
+    first = Registry(REGISTRY_TABLE, RacingClient(table, blind_scan=blind_scan))
+    second = Registry(REGISTRY_TABLE, RacingClient(table, blind_scan=blind_scan))
+    first.put(lti_registration(), replace=False)
+    second.put(lti_registration(client_id="same-signer"), replace=False)  # same jwks_url: fine
+
+    with pytest.raises(Refused, match="must use the same jwks_url"):
+        second.put(
+            lti_registration(client_id="impostor", jwks_url="https://lms.attacker.example/jwks"),
+            replace=False,
+        )
+
+
+def test_another_org_may_register_the_iss_with_its_own_jwks_url(table: Any) -> None:
+    from infra.tools.partners import Registry
+
+    registry = Registry(REGISTRY_TABLE, table)
+    registry.put(lti_registration(), replace=False)
+    registry.put(
+        lti_registration(
+            client_id="other-org",
+            bi_org="other-org",
+            api_key_secret_id="big-interview-sso/other-org/api-key",
+            jwks_url="https://lms.other.example/jwks",
+        ),
+        replace=False,
+    )
+
+
+def test_the_only_registration_of_an_iss_may_move_to_a_new_jwks_url(table: Any) -> None:
+    from infra.tools.partners import Registry
+
+    registry = Registry(REGISTRY_TABLE, table)
+    registry.put(lti_registration(), replace=False)
+    moved = lti_registration(jwks_url="https://sso.canvaslms.com/api/lti/security/jwks-v2")
+
+    registry.put(moved, replace=True)
+
+    assert stored(table, LTI_KEY) == moved

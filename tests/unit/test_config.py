@@ -168,6 +168,10 @@ def test_jwks_key_expiry_defaults_to_600_s_and_a_stale_window_of_a_day() -> None
     assert (config.runtime.jwks_max_age_seconds, config.runtime.jwks_stale_seconds) == (600, 86400)
 
 
+def test_a_registry_record_is_used_through_an_outage_for_15_minutes_by_default() -> None:
+    assert load_config(MINIMAL).runtime.partner_registry_stale_seconds == 900
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -176,6 +180,8 @@ def test_jwks_key_expiry_defaults_to_600_s_and_a_stale_window_of_a_day() -> None
         ("JWKS_MAX_AGE_SECONDS", "ten"),
         ("JWKS_STALE_SECONDS", "-1"),
         ("JWKS_STALE_SECONDS", "604801"),
+        ("PARTNER_REGISTRY_STALE_SECONDS", "-1"),
+        ("PARTNER_REGISTRY_STALE_SECONDS", "86401"),
     ],
 )
 def test_jwks_key_expiry_out_of_range_is_refused_by_name(name: str, value: str) -> None:

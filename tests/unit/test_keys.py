@@ -335,10 +335,30 @@ def test_discovery_with_jwks_uri_on_another_host_is_refused(
     issuer = discovery(jwks_server, f"https://localhost:{jwks_server.port}/jwks.json")
     source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
-    with pytest.raises(KeysUnavailable, match="not on the issuer's host"):
+    with pytest.raises(KeysUnavailable, match="not on the issuer's origin"):
         source.signing_key(issuer, "rsa-1", "RS256")
 
     assert fetches(jwks_server) == 0
+
+
+def test_discovery_with_jwks_uri_on_another_port_of_the_issuers_host_is_refused(
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    partner_server: HTTPServer,
+    clock: Clock,
+    rsa_key: SigningKey,
+) -> None:
+    # The whole origin is compared: another port of the issuer's host is another service
+    # (here a server on 127.0.0.1 with the same trusted certificate, serving a usable JWKS).
+    partner_server.expect_request("/jwks.json").respond_with_json({"keys": [rsa_key.jwk]})
+    issuer = discovery(jwks_server, partner_server.url_for("/jwks.json"))
+    assert partner_server.port != jwks_server.port and partner_server.host == jwks_server.host
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
+
+    with pytest.raises(KeysUnavailable, match="not on the issuer's origin"):
+        source.signing_key(issuer, "rsa-1", "RS256")
+
+    assert partner_server.log == []
 
 
 def test_discovery_with_plain_http_jwks_uri_off_loopback_is_refused(

@@ -10,7 +10,7 @@ import pytest
 
 from handler.config import load_config
 from handler.errors import ConfigError
-from handler.partner_record import FIELDS, parse_partner_record, validate_partner_record
+from handler.partner_record import FIELDS, RECORD_LIMITS, parse_partner_record, validate_partner_record
 from tests.registry_support import partner_record
 
 ISSUER = "https://idp.campus-a.test"
@@ -42,7 +42,8 @@ def test_a_minimal_record_gets_the_environments_defaults() -> None:
     ("field", "value", "variable", "text"),
     [
         ("bi_org", "Not A Label", "BI_ORG", "Not A Label"),
-        ("bi_base_url", "http://evil.example", "BI_BASE_URL", "http://evil.example"),
+        # (bi_base_url: a record's is its org's host, a rule the environment has not: tested below)
+        ("sso_return_url", "http://evil.example", "SSO_RETURN_URL", "http://evil.example"),
         ("jwks_url", "http://idp.example/jwks", "JWT_JWKS_URL", "http://idp.example/jwks"),
         ("algorithms", ["RS256", "none"], "JWT_ALGORITHMS", "RS256,none"),
         ("algorithms", ["HS256"], "JWT_ALGORITHMS", "HS256"),
@@ -169,3 +170,100 @@ def test_the_documented_example_record_is_valid() -> None:
 
     assert (record.partner_id, record.enabled) == ("campus-a", True)
     assert record.partner.destination.api_key_secret_id.startswith("big-interview-sso/")
+
+
+# ---- one set of limits, for the tool and the function ------------------------------------------------
+def _over(field: str, limit: int) -> Any:
+    """A value of ``field`` one character over ``limit`` (a list's entries joined with commas)."""
+    if field == "algorithms":
+        return ["RS256"] * (limit // 6 + 1)
+    if field == "return_url_allowed_origins":
+        return ["https://portal.example.edu"] * (limit // 27 + 1)
+    if field.endswith("_url"):
+        return "https://x.test/" + "a" * (limit - 14)
+    return "a" * (limit + 1)
+
+
+@pytest.mark.parametrize("field", sorted(name for name in FIELDS if name in RECORD_LIMITS))
+def test_every_text_field_over_its_limit_is_refused_by_its_name(field: str) -> None:
+    limit = RECORD_LIMITS[field]
+    record = {**partner_record("campus-a", ISSUER), field: _over(field, limit)}
+    if field == "bi_base_url":  # only the local stack's loopback base URLs can be long
+        record[field] = "http://127.0.0.1/" + "a" * limit
+    with pytest.raises(ConfigError) as caught:
+        validate_partner_record(record["issuer"], record, loopback_base_urls=True)
+    found = caught.value.problems
+
+    assert f"{field} must be at most {limit} characters" in "\n".join(found), found
+
+
+def test_every_field_but_the_numbers_and_flags_has_a_limit() -> None:
+    assert set(RECORD_LIMITS) == set(FIELDS) - {"max_age_seconds", "leeway_seconds"}
+
+
+def test_an_issuer_and_an_audience_at_their_limit_are_valid() -> None:
+    issuer = "https://idp.test/" + "i" * (RECORD_LIMITS["issuer"] - 17)
+    audience = "a" * RECORD_LIMITS["audience"]
+    assert len(issuer) == RECORD_LIMITS["issuer"]
+
+    record = validate_partner_record(issuer, partner_record("campus-a", issuer, audience=audience))
+
+    assert record.partner.tokens.issuers == (issuer,) and record.partner.tokens.audience == audience
+
+
+# ---- a record cannot send an API key to another host, nor use another org's secret --------------------
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://attacker.example",
+        "https://campus-b.biginterview.com",  # another org's host
+        "https://campus-a.biginterview.com.attacker.example",
+        "http://127.0.0.1:8443",  # loopback: only in the local stack, by its explicit setting
+    ],
+)
+def test_a_records_base_url_must_be_its_orgs_big_interview_host(base_url: str) -> None:
+    found = problems(partner_record("campus-a", ISSUER, bi_base_url=base_url))
+
+    assert any(p.startswith("bi_base_url must be 'https://campus-a.biginterview.com'") for p in found), found
+
+
+def test_a_records_base_url_may_be_given_as_its_orgs_own_host() -> None:
+    record = validate_partner_record(
+        ISSUER, partner_record("campus-a", ISSUER, bi_base_url="https://campus-a.biginterview.com/")
+    )
+    assert record.partner.destination.bi_base_url == "https://campus-a.biginterview.com"
+
+
+def test_a_loopback_base_url_is_a_record_only_with_the_local_stacks_setting() -> None:
+    record = partner_record("campus-a", ISSUER, bi_base_url="http://127.0.0.1:8443")
+
+    allowed = validate_partner_record(ISSUER, record, loopback_base_urls=True)
+
+    assert allowed.partner.destination.bi_base_url == "http://127.0.0.1:8443"
+    with pytest.raises(ConfigError):  # still never another real host
+        validate_partner_record(
+            ISSUER, {**record, "bi_base_url": "https://attacker.example"}, loopback_base_urls=True
+        )
+
+
+@pytest.mark.parametrize("field", ["api_key_secret_id", "hs256_secret_id"])
+@pytest.mark.parametrize(
+    "secret_id",
+    [
+        "big-interview-sso/campus-b/api-key",
+        "big-interview-sso/campus-a-evil/api-key",
+        "big-interview-sso/campus-a",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:big-interview-sso/campus-b/api-key-AbCdEf",
+    ],
+)
+def test_a_records_secrets_must_belong_to_its_org(field: str, secret_id: str) -> None:
+    extra = {"algorithms": ["HS256"]} if field == "hs256_secret_id" else {}
+    found = problems(partner_record("campus-a", ISSUER, **{field: secret_id, **extra}))
+
+    assert any(p.startswith(f"{field} must name a secret under 'big-interview-sso/campus-a/'") for p in found)
+
+
+def test_a_secret_of_its_own_org_by_name_or_arn_is_accepted() -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:big-interview-sso/campus-a/api-key-AbCdEf"
+    record = validate_partner_record(ISSUER, partner_record("campus-a", ISSUER, api_key_secret_id=arn))
+    assert record.partner.destination.api_key_secret_id == arn

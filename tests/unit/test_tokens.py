@@ -511,3 +511,26 @@ def test_a_segment_spelt_with_nonzero_spare_bits_is_malformed(
     parts[which] = _respelt(parts[which])
     with pytest.raises(MalformedToken, match="canonical"):
         verifier.verify(".".join(parts))
+
+
+@pytest.mark.parametrize(
+    "header, payload",
+    [
+        ('{"alg":"RS256","kid":"\\ud800"}', '{"sub":"a"}'),
+        ('{"alg":"RS256"}', '{"sub":"\\ud800"}'),
+        ('{"alg":"RS256"}', '{"nonce":"x\\udfff"}'),
+        ('{"alg":"RS256"}', '{"\\udc00":"a"}'),
+        ('{"alg":"RS256"}', '{"custom":{"list":["ok","\\ud83d"]}}'),
+    ],
+    ids=["header-value", "payload-value", "low-surrogate", "member-name", "nested-in-list"],
+)
+def test_a_lone_surrogate_anywhere_is_a_malformed_token(header: str, payload: str) -> None:
+    # Valid JSON, but not UTF-8 text: every later encode (a hash, a URL, a log line) would fail.
+    with pytest.raises(MalformedToken, match="UTF-8"):
+        parse_token(forge(header, payload))
+
+
+def test_a_surrogate_pair_is_ordinary_text(rsa_key: SigningKey) -> None:
+    seen = parse_token(forge('{"alg":"RS256"}', '{"iss":"\\ud83d\\ude00"}'))
+
+    assert seen.issuer == "\U0001f600"
