@@ -62,7 +62,7 @@ _TARGET = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # How long the page waits for the platform's answer before going on without it, and how often
 # it asks again meanwhile.
 _WAIT_MS = 2000
-_RETRY_MS = 200
+_RETRY_MS = 50
 
 _SCRIPT = """(function () {
   "use strict";

@@ -216,9 +216,11 @@ _CAPABILITIES_SCRIPT = """window.addEventListener("message", function (event) {
   }, event.origin);
 });"""
 
-# The storage frame's script: values kept per sender origin, answers only to the sender.
-_STORAGE_SCRIPT = """(function () {
+# The storage frame's script: values kept per sender origin, answers only to the sender;
+# window.received counts the messages it answered, by subject (make bench reads it).
+STORAGE_FRAME_SCRIPT = """(function () {
   var stored = {};
+  window.received = {};
   var supported = ["lti.capabilities", "lti.put_data", "lti.get_data"];
   window.addEventListener("message", function (event) {
     var message = event.data;
@@ -243,6 +245,7 @@ _STORAGE_SCRIPT = """(function () {
       answer.key = message.key;
       answer.error = { code: "bad_request", message: "nothing stored under this key" };
     }
+    window.received[message.subject] = (window.received[message.subject] || 0) + 1;
     event.source.postMessage(answer, event.origin);
   });
 })();"""
@@ -346,7 +349,7 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
             elif parts.path == "/storage":
                 nonce = secrets.token_urlsafe(16)
                 page = html_page("Storage", "").replace(
-                    "</body>", f'<script nonce="{nonce}">{_STORAGE_SCRIPT}</script>\n</body>'
+                    "</body>", f'<script nonce="{nonce}">{STORAGE_FRAME_SCRIPT}</script>\n</body>'
                 )
                 self.send_html(
                     200, page, csp=f"default-src 'none'; script-src 'nonce-{nonce}'; {lms.frame_ancestors}"
