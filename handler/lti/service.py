@@ -5,6 +5,11 @@
 issued. ``LtiService.launch`` uses the state once, verifies the ``id_token`` with the
 registration wired as a partner (``PartnerWiring``, ``launch_partner``) and ends as
 every sign-in does (``handler.sign_in.finish``). Like ``SsoService`` it answers with a value.
+
+The browser binding that ties a state to its browser comes back as the state cookie or, in
+an LMS frame that drops it, from the platform's storage (``handler.lti.storage``): a launch
+without either first answers ``ReadBinding`` (the page that reads it back), and a launch that
+still has none may start the same login again in a new window (``relogin``).
 """
 
 from __future__ import annotations
