@@ -226,6 +226,24 @@ _LOGIN_FIELDS: dict[str, tuple[bool, str]] = {
     "lti_message_hint": (False, "The platform's opaque hint for the launch; passed back unchanged."),
     "client_id": (False, "The client id the platform gave this tool (needed for registry registrations)."),
     "lti_deployment_id": (False, "The deployment; when given, it must be one the registration allows."),
+    "lti_storage_target": (
+        False,
+        "The platform's storage frame (1EdTech Platform Storage): `_parent` or a frame name; when given,"
+        " the answer is the page that keeps the state's browser binding there.",
+    ),
+}
+_STORAGE_TARGET = {
+    **_TEXT,
+    "description": "The platform's storage frame (1EdTech Platform Storage), in the form or in the"
+    " registered redirect URI's query (Blackboard): without the state cookie, the answer is the page"
+    " that reads the browser binding back from it.",
+}
+_STORAGE_PAGE = {
+    "schema": {
+        "type": "string",
+        "description": "A small HTML page, one script allowed by its SHA-256 in the page's CSP, which"
+        " exchanges `lti.put_data` / `lti.get_data` postMessages with the platform's storage frame.",
+    }
 }
 _LOGIN_DESCRIPTION = (
     "LTI 1.3 third-party initiated login (1EdTech Security Framework 1.0, 5.1.1.1): the learning"
@@ -236,6 +254,12 @@ _LOGIN_DESCRIPTION = (
     " `/lti/launch` as `redirect_uri`."
 )
 _LOGIN_RESPONSES: dict[int, Any] = {
+    200: {
+        "description": "The platform announced a storage frame: the page puts the state's browser"
+        " binding there, then goes to the platform's authorization endpoint; the state cookie is set too.",
+        "headers": {"Set-Cookie": _STATE_COOKIE, **_SECURITY_HEADERS},
+        "content": {"text/html": _STORAGE_PAGE},
+    },
     302: {
         "description": "To the platform's authorization endpoint, with the state cookie binding the"
         " state to this browser.",
@@ -292,12 +316,21 @@ LTI_LAUNCH: dict[str, Any] = {
     " signed and the `state` the login issued. Checked: the state is ours, unused, unexpired and bound"
     " to this browser (its cookie); the id_token's signature (the platform's JWKS), `iss`, `aud`/`azp`"
     " (the registration's `client_id`), `exp`/`iat`, `nonce` (the state's), `deployment_id`, `version`"
-    " `1.3.0`, `message_type` `LtiResourceLinkRequest`, `target_link_uri` on this service. Then Big"
+    " `1.3.0`, `message_type` `LtiResourceLinkRequest`, `roles` (an array), `target_link_uri` on this"
+    " service. Then Big"
     " Interview's Partner API creates or refreshes the student's user (`lti-` and a hash of `iss` and"
     " `sub`), and the browser is redirected, signed in.",
     "operation_id": "ltiLaunch",
     "tags": ["lti"],
     "responses": {
+        200: {
+            "description": "No state cookie came back and the platform announced a storage frame (or the"
+            " launch loads in a frame, `Sec-Fetch-Dest: iframe`: the page asks `lti.capabilities`): the"
+            " page reads the browser binding back from it and posts it here (`lti_storage_binding`,"
+            " accepted only with this service's `Origin`) with the `id_token` and `state`.",
+            "headers": _SECURITY_HEADERS,
+            "content": {"text/html": _STORAGE_PAGE},
+        },
         302: {
             "description": "Signed in: `Location` is Big Interview's `/sso/login?token=...` (with the"
             " resource link's custom `redirect_to` when given); the state cookie is cleared.",
@@ -311,7 +344,8 @@ LTI_LAUNCH: dict[str, Any] = {
         400: _lti_error(
             "The launch is unusable: `lti_invalid_request` (a field missing, repeated or too long, or"
             " the platform answered with an `error`), `lti_state_cookie_missing` (the browser did not"
-            " send the state cookie: open the tool in a new window), `invalid_redirect`."
+            " send the state cookie nor a stored binding: the page's button starts the same login again"
+            " in a new window), `invalid_redirect`."
         ),
         401: _lti_error(
             "The state or the id_token fails a check: `lti_state_invalid`, `lti_launch_expired`,"
@@ -332,15 +366,29 @@ LTI_LAUNCH: dict[str, Any] = {
         ),
         504: _lti_error("Big Interview did not answer in time: `partner_api_timeout`."),
     },
-    "openapi_extensions": _form(
-        True,
-        {
-            "id_token": {**_TEXT, "description": "The platform's signed JWT."},
-            "state": {**_TEXT, "description": "The state the login issued."},
-            "error": {**_TEXT, "description": "The platform's refusal, if any."},
-            "error_description": _TEXT,
-        },
-    ),
+    "openapi_extensions": {
+        "parameters": [_query("lti_storage_target", False, _STORAGE_TARGET["description"])],
+        **_form(
+            True,
+            {
+                "id_token": {**_TEXT, "description": "The platform's signed JWT."},
+                "state": {**_TEXT, "description": "The state the login issued."},
+                "error": {**_TEXT, "description": "The platform's refusal, if any."},
+                "error_description": _TEXT,
+                "lti_storage_target": _STORAGE_TARGET,
+                "lti_storage_binding": {
+                    **_TEXT,
+                    "description": "The browser binding, read back from the platform's storage by this"
+                    " service's own launch page.",
+                },
+                "lti_storage_read": {
+                    **_TEXT,
+                    "description": "Posted by that page whatever it found: without a binding, the answer"
+                    " is the new-window page, never the page again.",
+                },
+            },
+        ),
+    },
 }
 
 LTI_JWKS: dict[str, Any] = {

@@ -133,6 +133,11 @@ class Runtime:
     partner_registry_stale_seconds: int = 900
 
 
+# The clock skew allowed on an id_token's exp and iat by default (LTI_LEEWAY_SECONDS, 0 to 600):
+# LMS servers' clocks drift by a minute or more, and a launch refused for it cannot be retried.
+DEFAULT_LTI_LEEWAY_SECONDS = 120
+
+
 @dataclass(frozen=True)
 class LtiSettings:
     """LTI launches (on when ``LTI_STATE_TABLE_NAME`` is set): the state table, the tool key, a platform."""
@@ -141,6 +146,7 @@ class LtiSettings:
     state_seconds: int = 600
     tool_key_id: str | None = None
     registration: LtiRegistration | None = None  # the environment's one platform (LTI_ISSUER...)
+    leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -338,7 +344,8 @@ class _Environment:
                 f"LTI_STATE_SECONDS must be a whole number of seconds from 60 to 3600, got {lifetime!r}"
             )
             lifetime = "600"
-        return LtiSettings(state_table, int(lifetime), self.get("LTI_TOOL_KEY_ID"), registration)
+        leeway = self.integer("LTI_LEEWAY_SECONDS", DEFAULT_LTI_LEEWAY_SECONDS, 0, 600)
+        return LtiSettings(state_table, int(lifetime), self.get("LTI_TOOL_KEY_ID"), registration, leeway)
 
     def runtime(self) -> Runtime:
         return Runtime(

@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from handler.config import TokenPolicy
+from handler.config import DEFAULT_LTI_LEEWAY_SECONDS, TokenPolicy
 from handler.identity import LTI, partner_id
 from handler.keys import KeySource
 from handler.lti.errors import LtiClaimRefused, UnknownDeployment
@@ -37,7 +37,15 @@ __all__ = [
 _LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 CLAIM = {
     name: _LTI + name
-    for name in ("message_type", "version", "deployment_id", "target_link_uri", "resource_link", "custom")
+    for name in (
+        "message_type",
+        "version",
+        "deployment_id",
+        "target_link_uri",
+        "resource_link",
+        "roles",
+        "custom",
+    )
 }
 _MAX_SUB = 255  # LTI 1.3 Core §5.3.6 and OIDC: at most 255 ASCII characters
 # Canvas signs id_tokens valid for an hour; the state's few minutes bound a launch anyway.
@@ -49,7 +57,9 @@ def lti_partner_id(issuer: str, sub: str) -> str:
     return partner_id(LTI, (issuer, sub))
 
 
-def launch_policy(registration: LtiRegistration, leeway_seconds: int = 30) -> TokenPolicy:
+def launch_policy(
+    registration: LtiRegistration, leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
+) -> TokenPolicy:
     """The partner flow's token policy, for a platform's id_tokens."""
     return TokenPolicy(
         issuers=(registration.issuer,),
@@ -74,7 +84,9 @@ class VerifiedLaunch(VerifiedToken):
 class LaunchVerifier(TokenVerifier):
     """Verifies one registration's id_tokens; ``verify`` returns a ``VerifiedLaunch``."""
 
-    def __init__(self, registration: LtiRegistration, keys: KeySource, leeway_seconds: int = 30) -> None:
+    def __init__(
+        self, registration: LtiRegistration, keys: KeySource, leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
+    ) -> None:
         super().__init__(launch_policy(registration, leeway_seconds), keys)
         self._registration = registration
         # sub is LTI's to check (_check_claims: lti_claim_invalid, as docs/lti.md says), not PyJWT's.
@@ -115,6 +127,10 @@ class LaunchVerifier(TokenVerifier):
         resource_link = claims.get(CLAIM["resource_link"])
         if not isinstance(resource_link, dict) or not isinstance(resource_link.get("id"), str):
             raise LtiClaimRefused("the resource_link claim with its id is required")
+        roles = claims.get(CLAIM["roles"])
+        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+            # LTI 1.3 Core 5.3.7: required, an array of URIs; empty (no role) and unknown roles are valid.
+            raise LtiClaimRefused("the roles claim (an array, possibly empty) is required")
         deployment_id = claims.get(CLAIM["deployment_id"])
         check_deployment(registration, deployment_id, "the deployment_id")
         target_link_uri = claims.get(CLAIM["target_link_uri"])

@@ -18,8 +18,15 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from handler import api_description
 from handler.errors import NotFound, SsoError
-from handler.lti.errors import LtiBadRequest
-from handler.lti.service import LTI_PAGES, Lti, our_origin, state_cookie_name
+from handler.lti.errors import LtiBadRequest, StateCookieMissing
+from handler.lti.service import LAUNCH_PATH, LTI_PAGES, Lti, ReadBinding, our_origin, state_cookie_name
+from handler.lti.storage import (
+    launch_page,
+    login_page,
+    new_window_page,
+    new_window_page_policy,
+    storage_page_policy,
+)
 from handler.request import form_fields, remaining_seconds, request_id, single_values, wants_json
 from handler.responses import error_response, redirect
 from handler.sign_in import Refusal
@@ -51,6 +58,12 @@ def _state_cookie(name: str, value: str, max_age: int) -> Cookie:
     )
 
 
+def _page(status: int, page: str, policy: str) -> Response[str]:
+    """One of the pages LTI shows in the LMS's frame, with its own CSP."""
+    headers = {"Content-Security-Policy": policy}
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=page, headers=headers)
+
+
 def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None:
     """Add the LTI routes to ``app`` (``handler.routes.create_handler`` calls this)."""
 
@@ -80,7 +93,14 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
         if isinstance(answer, Refusal):
             return refused(answer, started, "login")
         log(None, started, flow="lti", step="login")
-        response = redirect(answer.location)
+        if answer.storage_target is None:
+            response = redirect(answer.location)
+        else:
+            # The cookie is set as well: where the frame keeps it, the launch uses it first.
+            page = login_page(
+                answer.state, answer.binding, answer.storage_target, answer.auth_url, answer.location
+            )
+            response = _page(200, page, storage_page_policy())
         lifetime = lti.states.lifetime_seconds
         response.cookies.append(_state_cookie(state_cookie_name(answer.state), answer.binding, lifetime))
         return response
@@ -99,9 +119,34 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             return cookies.get(state_cookie_name(state)) or None
 
         host = our_origin(event.headers.get("host", ""))
-        outcome = lti.service.launch(form, binding_for, host, functools.partial(remaining_seconds, app))
+        outcome = lti.service.launch(
+            form,
+            binding_for,
+            host,
+            functools.partial(remaining_seconds, app),
+            query=event.query_string_parameters or {},
+            posted_from=event.headers.get("origin"),
+            # Fetch Metadata: the browser says the launch loads in a frame.
+            framed=event.headers.get("sec-fetch-dest") == "iframe",
+        )
         if isinstance(outcome, Refusal):
+            missing = outcome.error if isinstance(outcome.error, StateCookieMissing) else None
+            again = lti.service.relogin(form.get("state", "")) if missing and not wants_json(event) else None
+            if missing and again:
+                # The same login again, top-level in a new window: there the cookie is first-party.
+                log(outcome, started, flow="lti", step="launch")
+                page = new_window_page(
+                    missing.message, missing.code, request_id(app), again.login, f"{host}/lti/login"
+                )
+                return _page(missing.status, page, new_window_page_policy(again.platform_origin))
             return refused(outcome, started, "launch", form.get("state", ""))
+        if isinstance(outcome, ReadBinding):
+            log(None, started, flow="lti", step="launch_storage")
+            action = f"{host}{LAUNCH_PATH}"
+            page = launch_page(
+                form["id_token"], form["state"], outcome.target, outcome.platform_origin, action
+            )
+            return _page(200, page, storage_page_policy(outcome.destination_origin))
         log(outcome, started, flow="lti", step="launch")
         response = redirect(outcome.location)
         response.cookies.append(_state_cookie(state_cookie_name(form["state"]), "", 0))

@@ -5,6 +5,11 @@
 issued. ``LtiService.launch`` uses the state once, verifies the ``id_token`` with the
 registration wired as a partner (``PartnerWiring``, ``launch_partner``) and ends as
 every sign-in does (``handler.sign_in.finish``). Like ``SsoService`` it answers with a value.
+
+The browser binding that ties a state to its browser comes back as the state cookie or, in
+an LMS frame that drops it, from the platform's storage (``handler.lti.storage``): a launch
+without either first answers ``ReadBinding`` (the page that reads it back), and a launch that
+still has none may start the same login again in a new window (``relogin``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from urllib.parse import urlencode, urlsplit
 
 from handler.aws_clients import AwsClients
 from handler.config import (
+    DEFAULT_LTI_LEEWAY_SECONDS,
     Destination,
     ErrorPages,
     LtiRegistration,
@@ -41,6 +47,7 @@ from handler.lti.registrations import (
     RegistryRegistrations,
 )
 from handler.lti.state import LaunchStates, digest
+from handler.lti.storage import BINDING_FIELD, READ_FIELD, platform_origin, storage_target
 from handler.lti.tool_key import KmsToolKey
 from handler.partners import PartnerRegistry, PartnerServices, PartnerWiring
 from handler.prefetch import Prefetch
@@ -48,7 +55,7 @@ from handler.secret_source import SecretSource
 from handler.sign_in import Refusal, SignIn, finish, landing
 from handler.tokens import UnverifiedToken, parse_token
 from handler.untrusted import split_url
-from handler.url_rules import is_loopback_host
+from handler.url_rules import is_loopback_host, origin_of
 
 __all__ = [
     "LAUNCH_PATH",
@@ -56,6 +63,8 @@ __all__ = [
     "LoginAnswer",
     "Lti",
     "LtiService",
+    "ReadBinding",
+    "Relogin",
     "launch_partner",
     "our_origin",
     "wire_lti",
@@ -63,6 +72,15 @@ __all__ = [
 
 LAUNCH_PATH = "/lti/launch"
 _MAX_PARAMETER = 2048
+# The login initiation's parameters (LTI 1.3 Core 5.1.1 / Security Framework 5.1.1.1).
+_LOGIN_PARAMETERS = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "client_id",
+    "lti_deployment_id",
+    "lti_message_hint",
+)
 # Where each platform releases the names and email to a tool (docs/lti.md says more).
 PRIVACY_SETTINGS = (
     "Canvas: the developer key's Privacy Level must be Public; Moodle: the tool's Privacy settings "
@@ -103,6 +121,26 @@ class LoginAnswer:
     location: str = field(repr=False)  # carries the state and nonce
     state: str = field(repr=False, default="")
     binding: str = field(repr=False, default="")
+    # The platform's storage frame, when it announced one: the binding is kept there too.
+    storage_target: str | None = None
+    auth_url: str = ""
+
+
+@dataclass(frozen=True)
+class Relogin:
+    """A login to start again, top-level: its parameters, and the platform's origin it goes on to."""
+
+    login: dict[str, str]
+    platform_origin: str
+
+
+@dataclass(frozen=True)
+class ReadBinding:
+    """No cookie came back, and the platform has storage: the browser must read the binding from it."""
+
+    target: str | None  # None: the page asks the platform (lti.capabilities)
+    platform_origin: str  # the only origin whose answer the page reads
+    destination_origin: str  # Big Interview's: where the page's post is redirected when it signs in
 
 
 def our_origin(host: str) -> str | None:
@@ -133,7 +171,7 @@ class LtiService:
     states: LaunchStates
     wiring: PartnerWiring
     clock: Callable[[], float] = time.time
-    leeway_seconds: int = 30
+    leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
     # Starts a launch's key set and secret fetches while it uses its state (prefetch.fetch_keys_and_secrets).
     fetch_ahead: Callable[[Callable[[], PartnerServices | None]], Prefetch] | None = None
 
@@ -164,7 +202,11 @@ class LtiService:
             check_deployment(registration, deployment_id, "lti_deployment_id")
         origin = _check_on_our_host(target_link_uri, origin)
         state, nonce, binding = (secrets.token_urlsafe(32) for _ in range(3))
-        self.states.issue(state, nonce, binding, registration.issuer, registration.client_id, self.clock())
+        # What a new window needs to start this login again (top-level, where the cookie works).
+        login = {name: params[name] for name in _LOGIN_PARAMETERS if params.get(name)}
+        self.states.issue(
+            state, nonce, binding, registration.issuer, registration.client_id, self.clock(), login
+        )
         request = {
             "scope": "openid",
             "response_type": "id_token",
@@ -179,7 +221,8 @@ class LtiService:
         if message_hint is not None:
             request["lti_message_hint"] = message_hint  # echoed unchanged; only the platform reads it
         separator = "&" if urlsplit(registration.auth_url).query else "?"
-        return LoginAnswer(registration.auth_url + separator + urlencode(request), state, binding)
+        location = registration.auth_url + separator + urlencode(request)
+        return LoginAnswer(location, state, binding, storage_target(params), registration.auth_url)
 
     # ---- /lti/launch ------------------------------------------------------------------------
     def launch(
@@ -188,8 +231,19 @@ class LtiService:
         binding_for: Callable[[str], str | None],
         origin: str | None,
         remaining_seconds: Callable[[], float],
-    ) -> SignIn | Refusal:
-        """``binding_for(state)``: the browser's cookie for that state, if it sent one."""
+        query: dict[str, str] | None = None,
+        posted_from: str | None = None,
+        framed: bool = False,
+    ) -> SignIn | ReadBinding | Refusal:
+        """``binding_for(state)``: the browser's cookie for that state, if it sent one.
+
+        Without it, a platform that announced storage (in the form, or in the redirect URI's
+        ``query`` as Blackboard's is registered) gets ``ReadBinding``; the binding the storage
+        page then posts (``BINDING_FIELD``) counts only from a page of ours: ``posted_from``
+        (the request's ``Origin``) must be this service's ``origin``. A ``framed`` launch
+        (in an iframe) without either also gets it: the page asks the platform for its
+        storage frame (``lti.capabilities``), as Blackboard's launch announces none.
+        """
         token: UnverifiedToken | None = None
         claims: VerifiedLaunch | None = None
         partner: PartnerServices | None = None
@@ -199,12 +253,16 @@ class LtiService:
                 # The platform answered the authentication request with an error (OIDC §3.1.2.6).
                 raise LtiBadRequest(f"the platform answered the login with error {form['error'][:60]!r}")
             id_token, state = _required(form, "id_token", limit=16 * 1024), _required(form, "state")
+            binding = binding_for(state) or _posted_binding(form, origin, posted_from)
+            target = storage_target(form, query or {})
+            if binding is None and READ_FIELD not in form and (target is not None or framed):
+                return self._read_binding(target, parse_token(id_token))
             token = parse_token(id_token)
             ahead = self._fetch_ahead(token)
             try:
-                # No cookie is no binding: the state's own item then says why (used, expired, or live
-                # and so really a cookie the browser did not send), as LaunchStates.use_once answers.
-                issued = self.states.use_once(state, binding_for(state), self.clock())
+                # No cookie (nor stored binding) is no binding: the state's own item then says why (used,
+                # expired, or live and so really a cookie the browser did not send), as use_once answers.
+                issued = self.states.use_once(state, binding, self.clock())
             finally:
                 if ahead is not None:
                     ahead.join()
@@ -233,9 +291,8 @@ class LtiService:
         """
         if self.fetch_ahead is None:
             return None
-        issuer, audience = token.payload.get("iss"), token.payload.get("aud")
-        client_id = audience if isinstance(audience, str) else token.payload.get("azp")
-        if not isinstance(issuer, str) or not isinstance(client_id, str):
+        issuer, client_id = _named_registration(token)
+        if not issuer or client_id is None:
             return None
 
         def partner() -> PartnerServices | None:
@@ -245,6 +302,31 @@ class LtiService:
                 return None  # the launch refuses it itself, after the state
 
         return self.fetch_ahead(partner)
+
+    def relogin(self, state: str) -> Relogin | None:
+        """The login a launch without its binding can start again in a new window; None if none can."""
+        try:
+            login = self.states.login_of(state, self.clock()) if state else None
+            if login is None:
+                return None
+            registration = self._registration(login["iss"], login.get("client_id"))
+        except SsoError:
+            return None
+        return Relogin(login, platform_origin(registration.auth_url))
+
+    def _read_binding(self, target: str | None, token: UnverifiedToken) -> ReadBinding:
+        """Where the page reads the binding: the registration the token's unverified ``iss``/``azp`` name.
+
+        Unverified is enough: it only says where the browser asks for the binding; the
+        launch that follows verifies everything.
+        """
+        issuer, client_id = _named_registration(token)
+        if not issuer:
+            raise LtiBadRequest("the id_token has no iss", expected="iss")
+        registration = self._registration(issuer, client_id)
+        return ReadBinding(
+            target, platform_origin(registration.auth_url), origin_of(registration.bi_base_url)
+        )
 
     def _registration(self, issuer: str, client_id: str | None) -> LtiRegistration:
         try:
@@ -295,9 +377,18 @@ def wire_lti(
     if registry is not None:
         sources.append(RegistryRegistrations(registry.record_text, registry.loopback_base_urls))
     states = LaunchStates(settings.state_table, settings.state_seconds, clients.factory("dynamodb"))
-    service = LtiService(tuple(sources), states, wiring, clock, fetch_ahead=fetch_ahead)
+    service = LtiService(
+        tuple(sources), states, wiring, clock, settings.leeway_seconds, fetch_ahead=fetch_ahead
+    )
     tool_key = KmsToolKey(settings.tool_key_id, clients.factory("kms")) if settings.tool_key_id else None
     return Lti(service, tool_key, states)
+
+
+def _named_registration(token: UnverifiedToken) -> tuple[str, str | None]:
+    """The ``iss`` and client id (``azp``, else a lone ``aud``) an id_token names, unverified ("": none)."""
+    issuer, audience, party = (token.payload.get(name) for name in ("iss", "aud", "azp"))
+    client_id = party or (audience if isinstance(audience, str) else None)
+    return (issuer if isinstance(issuer, str) else ""), (client_id if isinstance(client_id, str) else None)
 
 
 def _required(params: dict[str, str], name: str, limit: int = _MAX_PARAMETER) -> str:
@@ -311,6 +402,19 @@ def _required(params: dict[str, str], name: str, limit: int = _MAX_PARAMETER) ->
 
 def _optional(params: dict[str, str], name: str) -> str | None:
     return _required(params, name) if params.get(name) else None
+
+
+def _posted_binding(form: dict[str, str], origin: str | None, posted_from: str | None) -> str | None:
+    """The binding the storage page posted, if the form carries one: refused unless our page sent it."""
+    if BINDING_FIELD not in form:
+        return None
+    if origin is None or posted_from != origin:
+        # Another site's form could post a binding it knows (its own launch's) to sign this browser in.
+        raise StateRefused(
+            f"the browser binding was posted from {(posted_from or 'no origin')[:100]!r}, "
+            "not from this service's page"
+        )
+    return form[BINDING_FIELD]  # a blank field is no field (form parsing drops it)
 
 
 def _check_on_our_host(target_link_uri: str, origin: str | None) -> str:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +47,21 @@ class LaunchStates:
         self.lifetime_seconds = lifetime_seconds
         self._client = client
 
-    def issue(self, state: str, nonce: str, binding: str, issuer: str, client_id: str, now: float) -> None:
-        """Remember a login's state (its nonce and browser binding) until ``now`` + the lifetime."""
+    def issue(
+        self,
+        state: str,
+        nonce: str,
+        binding: str,
+        issuer: str,
+        client_id: str,
+        now: float,
+        login: Mapping[str, str] | None = None,
+    ) -> None:
+        """Remember a login's state (its nonce and browser binding) until ``now`` + the lifetime.
+
+        ``login``: the login initiation's parameters (the platform's own, none secret), so that a
+        launch whose browser lost the binding can start the same login again in a new window.
+        """
         # The condition (the state is new) stays: nothing else may overwrite a state's item; the
         # key is the SHA-256 of 256 random bits, so only a retry of our own write finds one there.
         item = {
@@ -58,6 +72,8 @@ class LaunchStates:
             "iss": {"S": issuer},
             "client_id": {"S": client_id},
         }
+        if login:
+            item["login"] = {"S": json.dumps(dict(login), sort_keys=True)}
         if put_if_new(self._client, self._table_name, item, "launch state") is not None:
             raise ReplayStoreUnavailable("DynamoDB (launch state): the state's item exists")
 
@@ -97,6 +113,22 @@ class LaunchStates:
             raise ReplayStoreUnavailable(f"DynamoDB (launch state): {type(error).__name__}") from None
         return IssuedLaunch(item["iss"]["S"], item["client_id"]["S"], item["nonce_sha256"]["S"])
 
+    def login_of(self, state: str, now: float) -> dict[str, str] | None:
+        """The login parameters an unused, unexpired state was issued with; None if there is no such state."""
+        client = store_client(self._client, "launch state")
+        try:
+            item = client.get_item(
+                TableName=self._table_name,
+                Key={"pk": {"S": f"lti-state#{digest(state)}"}},
+                ConsistentRead=True,
+            ).get("Item")
+        except Exception as error:  # noqa: BLE001 - the caller shows the plain page instead
+            raise ReplayStoreUnavailable(f"DynamoDB (launch state): {type(error).__name__}") from None
+        if not item or "used_by" in item or float(item["expires_at"]["N"]) <= now or "login" not in item:
+            return None
+        login: dict[str, str] = json.loads(item["login"]["S"])
+        return login
+
 
 def _refusal(item: dict[str, Any], binding: str | None, now: float) -> Exception:
     """Why a state could not be used: unknown, used, expired, no cookie, or another browser's."""
@@ -114,5 +146,7 @@ def _refusal(item: dict[str, Any], binding: str | None, now: float) -> Exception
             "or the launch finished in another browser"
         )
     if not hmac.compare_digest(item.get("binding_sha256", {}).get("S", ""), digest(binding)):
-        return StateRefused("the state was issued to another browser (its cookie does not match)")
+        return StateRefused(
+            "the state was issued to another browser (its cookie or stored binding does not match)"
+        )
     return StateRefused("the state cannot be used")

@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"change one host's delays; hosts: {', '.join(DEFAULT_PROFILE)} "
         f"(default {', '.join(f'{host} {delay}' for host, delay in DEFAULT_PROFILE.items())})",
     )
+    parser.add_argument(
+        "--storage-samples",
+        type=int,
+        default=defaults.storage_samples,
+        help="LTI Platform Storage's pages in Chromium beside the cookie path (0: skip the section)",
+    )
     parser.add_argument("--out-dir", type=Path, default=BUILD_DIR)
     parser.add_argument("--smoke", action="store_true", help="tiny sample counts (what make test runs)")
     args = parser.parse_args(argv)
@@ -88,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             latency_flow_samples=args.latency_flow_samples,
             latency_python=args.latency_python,
             latency_profile=tuple(profile.items()),
+            storage_samples=args.storage_samples,
         )
     report = run(options)
     write_json(report, options.out_dir / "bench.json")

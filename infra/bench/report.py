@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("cold", "cold_latency", "warm", "warm_replay", "calls", "memory", "artifact")
+SECTIONS = ("cold", "cold_latency", "warm", "warm_replay", "calls", "memory", "artifact", "platform_storage")
 
 
 def _ok(met: bool) -> str:
@@ -134,8 +134,34 @@ def table(report: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"5. Artifact: {artifact['source']}")
+    lines += _platform_storage(report.get("platform_storage"))
     lines += ["", f"bench took {report['seconds']:.0f} s; build/bench.json and build/bench.png written"]
     return "\n".join(lines)
+
+
+def _platform_storage(section: dict[str, Any] | None) -> list[str]:
+    """Section 6: an LTI launch in a frame through Platform Storage, beside the cookie path."""
+    if section is None:
+        return []
+    labels = {
+        "cookie_login": "cookie path: login (302)",
+        "storage_login": "storage: login page (put)",
+        "storage_launch": "storage: launch page (get)",
+    }
+    lines = [
+        "",
+        f"6. LTI in a frame, Platform Storage beside the cookie path: the page's own work in Chromium on "
+        f"loopback ({section['samples']} samples; bindings read back {section['bindings_read_back']})",
+        f"   {'':30}{'extra HTTP':>11}{'messages':>10}{'page p50':>10}{'page max':>10}",
+    ]
+    for name, label in labels.items():
+        row = section["paths"][name]
+        lines.append(
+            f"   {label:30}{row['extra_http_requests']:>11}{row['message_exchanges']:>10}"
+            f"{row['page_ms_p50']:>8.1f}ms{row['page_ms_max']:>8.1f}ms"
+        )
+    lines.append("   the cookie path's launch is one form post answered 302: no page, no message")
+    return lines
 
 
 LATENCY_LABELS = {

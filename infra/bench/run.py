@@ -30,6 +30,7 @@ from infra.bench.child import HOST as CHILD_HOST
 from infra.bench.child import check, event_for
 from infra.bench.latency import DEFAULT_PROFILE, Delay, LatencyNetwork, ProxiedIdentityProvider
 from infra.bench.servers import AUDIENCE, REGION, REPOSITORY_ROOT, TOKEN_LIFETIME_SECONDS, BenchStack
+from infra.bench.storage import measure_platform_storage
 from infra.local.environments import FunctionRuntime, ProcessEnvironment
 from infra.local.moto_secrets import (
     api_key_secret_value,
@@ -84,6 +85,8 @@ class Options:
     latency_profile: tuple[tuple[str, Delay], ...] = tuple(DEFAULT_PROFILE.items())
     # Its registry-partner and LTI-launch rows (LATENCY_VARIANTS), per one-time link setting; 0: left out.
     latency_flow_samples: int = 10
+    # Platform Storage's pages in Chromium beside the cookie path (infra/bench/storage.py); 0: left out.
+    storage_samples: int = 20
 
     @classmethod
     def smoke(cls, out_dir: Path) -> Options:
@@ -104,6 +107,7 @@ class Options:
             chart=True,
             latency_samples=1,
             latency_flow_samples=1,
+            storage_samples=1,
         )
 
 
@@ -752,6 +756,7 @@ def run(options: Options) -> dict[str, Any]:
             "artifact",
             "latency_samples",
             "latency_flow_samples",
+            "storage_samples",
         )
     }
     # The artifact first: packaging is CPU-heavy and must not overlap a timing.
@@ -781,6 +786,8 @@ def run(options: Options) -> dict[str, Any]:
         report["warm_replay"] = measure_warm(runner, tokens_file, replay=True)
         report["calls"] = measure_calls(runner, tokens_file)
         report["memory"] = measure_memory(runner, tokens_file)
+        if options.storage_samples:
+            report["platform_storage"] = measure_platform_storage(options.storage_samples)
     finally:
         stack.stop()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -315,7 +315,13 @@ def _handler_class_for(app: SandboxBigInterview) -> type[QuietHandler]:
                     ],
                 )
                 return
-            self.send_html(200, signed_in_page(user, "/sso/login", return_url), [("Set-Cookie", cookie)])
+            # An LTI launch lands here inside the learning platform's frame: the page may be framed.
+            self.send_html(
+                200,
+                signed_in_page(user, "/sso/login", return_url),
+                [("Set-Cookie", cookie)],
+                csp="default-src 'none'; form-action 'self'; frame-ancestors *",
+            )
 
         def _page(self, path: str) -> None:
             cookies = SimpleCookie(self.headers.get("Cookie", ""))

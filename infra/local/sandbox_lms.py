@@ -19,7 +19,18 @@ Pages:
 - ``/launch?user=…[&link=…]`` - the login initiation (302 to the tool's ``/lti/login``);
 - ``/auth`` - the OIDC authorization endpoint: answers with the form post of the
   ``id_token`` to the tool's ``redirect_uri``;
-- ``/jwks`` - the platform's public keys.
+- ``/jwks`` - the platform's public keys;
+- ``/course/frame?user=…&link=…&storage=canvas|blackboard|none`` - the course page with the
+  tool in an iframe, as an LMS embeds it (open it on ``framed_url``'s host, ``localhost``,
+  and the tool on ``127.0.0.1`` is another site: a third party in the frame);
+- ``/storage`` - the platform's storage frame (1EdTech Platform Storage): answers
+  ``lti.capabilities``, ``lti.put_data`` and ``lti.get_data`` postMessages, keeping values
+  per sender origin, on the platform's own origin (its authorization endpoint's). Canvas's
+  style names it ``post_message_forwarding`` and announces it as ``lti_storage_target`` in
+  the login and the launch; Blackboard's names it ``lti_storage_frame`` and announces it in
+  the login only: the tool finds it in the launch through ``lti.capabilities``, which the
+  storage frame's parent (the course page) answers. The ``impostor`` style is an attack: its
+  storage frame is on the course page's origin, not the platform's.
 """
 
 from __future__ import annotations
@@ -44,6 +55,13 @@ CLIENT_ID = "sandbox-big-interview"
 DEPLOYMENT_ID = "sandbox-deployment-1"
 UNREGISTERED_DEPLOYMENT_ID = "sandbox-deployment-unregistered"
 DEEP_LINK = "/members/curriculum?chapter=6"
+# Each storage style: the storage frame's name, and whether the launch announces it as the login does.
+STORAGE_STYLES = {
+    "canvas": ("post_message_forwarding", True),
+    "blackboard": ("lti_storage_frame", False),
+    # An attack: a storage frame on the course page's origin (localhost), not the platform's.
+    "impostor": ("impostor", True),
+}
 
 
 @dataclass(frozen=True)
@@ -111,6 +129,22 @@ class SandboxLms(LoopbackService):
     def launch_url(self) -> str:
         return f"{self.tool_url}/lti/launch"
 
+    @property
+    def framed_url(self) -> str:
+        """This platform on ``localhost``: its course page is another site than the tool's ``127.0.0.1``."""
+        return self.url.replace("//127.0.0.1:", "//localhost:")
+
+    @property
+    def course_frame_policy(self) -> str:
+        """The framed course page: frames of its own, the tool, and where the tool sends the student."""
+        sources = " ".join(("'self'", self.url, _origin(self.tool_url), *self.redirect_origins))
+        return f"default-src 'none'; frame-src {sources}"
+
+    @property
+    def frame_ancestors(self) -> str:
+        """Its pages show inside its own course page (on either host), never in another site's."""
+        return f"frame-ancestors {self.url} {self.framed_url}"
+
     def platform(self, deployment_id: str = DEPLOYMENT_ID) -> LTI1P3PlatformConfAbstract:
         """The package's platform configuration: this platform's registration of the tool."""
         registration = (
@@ -148,6 +182,73 @@ class SandboxLms(LoopbackService):
             f"<ul>\n{''.join(items)}\n</ul>"
         )
         return html_page("Interview Skills 101", body)
+
+    def framed_course_page(self, user: str, link: str, storage: str, nonce: str) -> str:
+        """The course page with the tool in an iframe and, per the style, the platform's storage frame."""
+        query = urlencode({"user": user, "link": link, "storage": storage})
+        frames = ""
+        if storage in STORAGE_STYLES:
+            name = STORAGE_STYLES[storage][0]
+            # On the platform's own origin (its authorization endpoint's), not the course page's.
+            host = self.framed_url if storage == "impostor" else self.url
+            source = html.escape(f"{host}/storage")
+            frames += f'<iframe name="{name}" title="storage" src="{source}" hidden></iframe>\n'
+        frames += f'<iframe name="tool" title="Big Interview" src="/launch?{html.escape(query)}"></iframe>\n'
+        body = f"<h1>Interview Skills 101</h1>\n{frames}"
+        page = html_page("Interview Skills 101", body)
+        if storage not in STORAGE_STYLES:
+            return page
+        # The course page answers lti.capabilities from its tool's frame: where its storage frame is.
+        script = _CAPABILITIES_SCRIPT.replace("FRAME_NAME", STORAGE_STYLES[storage][0])
+        return page.replace("</body>", f'<script nonce="{nonce}">{script}</script>\n</body>')
+
+
+_CAPABILITIES_SCRIPT = """window.addEventListener("message", function (event) {
+  var message = event.data;
+  if (!message || message.subject !== "lti.capabilities") { return; }
+  event.source.postMessage({
+    subject: "lti.capabilities.response",
+    message_id: message.message_id,
+    supported_messages: [
+      { subject: "lti.put_data", frame: "FRAME_NAME" },
+      { subject: "lti.get_data", frame: "FRAME_NAME" }
+    ]
+  }, event.origin);
+});"""
+
+# The storage frame's script: values kept per sender origin, answers only to the sender;
+# window.received counts the messages it answered, by subject (make bench reads it).
+STORAGE_FRAME_SCRIPT = """(function () {
+  var stored = {};
+  window.received = {};
+  var supported = ["lti.capabilities", "lti.put_data", "lti.get_data"];
+  window.addEventListener("message", function (event) {
+    var message = event.data;
+    if (!message || typeof message !== "object" || supported.indexOf(message.subject) < 0) { return; }
+    var answer = { subject: message.subject + ".response", message_id: message.message_id };
+    var mine = stored[event.origin] = stored[event.origin] || {};
+    if (message.subject === "lti.capabilities") {
+      answer.supported_messages = [
+        { subject: "lti.put_data", frame: window.name },
+        { subject: "lti.get_data", frame: window.name }
+      ];
+    } else if (typeof message.key !== "string" || !message.key) {
+      answer.error = { code: "bad_request", message: "no key" };
+    } else if (message.subject === "lti.put_data") {
+      mine[message.key] = message.value;
+      answer.key = message.key;
+      answer.value = message.value;
+    } else if (Object.prototype.hasOwnProperty.call(mine, message.key)) {
+      answer.key = message.key;
+      answer.value = mine[message.key];
+    } else {
+      answer.key = message.key;
+      answer.error = { code: "bad_request", message: "nothing stored under this key" };
+    }
+    window.received[message.subject] = (window.received[message.subject] || 0) + 1;
+    event.source.postMessage(answer, event.origin);
+  });
+})();"""
 
 
 class _Platform(LTI1P3PlatformConfAbstract):
@@ -238,6 +339,21 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
                 self._initiate(query)
             elif parts.path == "/auth":
                 self._authorize({name: values[0] for name, values in query.items()})
+            elif parts.path == "/course/frame":
+                user, link = first(query, "user") or "", first(query, "link") or ""
+                storage = first(query, "storage") or "none"
+                nonce = secrets.token_urlsafe(16)
+                page = lms.framed_course_page(user, link, storage, nonce)
+                policy = f"{lms.course_frame_policy}; script-src 'nonce-{nonce}'"
+                self.send_html(200, page, csp=policy)
+            elif parts.path == "/storage":
+                nonce = secrets.token_urlsafe(16)
+                page = html_page("Storage", "").replace(
+                    "</body>", f'<script nonce="{nonce}">{STORAGE_FRAME_SCRIPT}</script>\n</body>'
+                )
+                self.send_html(
+                    200, page, csp=f"default-src 'none'; script-src 'nonce-{nonce}'; {lms.frame_ancestors}"
+                )
             else:
                 self.send_json(404, {"error": "not found"})
 
@@ -253,15 +369,20 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
             if user not in STUDENTS or link not in LINKS:
                 self.send_json(400, {"error": "unknown user or link"})
                 return
+            storage = first(query, "storage") or "none"
             platform = lms.platform(first(query, "deployment") or DEPLOYMENT_ID)
             login = _Login(_Request(("GET", "/launch", {}, {})), platform)
-            login.set_lti_message_hint(link=link)
-            self.send(302, headers=[("Location", login.initiate_login(user)), ("Cache-Control", "no-store")])
+            # The hint carries the link and the storage style to the authorization step.
+            login.set_lti_message_hint(link=f"{link}:{storage}" if storage in STORAGE_STYLES else link)
+            location = login.initiate_login(user)
+            if storage in STORAGE_STYLES:
+                location += "&" + urlencode({"lti_storage_target": STORAGE_STYLES[storage][0]})
+            self.send(302, headers=[("Location", location), ("Cache-Control", "no-store")])
 
         def _authorize(self, params: dict[str, str]) -> None:
             """The authentication request from the tool: checked, answered with the id_token's form post."""
             student = STUDENTS.get(params.get("login_hint", ""))
-            link = params.get("lti_message_hint", "")
+            link, _, storage = params.get("lti_message_hint", "").partition(":")
             if student is None or link not in LINKS:
                 self.send_json(
                     400, {"error": "login_hint or lti_message_hint is not one this platform issued"}
@@ -281,9 +402,11 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
             form_action = " ".join((_origin(lms.tool_url), *lms.redirect_origins))
             csp = (
                 f"default-src 'none'; script-src 'nonce-{nonce}'; form-action {form_action}; "
-                "frame-ancestors 'none'"
+                f"{lms.frame_ancestors}"
             )
             fields = {"id_token": data["id_token"], "state": data["state"]}
+            if storage in STORAGE_STYLES and STORAGE_STYLES[storage][1]:  # Canvas's launch names it too
+                fields["lti_storage_target"] = STORAGE_STYLES[storage][0]
             self.send_html(200, _auto_post_page(data["launch_url"], fields, nonce), csp=csp)
 
     return LmsRequestHandler

@@ -95,11 +95,12 @@ def test_the_lti_routes_and_their_answers_are_described() -> None:
     paths = json.loads(SPEC_PATH.read_text())["paths"]
     login_get, login_post = paths["/lti/login"]["get"], paths["/lti/login"]["post"]
     for login in (login_get, login_post):
-        assert set(login["responses"]) == {"302", "400", "500", "503"}
+        assert set(login["responses"]) == {"200", "302", "400", "500", "503"}
+        assert set(login["responses"]["200"]["content"]) == {"text/html"}  # the Platform Storage page
         assert {"Location", "Set-Cookie"} <= set(login["responses"]["302"]["headers"])
         assert login["tags"] == ["lti"]
     required = ["iss", "login_hint", "target_link_uri"]
-    optional = ["lti_message_hint", "client_id", "lti_deployment_id"]
+    optional = ["lti_message_hint", "client_id", "lti_deployment_id", "lti_storage_target"]
     assert [(p["name"], p["required"]) for p in login_get["parameters"]] == [
         *((name, True) for name in required),
         *((name, False) for name in optional),
@@ -107,10 +108,13 @@ def test_the_lti_routes_and_their_answers_are_described() -> None:
     form = login_post["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     assert form["required"] == required and set(form["properties"]) == {*required, *optional}
     launch = paths["/lti/launch"]["post"]
-    assert set(launch["responses"]) == {"302", "400", "401", "403", "422", "500", "502", "503", "504"}
+    assert set(launch["responses"]) == {"200", "302", "400", "401", "403", "422", "500", "502", "503", "504"}
+    assert [p["name"] for p in launch["parameters"]] == ["lti_storage_target"]  # Blackboard's redirect URI
     assert {"Location", "Set-Cookie"} <= set(launch["responses"]["302"]["headers"])
     launch_form = launch["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
-    assert {"id_token", "state"} <= set(launch_form["properties"])
+    assert {"id_token", "state", "lti_storage_target", "lti_storage_binding"} <= set(
+        launch_form["properties"]
+    )
     for status in ("400", "401", "422"):
         refusal = launch["responses"][status]["content"]
         assert refusal["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}

@@ -189,6 +189,7 @@ def launch_claims(issued_nonce: str, **overrides: Any) -> dict[str, Any]:
         CLAIM["deployment_id"]: DEPLOYMENT_ID,
         CLAIM["target_link_uri"]: LAUNCH_URL,
         CLAIM["resource_link"]: {"id": "resource-link-77", "title": "Big Interview"},
+        CLAIM["roles"]: ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
         "given_name": "Ottoline",
         "family_name": "Brackenbury",
         "email": "o.brackenbury@student.example.edu",

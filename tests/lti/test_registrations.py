@@ -183,6 +183,24 @@ def test_a_registry_record_is_found_by_iss_and_client_id(registry: Any) -> None:
     assert registry_key(ISS, CLIENT) == "lti|https://canvas.instructure.com|10000000000042"
 
 
+def test_two_schools_on_instructure_hosted_canvas_share_iss_and_differ_by_client_id(registry: Any) -> None:
+    # Every Instructure-hosted Canvas signs as https://canvas.instructure.com.
+    other = {
+        **RECORD,
+        "client_id": "20000000000077",
+        "bi_org": "other-school",
+        "api_key_secret_id": "big-interview-sso/other-school/api-key",
+    }
+    put(registry, registry_key(ISS, CLIENT), RECORD)
+    put(registry, registry_key(ISS, "20000000000077"), other)
+    registrations = source()
+    found = registrations.find(ISS, CLIENT), registrations.find(ISS, "20000000000077")
+    assert [(r.client_id, r.bi_org) for r in found if r] == [
+        (CLIENT, RECORD["bi_org"]),
+        ("20000000000077", "other-school"),
+    ]
+
+
 def test_a_found_record_is_cached_for_the_registrys_cache_age(registry: Any) -> None:
     put(registry, registry_key(ISS, CLIENT), RECORD)
     shared = reader()
