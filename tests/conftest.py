@@ -35,6 +35,7 @@ from tests.support import (
     FakePartnerApi,
     SigningKey,
     fake_aws_environment,
+    isolation,
     lambda_context,
 )
 
@@ -73,6 +74,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if module_of(item) in grouped:
             item.add_marker(pytest.mark.xdist_group(module_of(item)))
+
+
+# ---- process-wide state, put back after every test (tests/support/isolation.py) ---------------
+@pytest.fixture(autouse=True)
+def _isolated_environment() -> Iterator[None]:
+    with isolation.isolated_environment():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging() -> Iterator[None]:
+    with isolation.isolated_logging():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_sessions() -> Iterator[None]:
+    with isolation.isolated_aws_sessions():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_modules() -> Iterator[None]:
+    with isolation.isolated_modules():
+        yield
 
 
 # ---- the leak check over the whole suite's output -------------------------------------------

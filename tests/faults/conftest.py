@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+from aws_lambda_powertools import Logger
 from moto.server import ThreadedMotoServer
 from pytest_httpserver import HTTPServer
 
@@ -92,13 +93,14 @@ class HandlerLog(logging.Handler):
 
 
 @pytest.fixture
-def handler_log(caplog: pytest.LogCaptureFixture) -> Iterator[HandlerLog]:
+def handler_log(caplog: pytest.LogCaptureFixture) -> HandlerLog:
     caplog.set_level(logging.INFO)  # the level Lambda logs at; botocore DEBUG would print the secret
     log = HandlerLog(caplog)
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(log)
-    yield log
-    logger.removeHandler(log)
+    # Powertools' handler first: a later Logger(service=...) takes the logger's first handler
+    # for its own. The suite's logging isolation removes both after the test.
+    Logger(service=LOGGER_NAME)
+    logging.getLogger(LOGGER_NAME).addHandler(log)
+    return log
 
 
 @dataclass

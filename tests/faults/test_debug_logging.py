@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ class EveryRecord(logging.Handler):
 
 
 @pytest.fixture
-def debug_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[EveryRecord]:
+def debug_everywhere(monkeypatch: pytest.MonkeyPatch) -> EveryRecord:
     """LogLevel=DEBUG as Lambda applies it, 100 % sampling, and a capture of every record."""
     monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
@@ -70,18 +70,13 @@ def debug_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[EveryRecord]:
     # An operator at DEBUG may turn these on too: they must not print the event either.
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
     monkeypatch.setenv("POWERTOOLS_EVENT_HANDLER_DEBUG", "true")
+    # Undone after the test by the suite's logging isolation (tests/support/isolation.py).
     root = logging.getLogger()
-    levels = {name: logging.getLogger(name).level for name in ("", "sso-redirector")}
     capture = EveryRecord()
     root.addHandler(capture)
     root.setLevel(logging.DEBUG)
     logging.getLogger("sso-redirector").setLevel(logging.DEBUG)
-    yield capture
-    for logger in [root, *logging.Logger.manager.loggerDict.values()]:
-        if isinstance(logger, logging.Logger) and capture in logger.handlers:
-            logger.removeHandler(capture)
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    return capture
 
 
 @pytest.fixture
