@@ -26,26 +26,34 @@ lint: venv
 # Debian's chromium and chromium-driver when missing and this user may, or stops at
 # once with the command to run), then the static checks, then pytest (unit,
 # integration, the local stack, the browser, the template's cfn-lint / sam validate /
-# sam build) on PYTEST_WORKERS processes (pytest-xdist). The 90 % coverage gate
-# applies to this full run only: a partial `pytest tests/e2e` reports coverage
-# without failing for it. pytest's exit code 5 ("no tests ran") fails the target
-# like any other failure.
+# sam build) on PYTEST_WORKERS processes (pytest-xdist). Coverage is measured, and its
+# 90 % gate applied, in this full run only: a partial `pytest tests/e2e` measures none.
+# pytest's exit code 5 ("no tests ran") fails the target like any other failure.
+#
+# Every run takes the tests in a random order (pytest-randomly) and prints its seed;
+# `make test SEED=<seed>` (also check, test-runtime) reruns that order.
 PYTEST_WORKERS ?= 2
-COVERAGE_GATE := --cov-fail-under=90
+COVERAGE := --cov=handler --cov-report=term-missing:skip-covered --cov-fail-under=90
+ifeq ($(origin SEED),undefined)
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+RANDOM_ORDER := -p randomly --randomly-seed=$(SEED)
+say_seed = @echo "random order: SEED=$(SEED) (make $@ SEED=$(SEED) reruns it)"
+no_tests_ran_fails = status=$$?; if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
 
 test: system-requirements
 	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory test-runtime
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(COVERAGE_GATE); status=$$?; \
-	if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
+	@$(MAKE) --no-print-directory test-runtime SEED=$(SEED)
+	$(say_seed)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(RANDOM_ORDER) $(COVERAGE); $(no_tests_ran_fails)
 
 system-requirements:
 	@infra/tools/system-requirements.sh
 
-# The inner loop, well under a minute: ruff, mypy --strict and the unit tests.
+# The inner loop, under 20 s: ruff, mypy --strict and the unit tests.
 check: lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --no-cov -q -p no:cacheprovider tests/unit; status=$$?; \
-	if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
+	$(say_seed)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -p no:cacheprovider $(RANDOM_ORDER) tests/unit; $(no_tests_ran_fails)
 
 # The unit, security and fuzz tests, the LTI launch and attack tests (not the real
 # platform, the browser or the template: they need the development tools), the partner
@@ -74,7 +82,8 @@ $(RUNTIME_VENV)/.installed: requirements.txt requirements-runtime-tests.txt
 
 test-runtime: runtime-venv
 	$(RUNTIME_PY) -c 'import sys; assert sys.version_info[:2] == (3, 13), sys.version'
-	$(RUNTIME_PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-cov -p no:cacheprovider tests/unit tests/security tests/fuzz \
+	$(say_seed)
+	$(RUNTIME_PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(RANDOM_ORDER) tests/unit tests/security tests/fuzz \
 		tests/lti --ignore=tests/lti/platform --ignore=tests/lti/test_template_lti.py \
 		tests/integration/test_partner_registry.py tests/faults/test_init_prefetch.py
 
@@ -253,7 +262,7 @@ checkov: checkov-venv
 		$(addprefix -f ,$(CHECKOV_FILES))
 
 artifact: venv
-	$(PY) -m pytest --no-cov -p no:cacheprovider tests/deploy/test_artifact.py
+	$(PY) -m pytest -p no:cacheprovider tests/deploy/test_artifact.py
 
 # ---------------------------------------------------------------------------
 # Fuzzing (issue 3). `make test` runs the property tests in tests/fuzz/ with the
@@ -264,7 +273,7 @@ artifact: venv
 .PHONY: fuzz
 
 fuzz: venv
-	HYPOTHESIS_PROFILE=long $(PY) -m pytest --no-cov -p no:cacheprovider \
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -p no:cacheprovider \
 		--hypothesis-show-statistics tests/fuzz
 
 # ---------------------------------------------------------------------------
