@@ -38,6 +38,7 @@ from tests.support import (
     isolation,
     lambda_context,
 )
+from tests.support.clock import FakeClock
 
 # moto's mock_aws starts every test with a new default boto3 session, and a new session
 # parses botocore's JSON service models again: about 0.1 s for each client a test
@@ -212,6 +213,13 @@ def partner_api(partner_server: HTTPServer) -> FakePartnerApi:
     fake = FakePartnerApi()
     partner_server.expect_request(re.compile(r"^/api/users/[^/]+$"), method="POST").respond_with_handler(fake)
     return fake
+
+
+# ---- time ---------------------------------------------------------------------------------------
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when the test says (or its ``sleep`` is called)."""
+    return FakeClock()
 
 
 # ---- keys -------------------------------------------------------------------------------------

@@ -46,28 +46,11 @@ from tests.servers import (
     stop_moto,
 )
 from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, http_event, mint
+from tests.support.clock import FakeClock
 
 # Everything the handler must never log, besides each test's tokens.
 PROFILE_VALUES = ("adelheid.q@example.edu", "Adelheid", "Quixotte")
 LOGGER_NAME = SERVICE
-
-
-@dataclass
-class FakeClock:
-    """A monotonic clock the test moves forward."""
-
-    now: float = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 class HandlerLog(logging.Handler):

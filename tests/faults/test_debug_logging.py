@@ -28,9 +28,10 @@ from handler.container import Container, new_http_pool
 from handler.routes import create_handler
 from tests import leakcheck
 from tests.conftest import Sso
-from tests.faults.conftest import PROFILE_VALUES, FakeClock, Moto
+from tests.faults.conftest import PROFILE_VALUES, Moto
 from tests.servers import RawPartnerApi, answer, silent
 from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, claims, http_event, mint
+from tests.support.clock import FakeClock
 
 HS256_SECRET_ID = "bi-sso/test/hs256"
 HS256_SECRET = "hs256-shared-secret-of-at-least-32-bytes-7f3a9c"

@@ -14,8 +14,9 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.faults.conftest import FakeClock, Harness
+from tests.faults.conftest import Harness
 from tests.support import FakePartnerApi, SigningKey, mint
+from tests.support.clock import FakeClock
 
 Build = Callable[..., Any]
 

@@ -24,21 +24,9 @@ from handler.errors import KeysUnavailable, UnknownKey
 from handler.keys import HttpFetcher, JwksKeySource, check_key_fits, has_roca_fingerprint
 from tests import leakcheck
 from tests.support import SigningKey
+from tests.support.clock import FakeClock
 
 ISSUER = "https://idp.partner.test"
-
-
-class Clock:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class JwksEndpoint:
@@ -55,11 +43,6 @@ class JwksEndpoint:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def pool(ca_file: Path) -> urllib3.PoolManager:
     return new_http_pool(ca_certs=str(ca_file))
 
@@ -72,7 +55,7 @@ def endpoint(jwks_server: HTTPServer, rsa_key: SigningKey, ec_key: SigningKey) -
 
 
 @pytest.fixture
-def source(pool: urllib3.PoolManager, jwks_server: HTTPServer, clock: Clock) -> JwksKeySource:
+def source(pool: urllib3.PoolManager, jwks_server: HTTPServer, clock: FakeClock) -> JwksKeySource:
     return JwksKeySource(HttpFetcher(pool), (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock)
 
 
@@ -124,7 +107,7 @@ def test_key_without_alg_gets_one_key_object_per_alg(
 
 
 def test_known_kids_are_served_from_one_fetch_within_the_max_age(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     for _ in range(5):
         source.signing_key(ISSUER, "rsa-1", "RS256")
@@ -135,7 +118,7 @@ def test_known_kids_are_served_from_one_fetch_within_the_max_age(
 
 
 def test_unknown_kid_triggers_one_refetch(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(31)
@@ -147,7 +130,7 @@ def test_unknown_kid_triggers_one_refetch(
 
 
 def test_unknown_kid_triggers_at_most_one_refetch_per_cooldown(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(31)
@@ -161,7 +144,7 @@ def test_unknown_kid_triggers_at_most_one_refetch_per_cooldown(
 
 
 def test_unknown_kid_right_after_the_first_load_does_not_refetch(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(5)
@@ -173,7 +156,7 @@ def test_unknown_kid_right_after_the_first_load_does_not_refetch(
 
 
 def test_refetch_is_allowed_again_after_the_cooldown(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(31)
@@ -188,7 +171,11 @@ def test_refetch_is_allowed_again_after_the_cooldown(
 
 
 def test_rotated_in_kid_is_accepted_after_one_refetch(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, rsa_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    rsa_key: SigningKey,
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     new_key = SigningKey.rsa(kid="rsa-2")
@@ -202,7 +189,11 @@ def test_rotated_in_kid_is_accepted_after_one_refetch(
 
 
 def test_failed_refetch_keeps_the_old_keys(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, rsa_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    rsa_key: SigningKey,
 ) -> None:
     source.signing_key(ISSUER, "ec-1", "ES256")
     endpoint.status = 500
@@ -224,7 +215,7 @@ def test_jwks_down_at_cold_start_is_keys_unavailable(source: JwksKeySource, endp
 
 
 def test_jwks_down_at_cold_start_is_not_refetched_within_one_second(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     endpoint.status = 500
     with pytest.raises(KeysUnavailable):
@@ -239,7 +230,11 @@ def test_jwks_down_at_cold_start_is_not_refetched_within_one_second(
 
 
 def test_jwks_back_up_after_cold_start_outage_works_after_one_second(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, rsa_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    rsa_key: SigningKey,
 ) -> None:
     endpoint.status = 500
     with pytest.raises(KeysUnavailable):
@@ -316,7 +311,7 @@ def test_discovery_finds_jwks_uri_on_the_issuers_host(
     pool: urllib3.PoolManager,
     jwks_server: HTTPServer,
     endpoint: JwksEndpoint,
-    clock: Clock,
+    clock: FakeClock,
     rsa_key: SigningKey,
 ) -> None:
     issuer = discovery(jwks_server, jwks_server.url_for("/jwks.json"))
@@ -329,7 +324,7 @@ def test_discovery_finds_jwks_uri_on_the_issuers_host(
 
 
 def test_discovery_with_jwks_uri_on_another_host_is_refused(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     # Same server, reachable and trusted as "localhost": only the host name differs from the issuer's.
     issuer = discovery(jwks_server, f"https://localhost:{jwks_server.port}/jwks.json")
@@ -342,7 +337,7 @@ def test_discovery_with_jwks_uri_on_another_host_is_refused(
 
 
 def test_discovery_with_plain_http_jwks_uri_off_loopback_is_refused(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     issuer = discovery(jwks_server, "http://idp.partner.test/jwks.json")
     source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
@@ -451,7 +446,7 @@ def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
 
 
 def test_discovery_document_whose_issuer_is_not_the_configured_one_is_refused(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     # OIDC Discovery 1.0 section 4.3: the document's issuer must be identical to the issuer asked.
     issuer = jwks_server.url_for("").rstrip("/")
@@ -470,7 +465,11 @@ def test_discovery_document_whose_issuer_is_not_the_configured_one_is_refused(
     "spelling", ["{issuer}/", "{ISSUER}", None, 42], ids=["slash", "case", "absent", "number"]
 )
 def test_discovery_issuer_must_be_identical_not_similar(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock, spelling: Any
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    endpoint: JwksEndpoint,
+    clock: FakeClock,
+    spelling: Any,
 ) -> None:
     issuer = jwks_server.url_for("").rstrip("/")
     document: dict[str, Any] = {"jwks_uri": jwks_server.url_for("/jwks.json")}
@@ -517,7 +516,11 @@ def remove_rsa_key(endpoint: JwksEndpoint, ec_key: SigningKey) -> None:
 
 
 def test_a_removed_key_is_accepted_until_the_max_age_and_refused_from_then_on(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, ec_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    ec_key: SigningKey,
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     remove_rsa_key(endpoint, ec_key)
@@ -535,7 +538,7 @@ def test_max_age_is_configurable(
     pool: urllib3.PoolManager,
     jwks_server: HTTPServer,
     endpoint: JwksEndpoint,
-    clock: Clock,
+    clock: FakeClock,
     ec_key: SigningKey,
 ) -> None:
     url = jwks_server.url_for("/jwks.json")
@@ -568,7 +571,7 @@ def test_cache_control_max_age_shorter_than_the_setting_wins_but_never_below_60_
     source: JwksKeySource,
     endpoint: JwksEndpoint,
     jwks_server: HTTPServer,
-    clock: Clock,
+    clock: FakeClock,
     ec_key: SigningKey,
     cache_control: str,
     max_age: int,
@@ -587,7 +590,11 @@ def test_cache_control_max_age_shorter_than_the_setting_wins_but_never_below_60_
 
 
 def test_a_failed_refetch_keeps_the_keys_within_the_stale_window_retrying_once_per_cooldown(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, rsa_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    rsa_key: SigningKey,
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     endpoint.status = 500  # the partner's JWKS is down
@@ -610,7 +617,7 @@ def test_a_failed_refetch_keeps_the_keys_within_the_stale_window_retrying_once_p
 
 
 def test_a_failed_refetch_beyond_the_stale_window_is_keys_unavailable(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     source = JwksKeySource(
         HttpFetcher(pool), (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock, stale_seconds=3600
@@ -629,7 +636,7 @@ def test_a_failed_refetch_beyond_the_stale_window_is_keys_unavailable(
 
 
 def test_the_default_stale_window_is_a_day(
-    source: JwksKeySource, endpoint: JwksEndpoint, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     endpoint.status = 500
@@ -667,7 +674,7 @@ def test_after_a_restore_a_failed_refetch_still_serves_the_snapshot_keys_within_
 
 
 def test_an_unknown_kid_refetch_renews_the_max_age(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(300)
