@@ -36,17 +36,11 @@ from handler.routes import create_handler
 from handler.telemetry import SERVICE
 from tests import leakcheck
 from tests.conftest import Sso
-from tests.servers import (
-    LOOPBACK,
-    Behaviour,
-    RawPartnerApi,
-    SwitchableProxy,
-    free_port,
-    start_moto,
-    stop_moto,
-)
+from tests.servers import Behaviour, RawPartnerApi, SwitchableProxy
 from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, http_event, mint
 from tests.support.clock import FakeClock
+from tests.support.moto import start_moto, stop_moto
+from tests.support.ports import LOOPBACK, free_port
 
 # Everything the handler must never log, besides each test's tokens.
 PROFILE_VALUES = ("adelheid.q@example.edu", "Adelheid", "Quixotte")

@@ -29,9 +29,10 @@ from handler.prefetch import GRACE_SECONDS
 from handler.routes import create_handler
 from tests.conftest import REPLAY_TABLE, Sso
 from tests.faults.conftest import Harness, Moto
-from tests.servers import LOOPBACK, RawPartnerApi, SwitchableProxy, free_port, listening
+from tests.servers import RawPartnerApi, SwitchableProxy, listening
 from tests.support import SigningKey
 from tests.support.isolation import fresh_import
+from tests.support.ports import LOOPBACK, free_port
 
 Build = Callable[..., Sso]
 BOUND = 0.5  # the tests' bound: short, so "slow past the bound" is quick to show

@@ -17,6 +17,7 @@ from types import ModuleType
 
 __all__ = [
     "IMPORT_TIME_MODULES",
+    "forget_aws_sessions",
     "fresh_import",
     "isolated_aws_sessions",
     "isolated_environment",
@@ -103,6 +104,17 @@ def isolated_aws_sessions() -> Iterator[None]:
         clients = sys.modules.get("handler.aws_clients")
         if clients is not None and hasattr(clients, "_session"):
             clients._session = saved_shared  # type: ignore[attr-defined]
+
+
+def forget_aws_sessions() -> None:
+    """The next AWS client resolves credentials, region and endpoint anew (``isolated_aws_sessions``
+    puts the sessions back after the test)."""
+    import boto3
+
+    boto3.DEFAULT_SESSION = None
+    clients = sys.modules.get("handler.aws_clients")
+    if clients is not None and hasattr(clients, "_session"):
+        clients._session = None  # type: ignore[attr-defined]
 
 
 @contextmanager

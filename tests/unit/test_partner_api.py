@@ -31,9 +31,10 @@ from handler.partner_api import PartnerApiClient
 from handler.secret_source import SecretSource, secrets_manager_client
 from tests import leakcheck
 from tests.conftest import SECRET_ID
-from tests.servers import Handle, RawServer, free_port, http_answer, read_request, rst_close
+from tests.servers import Handle, RawServer, http_answer, read_request, rst_close
 from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, http_event, mint, user_document
 from tests.support.clock import FakeClock
+from tests.support.ports import free_port
 
 PROFILE = {"first_name": "Adelheid", "last_name": "Quixotte", "email": "adelheid.q@example.edu"}
 USER_PATH = re.compile(r"^/api/users/[^/]+$")
