@@ -7,6 +7,7 @@ and the session fails if a registered secret appears in it (see ``leakcheck``).
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import re
 import ssl
@@ -50,6 +51,24 @@ SECRET_ID = "bi-sso/test/api-key"
 REPLAY_TABLE = "bi-sso-test-replay"
 # (test id, section name, text): everything each test printed or logged.
 _suite_output: list[tuple[str, str, str]] = []
+
+
+# ---- schemathesis, for the runs that hold tests/api only --------------------------------------------
+# Its pytest plugin imports schemathesis and hypothesis (about half a second): pyproject.toml's
+# addopts keep it from loading with every run (-p no:schemathesis), and it is registered here
+# when the run's paths include tests/api, in the xdist controller and workers alike.
+API_TESTS = Path(__file__).resolve().parent / "api"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    invoked_in = Path(config.invocation_params.dir)
+    for arg in config.args:
+        path = (invoked_in / arg.split("::", 1)[0]).resolve()
+        if path == API_TESTS or path in API_TESTS.parents or API_TESTS in path.parents:
+            config.pluginmanager.register(
+                importlib.import_module("schemathesis.pytest.plugin"), "schemathesis-api"
+            )
+            return
 
 
 # ---- pytest-xdist (make test runs -n 2 --dist loadgroup) -------------------------------------
