@@ -156,9 +156,9 @@ $(LAMBDA_VENV)/.installed: requirements-lambda-runtime.txt
 
 local-artifact: $(LOCAL_ARTIFACT_STAMP)
 $(LOCAL_ARTIFACT_STAMP): $(wildcard handler/*.py) requirements.txt template.yaml | venv
-	@mkdir -p build
 	@echo "sam build for $(LOCAL_ARCHITECTURE) (the local Lambda environments run it)..." >&2
-	@$(MAKE) --no-print-directory build ARCHITECTURE=$(LOCAL_ARCHITECTURE) > build/local-artifact.log 2>&1 \
+	@# One line with $(MAKE): make -n runs it too, and build/ must exist for its log then as well.
+	@mkdir -p build && $(MAKE) --no-print-directory build ARCHITECTURE=$(LOCAL_ARCHITECTURE) > build/local-artifact.log 2>&1 \
 		|| { cat build/local-artifact.log >&2; exit 1; }
 	@touch $@
 
