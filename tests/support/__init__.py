@@ -148,13 +148,18 @@ def mint(key: SigningKey, headers: dict[str, Any] | None = None, **claim_overrid
 
 def sign_raw(key: SigningKey, payload: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
     """A token signed over any JSON, even claims PyJWT's encoder would refuse to write."""
+    return sign_text(key, json.dumps(payload), headers)
+
+
+def sign_text(key: SigningKey, payload_json: str, headers: dict[str, Any] | None = None) -> str:
+    """A token signed over exactly ``payload_json`` (numbers no JSON encoder writes: 1e999, NaN)."""
     token = jwt.api_jws.PyJWS().encode(
-        json.dumps(payload).encode(),
+        payload_json.encode(),
         key.private,
         algorithm=key.alg,
         headers={"kid": key.kid, **(headers or {})},
     )
-    leakcheck.register(token)
+    leakcheck.register(token, token.rsplit(".", 1)[1])
     return token
 
 

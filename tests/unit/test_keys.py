@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from werkzeug import Request, Response
 
 from handler.container import new_http_pool
 from handler.errors import KeysUnavailable, UnknownKey
-from handler.keys import HttpFetcher, JwksKeySource, check_key_fits, has_roca_fingerprint
+from handler.keys import HttpFetcher, JwksKeySource, KeyFetchError, check_key_fits, has_roca_fingerprint
 from tests import leakcheck
 from tests.support import SigningKey
 from tests.support.clock import FakeClock
@@ -320,6 +321,20 @@ def test_discovery_finds_jwks_uri_on_the_issuers_host(
     found = source.signing_key(issuer, "rsa-1", "RS256")
 
     assert signs_and_verifies(rsa_key, found)
+    assert fetches(jwks_server, "/.well-known/openid-configuration") == 1
+
+
+def test_discovery_of_an_issuer_with_a_trailing_slash_asks_one_well_known_path(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    issuer = jwks_server.url_for("/")
+    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
+        {"issuer": issuer, "jwks_uri": jwks_server.url_for("/jwks.json")}
+    )
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
+
+    source.signing_key(issuer, "rsa-1", "RS256")
+
     assert fetches(jwks_server, "/.well-known/openid-configuration") == 1
 
 
@@ -719,3 +734,47 @@ def test_a_document_key_goes_through_the_same_fit_checks(rsa_key: SigningKey) ->
 
     with pytest.raises(UnknownKey, match="use is 'enc'"):
         source.signing_key(ISSUER, "rsa-1", "RS256")
+
+
+# ---- warming ahead of the first request (SnapStart, INIT's prefetch) -----------------------------------
+def test_warm_fetches_the_key_set_so_the_first_request_does_not(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, rsa_key: SigningKey
+) -> None:
+    source.warm()
+    assert fetches(jwks_server) == 1
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+    source.warm()  # fresh: nothing to do
+    assert fetches(jwks_server) == 1
+
+
+def test_warm_within_a_bound_fetches_on_the_same_pool(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer
+) -> None:
+    source.warm(timeout_at=time.monotonic() + 5)
+
+    assert fetches(jwks_server) == 1
+
+
+def test_a_warm_past_its_bound_fetches_nothing_and_leaves_no_cooldown(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, rsa_key: SigningKey
+) -> None:
+    source.warm(timeout_at=time.monotonic() - 1)
+    assert fetches(jwks_server) == 0
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))  # fetched at once
+    assert fetches(jwks_server) == 1
+
+
+def test_a_fetcher_bound_to_a_deadline_that_has_passed_refuses_before_connecting(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint
+) -> None:
+    bound = HttpFetcher(pool).until(time.monotonic() - 1)
+
+    with pytest.raises(KeyFetchError, match="no time left before the prefetch's bound"):
+        bound(jwks_server.url_for("/jwks.json"))
+    assert fetches(jwks_server) == 0
+    assert (
+        HttpFetcher(pool).until(time.monotonic() + 5)(jwks_server.url_for("/jwks.json")).document
+        == endpoint.document
+    )

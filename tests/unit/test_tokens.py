@@ -38,7 +38,7 @@ from handler.keys import HttpFetcher, JwksKeySource
 from handler.secret_source import SecretSource
 from handler.tokens import TokenVerifier, parse_token
 from tests import leakcheck
-from tests.support import AUDIENCE, ISSUER, SigningKey, claims, mint, sign_raw
+from tests.support import AUDIENCE, ISSUER, SigningKey, claims, mint, sign_raw, sign_text
 
 NOW = int(time.time())
 
@@ -511,3 +511,15 @@ def test_a_segment_spelt_with_nonzero_spare_bits_is_malformed(
     parts[which] = _respelt(parts[which])
     with pytest.raises(MalformedToken, match="canonical"):
         verifier.verify(".".join(parts))
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1E400"])
+def test_a_non_finite_number_in_the_payload_is_malformed_and_named(
+    verifier: TokenVerifier, rsa_key: SigningKey, number: str
+) -> None:
+    text = json.dumps(claims(exp=0)).replace('"exp": 0', f'"exp": {number}')
+
+    error = refused(verifier, sign_text(rsa_key, text))
+
+    assert isinstance(error, MalformedToken)
+    assert error.detail == f"non-finite number {number}"
