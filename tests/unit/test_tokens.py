@@ -458,7 +458,14 @@ def test_hs256_secret_shorter_than_256_bits_is_never_used(
 ) -> None:
     verifier = make_verifier(StaticSecret("short"), JWT_ALGORITHMS="HS256", JWT_HS256_SECRET_ID="hs")
 
-    assert refused(verifier, hs256("short" * 8)).status == 503
+    error = refused(verifier, hs256("short" * 8))
+
+    assert error.status == 503
+    # The answer says nothing of the secret; its length is for the operator's log.
+    assert (error.detail, error.log_detail) == (
+        "the service's HS256 secret is not usable",
+        "the HS256 secret is shorter than 256 bits",
+    )
 
 
 def test_hs256_signed_with_empty_secret_is_refused(make_verifier: Callable[..., TokenVerifier]) -> None:
@@ -523,3 +530,40 @@ def test_a_non_finite_number_in_the_payload_is_malformed_and_named(
 
     assert isinstance(error, MalformedToken)
     assert error.detail == f"non-finite number {number}"
+
+
+@pytest.mark.parametrize(
+    ("iss", "detail"),
+    [
+        ("https://idp.other.test", "iss 'https://idp.other.test' is not an accepted issuer"),
+        (
+            ISSUER + "/",
+            f"iss '{ISSUER}/' is not an accepted issuer"
+            "; issuers are matched exactly, so the trailing '/' matters",
+        ),
+    ],
+)
+def test_an_issuer_not_accepted_is_named_with_the_trailing_slash_hint(
+    verifier: TokenVerifier, rsa_key: SigningKey, iss: str, detail: str
+) -> None:
+    error = refused(verifier, mint(rsa_key, iss=iss))
+
+    assert isinstance(error, InvalidIssuer)
+    assert error.detail == detail
+
+
+@pytest.mark.parametrize(
+    ("sub", "hint"),
+    [
+        ("user name", ": it contains other characters"),
+        ("x" * 65, ": it is 65 characters long"),
+        ("ada@example.edu", ": it looks like an email address; send your stable internal user id instead"),
+        (12345, ": it is a int, not a string"),
+    ],
+)
+def test_a_user_claim_that_is_no_partner_id_says_why_without_repeating_it(
+    verifier: TokenVerifier, rsa_key: SigningKey, jwks: Any, sub: Any, hint: str
+) -> None:
+    error = refused(verifier, mint(rsa_key, sub=sub))
+
+    assert error.detail == "sub is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)" + hint
