@@ -2,7 +2,13 @@
 
 The fake Partner API and the JWKS are served by real HTTPS servers on loopback
 (pytest-httpserver with a trustme CA); these helpers only describe what they
-answer.
+answer. One module per other need, each the only one of its kind:
+
+- ``isolation``: the process-wide state put back after every test (tests/conftest.py);
+- ``clock``: a fake clock for cooldowns, cache ages and retry pauses;
+- ``ports``: loopback and free ports;
+- ``moto``: moto as a threaded server in the process, or as a process of its own;
+- ``least_privilege``: the function's role from the template, in moto, assumed.
 """
 
 from __future__ import annotations
