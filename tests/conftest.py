@@ -110,6 +110,12 @@ def _isolated_logging() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _isolated_powertools() -> Iterator[None]:
+    with isolation.isolated_powertools():
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _isolated_aws_sessions() -> Iterator[None]:
     with isolation.isolated_aws_sessions():
         yield

@@ -23,6 +23,7 @@ __all__ = [
     "isolated_environment",
     "isolated_logging",
     "isolated_modules",
+    "isolated_powertools",
 ]
 
 # Modules whose import does work (reads the environment, builds the handler, registers
@@ -70,6 +71,27 @@ def isolated_logging() -> Iterator[None]:
         for handler, filters in handler_filters.values():
             handler.filters = filters
         manager._clear_cache()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def isolated_powertools() -> Iterator[None]:
+    """Powertools' process-wide state as it was: the metrics every ``Metrics`` instance shares
+    (class attributes), the tracer's default configuration, and both cold-start flags."""
+    from aws_lambda_powertools import Metrics, Tracer
+    from aws_lambda_powertools.metrics.provider import cold_start as metrics_cold_start
+    from aws_lambda_powertools.tracing import tracer as tracer_module
+
+    shared = [Metrics._metrics, Metrics._dimensions, Metrics._metadata, Metrics._default_dimensions]
+    shared.append(Tracer._default_config)
+    saved = [dict(state) for state in shared]
+    flags = (metrics_cold_start.is_cold_start, tracer_module.is_cold_start)
+    try:
+        yield
+    finally:
+        for state, before in zip(shared, saved, strict=True):
+            state.clear()
+            state.update(before)
+        metrics_cold_start.is_cold_start, tracer_module.is_cold_start = flags
 
 
 @contextmanager
