@@ -224,10 +224,11 @@ def test_jwks_down_at_cold_start_is_not_refetched_within_one_second(
     endpoint.status = 200
     clock.advance(0.5)
 
-    with pytest.raises(KeysUnavailable):
+    with pytest.raises(KeysUnavailable) as cooling:
         source.signing_key(ISSUER, "rsa-1", "RS256")
 
     assert fetches(jwks_server) == 1
+    assert cooling.value.detail == "JWKS not loaded yet; retry after cooldown"
 
 
 def test_jwks_back_up_after_cold_start_outage_works_after_one_second(
@@ -778,3 +779,34 @@ def test_a_fetcher_bound_to_a_deadline_that_has_passed_refuses_before_connecting
         HttpFetcher(pool).until(time.monotonic() + 5)(jwks_server.url_for("/jwks.json")).document
         == endpoint.document
     )
+
+
+def test_an_unknown_kid_within_the_cooldown_says_the_refetch_is_cooling_down(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
+) -> None:
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    clock.advance(31)
+    with pytest.raises(UnknownKey) as refetched:  # refetched: the kid is not there either
+        source.signing_key(ISSUER, "nobody", "RS256")
+    clock.advance(1)
+
+    with pytest.raises(UnknownKey) as cooling:
+        source.signing_key(ISSUER, "nobody-else", "RS256")
+
+    assert refetched.value.detail == "kid 'nobody' is not in the JWKS"
+    assert cooling.value.detail == "kid 'nobody-else' is not in the JWKS (refetch cooling down)"
+    assert fetches(jwks_server) == 2
+
+
+def test_warm_refetches_a_key_set_from_the_moment_it_expires(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
+) -> None:
+    source.warm()
+    clock.advance(599)
+    source.warm()
+    assert fetches(jwks_server) == 1
+    clock.advance(1)  # exactly the max age (600 s)
+
+    source.warm()
+
+    assert fetches(jwks_server) == 2
