@@ -567,3 +567,35 @@ def test_a_user_claim_that_is_no_partner_id_says_why_without_repeating_it(
     error = refused(verifier, mint(rsa_key, sub=sub))
 
     assert error.detail == "sub is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)" + hint
+
+
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+def test_a_time_claim_that_is_not_a_number_is_named(
+    verifier: TokenVerifier, rsa_key: SigningKey, name: str
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(**{name: True})))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == f"{name} must be a number of seconds"
+
+
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+def test_a_time_claim_in_milliseconds_is_named_with_the_fix(
+    verifier: TokenVerifier, rsa_key: SigningKey, name: str
+) -> None:
+    millis = int(time.time() * 1000)
+
+    error = refused(verifier, sign_raw(rsa_key, claims(**{name: millis})))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == (
+        f"{name} is {millis}, which looks like milliseconds: "
+        "JWT times are whole seconds since 1970 (divide by 1000)"
+    )
+
+
+def test_a_long_audience_is_shown_cut_to_200_characters(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    error = refused(verifier, mint(rsa_key, aud="a" * 300))
+
+    assert isinstance(error, InvalidAudience)
+    assert error.found == "a" * 200
