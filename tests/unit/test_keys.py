@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from handler.keys import HttpFetcher, JwksKeySource, KeyFetchError, check_key_fi
 from tests import leakcheck
 from tests.support import SigningKey
 from tests.support.clock import FakeClock
+from tests.support.ports import free_port
 
 ISSUER = "https://idp.partner.test"
 
@@ -810,3 +812,12 @@ def test_warm_refetches_a_key_set_from_the_moment_it_expires(
     source.warm()
 
     assert fetches(jwks_server) == 2
+
+
+def test_a_key_set_that_cannot_be_reached_names_the_url_and_the_failure(pool: urllib3.PoolManager) -> None:
+    url = f"https://127.0.0.1:{free_port()}/jwks.json"  # nothing listens there
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool)(url)
+
+    assert re.fullmatch(re.escape(url) + r": [A-Za-z]+Error", str(raised.value)), str(raised.value)

@@ -599,3 +599,34 @@ def test_a_long_audience_is_shown_cut_to_200_characters(verifier: TokenVerifier,
 
     assert isinstance(error, InvalidAudience)
     assert error.found == "a" * 200
+
+
+@pytest.mark.parametrize(
+    ("token", "detail"),
+    [
+        ("!!.e30.sig", "the header is empty or not unpadded base64url"),
+        ("e30.!!.sig", "the payload is empty or not unpadded base64url"),
+    ],
+)
+def test_a_segment_that_is_not_base64url_is_named(verifier: TokenVerifier, token: str, detail: str) -> None:
+    error = refused(verifier, token)
+
+    assert isinstance(error, MalformedToken)
+    assert error.detail == detail
+
+
+def test_a_token_without_iss_names_the_claim(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(iss=None)))
+
+    assert isinstance(error, MissingClaim)
+    assert (error.detail, error.expected) == ("iss", "iss")
+
+
+def test_a_lifetime_too_long_shows_the_lifetime_found(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    now = int(time.time())
+
+    error = refused(verifier, mint(rsa_key, iat=now, exp=now + 3600))
+
+    assert isinstance(error, TokenLifetimeTooLong)
+    assert (error.expected, error.found) == (300, 3600)
+    assert error.detail == "exp is 3600 s after iat; the limit is 300 s"
