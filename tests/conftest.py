@@ -7,6 +7,7 @@ and the session fails if a registered secret appears in it (see ``leakcheck``).
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import re
 import ssl
@@ -36,8 +37,10 @@ from tests.support import (
     FakePartnerApi,
     SigningKey,
     fake_aws_environment,
+    isolation,
     lambda_context,
 )
+from tests.support.clock import FakeClock
 
 # moto's mock_aws starts every test with a new default boto3 session, and a new session
 # parses botocore's JSON service models again: about 0.1 s for each client a test
@@ -49,6 +52,24 @@ SECRET_ID = "bi-sso/test/api-key"
 REPLAY_TABLE = "bi-sso-test-replay"
 # (test id, section name, text): everything each test printed or logged.
 _suite_output: list[tuple[str, str, str]] = []
+
+
+# ---- schemathesis, for the runs that hold tests/api only --------------------------------------------
+# Its pytest plugin imports schemathesis and hypothesis (about half a second): pyproject.toml's
+# addopts keep it from loading with every run (-p no:schemathesis), and it is registered here
+# when the run's paths include tests/api, in the xdist controller and workers alike.
+API_TESTS = Path(__file__).resolve().parent / "api"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    invoked_in = Path(config.invocation_params.dir)
+    for arg in config.args:
+        path = (invoked_in / arg.split("::", 1)[0]).resolve()
+        if path == API_TESTS or path in API_TESTS.parents or API_TESTS in path.parents:
+            config.pluginmanager.register(
+                importlib.import_module("schemathesis.pytest.plugin"), "schemathesis-api"
+            )
+            return
 
 
 # ---- pytest-xdist (make test runs -n 2 --dist loadgroup) -------------------------------------
@@ -74,6 +95,37 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if module_of(item) in grouped:
             item.add_marker(pytest.mark.xdist_group(module_of(item)))
+
+
+# ---- process-wide state, put back after every test (tests/support/isolation.py) ---------------
+@pytest.fixture(autouse=True)
+def _isolated_environment() -> Iterator[None]:
+    with isolation.isolated_environment():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging() -> Iterator[None]:
+    with isolation.isolated_logging():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_powertools() -> Iterator[None]:
+    with isolation.isolated_powertools():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_sessions() -> Iterator[None]:
+    with isolation.isolated_aws_sessions():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_modules() -> Iterator[None]:
+    with isolation.isolated_modules():
+        yield
 
 
 # ---- the leak check over the whole suite's output -------------------------------------------
@@ -187,6 +239,13 @@ def partner_api(partner_server: HTTPServer) -> FakePartnerApi:
     fake = FakePartnerApi()
     partner_server.expect_request(re.compile(r"^/api/users/[^/]+$"), method="POST").respond_with_handler(fake)
     return fake
+
+
+# ---- time ---------------------------------------------------------------------------------------
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when the test says (or its ``sleep`` is called)."""
+    return FakeClock()
 
 
 # ---- keys -------------------------------------------------------------------------------------

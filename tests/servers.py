@@ -35,23 +35,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Self
 
-import boto3
-import urllib3
-from moto.server import ThreadedMotoServer
-
 from tests import leakcheck
-from tests.conftest import SECRET_ID
-from tests.support import API_KEY, user_document
+from tests.support import user_document
+from tests.support.ports import LOOPBACK, free_port
 
 MAX_HANG_SECONDS = 20.0
-LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def listening(port: int) -> socket.socket:
@@ -328,28 +316,6 @@ def huge(total_bytes: int = 20 * 1024 * 1024) -> Behaviour:
             server.sent_bytes = sent  # type: ignore[attr-defined]
 
     return stream
-
-
-# ---- Secrets Manager: moto in server mode ----------------------------------------------------------
-def start_moto() -> tuple[ThreadedMotoServer, str]:
-    """moto in server mode on 127.0.0.1, from a clean state, holding the API key; and its endpoint."""
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # moto's state is process-wide and outlives a stopped server: start from a clean one.
-    urllib3.request("POST", f"{endpoint}/moto-api/reset", timeout=5.0)
-    client = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=endpoint)
-    client.create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
-    return server, endpoint
-
-
-def stop_moto(server: ThreadedMotoServer) -> None:
-    """Stop serving and close the listening socket (``stop()`` alone leaves it accepting)."""
-    if server._server is not None:  # moto keeps its WSGI server private
-        server.stop()
-        server._server.server_close()
-        server._server = None
 
 
 # ---- a TCP proxy that can be switched down --------------------------------------------------------

@@ -5,7 +5,7 @@
 #
 # Writes into ARTIFACTS_DIR exactly:
 #   - handler/ (the package, without __pycache__ or *.pyc)
-#   - the runtime dependencies of requirements.txt, as manylinux wheels for
+#   - the runtime dependencies locked in requirements.txt (hashes checked), as manylinux wheels for
 #     CPython 3.13 on the target architecture.
 # boto3/botocore/s3transfer are never bundled: the Lambda runtime provides them.
 #
@@ -64,7 +64,7 @@ tar -C "$root" -cf - \
 #    glibc 2.34), whatever the build machine is.
 "$python" -m pip install \
   --quiet --disable-pip-version-check --no-input \
-  --requirement "$root/requirements.txt" \
+  --require-hashes --no-deps --requirement "$root/requirements.txt" \
   --target "$dest" \
   --implementation cp --python-version 3.13 \
   --platform "manylinux_2_34_$machine" \

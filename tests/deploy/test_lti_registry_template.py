@@ -30,16 +30,6 @@ from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import SECRET_ID
 from tests.deploy.templates import TEMPLATE_PATH, function_properties, load, transformed
-from tests.integration.test_least_privilege import (
-    ACCOUNT,
-    REGION,
-    Moto,
-    actions_of,
-    as_moto_evaluates,
-    role_credentials,
-    statements,
-    without_action,
-)
 from tests.lti.conftest import (
     AUTH_URL,
     CLIENT_ID,
@@ -55,6 +45,15 @@ from tests.lti.conftest import (
 from tests.lti.test_template_lti import moto_server
 from tests.registry_support import REGISTRY_TABLE, create_registry_table, put_record
 from tests.support import API_KEY, FakePartnerApi, SigningKey
+from tests.support.least_privilege import (
+    act_as,
+    actions_of,
+    as_moto_evaluates,
+    role_credentials,
+    statements,
+    without_action,
+)
+from tests.support.moto import ACCOUNT, REGION, MotoProcess
 
 __all__ = ["moto_server", "platform_jwks", "platform_key"]  # fixtures shared with tests/lti
 
@@ -179,7 +178,7 @@ class Stage:
 
 
 @pytest.fixture(scope="module")
-def stage(moto_server: Moto) -> Iterator[Stage]:
+def stage(moto_server: MotoProcess) -> Iterator[Stage]:
     moto = moto_server
     moto.enforce_iam(False)
     secrets = moto.client("secretsmanager")
@@ -216,7 +215,7 @@ def stage(moto_server: Moto) -> Iterator[Stage]:
 
 @pytest.fixture
 def registry_tool(
-    moto_server: Moto,
+    moto_server: MotoProcess,
     stage: Stage,
     partner_server: HTTPServer,
     jwks_server: HTTPServer,
@@ -256,16 +255,7 @@ def registry_tool(
 
     def build(role: str) -> Tool:
         credentials = stage.credentials[role]
-        for name, value in {
-            "AWS_ENDPOINT_URL": moto_server.endpoint,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": credentials["SessionToken"],
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+        act_as(moto_server, credentials, monkeypatch)
         config = load_config(env)
         telemetry = new_telemetry()
         container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,10 @@ from handler.container import Container
 from handler.http_pool import new_http_pool
 from tests import leakcheck
 from tests.conftest import Sso
-from tests.faults.conftest import PROFILE_VALUES, FakeClock, Moto
+from tests.faults.conftest import PROFILE_VALUES, Moto
 from tests.servers import RawPartnerApi, answer, silent
 from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, claims, http_event, mint
+from tests.support.clock import FakeClock
 
 HS256_SECRET_ID = "bi-sso/test/hs256"
 HS256_SECRET = "hs256-shared-secret-of-at-least-32-bytes-7f3a9c"
@@ -62,7 +63,7 @@ class EveryRecord(logging.Handler):
 
 
 @pytest.fixture
-def debug_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[EveryRecord]:
+def debug_everywhere(monkeypatch: pytest.MonkeyPatch) -> EveryRecord:
     """LogLevel=DEBUG as Lambda applies it, 100 % sampling, and a capture of every record."""
     monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
@@ -70,18 +71,13 @@ def debug_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[EveryRecord]:
     # An operator at DEBUG may turn these on too: they must not print the event either.
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
     monkeypatch.setenv("POWERTOOLS_EVENT_HANDLER_DEBUG", "true")
+    # Undone after the test by the suite's logging isolation (tests/support/isolation.py).
     root = logging.getLogger()
-    levels = {name: logging.getLogger(name).level for name in ("", "sso-redirector")}
     capture = EveryRecord()
     root.addHandler(capture)
     root.setLevel(logging.DEBUG)
     logging.getLogger("sso-redirector").setLevel(logging.DEBUG)
-    yield capture
-    for logger in [root, *logging.Logger.manager.loggerDict.values()]:
-        if isinstance(logger, logging.Logger) and capture in logger.handlers:
-            logger.removeHandler(capture)
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    return capture
 
 
 @pytest.fixture

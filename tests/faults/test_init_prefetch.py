@@ -11,9 +11,7 @@ moves, so a cooldown left behind would refuse the request).
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,8 +28,10 @@ from handler.container import Container
 from handler.prefetch import GRACE_SECONDS
 from tests.conftest import REPLAY_TABLE, Sso
 from tests.faults.conftest import Harness, Moto
-from tests.servers import LOOPBACK, RawPartnerApi, SwitchableProxy, free_port, listening
+from tests.servers import RawPartnerApi, SwitchableProxy, listening
 from tests.support import SigningKey
+from tests.support.isolation import fresh_import
+from tests.support.ports import LOOPBACK, free_port
 
 Build = Callable[..., Sso]
 BOUND = 0.5  # the tests' bound: short, so "slow past the bound" is quick to show
@@ -320,7 +320,7 @@ def test_after_a_restore_the_secret_keys_and_connection_are_fetched_side_by_side
 @pytest.fixture
 def fresh_entry_point(
     base_env: dict[str, str], moto: Moto, ca_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., Any]]:
+) -> Callable[..., Any]:
     """Import handler.entry_point anew, as Lambda's INIT does, with ``variables`` set."""
 
     import snapshot_restore_py
@@ -332,11 +332,9 @@ def fresh_entry_point(
         for name, value in {**base_env, **variables}.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # the entry point's own pool trusts the test CA
-        sys.modules.pop("handler.entry_point", None)
-        return importlib.import_module("handler.entry_point")
+        return fresh_import("handler.entry_point")
 
-    yield load
-    sys.modules.pop("handler.entry_point", None)
+    return load
 
 
 @pytest.mark.parametrize("initialization_type", ["snap-start", "on-demand"])

@@ -39,8 +39,9 @@ from handler.telemetry import Telemetry
 from tests.conftest import Sso
 from tests.faults.conftest import Harness
 from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record, put_record
-from tests.servers import RawPartnerApi, SwitchableProxy, start_moto, stop_moto
+from tests.servers import RawPartnerApi, SwitchableProxy
 from tests.support import SigningKey, mint
+from tests.support.moto import start_moto, stop_moto
 
 PARTNER = "campus-cold"
 ISSUER = "https://idp.campus-cold.test"

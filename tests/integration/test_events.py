@@ -10,12 +10,11 @@ and moto) and imports it fresh.
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +24,7 @@ import pytest
 
 from handler.errors import ConfigError
 from tests.support import SigningKey, lambda_context, mint
+from tests.support.isolation import fresh_import
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 PLACEHOLDER = "REPLACE_WITH_A_JWT"
@@ -47,7 +47,7 @@ def app_module(
     aws: Any,
     partner_api: Any,
     jwks: Any,
-) -> Iterator[Callable[[], ModuleType]]:
+) -> Callable[[], ModuleType]:
     """Import ``handler.entry_point`` afresh, in the environment Lambda would give it."""
 
     def load() -> ModuleType:
@@ -55,11 +55,9 @@ def app_module(
             monkeypatch.setenv(name, value)
         # The function's pool trusts the system CAs; here, the test CA is the system.
         monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-        sys.modules.pop("handler.entry_point", None)
-        return importlib.import_module("handler.entry_point")
+        return fresh_import("handler.entry_point")
 
-    yield load
-    sys.modules.pop("handler.entry_point", None)
+    return load
 
 
 @pytest.mark.parametrize("name", ["sso-get.json", "sso-post-form.json"])
@@ -106,13 +104,11 @@ def test_every_event_file_is_a_v2_event_for_a_template_route() -> None:
 def test_import_with_a_bad_environment_fails_listing_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BI_ORG", "BI_API_KEY_SECRET_ID", "JWT_ISSUER", "JWT_AUDIENCE"):
         monkeypatch.delenv(name, raising=False)
-    sys.modules.pop("handler.entry_point", None)
 
     with pytest.raises(ConfigError) as caught:
-        importlib.import_module("handler.entry_point")
+        fresh_import("handler.entry_point")
 
     assert len(caught.value.problems) == 4
-    sys.modules.pop("handler.entry_point", None)
 
 
 # What an HTTP API event may leave out: AWS omits these when the request has none.

@@ -15,20 +15,14 @@ with IAM's ``*``/``?`` wildcards, against the ARNs moto gave the secret and the 
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import boto3
 import pytest
-import urllib3
 
 from handler.config import load_config
 from handler.container import Container
@@ -37,58 +31,25 @@ from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
 from tests.deploy.templates import transformed
-from tests.servers import LOOPBACK, free_port
 from tests.support import API_KEY, FakePartnerApi, SigningKey, http_event, lambda_context, mint
+from tests.support.least_privilege import (
+    act_as,
+    actions_of,
+    as_moto_evaluates,
+    role_credentials,
+    statements,
+    without_action,
+)
+from tests.support.moto import ACCOUNT, REGION, MotoProcess, moto_process
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's default account
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Moto:
-    endpoint: str
-
-    def client(self, service: Literal["iam", "sts", "secretsmanager", "dynamodb"], **credentials: str) -> Any:
-        return boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=self.endpoint,
-            aws_access_key_id=credentials.get("AccessKeyId", "setup"),
-            aws_secret_access_key=credentials.get("SecretAccessKey", "setup"),
-            aws_session_token=credentials.get("SessionToken"),
-        )
-
-    def enforce_iam(self, enforce: bool) -> None:
-        """From the next request on, every call is authenticated and authorized (or not)."""
-        count = "0" if enforce else "inf"
-        urllib3.request("POST", f"{self.endpoint}/moto-api/reset-auth", body=count.encode(), timeout=5.0)
-
-
 @pytest.fixture(scope="module")
-def moto() -> Iterator[Moto]:
+def moto() -> Iterator[MotoProcess]:
     """moto as a server process of its own: its IAM switch is process-wide."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://{LOOPBACK}:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib3.request("GET", f"{endpoint}/moto-api/data.json", timeout=1.0)
-                break
-            except urllib3.exceptions.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield Moto(endpoint)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with moto_process() as server:
+        yield server
 
 
 def function_role_policies(table_arn: str) -> list[dict[str, Any]]:
@@ -105,51 +66,6 @@ def function_role_policies(table_arn: str) -> list[dict[str, Any]]:
     return policies
 
 
-def statements(policies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
-
-
-def actions_of(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return [action] if isinstance(action, str) else list(action)
-
-
-def without_action(policies: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    """The policies with ``action`` taken out (a statement left with none is dropped)."""
-    trimmed = copy.deepcopy(policies)
-    for policy in trimmed:
-        kept = []
-        for statement in policy["PolicyDocument"]["Statement"]:
-            remaining = [a for a in actions_of(statement) if a != action]
-            if remaining:
-                kept.append({**statement, "Action": remaining})
-        policy["PolicyDocument"]["Statement"] = kept
-    return [p for p in trimmed if p["PolicyDocument"]["Statement"]]
-
-
-def as_moto_evaluates(policies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Resources as ``*``: moto checks these services' actions only (module docstring)."""
-    evaluated = copy.deepcopy(policies)
-    for statement in statements(evaluated):
-        statement["Resource"] = "*"
-    return evaluated
-
-
-def role_credentials(moto: Moto, name: str, policies: list[dict[str, Any]]) -> dict[str, str]:
-    """A role holding exactly ``policies`` (with the template's trust policy), assumed."""
-    iam = moto.client("iam")
-    trust = transformed()["Resources"]["SsoFunctionRole"]["Properties"]["AssumeRolePolicyDocument"]
-    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
-    for policy in policies:
-        iam.put_role_policy(
-            RoleName=name,
-            PolicyName=policy["PolicyName"],
-            PolicyDocument=json.dumps(policy["PolicyDocument"]),
-        )
-    session = moto.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="lambda")
-    return session["Credentials"]  # type: ignore[no-any-return]
-
-
 @dataclass
 class Stage:
     """What the test set up in moto before IAM enforcement was switched on."""
@@ -161,7 +77,7 @@ class Stage:
 
 
 @pytest.fixture(scope="module")
-def stage(moto: Moto) -> Iterator[Stage]:
+def stage(moto: MotoProcess) -> Iterator[Stage]:
     moto.enforce_iam(False)
     secret_arn = moto.client("secretsmanager").create_secret(
         Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY})
@@ -186,7 +102,7 @@ def stage(moto: Moto) -> Iterator[Stage]:
 
 
 def sign_in(
-    moto: Moto,
+    moto: MotoProcess,
     credentials: dict[str, str],
     base_env: dict[str, str],
     ca_file: Path,
@@ -194,15 +110,7 @@ def sign_in(
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, Any]:
     """One sign-in with one-time links on, the handler's AWS calls signed with ``credentials``."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto.endpoint,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    act_as(moto, credentials, monkeypatch)
     config = load_config({**base_env, "REPLAY_TABLE_NAME": REPLAY_TABLE})
     telemetry = new_telemetry()
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
@@ -221,7 +129,7 @@ def test_the_policy_covers_the_configured_secret_and_table_only(stage: Stage) ->
 
 
 def test_a_sign_in_with_exactly_the_function_policy_succeeds(
-    moto: Moto,
+    moto: MotoProcess,
     stage: Stage,
     base_env: dict[str, str],
     ca_file: Path,
@@ -247,7 +155,7 @@ def test_a_sign_in_with_exactly_the_function_policy_succeeds(
     ],
 )
 def test_a_sign_in_fails_with_any_one_action_removed(
-    moto: Moto,
+    moto: MotoProcess,
     stage: Stage,
     base_env: dict[str, str],
     ca_file: Path,

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -28,20 +27,18 @@ from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
 from tests.deploy.templates import transformed
-from tests.integration.test_least_privilege import (
-    ACCOUNT,
-    REGION,
-    Moto,
+from tests.integration.test_least_privilege import function_role_policies, moto
+from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record, put_record
+from tests.support import API_KEY, FakePartnerApi, SigningKey, http_event, lambda_context, mint
+from tests.support.least_privilege import (
+    act_as,
     actions_of,
     as_moto_evaluates,
-    function_role_policies,
-    moto,
     role_credentials,
     statements,
     without_action,
 )
-from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record, put_record
-from tests.support import API_KEY, FakePartnerApi, SigningKey, http_event, lambda_context, mint
+from tests.support.moto import ACCOUNT, REGION, MotoProcess
 
 __all__ = ["moto"]  # the module-scoped moto server fixture, shared
 
@@ -83,7 +80,7 @@ class Stage:
 
 
 @pytest.fixture(scope="module")
-def stage(moto: Moto) -> Iterator[Stage]:
+def stage(moto: MotoProcess) -> Iterator[Stage]:
     moto.enforce_iam(False)
     secrets = moto.client("secretsmanager")
     secret_arns = {
@@ -128,7 +125,7 @@ def test_the_registry_policy_reads_the_table_and_secrets_under_the_prefix_only(s
 
 
 def registry_sign_in(
-    moto: Moto,
+    moto: MotoProcess,
     stage: Stage,
     credentials: dict[str, str],
     base_env: dict[str, str],
@@ -150,16 +147,7 @@ def registry_sign_in(
         ),
     )
     moto.enforce_iam(True)
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto.endpoint,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    act_as(moto, credentials, monkeypatch)
     env = {
         **base_env,
         "BI_API_KEY_SECRET_ID": SECRET_ID + "-registry",
@@ -191,7 +179,7 @@ def campus_a(partner_server: HTTPServer, jwks_server: HTTPServer) -> FakePartner
 
 
 def test_a_registry_sign_in_with_exactly_the_policies_succeeds(
-    moto: Moto,
+    moto: MotoProcess,
     stage: Stage,
     base_env: dict[str, str],
     ca_file: Path,
@@ -217,7 +205,7 @@ def test_a_registry_sign_in_with_exactly_the_policies_succeeds(
     ],
 )
 def test_a_registry_sign_in_fails_with_any_one_action_removed(
-    moto: Moto,
+    moto: MotoProcess,
     stage: Stage,
     base_env: dict[str, str],
     ca_file: Path,

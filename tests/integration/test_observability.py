@@ -18,6 +18,7 @@ import pytest
 from handler.telemetry import SERVICE, Telemetry
 from tests.conftest import Sso
 from tests.support import SigningKey, http_event, mint
+from tests.support.isolation import fresh_import
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -256,8 +257,6 @@ def test_after_restore_reseeds_random(counted: Any) -> None:
 
 
 def test_importing_the_app_registers_the_snapstart_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
     import snapshot_restore_py
 
     for name, value in {
@@ -269,18 +268,14 @@ def test_importing_the_app_registers_the_snapstart_hooks(monkeypatch: pytest.Mon
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(snapshot_restore_py, "_before_snapshot_registry", [])
     monkeypatch.setattr(snapshot_restore_py, "_after_restore_registry", [])
-    sys.modules.pop("handler.entry_point", None)
-    try:
-        app = importlib.import_module("handler.entry_point")
+    app = fresh_import("handler.entry_point")
 
-        [(before, _, _)] = snapshot_restore_py._before_snapshot_registry
-        [(after, _, _)] = snapshot_restore_py._after_restore_registry
-        assert before == app.container.before_snapshot
-        # Tracing off: the restore also refreshes the secret, key set and connection side by side.
-        assert after.func == app.container.after_restore
-        assert after.keywords == {"refresh": True}
-    finally:
-        sys.modules.pop("handler.entry_point", None)
+    [(before, _, _)] = snapshot_restore_py._before_snapshot_registry
+    [(after, _, _)] = snapshot_restore_py._after_restore_registry
+    assert before == app.container.before_snapshot
+    # Tracing off: the restore also refreshes the secret, key set and connection side by side.
+    assert after.func == app.container.after_restore
+    assert after.keywords == {"refresh": True}
 
 
 def test_a_refusal_after_verification_names_the_user_and_the_partner_status(

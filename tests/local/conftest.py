@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -132,13 +131,6 @@ def post_form(url: str, fields: dict[str, str]) -> Answer:
         headers={"Content-Type": "application/x-www-form-urlencoded"},
         body=urlencode(fields).encode(),
     )
-
-
-def free_port() -> int:
-    """A port that is free right now (for processes that need a fixed port number)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

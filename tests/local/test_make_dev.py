@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from infra.local.stack import MANAGED_VARIABLES, REPOSITORY_ROOT, Ports
-from tests.local.conftest import free_port
+from tests.support.ports import free_port
 
 # make dev builds the artifact when stale: the session's build comes first (it holds a lock
 # the other xdist worker waits on), so make dev finds it up to date.

@@ -10,9 +10,6 @@ one action taken out, the step that needs it fails.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +17,6 @@ from typing import Any
 
 import boto3
 import pytest
-import urllib3
 from pytest_httpserver import HTTPServer
 
 from handler.config import load_config
@@ -30,19 +26,17 @@ from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
 from tests.deploy.templates import TEMPLATE_PATH, function_properties, load, transformed
-from tests.integration.test_least_privilege import (
-    ACCOUNT,
-    REGION,
-    Moto,
+from tests.lti.conftest import STATE_TABLE, TOOL_HOST, Tool, lti_env
+from tests.support import API_KEY, FakePartnerApi, SigningKey, http_event
+from tests.support.least_privilege import (
+    act_as,
     actions_of,
     as_moto_evaluates,
     role_credentials,
     statements,
     without_action,
 )
-from tests.lti.conftest import STATE_TABLE, TOOL_HOST, Tool, lti_env
-from tests.servers import LOOPBACK, free_port
-from tests.support import API_KEY, FakePartnerApi, SigningKey, http_event
+from tests.support.moto import ACCOUNT, REGION, MotoProcess, moto_process
 
 LTI_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "kms:GetPublicKey"}
 
@@ -141,28 +135,9 @@ def test_the_lti_url_outputs_name_one_host_the_custom_domain_when_there_is_one(
 
 # ---- least privilege, evaluated by moto's IAM -------------------------------------------------------
 @pytest.fixture(scope="module")
-def moto_server() -> Iterator[Moto]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://{LOOPBACK}:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib3.request("GET", f"{endpoint}/moto-api/data.json", timeout=1.0)
-                break
-            except urllib3.exceptions.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield Moto(endpoint)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def moto_server() -> Iterator[MotoProcess]:
+    with moto_process() as server:
+        yield server
 
 
 @dataclass
@@ -193,7 +168,7 @@ def lti_role_policies(table_arn: str, key_arn: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def stage(moto_server: Moto) -> Iterator[Stage]:
+def stage(moto_server: MotoProcess) -> Iterator[Stage]:
     moto = moto_server
     moto.enforce_iam(False)
     moto.client("secretsmanager").create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
@@ -235,7 +210,7 @@ def test_the_lti_statements_name_only_the_launch_table_and_the_tool_key(stage: S
 
 
 def _tool_as(
-    moto: Moto,
+    moto: MotoProcess,
     credentials: dict[str, str],
     env: dict[str, str],
     ca_file: Path,
@@ -243,16 +218,7 @@ def _tool_as(
     platform_key: SigningKey,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Tool:
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto.endpoint,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    act_as(moto, credentials, monkeypatch)
     config = load_config(env)
     telemetry = new_telemetry()
     container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
@@ -262,7 +228,7 @@ def _tool_as(
 
 @pytest.fixture
 def tool_as(
-    moto_server: Moto,
+    moto_server: MotoProcess,
     stage: Stage,
     partner_server: HTTPServer,
     jwks_server: HTTPServer,
@@ -283,7 +249,7 @@ def tool_as(
 
 
 def test_a_launch_with_exactly_the_function_policy_succeeds(
-    tool_as: Callable[[str], Tool], moto_server: Moto, stage: Stage
+    tool_as: Callable[[str], Tool], moto_server: MotoProcess, stage: Stage
 ) -> None:
     tool = tool_as("exact")
     login = tool.login()

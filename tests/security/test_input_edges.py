@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import jwt
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -23,7 +22,7 @@ from handler import tokens
 from handler.telemetry import SERVICE
 from tests import leakcheck
 from tests.conftest import Sso
-from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint, sign_raw
+from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint, sign_raw, sign_text
 
 ALLOWED_RETURN = "https://portal.example.edu/"
 MALFORMED = (401, "malformed_token", "malformed_token")
@@ -66,15 +65,6 @@ def refuses(assert_refused: Callable[..., None], caplog: pytest.LogCaptureFixtur
         return result["statusCode"], code, summary(caplog)["reason"]
 
     return run
-
-
-def signed(key: SigningKey, payload_json: str) -> str:
-    """A token signed over exactly ``payload_json`` (numbers PyJWT's encoder cannot write)."""
-    token = jwt.api_jws.PyJWS().encode(
-        payload_json.encode(), key.private, algorithm=key.alg, headers={"kid": key.kid}
-    )
-    leakcheck.register(token, token.rsplit(".", 1)[1])
-    return token
 
 
 # ---- 2. patterns that guard input match the whole string ---------------------------------------------
@@ -201,7 +191,7 @@ def test_a_signed_time_claim_that_overflows_a_float_is_malformed(
     number: str,
 ) -> None:
     text = json.dumps(claims(exp=0)).replace('"exp": 0', f'"exp": {number}')
-    token = signed(rsa_key, text)
+    token = sign_text(rsa_key, text)
 
     assert refuses(secured, http_event(query={"jwt": token})) == MALFORMED
     assert partner_api.calls == []

@@ -60,9 +60,11 @@ def outcomes(_jwks_server: HTTPServer, ca_file: Path) -> Iterator[dict[str, Outc
             _jwks_server.expect_request(path).respond_with_json(jwks_for(vector))
             verifier = build_verifier(vector, _jwks_server.url_for(path), http)
             results[vector.id] = outcome_of(verifier, vector.token)
-        yield results
     finally:
+        # At once, not at the module's end: the module's other tests share this server and
+        # check that its log holds nothing but their own JWKS requests, in whatever order.
         _jwks_server.clear()
+    yield results
 
 
 def deviations(outcomes: dict[str, Outcome]) -> dict[str, Outcome]:

@@ -17,10 +17,10 @@ SCRIPT = ROOT / "infra" / "tools" / "system-requirements.sh"
 BASH = "/bin/bash"
 
 
-def dry_run(target: str) -> list[str]:
-    """The commands ``make -n target`` would run, in order."""
+def dry_run(target: str, *variables: str) -> list[str]:
+    """The commands ``make -n target [NAME=value ...]`` would run, in order."""
     result = subprocess.run(
-        ["make", "-n", "--no-print-directory", target],
+        ["make", "-n", "--no-print-directory", target, *variables],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -31,7 +31,7 @@ def dry_run(target: str) -> list[str]:
     return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
 
-def test_a_partial_run_is_not_failed_by_the_coverage_gate() -> None:
+def test_a_partial_run_measures_no_coverage_and_is_not_gated() -> None:
     # One small unit file covers far less than 90 % of the handler, and all its tests pass.
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_redirects.py"],
@@ -42,7 +42,7 @@ def test_a_partial_run_is_not_failed_by_the_coverage_gate() -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "TOTAL" in result.stdout  # coverage is still reported
+    assert "TOTAL" not in result.stdout  # coverage belongs to make test's full run
     assert "Required test coverage" not in result.stdout
 
 
@@ -55,9 +55,13 @@ def test_make_test_checks_system_packages_first_and_gates_coverage_on_the_full_r
     assert runtime.startswith(".venv-3.13/bin/python -m pytest")
     assert "--cov-fail-under" not in runtime
     assert {"tests/unit", "tests/security", "tests/fuzz"} <= set(runtime.split())
-    assert "--cov-fail-under=90" in full
+    assert "--cov=handler" in full and "--cov-fail-under=90" in full
+    # One random order, its seed printed, for both runs: SEED=... reruns it.
+    seeds = {word for c in (runtime, full) for word in c.split() if word.startswith("--randomly-seed=")}
+    assert len(seeds) == 1 and any(c.startswith('echo "random order: SEED=') for c in commands)
     assert " -n " in full  # pytest-xdist
-    assert not any(word.startswith("tests") for word in full.split()), "the full run names no subset"
+    pytest_words = full.split(";")[0].split()
+    assert not any(word.startswith("tests") for word in pytest_words), "the full run names no subset"
     assert commands.index(next(c for c in commands if "ruff check" in c)) < commands.index(full)
 
 
@@ -66,7 +70,13 @@ def test_make_check_runs_lint_types_and_unit_tests_without_the_gate() -> None:
     assert any("ruff check" in c for c in commands)
     assert any("mypy --strict" in c for c in commands)
     (unit,) = [c for c in commands if "-m pytest" in c]
-    assert "tests/unit" in unit and "--cov-fail-under" not in unit
+    assert "tests/unit" in unit and "--cov" not in unit
+    assert "--randomly-seed=" in unit
+
+
+def test_a_seed_given_reruns_that_order() -> None:
+    commands = dry_run("check", "SEED=1234")
+    assert "--randomly-seed=1234" in next(c for c in commands if "-m pytest" in c)
 
 
 # ---- infra/tools/system-requirements.sh, with stand-ins for the system's commands -------------------

@@ -9,21 +9,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import urllib3
 
 from handler.lti.registrations import RegistryRegistrations, parse_registration
 from handler.partner_record import parse_partner_record
 from tests.deploy.templates import ROOT
 from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record, put_record
-from tests.servers import LOOPBACK, free_port
+from tests.support.moto import moto_process
 
 ISSUER_A = "https://idp.campus-a.test"
 ISSUER_B = "https://idp.campus-b.test"
@@ -31,27 +28,8 @@ ISSUER_B = "https://idp.campus-b.test"
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://{LOOPBACK}:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib3.request("GET", f"{endpoint}/moto-api/data.json", timeout=1.0)
-                break
-            except urllib3.exceptions.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with moto_process() as server:
+        yield server.endpoint
 
 
 @pytest.fixture

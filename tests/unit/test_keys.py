@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,24 +23,13 @@ from werkzeug import Request, Response
 
 from handler.errors import KeysUnavailable, UnknownKey
 from handler.http_pool import new_http_pool
-from handler.keys import HttpFetcher, JwksKeySource, check_key_fits, has_roca_fingerprint
+from handler.keys import HttpFetcher, JwksKeySource, KeyFetchError, check_key_fits, has_roca_fingerprint
 from tests import leakcheck
 from tests.support import SigningKey
+from tests.support.clock import FakeClock
+from tests.support.ports import free_port
 
 ISSUER = "https://idp.partner.test"
-
-
-class Clock:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class JwksEndpoint:
@@ -55,11 +46,6 @@ class JwksEndpoint:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def pool(ca_file: Path) -> urllib3.PoolManager:
     return new_http_pool(ca_certs=str(ca_file))
 
@@ -72,7 +58,7 @@ def endpoint(jwks_server: HTTPServer, rsa_key: SigningKey, ec_key: SigningKey) -
 
 
 @pytest.fixture
-def source(pool: urllib3.PoolManager, jwks_server: HTTPServer, clock: Clock) -> JwksKeySource:
+def source(pool: urllib3.PoolManager, jwks_server: HTTPServer, clock: FakeClock) -> JwksKeySource:
     return JwksKeySource(HttpFetcher(pool), (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock)
 
 
@@ -124,7 +110,7 @@ def test_key_without_alg_gets_one_key_object_per_alg(
 
 
 def test_known_kids_are_served_from_one_fetch_within_the_max_age(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     for _ in range(5):
         source.signing_key(ISSUER, "rsa-1", "RS256")
@@ -135,7 +121,7 @@ def test_known_kids_are_served_from_one_fetch_within_the_max_age(
 
 
 def test_unknown_kid_triggers_one_refetch(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(31)
@@ -147,7 +133,7 @@ def test_unknown_kid_triggers_one_refetch(
 
 
 def test_unknown_kid_triggers_at_most_one_refetch_per_cooldown(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(31)
@@ -161,7 +147,7 @@ def test_unknown_kid_triggers_at_most_one_refetch_per_cooldown(
 
 
 def test_unknown_kid_right_after_the_first_load_does_not_refetch(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(5)
@@ -173,7 +159,7 @@ def test_unknown_kid_right_after_the_first_load_does_not_refetch(
 
 
 def test_refetch_is_allowed_again_after_the_cooldown(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(31)
@@ -188,7 +174,11 @@ def test_refetch_is_allowed_again_after_the_cooldown(
 
 
 def test_rotated_in_kid_is_accepted_after_one_refetch(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, rsa_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    rsa_key: SigningKey,
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     new_key = SigningKey.rsa(kid="rsa-2")
@@ -202,7 +192,11 @@ def test_rotated_in_kid_is_accepted_after_one_refetch(
 
 
 def test_failed_refetch_keeps_the_old_keys(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, rsa_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    rsa_key: SigningKey,
 ) -> None:
     source.signing_key(ISSUER, "ec-1", "ES256")
     endpoint.status = 500
@@ -224,7 +218,7 @@ def test_jwks_down_at_cold_start_is_keys_unavailable(source: JwksKeySource, endp
 
 
 def test_jwks_down_at_cold_start_is_not_refetched_within_one_second(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     endpoint.status = 500
     with pytest.raises(KeysUnavailable):
@@ -232,14 +226,19 @@ def test_jwks_down_at_cold_start_is_not_refetched_within_one_second(
     endpoint.status = 200
     clock.advance(0.5)
 
-    with pytest.raises(KeysUnavailable):
+    with pytest.raises(KeysUnavailable) as cooling:
         source.signing_key(ISSUER, "rsa-1", "RS256")
 
     assert fetches(jwks_server) == 1
+    assert cooling.value.detail == "JWKS not loaded yet; retry after cooldown"
 
 
 def test_jwks_back_up_after_cold_start_outage_works_after_one_second(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, rsa_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    rsa_key: SigningKey,
 ) -> None:
     endpoint.status = 500
     with pytest.raises(KeysUnavailable):
@@ -316,7 +315,7 @@ def test_discovery_finds_jwks_uri_on_the_issuers_host(
     pool: urllib3.PoolManager,
     jwks_server: HTTPServer,
     endpoint: JwksEndpoint,
-    clock: Clock,
+    clock: FakeClock,
     rsa_key: SigningKey,
 ) -> None:
     issuer = discovery(jwks_server, jwks_server.url_for("/jwks.json"))
@@ -328,8 +327,22 @@ def test_discovery_finds_jwks_uri_on_the_issuers_host(
     assert fetches(jwks_server, "/.well-known/openid-configuration") == 1
 
 
+def test_discovery_of_an_issuer_with_a_trailing_slash_asks_one_well_known_path(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    issuer = jwks_server.url_for("/")
+    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
+        {"issuer": issuer, "jwks_uri": jwks_server.url_for("/jwks.json")}
+    )
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
+
+    source.signing_key(issuer, "rsa-1", "RS256")
+
+    assert fetches(jwks_server, "/.well-known/openid-configuration") == 1
+
+
 def test_discovery_with_jwks_uri_on_another_host_is_refused(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     # Same server, reachable and trusted as "localhost": only the host name differs from the issuer's.
     issuer = discovery(jwks_server, f"https://localhost:{jwks_server.port}/jwks.json")
@@ -345,7 +358,7 @@ def test_discovery_with_jwks_uri_on_another_port_of_the_issuers_host_is_refused(
     pool: urllib3.PoolManager,
     jwks_server: HTTPServer,
     partner_server: HTTPServer,
-    clock: Clock,
+    clock: FakeClock,
     rsa_key: SigningKey,
 ) -> None:
     # The whole origin is compared: another port of the issuer's host is another service
@@ -362,7 +375,7 @@ def test_discovery_with_jwks_uri_on_another_port_of_the_issuers_host_is_refused(
 
 
 def test_discovery_with_plain_http_jwks_uri_off_loopback_is_refused(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     issuer = discovery(jwks_server, "http://idp.partner.test/jwks.json")
     source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
@@ -471,7 +484,7 @@ def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
 
 
 def test_discovery_document_whose_issuer_is_not_the_configured_one_is_refused(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     # OIDC Discovery 1.0 section 4.3: the document's issuer must be identical to the issuer asked.
     issuer = jwks_server.url_for("").rstrip("/")
@@ -490,7 +503,11 @@ def test_discovery_document_whose_issuer_is_not_the_configured_one_is_refused(
     "spelling", ["{issuer}/", "{ISSUER}", None, 42], ids=["slash", "case", "absent", "number"]
 )
 def test_discovery_issuer_must_be_identical_not_similar(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock, spelling: Any
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    endpoint: JwksEndpoint,
+    clock: FakeClock,
+    spelling: Any,
 ) -> None:
     issuer = jwks_server.url_for("").rstrip("/")
     document: dict[str, Any] = {"jwks_uri": jwks_server.url_for("/jwks.json")}
@@ -537,7 +554,11 @@ def remove_rsa_key(endpoint: JwksEndpoint, ec_key: SigningKey) -> None:
 
 
 def test_a_removed_key_is_accepted_until_the_max_age_and_refused_from_then_on(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, ec_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    ec_key: SigningKey,
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     remove_rsa_key(endpoint, ec_key)
@@ -555,7 +576,7 @@ def test_max_age_is_configurable(
     pool: urllib3.PoolManager,
     jwks_server: HTTPServer,
     endpoint: JwksEndpoint,
-    clock: Clock,
+    clock: FakeClock,
     ec_key: SigningKey,
 ) -> None:
     url = jwks_server.url_for("/jwks.json")
@@ -588,7 +609,7 @@ def test_cache_control_max_age_shorter_than_the_setting_wins_but_never_below_60_
     source: JwksKeySource,
     endpoint: JwksEndpoint,
     jwks_server: HTTPServer,
-    clock: Clock,
+    clock: FakeClock,
     ec_key: SigningKey,
     cache_control: str,
     max_age: int,
@@ -607,7 +628,11 @@ def test_cache_control_max_age_shorter_than_the_setting_wins_but_never_below_60_
 
 
 def test_a_failed_refetch_keeps_the_keys_within_the_stale_window_retrying_once_per_cooldown(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock, rsa_key: SigningKey
+    source: JwksKeySource,
+    endpoint: JwksEndpoint,
+    jwks_server: HTTPServer,
+    clock: FakeClock,
+    rsa_key: SigningKey,
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     endpoint.status = 500  # the partner's JWKS is down
@@ -630,7 +655,7 @@ def test_a_failed_refetch_keeps_the_keys_within_the_stale_window_retrying_once_p
 
 
 def test_a_failed_refetch_beyond_the_stale_window_is_keys_unavailable(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: Clock
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     source = JwksKeySource(
         HttpFetcher(pool), (ISSUER,), jwks_server.url_for("/jwks.json"), clock=clock, stale_seconds=3600
@@ -649,7 +674,7 @@ def test_a_failed_refetch_beyond_the_stale_window_is_keys_unavailable(
 
 
 def test_the_default_stale_window_is_a_day(
-    source: JwksKeySource, endpoint: JwksEndpoint, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     endpoint.status = 500
@@ -687,7 +712,7 @@ def test_after_a_restore_a_failed_refetch_still_serves_the_snapshot_keys_within_
 
 
 def test_an_unknown_kid_refetch_renews_the_max_age(
-    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: Clock
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(300)
@@ -732,3 +757,87 @@ def test_a_document_key_goes_through_the_same_fit_checks(rsa_key: SigningKey) ->
 
     with pytest.raises(UnknownKey, match="use is 'enc'"):
         source.signing_key(ISSUER, "rsa-1", "RS256")
+
+
+# ---- warming ahead of the first request (SnapStart, INIT's prefetch) -----------------------------------
+def test_warm_fetches_the_key_set_so_the_first_request_does_not(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, rsa_key: SigningKey
+) -> None:
+    source.warm()
+    assert fetches(jwks_server) == 1
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+    source.warm()  # fresh: nothing to do
+    assert fetches(jwks_server) == 1
+
+
+def test_warm_within_a_bound_fetches_on_the_same_pool(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer
+) -> None:
+    source.warm(timeout_at=time.monotonic() + 5)
+
+    assert fetches(jwks_server) == 1
+
+
+def test_a_warm_past_its_bound_fetches_nothing_and_leaves_no_cooldown(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, rsa_key: SigningKey
+) -> None:
+    source.warm(timeout_at=time.monotonic() - 1)
+    assert fetches(jwks_server) == 0
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))  # fetched at once
+    assert fetches(jwks_server) == 1
+
+
+def test_a_fetcher_bound_to_a_deadline_that_has_passed_refuses_before_connecting(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint
+) -> None:
+    bound = HttpFetcher(pool).until(time.monotonic() - 1)
+
+    with pytest.raises(KeyFetchError, match="no time left before the prefetch's bound"):
+        bound(jwks_server.url_for("/jwks.json"))
+    assert fetches(jwks_server) == 0
+    assert (
+        HttpFetcher(pool).until(time.monotonic() + 5)(jwks_server.url_for("/jwks.json")).document
+        == endpoint.document
+    )
+
+
+def test_an_unknown_kid_within_the_cooldown_says_the_refetch_is_cooling_down(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
+) -> None:
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    clock.advance(31)
+    with pytest.raises(UnknownKey) as refetched:  # refetched: the kid is not there either
+        source.signing_key(ISSUER, "nobody", "RS256")
+    clock.advance(1)
+
+    with pytest.raises(UnknownKey) as cooling:
+        source.signing_key(ISSUER, "nobody-else", "RS256")
+
+    assert refetched.value.detail == "kid 'nobody' is not in the JWKS"
+    assert cooling.value.detail == "kid 'nobody-else' is not in the JWKS (refetch cooling down)"
+    assert fetches(jwks_server) == 2
+
+
+def test_warm_refetches_a_key_set_from_the_moment_it_expires(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
+) -> None:
+    source.warm()
+    clock.advance(599)
+    source.warm()
+    assert fetches(jwks_server) == 1
+    clock.advance(1)  # exactly the max age (600 s)
+
+    source.warm()
+
+    assert fetches(jwks_server) == 2
+
+
+def test_a_key_set_that_cannot_be_reached_names_the_url_and_the_failure(pool: urllib3.PoolManager) -> None:
+    url = f"https://127.0.0.1:{free_port()}/jwks.json"  # nothing listens there
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool)(url)
+
+    assert re.fullmatch(re.escape(url) + r": [A-Za-z]+Error", str(raised.value)), str(raised.value)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from handler.config import load_config
-from handler.errors import InvalidRedirect
+from handler.errors import InvalidRedirect, InvalidReturnUrl
 from handler.redirects import check_redirect_to, check_return_url, sso_login_url
 
 DESTINATION = load_config(
@@ -115,3 +115,56 @@ def test_allow_listed_return_url_is_accepted() -> None:
 def test_return_url_outside_the_allow_list_is_refused(value: str) -> None:
     with pytest.raises(InvalidRedirect):
         check_return_url(value, ALLOWED_ORIGINS)
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        ("/" + "a" * 2048, "redirect_to is longer than 2048 bytes"),
+        ("/a\nb", "redirect_to contains control characters"),
+        ("/café", "redirect_to must be ASCII (percent-encode anything else)"),
+        ("/a\\b", "redirect_to contains a backslash"),
+        ("//evil.test", "redirect_to must start with exactly one '/'"),
+        ("members", "redirect_to must start with exactly one '/'"),
+        ("/a%2Fb", "redirect_to's path contains an encoded slash or control character"),
+        ("/a/..//evil", "redirect_to's path contains '//'"),
+    ],
+)
+def test_each_redirect_to_rule_says_what_is_wrong(value: str, detail: str) -> None:
+    with pytest.raises(InvalidRedirect) as raised:
+        check_redirect_to(value)
+    assert raised.value.detail == detail
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        ("https://app.partner.test/" + "a" * 2048, "return_url is longer than 2048 bytes"),
+        ("https://app.partner.test/é", "return_url must be ASCII (percent-encode anything else)"),
+        ("http://app.partner.test/", "return_url must be an absolute https URL"),
+        (
+            "https://other.test/" + "x" * 10,
+            "return_url's origin 'https://other.test' is not in RETURN_URL_ALLOWED_ORIGINS",
+        ),
+    ],
+)
+def test_each_return_url_rule_says_what_is_wrong(value: str, detail: str) -> None:
+    with pytest.raises(InvalidReturnUrl) as raised:
+        check_return_url(value, ("https://app.partner.test",))
+    assert raised.value.detail == detail
+
+
+def test_a_foreign_origin_is_shown_cut_to_200_characters() -> None:
+    origin = "https://" + "h" * 300 + ".test"
+    with pytest.raises(InvalidReturnUrl) as raised:
+        check_return_url(origin + "/", ("https://app.partner.test",))
+    assert raised.value.detail == f"return_url's origin {origin[:200]!r} is not in RETURN_URL_ALLOWED_ORIGINS"
+
+
+def test_the_login_url_names_each_parameter() -> None:
+    url = sso_login_url("https://xyz.biginterview.com", "t", "/a", "https://app.partner.test/")
+
+    assert url == (
+        "https://xyz.biginterview.com/sso/login?token=t&redirect_to=%2Fa"
+        "&return_url=https%3A%2F%2Fapp.partner.test%2F"
+    )

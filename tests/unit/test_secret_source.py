@@ -21,8 +21,9 @@ from handler.errors import SecretUnavailable
 from handler.secret_source import SecretSource, parse_secret_value
 from tests import leakcheck
 from tests.conftest import SECRET_ID
-from tests.servers import free_port, start_moto, stop_moto
 from tests.support import API_KEY, ROTATED_API_KEY
+from tests.support.moto import start_moto, stop_moto
+from tests.support.ports import free_port
 
 
 class CountingProviders:

@@ -38,7 +38,7 @@ from handler.keys import HttpFetcher, JwksKeySource
 from handler.secret_source import SecretSource
 from handler.tokens import TokenVerifier, parse_token
 from tests import leakcheck
-from tests.support import AUDIENCE, ISSUER, SigningKey, claims, mint, sign_raw
+from tests.support import AUDIENCE, ISSUER, SigningKey, claims, mint, sign_raw, sign_text
 
 NOW = int(time.time())
 
@@ -458,7 +458,14 @@ def test_hs256_secret_shorter_than_256_bits_is_never_used(
 ) -> None:
     verifier = make_verifier(StaticSecret("short"), JWT_ALGORITHMS="HS256", JWT_HS256_SECRET_ID="hs")
 
-    assert refused(verifier, hs256("short" * 8)).status == 503
+    error = refused(verifier, hs256("short" * 8))
+
+    assert error.status == 503
+    # The answer says nothing of the secret; its length is for the operator's log.
+    assert (error.detail, error.log_detail) == (
+        "the service's HS256 secret is not usable",
+        "the HS256 secret is shorter than 256 bits",
+    )
 
 
 def test_hs256_signed_with_empty_secret_is_refused(make_verifier: Callable[..., TokenVerifier]) -> None:
@@ -534,3 +541,115 @@ def test_a_surrogate_pair_is_ordinary_text(rsa_key: SigningKey) -> None:
     seen = parse_token(forge('{"alg":"RS256"}', '{"iss":"\\ud83d\\ude00"}'))
 
     assert seen.issuer == "\U0001f600"
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1E400"])
+def test_a_non_finite_number_in_the_payload_is_malformed_and_named(
+    verifier: TokenVerifier, rsa_key: SigningKey, number: str
+) -> None:
+    text = json.dumps(claims(exp=0)).replace('"exp": 0', f'"exp": {number}')
+
+    error = refused(verifier, sign_text(rsa_key, text))
+
+    assert isinstance(error, MalformedToken)
+    assert error.detail == f"non-finite number {number}"
+
+
+@pytest.mark.parametrize(
+    ("iss", "detail"),
+    [
+        ("https://idp.other.test", "iss 'https://idp.other.test' is not an accepted issuer"),
+        (
+            ISSUER + "/",
+            f"iss '{ISSUER}/' is not an accepted issuer"
+            "; issuers are matched exactly, so the trailing '/' matters",
+        ),
+    ],
+)
+def test_an_issuer_not_accepted_is_named_with_the_trailing_slash_hint(
+    verifier: TokenVerifier, rsa_key: SigningKey, iss: str, detail: str
+) -> None:
+    error = refused(verifier, mint(rsa_key, iss=iss))
+
+    assert isinstance(error, InvalidIssuer)
+    assert error.detail == detail
+
+
+@pytest.mark.parametrize(
+    ("sub", "hint"),
+    [
+        ("user name", ": it contains other characters"),
+        ("x" * 65, ": it is 65 characters long"),
+        ("ada@example.edu", ": it looks like an email address; send your stable internal user id instead"),
+        (12345, ": it is a int, not a string"),
+    ],
+)
+def test_a_user_claim_that_is_no_partner_id_says_why_without_repeating_it(
+    verifier: TokenVerifier, rsa_key: SigningKey, jwks: Any, sub: Any, hint: str
+) -> None:
+    error = refused(verifier, mint(rsa_key, sub=sub))
+
+    assert error.detail == "sub is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)" + hint
+
+
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+def test_a_time_claim_that_is_not_a_number_is_named(
+    verifier: TokenVerifier, rsa_key: SigningKey, name: str
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(**{name: True})))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == f"{name} must be a number of seconds"
+
+
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+def test_a_time_claim_in_milliseconds_is_named_with_the_fix(
+    verifier: TokenVerifier, rsa_key: SigningKey, name: str
+) -> None:
+    millis = int(time.time() * 1000)
+
+    error = refused(verifier, sign_raw(rsa_key, claims(**{name: millis})))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == (
+        f"{name} is {millis}, which looks like milliseconds: "
+        "JWT times are whole seconds since 1970 (divide by 1000)"
+    )
+
+
+def test_a_long_audience_is_shown_cut_to_200_characters(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    error = refused(verifier, mint(rsa_key, aud="a" * 300))
+
+    assert isinstance(error, InvalidAudience)
+    assert error.found == "a" * 200
+
+
+@pytest.mark.parametrize(
+    ("token", "detail"),
+    [
+        ("!!.e30.sig", "the header is empty or not unpadded base64url"),
+        ("e30.!!.sig", "the payload is empty or not unpadded base64url"),
+    ],
+)
+def test_a_segment_that_is_not_base64url_is_named(verifier: TokenVerifier, token: str, detail: str) -> None:
+    error = refused(verifier, token)
+
+    assert isinstance(error, MalformedToken)
+    assert error.detail == detail
+
+
+def test_a_token_without_iss_names_the_claim(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(iss=None)))
+
+    assert isinstance(error, MissingClaim)
+    assert (error.detail, error.expected) == ("iss", "iss")
+
+
+def test_a_lifetime_too_long_shows_the_lifetime_found(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    now = int(time.time())
+
+    error = refused(verifier, mint(rsa_key, iat=now, exp=now + 3600))
+
+    assert isinstance(error, TokenLifetimeTooLong)
+    assert (error.expected, error.found) == (300, 3600)
+    assert error.detail == "exp is 3600 s after iat; the limit is 300 s"

@@ -2,7 +2,13 @@
 
 The fake Partner API and the JWKS are served by real HTTPS servers on loopback
 (pytest-httpserver with a trustme CA); these helpers only describe what they
-answer.
+answer. One module per other need, each the only one of its kind:
+
+- ``isolation``: the process-wide state put back after every test (tests/conftest.py);
+- ``clock``: a fake clock for cooldowns, cache ages and retry pauses;
+- ``ports``: loopback and free ports;
+- ``moto``: moto as a threaded server in the process, or as a process of its own;
+- ``least_privilege``: the function's role from the template, in moto, assumed.
 """
 
 from __future__ import annotations
@@ -148,13 +154,18 @@ def mint(key: SigningKey, headers: dict[str, Any] | None = None, **claim_overrid
 
 def sign_raw(key: SigningKey, payload: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
     """A token signed over any JSON, even claims PyJWT's encoder would refuse to write."""
+    return sign_text(key, json.dumps(payload), headers)
+
+
+def sign_text(key: SigningKey, payload_json: str, headers: dict[str, Any] | None = None) -> str:
+    """A token signed over exactly ``payload_json`` (numbers no JSON encoder writes: 1e999, NaN)."""
     token = jwt.api_jws.PyJWS().encode(
-        json.dumps(payload).encode(),
+        payload_json.encode(),
         key.private,
         algorithm=key.alg,
         headers={"kid": key.kid, **(headers or {})},
     )
-    leakcheck.register(token)
+    leakcheck.register(token, token.rsplit(".", 1)[1])
     return token
 
 

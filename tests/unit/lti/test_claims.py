@@ -1,0 +1,211 @@
+"""handler.lti.claims: LTI 1.3's claim rules on a platform's id_token, and the partner_id."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from handler.keys import JwksKeySource
+from handler.lti.claims import (
+    CLAIM,
+    MAX_ID_TOKEN_LIFETIME,
+    LaunchVerifier,
+    VerifiedLaunch,
+    launch_policy,
+    lti_partner_id,
+)
+from handler.lti.errors import LtiClaimRefused, UnknownDeployment
+from handler.lti.registrations import LtiRegistration
+from tests.lti.conftest import CLIENT_ID, DEPLOYMENT_ID, LAUNCH_URL, PLATFORM, SUB, platform_token
+from tests.support import SigningKey
+
+NONCE = "nonce-5f2e"
+REGISTRATION = LtiRegistration(
+    issuer=PLATFORM,
+    client_id=CLIENT_ID,
+    deployment_ids=(DEPLOYMENT_ID, "2:second-deployment"),
+    auth_url="https://lms.example.edu/api/lti/authorize_redirect",
+    jwks_url="https://lms.example.edu/api/lti/security/jwks",
+    bi_org="xyz",
+    bi_base_url="https://api.biginterview.test",
+    api_key_secret_id="bi-sso/test/api-key",
+)
+
+
+@pytest.fixture(scope="module")
+def key() -> SigningKey:
+    return SigningKey.rsa(kid="platform-1")
+
+
+@pytest.fixture
+def verifier(key: SigningKey) -> LaunchVerifier:
+    keys = JwksKeySource.from_document({"keys": [key.jwk]}, (PLATFORM,))
+    return LaunchVerifier(REGISTRATION, keys)
+
+
+def verify(verifier: LaunchVerifier, key: SigningKey, **claims: Any) -> VerifiedLaunch:
+    verified = verifier.verify(platform_token(key, NONCE, **claims))
+    assert isinstance(verified, VerifiedLaunch)
+    return verified
+
+
+def refusal(verifier: LaunchVerifier, key: SigningKey, **claims: Any) -> LtiClaimRefused | UnknownDeployment:
+    with pytest.raises((LtiClaimRefused, UnknownDeployment)) as raised:
+        verifier.verify(platform_token(key, NONCE, **claims))
+    assert isinstance(raised.value, LtiClaimRefused | UnknownDeployment)
+    return raised.value
+
+
+# ---- the partner_id --------------------------------------------------------------------------------
+def test_the_partner_id_is_lti_and_the_unpadded_base64url_sha256_of_iss_and_sub() -> None:
+    digest = hashlib.sha256(json.dumps([PLATFORM, SUB]).encode()).digest()
+    expected = "lti-" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    assert lti_partner_id(PLATFORM, SUB) == expected
+    assert len(expected) == 4 + 43
+
+
+def test_the_partner_id_keeps_iss_and_sub_apart_and_non_ascii_as_utf8() -> None:
+    assert lti_partner_id("a|b", "c") != lti_partner_id("a", "b|c")
+    digest = hashlib.sha256('["https://lms.test", "élève"]'.encode()).digest()
+    assert lti_partner_id("https://lms.test", "élève") == "lti-" + base64.urlsafe_b64encode(digest).rstrip(
+        b"="
+    ).decode("ascii")
+
+
+def test_the_launch_policy_is_the_registrations_with_rs256_only() -> None:
+    policy = launch_policy(REGISTRATION, leeway_seconds=7)
+
+    assert policy.issuers == (PLATFORM,)
+    assert policy.audience == CLIENT_ID
+    assert policy.jwks_url == REGISTRATION.jwks_url
+    assert policy.algorithms == ("RS256",)
+    assert policy.user_claim == "sub"
+    assert policy.max_age_seconds == MAX_ID_TOKEN_LIFETIME == 3600
+    assert policy.leeway_seconds == 7
+    assert launch_policy(REGISTRATION).leeway_seconds == 30
+
+
+# ---- a valid launch --------------------------------------------------------------------------------
+def test_a_valid_launch_gives_the_partner_id_the_profile_and_what_the_launch_compares(
+    verifier: LaunchVerifier, key: SigningKey
+) -> None:
+    launch = verify(verifier, key)
+
+    assert launch.partner_id == lti_partner_id(PLATFORM, SUB)
+    assert launch.issuer == PLATFORM
+    assert launch.kid == "platform-1"
+    assert launch.nonce == NONCE
+    assert launch.deployment_id == DEPLOYMENT_ID
+    assert launch.target_link_uri == LAUNCH_URL
+    assert launch.profile["email"] == "o.brackenbury@student.example.edu"
+    assert launch.redirect_to is None
+    assert NONCE not in repr(launch)
+
+
+def test_aud_as_a_list_of_only_this_tool_and_no_azp_is_accepted(
+    verifier: LaunchVerifier, key: SigningKey
+) -> None:
+    assert verify(verifier, key, aud=[CLIENT_ID], azp=None).deployment_id == DEPLOYMENT_ID
+
+
+def test_any_registered_deployment_is_accepted(verifier: LaunchVerifier, key: SigningKey) -> None:
+    assert verify(verifier, key, **{CLAIM["deployment_id"]: "2:second-deployment"}).deployment_id == (
+        "2:second-deployment"
+    )
+
+
+def test_the_custom_redirect_to_is_the_redirect_and_a_top_level_one_is_not(
+    verifier: LaunchVerifier, key: SigningKey
+) -> None:
+    launch = verify(verifier, key, redirect_to="/elsewhere", **{CLAIM["custom"]: {"redirect_to": "/app/x"}})
+
+    assert launch.redirect_to == "/app/x"
+    assert verify(verifier, key, redirect_to="/elsewhere").redirect_to is None
+
+
+# ---- refusals, each by name (an aud without this tool, or no sub, are the partner flow's refusals) ------
+@pytest.mark.parametrize(
+    ("claims", "detail", "found"),
+    [
+        (
+            {"aud": [CLIENT_ID, "other-tool"]},
+            "aud must name only this tool's client_id",
+            [CLIENT_ID, "other-tool"],
+        ),
+        ({"azp": "other-tool"}, "azp is not this tool's client_id", "other-tool"),
+        ({CLAIM["version"]: "1.1"}, "the LTI version claim must be 1.3.0", "1.1"),
+        ({CLAIM["version"]: None}, "the LTI version claim must be 1.3.0", None),
+        (
+            {CLAIM["message_type"]: "LtiDeepLinkingRequest"},
+            "only resource link launches (LtiResourceLinkRequest) are accepted",
+            "LtiDeepLinkingRequest",
+        ),
+        ({CLAIM["resource_link"]: None}, "the resource_link claim with its id is required", None),
+        ({CLAIM["resource_link"]: {"title": "x"}}, "the resource_link claim with its id is required", None),
+        ({CLAIM["resource_link"]: {"id": 7}}, "the resource_link claim with its id is required", None),
+        ({CLAIM["resource_link"]: ["id"]}, "the resource_link claim with its id is required", None),
+        ({CLAIM["target_link_uri"]: None}, "the target_link_uri claim is required", None),
+        ({CLAIM["target_link_uri"]: 5}, "the target_link_uri claim is required", None),
+        ({"nonce": None}, "the nonce claim is required", None),
+        ({"nonce": ""}, "the nonce claim is required", None),
+        ({"sub": ""}, "sub must be the launching user's id (1 to 255 characters)", None),
+        ({"sub": "s" * 256}, "sub must be the launching user's id (1 to 255 characters)", None),
+        ({CLAIM["custom"]: ["redirect_to"]}, "the custom claim must be an object", None),
+        ({CLAIM["custom"]: {"redirect_to": 5}}, "the custom parameter redirect_to must be a string", None),
+    ],
+)
+def test_each_lti_rule_refuses_by_name(
+    verifier: LaunchVerifier, key: SigningKey, claims: dict[str, Any], detail: str, found: Any
+) -> None:
+    refused = refusal(verifier, key, **claims)
+
+    assert type(refused) is LtiClaimRefused
+    assert refused.detail == detail
+    assert refused.found == found
+
+
+def test_the_expected_values_are_this_tools(verifier: LaunchVerifier, key: SigningKey) -> None:
+    assert refusal(verifier, key, aud=[CLIENT_ID, "other"]).expected == CLIENT_ID
+    assert refusal(verifier, key, azp="other").expected == CLIENT_ID
+    assert refusal(verifier, key, **{CLAIM["version"]: "1.1"}).expected == "1.3.0"
+    assert refusal(verifier, key, **{CLAIM["message_type"]: "x"}).expected == "LtiResourceLinkRequest"
+
+
+def test_a_sub_of_exactly_255_characters_is_accepted(verifier: LaunchVerifier, key: SigningKey) -> None:
+    assert verify(verifier, key, sub="s" * 255).partner_id == lti_partner_id(PLATFORM, "s" * 255)
+
+
+@pytest.mark.parametrize("deployment", ["3:unknown", None, 7])
+def test_a_deployment_the_registration_does_not_allow_is_unknown_deployment(
+    verifier: LaunchVerifier, key: SigningKey, deployment: Any
+) -> None:
+    refused = refusal(verifier, key, **{CLAIM["deployment_id"]: deployment})
+
+    assert type(refused) is UnknownDeployment
+    assert refused.expected == [DEPLOYMENT_ID, "2:second-deployment"]
+    assert refused.found == (
+        deployment if isinstance(deployment, str) else None if deployment is None else "int"
+    )
+    assert "add it to the registration" in refused.detail
+
+
+@pytest.mark.parametrize(
+    ("found", "shown"),
+    [
+        ("x" * 300, "x" * 200),
+        (["a" * 300, "b"], ["a" * 200, "b"]),
+        ([str(i) for i in range(11)], "list"),
+        (["a", 1], "list"),
+        ({"a": 1}, "dict"),
+        (12, "int"),
+    ],
+)
+def test_a_found_value_is_shown_short_and_json_safe(
+    verifier: LaunchVerifier, key: SigningKey, found: Any, shown: Any
+) -> None:
+    assert refusal(verifier, key, azp=found).found == shown
