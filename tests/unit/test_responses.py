@@ -123,7 +123,7 @@ def test_an_error_page_without_detail_or_a_published_guide_names_the_guides_row(
     assert (
         '<h2 id="for-developers">For the portal\'s developers</h2>\n<p>What <code>invalid_request</code> '
         "means and how to fix it: its row in the troubleshooting table of the partner guide "
-        "(docs/partner-guide.md, from the service&#x27;s operator).</p>"
+        "(docs/partner-guide.md, from the service's operator).</p>"
     ) in text
 
 

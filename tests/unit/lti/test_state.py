@@ -71,7 +71,7 @@ def test_a_state_is_used_once_by_its_browser_before_it_expires(states: LaunchSta
             "other-browser",
             NOW,
             StateRefused,
-            "the state was issued to another browser (its cookie does not match)",
+            "the state was issued to another browser (its cookie or stored binding does not match)",
         ),
         (
             "state-3",
