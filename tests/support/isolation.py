@@ -138,8 +138,15 @@ def isolated_modules() -> Iterator[None]:
     try:
         yield
     finally:
-        for name in IMPORT_TIME_MODULES:
-            if name not in saved:
+        # A package some of whose modules were replaced (the local stack's in-process runtime
+        # imports a fresh handler package) loses the modules first imported meanwhile too: they
+        # are bound to the replaced ones, and would meet the restored ones (two LtiRegistration
+        # classes, say) in a later test.
+        replaced = {
+            name.partition(".")[0] for name, module in saved.items() if sys.modules.get(name) is not module
+        }
+        for name in list(sys.modules):
+            if name not in saved and (name in IMPORT_TIME_MODULES or name.partition(".")[0] in replaced):
                 sys.modules.pop(name, None)
         for name, module in saved.items():
             if sys.modules.get(name) is not module:
