@@ -280,7 +280,8 @@ _LOGIN_RESPONSES: dict[int, Any] = {
     500: _lti_error("An unexpected error on our side: `internal_error`."),
     503: _lti_error(
         "A dependency is unreachable: `replay_store_unavailable` (the state cannot be stored),"
-        " `keys_unavailable` (the registry cannot be read)."
+        " `lti_registration_unavailable` (the registry cannot be read, or the platform's record there"
+        " is invalid)."
     ),
 }
 
@@ -345,7 +346,8 @@ LTI_LAUNCH: dict[str, Any] = {
             "The launch is unusable: `lti_invalid_request` (a field missing, repeated or too long, or"
             " the platform answered with an `error`), `lti_state_cookie_missing` (the browser did not"
             " send the state cookie nor a stored binding: the page's button starts the same login again"
-            " in a new window), `invalid_redirect`."
+            " in a new window), `lti_unknown_registration`, `lti_unknown_deployment`,"
+            " `lti_target_link_uri`, `invalid_redirect`."
         ),
         401: _lti_error(
             "The state or the id_token fails a check: `lti_state_invalid`, `lti_launch_expired`,"
@@ -362,7 +364,9 @@ LTI_LAUNCH: dict[str, Any] = {
         502: _lti_error("Big Interview refused or answered nonsense: `partner_api_error`."),
         503: _lti_error(
             "A dependency is unreachable with nothing cached: `keys_unavailable`, `secret_unavailable`,"
-            " `replay_store_unavailable` (the state cannot be checked: the launch is refused)."
+            " `replay_store_unavailable` (the state cannot be checked: the launch is refused),"
+            " `lti_registration_unavailable` (the registry cannot be read, or the platform's record there"
+            " is invalid)."
         ),
         504: _lti_error("Big Interview did not answer in time: `partner_api_timeout`."),
     },

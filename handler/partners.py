@@ -288,7 +288,9 @@ class PartnerRegistry:
         with self._lock:  # one lookup per issuer at a time, not one per waiting request
             wired = self._lookup(issuer)
         if wired.refusal is not None:
-            raise wired.refusal
+            # Kept for every token naming the record: raised as it was kept, not with the earlier
+            # requests' frames (and their tokens) chained onto its traceback.
+            raise wired.refusal.with_traceback(None)
         assert wired.services is not None
         if self._fetch_ahead is not None and not wired.fetched_ahead:
             # Outside the registry's lock: other partners' lookups do not wait on these fetches.

@@ -17,7 +17,7 @@ from handler.errors import MissingClaim, SsoError
 from handler.partners import PartnerDirectory, PartnerServices
 from handler.redirects import check_redirect_to, check_return_url, sso_login_url
 from handler.replay import ReplayGuard
-from handler.tokens import UnverifiedToken, VerifiedToken, parse_token
+from handler.tokens import UnverifiedToken, VerifiedToken, claimed_issuer, parse_token
 
 __all__ = ["Landing", "Refusal", "SignIn", "SignInRequest", "SsoService", "finish", "landing"]
 
@@ -102,8 +102,8 @@ class SsoService:
         claims: VerifiedToken | None = None
         try:
             token = parse_token(request.token)
-            issuer = token.payload.get("iss")  # all of it: ``token.issuer`` is cut short for the log
-            partner = self.partners.find(issuer if isinstance(issuer, str) else None)
+            # All of it: ``token.issuer`` is cut short for the log.
+            partner = self.partners.find(claimed_issuer(token.payload))
             claims = partner.verifier.verify(token)
             destination = partner.partner.destination
             at = landing(destination, claims.redirect_to, request.redirect_to, request.return_url)

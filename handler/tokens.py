@@ -52,6 +52,7 @@ __all__ = [
     "UnverifiedToken",
     "VerifiedToken",
     "bounded",
+    "claimed_issuer",
     "parse_token",
 ]
 
@@ -185,6 +186,18 @@ def parse_token(token: str) -> UnverifiedToken:
     return UnverifiedToken(token, header, payload)
 
 
+def claimed_issuer(payload: dict[str, Any]) -> str | None:
+    """The whole ``iss`` a payload names, unverified (None: it has none); ``InvalidClaim`` if not a string.
+
+    The partner is looked up by it before the token is verified: that lookup and the verifier
+    answer a malformed ``iss`` alike.
+    """
+    issuer = payload.get("iss")
+    if issuer is not None and not isinstance(issuer, str):
+        raise InvalidClaim("iss is not a string", expected="iss", found=bounded(issuer))
+    return issuer
+
+
 def _is_number(value: Any) -> TypeGuard[int | float]:
     """A JSON number usable as seconds: finite, and (for an integer) within a float's range."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -218,11 +231,9 @@ class TokenVerifier:
         parsed = parse_token(token) if isinstance(token, str) else token
         header, payload = parsed.header, parsed.payload
         alg = self._check_header(header)
-        issuer = payload.get("iss")
-        if not isinstance(issuer, str):
-            if issuer is None:
-                raise MissingClaim("iss", expected="iss")
-            raise InvalidClaim("iss is not a string", expected="iss", found=bounded(issuer))
+        issuer = claimed_issuer(payload)
+        if issuer is None:
+            raise MissingClaim("iss", expected="iss")
         if issuer not in self._policy.issuers:
             # The accepted list stays in the log: with several partners it would name them.
             hint = (

@@ -139,10 +139,16 @@ def storage_page_policy(*form_targets: str) -> str:
 
 
 def new_window_page_policy(platform: str) -> str:
-    """The new-window page: no script at all, one form to our login, which redirects to ``platform``."""
+    """The new-window page: no script at all, one form to our login, which redirects to ``platform``.
+
+    A browser holds the form's redirects to ``form-action`` too, and a platform's authorization
+    endpoint may send the browser on to another host of its own (Canvas's ``sso.canvaslms.com``
+    to the institution's domain, Blackboard's gateway to its Learn host): any https host may
+    follow ``platform`` (which may itself be http on loopback, ``make dev``'s).
+    """
     return (
         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *; base-uri 'none'; "
-        f"form-action 'self' {platform}"
+        f"form-action 'self' {platform} https:"
     )
 
 

@@ -127,6 +127,42 @@ def test_the_lti_routes_and_their_answers_are_described() -> None:
     assert set(jwks["responses"]["503"]["content"]) == {"application/json"}
 
 
+# The refusal codes each LTI step can answer, by status (handler/lti/service.py, docs/lti.md's table).
+LTI_REFUSALS = {
+    "/lti/login": {
+        "400": [
+            "lti_invalid_request",
+            "lti_unknown_registration",
+            "lti_unknown_deployment",
+            "lti_target_link_uri",
+        ],
+        "503": ["lti_registration_unavailable", "replay_store_unavailable"],
+    },
+    "/lti/launch": {
+        "400": [
+            "lti_invalid_request",
+            "lti_state_cookie_missing",
+            "lti_unknown_registration",
+            "lti_unknown_deployment",
+            "lti_target_link_uri",
+            "invalid_redirect",
+        ],
+        "503": ["lti_registration_unavailable", "keys_unavailable", "secret_unavailable"],
+    },
+}
+
+
+@pytest.mark.parametrize("path", sorted(LTI_REFUSALS))
+def test_each_lti_refusal_is_described_under_its_status(path: str) -> None:
+    operations = json.loads(SPEC_PATH.read_text())["paths"][path]
+    for operation in operations.values():
+        for status, codes in LTI_REFUSALS[path].items():
+            description = operation["responses"][status]["description"]
+            assert [code for code in codes if f"`{code}`" not in description] == [], (path, status)
+    if path == "/lti/login":  # it reads no key set: an unreadable registry is lti_registration_unavailable
+        assert "keys_unavailable" not in operations["get"]["responses"]["503"]["description"]
+
+
 def test_describing_the_routes_turns_no_validation_on_and_imports_nothing_at_run_time() -> None:
     """The metadata is inert: the Lambda's resolver does not validate and never imports pydantic."""
     assert resolver_with_routes()._enable_validation is False

@@ -39,7 +39,7 @@ from tests import leakcheck
 from tests.conftest import REPLAY_TABLE, Sso
 from tests.integration.test_observability import metric_names, summaries
 from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record, put_record
-from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint
+from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint, sign_raw
 
 HMAC_SECRET = secrets.token_hex(32)
 STALE_SECONDS = 600  # the fixture's PARTNER_REGISTRY_STALE_SECONDS
@@ -329,6 +329,16 @@ def test_a_token_without_iss_is_not_looked_up(registry: Registry) -> None:
     response = json_sign_in(registry, a.token(iss=None))
 
     assert (response["statusCode"], error_code(response)) == (401, "missing_claim")
+    assert registry.get_items == []
+
+
+def test_a_token_whose_iss_is_not_a_string_is_an_invalid_claim_not_a_missing_one(registry: Registry) -> None:
+    # As the environment's partner answers it (TokenVerifier): the claim is there, of the wrong type.
+    a = registry.partners["campus-a"]
+    assert a.key is not None
+    response = json_sign_in(registry, sign_raw(a.key, claims(iss=12345, aud=a.record["audience"])))
+
+    assert (response["statusCode"], error_code(response)) == (401, "invalid_claim")
     assert registry.get_items == []
 
 

@@ -38,7 +38,7 @@ from tests.support.least_privilege import (
 )
 from tests.support.moto import ACCOUNT, REGION, MotoProcess, moto_process
 
-LTI_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "kms:GetPublicKey"}
+LTI_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "kms:GetPublicKey"}
 
 
 # ---- the template ---------------------------------------------------------------------------------
@@ -204,6 +204,7 @@ def test_the_lti_statements_name_only_the_launch_table_and_the_tool_key(stage: S
         for action in actions_of(statement):
             by_action.setdefault(action, []).append(statement["Resource"])
     assert by_action["dynamodb:UpdateItem"] == [stage.table_arn]
+    assert by_action["dynamodb:GetItem"] == [stage.table_arn]
     assert stage.table_arn in by_action["dynamodb:PutItem"]
     assert by_action["kms:GetPublicKey"] == [stage.key_arn]
     assert not any(a.startswith("kms:") and a != "kms:GetPublicKey" for a in by_action)  # never kms:Sign
@@ -262,11 +263,25 @@ def test_a_launch_with_exactly_the_function_policy_succeeds(
         kms.describe_secret(SecretId=SECRET_ID)
 
 
+def test_a_launch_without_its_cookie_gets_the_new_window_page_with_exactly_the_function_policy(
+    tool_as: Callable[[str], Tool],
+) -> None:
+    # The page's button needs the login the state was issued with (LaunchStates.login_of, a GetItem):
+    # without that read the student gets the plain refusal page, with no way on.
+    tool = tool_as("exact")
+    login = tool.login()
+    result = tool.launch(tool.token(login.nonce), login.state, None)
+    assert result["statusCode"] == 400
+    assert "<code>lti_state_cookie_missing</code>" in result["body"]
+    assert f'<form method="post" action="https://{TOOL_HOST}/lti/login" target="_blank">' in result["body"]
+
+
 @pytest.mark.parametrize(
     ("action", "step", "code"),
     [
         ("dynamodb:PutItem", "login", "replay_store_unavailable"),
         ("dynamodb:UpdateItem", "launch", "replay_store_unavailable"),
+        ("dynamodb:GetItem", "launch without its cookie", "lti_state_cookie_missing"),
         ("kms:GetPublicKey", "jwks", "tool_key_unavailable"),
     ],
 )
@@ -279,8 +294,14 @@ def test_each_lti_action_is_needed(
         result = tool(http_event("GET", "/lti/jwks", headers={"host": TOOL_HOST}))
     elif step == "login":
         result = tool.login().result
-    else:
+    elif step == "launch":
         exact_login = tool_as("exact").login()  # the state is written with a role that may
         result = tool_as(action).launch_from(exact_login)
-    assert result["statusCode"] == 503, result.get("body")
+    else:  # without GetItem the refusal stays, but its page has no button to start again
+        exact_login = tool_as("exact").login()
+        tool = tool_as(action)
+        result = tool.launch(tool.token(exact_login.nonce), exact_login.state, None)
+        assert result["statusCode"] == 400 and 'target="_blank"' not in result["body"]
+    if step != "launch without its cookie":
+        assert result["statusCode"] == 503, result.get("body")
     assert code in result["body"]
