@@ -10,7 +10,6 @@ partner registry table (``RegistryRegistrations``): an item under the key
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -32,7 +31,6 @@ __all__ = [
 ]
 
 RECORD_KIND = "lti_platform"
-_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 class RegistrationUnavailable(Exception):
