@@ -50,8 +50,10 @@ class ColdImport:
 
     The function reads its configuration at import, so the package is imported
     anew (its already-loaded modules are set aside) after the stack has set the
-    environment. ``release()`` puts the previous modules back, so other code in
-    the same process (e.g. unit tests) keeps the modules it had.
+    environment. The fresh modules stay private to the handler: the previous ones are
+    put back as soon as it is imported, so other code in the same process (tests, the
+    stack) goes on importing the modules it had, never a mix of both. The handler
+    imports what it needs while it is built, never later.
     """
 
     def __init__(self, dotted_path: str) -> None:
@@ -61,27 +63,21 @@ class ColdImport:
         self._module_name = module_name
         self._attribute = attribute
         self._package = module_name.split(".")[0]
-        self._saved: dict[str, Any] = {}
 
     def load(self) -> LambdaHandler:
         """Import the module fresh and return the handler function."""
-        self._saved = {
-            name: module
-            for name, module in sys.modules.items()
-            if name == self._package or name.startswith(self._package + ".")
-        }
-        for name in self._saved:
+        package = self._package
+        saved = {name: module for name, module in sys.modules.items() if name.partition(".")[0] == package}
+        for name in saved:
             del sys.modules[name]
-        module = importlib.import_module(self._module_name)
-        handler: LambdaHandler = getattr(module, self._attribute)
+        try:
+            module = importlib.import_module(self._module_name)
+            handler: LambdaHandler = getattr(module, self._attribute)
+        finally:
+            for name in [name for name in sys.modules if name.partition(".")[0] == package]:
+                del sys.modules[name]
+            sys.modules.update(saved)
         return handler
-
-    def release(self) -> None:
-        """Drop the fresh modules and restore whatever was loaded before ``load()``."""
-        for name in [n for n in sys.modules if n == self._package or n.startswith(self._package + ".")]:
-            del sys.modules[name]
-        sys.modules.update(self._saved)
-        self._saved = {}
 
 
 class EnvironmentPool:

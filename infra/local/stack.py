@@ -225,7 +225,6 @@ class LocalStack(Service):
         self.gateway: LocalApiGateway | None = None
         self.function: FunctionSpec | None = None
         self.handler_environment: dict[str, str] = {}
-        self._cold_import: ColdImport | None = None
         self._saved_environ: dict[str, str | None] = {}
 
     # -- lifecycle ---------------------------------------------------------
@@ -328,8 +327,7 @@ class LocalStack(Service):
         if self._given_handler is not None:
             lambda_handler = self._given_handler
         else:
-            self._cold_import = ColdImport(self._handler_path)
-            lambda_handler = self._load_handler(self._cold_import)
+            lambda_handler = self._load_handler(ColdImport(self._handler_path))
         request_code = None
         if self._access_log:
             terminal = Terminal(self.handler_environment["POWERTOOLS_SERVICE_NAME"], self._verbose)
@@ -561,9 +559,6 @@ class LocalStack(Service):
                 server.stop()
         for environment in self.environments:
             environment.stop()
-        if self._cold_import is not None:
-            self._cold_import.release()
-            self._cold_import = None
         for name, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(name, None)

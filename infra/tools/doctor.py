@@ -97,15 +97,22 @@ def check_ports(environ: dict[str, str] | None = None) -> list[Finding]:
         contiguous = ports[-1] - ports[0] + 1 == len(ports)
         shown = f"{ports[0]}-{ports[-1]}" if contiguous else ", ".join(map(str, ports))
         return [Finding(f"ports {shown} free", True, needed_by)]
+    # The docs' commands use the default ports: for make test, only freeing them helps.
+    fixes = [
+        taken_port_message(use).split(": ", 1)[1].replace(", or move it with", "; for make dev alone,")
+        for use in taken
+    ]
+    if len(taken) == 1:
+        return [Finding(f"port {taken[0].port} ({taken[0].what})", False, needed_by, fixes[0])]
+    # Several (often a make dev still running): one finding, so the report stays one screen.
+    moves = ", ".join(fix.rpartition("for make dev alone, ")[2] for fix in fixes)
     return [
         Finding(
-            f"port {use.port} ({use.what})",
+            f"ports {', '.join(str(use.port) for use in taken)} (make dev's)",
             False,
             needed_by,
-            # The docs' commands use the default ports: for make test, only freeing it helps.
-            taken_port_message(use).split(": ", 1)[1].replace(", or move it with", "; for make dev alone,"),
+            f"stop what uses them (a make dev still running?); for make dev alone, {moves}",
         )
-        for use in taken
     ]
 
 

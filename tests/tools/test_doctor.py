@@ -107,3 +107,20 @@ def test_an_unreachable_package_index_is_a_gap_with_what_to_check() -> None:
     lines = result.stdout.splitlines()
     pip = next(i for i, line in enumerate(lines) if "pip's package index" in line)
     assert lines[pip].startswith("  MISS") and "PIP_INDEX_URL" in lines[pip + 1]
+
+
+def test_several_taken_ports_are_one_finding_so_the_report_stays_one_screen() -> None:
+    with socket.socket() as first, socket.socket() as second:
+        for busy in (first, second):
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+        ports = [busy.getsockname()[1] for busy in (first, second)]
+        result = make("doctor", LOCAL_API_PORT=str(ports[0]), LOCAL_IDP_PORT=str(ports[1]))
+
+    lines = result.stdout.splitlines()
+    taken = [line for line in lines if str(ports[0]) in line or str(ports[1]) in line]
+    assert len(taken) == 2  # one finding: its line and its fix
+    assert taken[0].startswith(f"  MISS  ports {ports[0]}, {ports[1]} ")
+    fix = lines[lines.index(taken[0]) + 1]
+    assert "LOCAL_API_PORT=<another port>" in fix and "LOCAL_IDP_PORT=<another port>" in fix
+    assert len(lines) <= 24
