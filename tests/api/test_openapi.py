@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,7 +47,8 @@ CHECKS = [
 MAX_EXAMPLES = 50
 ARTIFACTS = REPOSITORY_ROOT / "build" / "api"
 # (operation, status) -> how many answers, filled by the schemathesis test.
-ANSWERS: defaultdict[str, Counter[int]] = defaultdict(Counter)
+# The generated cases and the tally of their answers share one process (and one module's life).
+pytestmark = pytest.mark.xdist_group("openapi")
 
 
 def test_the_committed_description_is_current() -> None:
@@ -194,17 +196,22 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "pydantic")
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 def test_the_running_api_keeps_to_its_description(
-    case: schemathesis.Case[Any], local_stack: LocalStack
+    case: schemathesis.Case[Any], local_stack: LocalStack, answers: defaultdict[str, Counter[int]]
 ) -> None:
     response = case.call_and_validate(base_url=local_stack.api_url, checks=CHECKS, timeout=15)
-    ANSWERS[case.operation.label][response.status_code] += 1
+    answers[case.operation.label][response.status_code] += 1
 
 
-def test_schemathesis_exercised_every_operation_and_met_no_server_error() -> None:
-    """Runs after the generated cases (same module): their tally, also saved under build/api/."""
-    if not ANSWERS:
-        pytest.skip("run with the schemathesis test (it fills the tally)")
-    tally = {operation: dict(sorted(statuses.items())) for operation, statuses in sorted(ANSWERS.items())}
+@pytest.fixture(scope="module")
+def answers() -> Iterator[defaultdict[str, Counter[int]]]:
+    """The generated cases' answers by operation and status, checked once they all ran (in any
+    order): every operation exercised, no server error. Also saved under build/api/."""
+    tally: defaultdict[str, Counter[int]] = defaultdict(Counter)
+    yield tally
+    check_tally({operation: dict(sorted(statuses.items())) for operation, statuses in sorted(tally.items())})
+
+
+def check_tally(tally: dict[str, dict[int, int]]) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "schemathesis.json").write_text(json.dumps(tally, indent=2) + "\n")
     print("schemathesis answers by operation and status:", json.dumps(tally))

@@ -217,7 +217,9 @@ def smoke(artifact: Path, runtime: Path, tracing: bool) -> dict[str, Any]:
     env["PATH"] = os.environ.get("PATH", "")
     env["PYENV_VERSION"] = "3.13.0"  # in case python3.13 is a pyenv shim
     result = subprocess.run(
-        [python313(), "-I", "-S", "-c", SMOKE, str(artifact), str(runtime)],
+        # -B: Lambda's /var/task is read-only, so no bytecode is written there (and the artifact
+        # checks, in any order, find none).
+        [python313(), "-I", "-S", "-B", "-c", SMOKE, str(artifact), str(runtime)],
         capture_output=True,
         text=True,
         timeout=120,
