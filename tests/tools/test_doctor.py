@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from infra.local.ports import Ports
 from infra.tools.doctor import APT_CHROMIUM
 from tests.deploy.templates import ROOT
 from tests.doc_blocks import path_without
+from tests.support.ports import free_port
 
 
 def make(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
@@ -47,12 +49,19 @@ def test_the_report_fits_one_screen_and_names_each_gap_with_its_fix(tmp_path: Pa
     assert any("pip's package index" in line for line in lines)
 
 
+def only_these_ports_taken(**taken: int) -> dict[str, str]:
+    """Every port variable of make dev: the given ones at the test's taken ports, the rest at free
+    ports, so the report does not depend on what else this machine runs on the defaults (a make
+    dev running beside the suite took 3002-3004 and joined the test's finding)."""
+    return {name: str(taken.get(name) or free_port()) for name in Ports.ENV_NAMES.values()}
+
+
 def test_a_taken_port_is_named_with_the_variable_that_moves_it() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = make("doctor", LOCAL_API_PORT=str(port))
+        result = make("doctor", **only_these_ports_taken(LOCAL_API_PORT=port))
 
     assert f"  MISS  port {port} (the local API Gateway)" in result.stdout
     assert "LOCAL_API_PORT=<another port>" in result.stdout
@@ -115,7 +124,7 @@ def test_several_taken_ports_are_one_finding_so_the_report_stays_one_screen() ->
             busy.bind(("127.0.0.1", 0))
             busy.listen()
         ports = [busy.getsockname()[1] for busy in (first, second)]
-        result = make("doctor", LOCAL_API_PORT=str(ports[0]), LOCAL_IDP_PORT=str(ports[1]))
+        result = make("doctor", **only_these_ports_taken(LOCAL_API_PORT=ports[0], LOCAL_IDP_PORT=ports[1]))
 
     lines = result.stdout.splitlines()
     taken = [line for line in lines if str(ports[0]) in line or str(ports[1]) in line]

@@ -209,10 +209,17 @@ def _artifact_workspace(tmp_path: Path) -> tuple[Path, Path]:
     for made in (stamp, venv):
         made.parent.mkdir(parents=True, exist_ok=True)
         made.touch()
+        os.utime(made, (BUILT, BUILT))
     inputs = [path for path in tmp_path.rglob("*") if path.is_file() and path not in (stamp, venv)]
     for path in inputs:
-        os.utime(path, (1_000_000_000, 1_000_000_000))
+        os.utime(path, (WRITTEN, WRITTEN))
     return tmp_path, tmp_path / "handler"
+
+
+# Explicit times, never "now": a file's mtime has the kernel's coarse clock (a few ms), so an
+# edit "now" right after a build "now" could carry the build's very timestamp, which make calls
+# up to date (seen once in a full run).
+WRITTEN, BUILT, EDITED = 1_000_000_000, 1_500_000_000, 1_600_000_000
 
 
 def _artifact_is_up_to_date(workspace: Path) -> bool:
@@ -232,7 +239,7 @@ def test_an_edit_under_handler_lti_rebuilds_the_local_artifact(tmp_path: Path) -
     workspace, handler = _artifact_workspace(tmp_path)
     assert _artifact_is_up_to_date(workspace)
 
-    (handler / "lti" / "state.py").touch()  # edited now, after the artifact was built
+    os.utime(handler / "lti" / "state.py", (EDITED, EDITED))  # edited after the artifact was built
 
     assert not _artifact_is_up_to_date(workspace)
 
@@ -241,7 +248,7 @@ def test_every_input_of_the_local_artifact_rebuilds_it(tmp_path: Path) -> None:
     workspace, handler = _artifact_workspace(tmp_path)
     inputs = [handler / "routes.py", workspace / "requirements.txt", workspace / "template.yaml"]
     for edited in inputs:
-        os.utime(edited)  # now
+        os.utime(edited, (EDITED, EDITED))
         assert not _artifact_is_up_to_date(workspace), edited
-        os.utime(edited, (1_000_000_000, 1_000_000_000))
+        os.utime(edited, (WRITTEN, WRITTEN))
         assert _artifact_is_up_to_date(workspace)
