@@ -236,3 +236,23 @@ def lti_env_for_cold_start() -> dict[str, str]:
         "LTI_JWKS_URL": "https://lms.example.edu/jwks",
         "LTI_TOOL_KEY_ID": "alias/tool",
     }
+
+
+def test_the_deep_linking_settings_are_checked_with_the_rest_of_the_configuration(
+    lti_env_for_cold_start: dict[str, str],
+) -> None:
+    from handler.config import load_config
+    from handler.errors import ConfigError
+
+    env = lti_env_for_cold_start
+    assert load_config(env).lti.deep_linking is False  # type: ignore[union-attr]
+    assert load_config({**env, **ON}).lti.deep_linking is True  # type: ignore[union-attr]
+    without_key = {k: v for k, v in env.items() if k != "LTI_TOOL_KEY_ID"}
+    with pytest.raises(ConfigError) as raised:
+        load_config({**without_key, "LTI_DEEP_LINKING": "Yes", "LTI_LEEWAY_SECONDS": "9999"})
+    assert any("LTI_DEEP_LINKING must be Enabled or Disabled, got 'Yes'" in p for p in raised.value.problems)
+    with pytest.raises(ConfigError) as raised:
+        load_config({**without_key, **ON, "LTI_DEEP_LINKING_CATALOGUE": '{"xyz": [{"id": "a"}]}'})
+    problems = " | ".join(raised.value.problems)
+    assert "LTI_DEEP_LINKING=Enabled needs LTI_TOOL_KEY_ID" in problems
+    assert "LTI_DEEP_LINKING_CATALOGUE['xyz'][0].title must be" in problems
