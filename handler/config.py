@@ -368,7 +368,9 @@ class _Environment:
         if switch != "Enabled":
             return False, None
         if not self.get("LTI_TOOL_KEY_ID"):
-            self.problems.append("LTI_DEEP_LINKING=Enabled needs LTI_TOOL_KEY_ID (the key that signs its answers)")
+            self.problems.append(
+                "LTI_DEEP_LINKING=Enabled needs LTI_TOOL_KEY_ID (the key that signs its answers)"
+            )
         catalogue = self.get("LTI_DEEP_LINKING_CATALOGUE")
         if catalogue:
             # Imported only with deep linking on: cold start a deployment without it never pays.

@@ -27,7 +27,7 @@ _MAX_ITEMS = 100  # per org: the picker is one page
 
 @dataclass(frozen=True)
 class Item:
-    """One destination: its stable id (the picker's value), its title, its path, the group it is listed under."""
+    """One destination: its stable id (the picker's value), title, path, and the group it is listed under."""
 
     id: str
     title: str

@@ -5,8 +5,8 @@ source, ``iss``/``aud``/``exp``/``iat`` checks; RS256 only, Security Framework �
 LTI's rules first (Security Framework §5.1.3, Core §5.3, §5.4): ``aud`` names only this tool,
 ``azp`` is the ``client_id``, ``version`` 1.3.0, a ``LtiResourceLinkRequest`` with a
 ``resource_link`` (or, with deep linking on, a ``LtiDeepLinkingRequest`` with its
-``deep_linking_settings``: Deep Linking 2.0 §4.4), an allowed ``deployment_id``, ``sub`` and ``nonce``. The base checks then run
-with ``redirect_to`` taken from the custom claim.
+``deep_linking_settings``: Deep Linking 2.0 §4.4), an allowed ``deployment_id``, ``sub``
+and ``nonce``. The base checks then run with ``redirect_to`` taken from the custom claim.
 
 The user is ``partner_id(LTI, (iss, sub))`` (``handler.identity``): ``lti-`` and the hash of the
 platform and its user id, the same whichever course or deployment, revealing neither; a
@@ -144,7 +144,9 @@ class LaunchVerifier(TokenVerifier):
         settings = claims.get(DEEP_LINKING_SETTINGS)
         if message_type == DEEP_LINKING_REQUEST:
             if not isinstance(settings, dict) or not isinstance(settings.get("deep_link_return_url"), str):
-                raise LtiClaimRefused("the deep_linking_settings claim with its deep_link_return_url is required")
+                raise LtiClaimRefused(
+                    "the deep_linking_settings claim with its deep_link_return_url is required"
+                )
         else:
             resource_link = claims.get(CLAIM["resource_link"])
             if not isinstance(resource_link, dict) or not isinstance(resource_link.get("id"), str):
@@ -181,7 +183,7 @@ class LaunchVerifier(TokenVerifier):
             nonce=nonce,
             deployment_id=str(deployment_id),
             target_link_uri=target_link_uri,
-            message_type=message_type,
+            message_type=str(message_type),
             deep_linking=settings if message_type == DEEP_LINKING_REQUEST else None,
         )
 

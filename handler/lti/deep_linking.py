@@ -171,7 +171,9 @@ class DeepLinking:
         self._client = client
 
     # ---- the verified request: the picker ---------------------------------------------------
-    def open(self, registration: LtiRegistration, claims: VerifiedLaunch, launch_url: str, now: float) -> Page:
+    def open(
+        self, registration: LtiRegistration, claims: VerifiedLaunch, launch_url: str, now: float
+    ) -> Page:
         """The picker for a verified ``LtiDeepLinkingRequest``; ``launch_url``: the created links' target."""
         settings = Settings.parse(claims.deep_linking or {})
         context = _Context(
@@ -195,12 +197,15 @@ class DeepLinking:
         return Page(body, PICKER_POLICY)
 
     # ---- the instructor's choice: the signed answer -----------------------------------------
-    def choose(self, form: dict[str, list[str]], origin: str | None, posted_from: str | None, now: float) -> Page:
+    def choose(
+        self, form: dict[str, list[str]], origin: str | None, posted_from: str | None, now: float
+    ) -> Page:
         """The auto-posting page of the signed response; an ``SsoError`` (and nothing signed) otherwise."""
         if origin is None or posted_from != origin:
             # Another site's page could post a ticket it saw to choose for the instructor.
             raise ChoiceRefused(
-                f"the choice was posted from {(posted_from or 'no origin')[:100]!r}, not from this service's page"
+                f"the choice was posted from {(posted_from or 'no origin')[:100]!r}, "
+                "not from this service's page"
             )
         tickets = form.get(TICKET_FIELD, [])
         if len(tickets) != 1 or not 0 < len(tickets[0]) <= 128:
@@ -211,7 +216,9 @@ class DeepLinking:
         grade = form.get(GRADE_FIELD, []) == ["on"]
         self._use_once(ticket, now)
         token = self._tool_key.sign(response_claims(context, chosen, grade, now))
-        return Page(return_page(context.settings.return_url, token), return_page_policy(context.settings.return_url))
+        return Page(
+            return_page(context.settings.return_url, token), return_page_policy(context.settings.return_url)
+        )
 
     def _chosen(self, context: _Context, ids: list[str]) -> list[Item]:
         if not ids:
@@ -246,7 +253,9 @@ class DeepLinking:
                 TableName=self._table_name,
                 Key={"pk": {"S": _key(ticket)}},
                 UpdateExpression="SET used_by = :claim",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_by) AND expires_at > :now",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND attribute_not_exists(used_by) AND expires_at > :now"
+                ),
                 ExpressionAttributeValues={":claim": {"S": claim}, ":now": {"N": str(int(now))}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -342,9 +351,7 @@ def picker_page(items: tuple[Item, ...], ticket: str, action: str, settings: Set
             for item in members
         )
         fieldsets.append(f"<fieldset>\n<legend>{html.escape(group)}</legend>\n{options}</fieldset>\n")
-    how_many = (
-        f"Choose one or more (at most {_MAX_CHOICES})." if settings.accept_multiple else "Choose one."
-    )
+    how_many = f"Choose one or more (at most {_MAX_CHOICES})." if settings.accept_multiple else "Choose one."
     then = (
         "Your course adds it as soon as you choose."
         if settings.auto_create
@@ -387,4 +394,3 @@ def return_page_policy(return_url: str) -> str:
         f"default-src 'none'; script-src 'sha256-{_RETURN_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
         f"frame-ancestors *; base-uri 'none'; form-action {target}"
     )
-

@@ -77,7 +77,9 @@ class DeepLinkingDesk:
             self.pending[data] = placement
         return data
 
-    def accept(self, claims: dict[str, Any], issuer: str, client_id: str, deployment_id: str) -> list[CreatedLink]:
+    def accept(
+        self, claims: dict[str, Any], issuer: str, client_id: str, deployment_id: str
+    ) -> list[CreatedLink]:
         """The response's links, once per request; ``ValueError`` saying why a response is refused."""
         if claims.get("iss") != client_id or claims.get("aud") != issuer:
             raise ValueError("the response is not from this platform's tool to this platform")
@@ -122,10 +124,11 @@ def course_section() -> str:
 
 
 def added_page(links: list[CreatedLink]) -> str:
-    items = "".join(
-        f"<li>{html.escape(link.title)}"
-        f"{' (graded, out of ' + str(link.line_item.get('scoreMaximum')) + ')' if link.line_item else ''}</li>"
-        for link in links
-    )
-    body = f'<h1>Added to Interview Skills 101</h1>\n<ul>\n{items}\n</ul>\n<p><a href="/">Back to the course</a></p>'
+    def shown(link: CreatedLink) -> str:
+        graded = f" (graded, out of {link.line_item.get('scoreMaximum')})" if link.line_item else ""
+        return f"<li>{html.escape(link.title)}{html.escape(graded)}</li>"
+
+    items = "".join(shown(link) for link in links)
+    back = '<p><a href="/">Back to the course</a></p>'
+    body = f"<h1>Added to Interview Skills 101</h1>\n<ul>\n{items}\n</ul>\n{back}"
     return html_page("Added to the course", body)

@@ -451,7 +451,7 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
                 extra_data=None,
             )
             # The package fixes accept_multiple and auto_create and takes data as an object only.
-            settings = next(iter(launch._deep_linking_launch_data.values()))  # type: ignore[union-attr]
+            settings = next(iter((launch._deep_linking_launch_data or {}).values()))
             settings.update(accept_multiple=accepted.accept_multiple, auto_create=False, data=data)
             data_out = launch.lti_launch()
             fields = {"id_token": data_out["id_token"], "state": data_out["state"]}
@@ -474,7 +474,9 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
 
         def _authorize(self, params: dict[str, str]) -> None:
             """The authentication request from the tool: checked, answered with the id_token's form post."""
-            if params.get("login_hint") == INSTRUCTOR and params.get("lti_message_hint", "").startswith("dl:"):
+            if params.get("login_hint") == INSTRUCTOR and params.get("lti_message_hint", "").startswith(
+                "dl:"
+            ):
                 if params.get("redirect_uri") != lms.launch_url:
                     self.send_json(400, {"error": "invalid redirect_uri"})
                     return

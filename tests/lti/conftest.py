@@ -178,7 +178,11 @@ class Tool:
         event = http_event(
             "POST",
             "/lti/deep-link",
-            headers={"host": TOOL_HOST, "content-type": "application/x-www-form-urlencoded", "origin": origin},
+            headers={
+                "host": TOOL_HOST,
+                "content-type": "application/x-www-form-urlencoded",
+                "origin": origin,
+            },
             body=urlencode(fields),
             base64_body=True,
         )

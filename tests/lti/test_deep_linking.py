@@ -52,7 +52,9 @@ def test_a_deep_linking_request_is_refused_when_deep_linking_is_off(make_tool: C
     assert "ticket" not in result["body"]
 
 
-def test_the_picker_lists_the_catalogue_in_fieldsets_and_needs_no_script(make_tool: Callable[..., Tool]) -> None:
+def test_the_picker_lists_the_catalogue_in_fieldsets_and_needs_no_script(
+    make_tool: Callable[..., Tool],
+) -> None:
     tool = make_tool(**ON)
     calls = tool.partner_api.calls
     result = picker(tool)
@@ -69,7 +71,9 @@ def test_the_picker_lists_the_catalogue_in_fieldsets_and_needs_no_script(make_to
     assert any(c.startswith("__Host-lti-state-") and "Max-Age=0" in c for c in result["cookies"])
 
 
-def test_the_choice_comes_back_signed_with_the_destination_and_a_line_item(make_tool: Callable[..., Tool]) -> None:
+def test_the_choice_comes_back_signed_with_the_destination_and_a_line_item(
+    make_tool: Callable[..., Tool],
+) -> None:
     tool = make_tool(**ON)
     answer = tool.choose(picker(tool), "chapter-6", grade=True)
     assert answer["statusCode"] == 200, answer["body"][:400]
@@ -116,7 +120,9 @@ def test_accept_multiple_gives_check_boxes_and_several_items(make_tool: Callable
     ]
 
 
-def test_auto_create_false_tells_the_instructor_the_course_asks_to_confirm(make_tool: Callable[..., Tool]) -> None:
+def test_auto_create_false_tells_the_instructor_the_course_asks_to_confirm(
+    make_tool: Callable[..., Tool],
+) -> None:
     tool = make_tool(**ON)
     assert "asks you to confirm" in picker(tool, auto_create=False)["body"]
     assert "adds it as soon as you choose" in picker(tool, auto_create=True)["body"]
@@ -185,7 +191,9 @@ def test_a_deep_linking_request_without_its_settings_is_refused(make_tool: Calla
 
 
 def test_an_operators_catalogue_adds_an_orgs_destination(make_tool: Callable[..., Tool]) -> None:
-    extra = {"xyz": [{"id": "employer-week", "title": "Employer week", "path": "/members/curriculum?chapter=12"}]}
+    extra = {
+        "xyz": [{"id": "employer-week", "title": "Employer week", "path": "/members/curriculum?chapter=12"}]
+    }
     tool = make_tool(**ON, LTI_DEEP_LINKING_CATALOGUE=json.dumps(extra))
     page = picker(tool)
     assert "<legend>Other</legend>" in page["body"] and "Employer week" in page["body"]
@@ -217,7 +225,8 @@ def test_a_cold_start_without_deep_linking_imports_none_of_it(lti_env_for_cold_s
     partner_only = {k: v for k, v in lti_env_for_cold_start.items() if not k.startswith("LTI_")}
     assert not {m for m in _cold_modules(partner_only) if m.startswith("handler.lti")}
     assert not NEW_MODULES & _cold_modules(lti_env_for_cold_start)
-    assert NEW_MODULES <= _cold_modules({**lti_env_for_cold_start, **ON})  # the check can fail
+    with_it = _cold_modules({**lti_env_for_cold_start, **ON})
+    assert NEW_MODULES.issubset(with_it)  # the check can fail
 
 
 @pytest.fixture

@@ -93,7 +93,9 @@ def returned_jwt(answer: urllib3.BaseHTTPResponse) -> tuple[str, str]:
     return parser.action, token
 
 
-def test_the_instructor_picks_a_chapter_and_the_platform_verifies_the_signed_response(stack: LocalStack) -> None:
+def test_the_instructor_picks_a_chapter_and_the_platform_verifies_the_signed_response(
+    stack: LocalStack,
+) -> None:
     assert stack.lms is not None
     calls = stack.api_calls
     browser, picker = open_picker(stack)
@@ -125,9 +127,10 @@ def test_the_instructor_picks_a_chapter_and_the_platform_verifies_the_signed_res
     assert claims["https://purl.imsglobal.org/spec/lti/claim/deployment_id"] == "sandbox-deployment-1"
     assert isinstance(claims[DL + "data"], str) and claims["nonce"]
     assert 0 < claims["exp"] - claims["iat"] <= 300
-    assert jwt.get_unverified_header(token)["kid"] == urllib3.request(
-        "GET", f"{stack.api_url}/lti/jwks"
-    ).json()["keys"][0]["kid"]
+    assert (
+        jwt.get_unverified_header(token)["kid"]
+        == urllib3.request("GET", f"{stack.api_url}/lti/jwks").json()["keys"][0]["kid"]
+    )
 
     # A student's launch of the created link lands on the chosen chapter.
     response = Browser().launch(course_link(stack, ADA, link.link_id))
@@ -145,7 +148,10 @@ def test_a_module_placement_takes_several_items_without_a_grade(stack: LocalStac
     created = len(stack.lms.deep_linking.created)
     assert browser.request("POST", action, {"JWT": token}).status == 200
     links = stack.lms.deep_linking.created[created:]
-    assert [link.custom["redirect_to"] for link in links] == ["/members/dashboard", "/members/tracks/fast-track"]
+    assert [link.custom["redirect_to"] for link in links] == [
+        "/members/dashboard",
+        "/members/tracks/fast-track",
+    ]
     assert [link.line_item for link in links] == [None, None]
 
 
@@ -198,4 +204,3 @@ def test_the_picker_is_single_use_and_bound_to_this_services_page(stack: LocalSt
     assert choose(stack, browser, picker, "dashboard").status == 200  # bad posts spent nothing
     again = choose(stack, browser, picker, "dashboard")
     assert again.status == 401 and b"lti_deep_linking_expired" in again.data
-

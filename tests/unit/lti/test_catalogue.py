@@ -26,8 +26,21 @@ def test_an_orgs_additions_join_its_catalogue_only_and_replace_a_default_by_id()
     catalogue = parse_catalogue(
         json.dumps(
             {
-                "xyz": [{"id": "employer-week", "title": "Employer week", "path": "/members/curriculum?chapter=12"}],
-                "*": [{"id": "fast-track", "title": "Fast Track", "path": "/members/tracks/fast", "group": "Tracks"}],
+                "xyz": [
+                    {
+                        "id": "employer-week",
+                        "title": "Employer week",
+                        "path": "/members/curriculum?chapter=12",
+                    }
+                ],
+                "*": [
+                    {
+                        "id": "fast-track",
+                        "title": "Fast Track",
+                        "path": "/members/tracks/fast",
+                        "group": "Tracks",
+                    }
+                ],
             }
         )
     )
@@ -35,7 +48,9 @@ def test_an_orgs_additions_join_its_catalogue_only_and_replace_a_default_by_id()
         "employer-week", "Employer week", "/members/curriculum?chapter=12", "Other"
     )
     assert catalogue.find("abc", "employer-week") is None
-    assert catalogue.find("abc", "fast-track") == Item("fast-track", "Fast Track", "/members/tracks/fast", "Tracks")
+    assert catalogue.find("abc", "fast-track") == Item(
+        "fast-track", "Fast Track", "/members/tracks/fast", "Tracks"
+    )
     assert len(catalogue.items("abc")) == len(DEFAULT_ITEMS)
     assert len(catalogue.items("xyz")) == len(DEFAULT_ITEMS) + 1
 

@@ -50,7 +50,9 @@ def test_settings_read_what_the_platform_asked_for() -> None:
         ({"data": "x" * 3000}, LtiClaimRefused),
     ],
 )
-def test_settings_the_tool_cannot_honour_are_refused(overrides: dict[str, Any], error: type[Exception]) -> None:
+def test_settings_the_tool_cannot_honour_are_refused(
+    overrides: dict[str, Any], error: type[Exception]
+) -> None:
     with pytest.raises(error):
         Settings.parse(settings(**overrides))
 
@@ -83,7 +85,9 @@ def test_the_response_claims_are_the_tools_to_the_platform() -> None:
 
 
 def test_the_picker_labels_every_choice_inside_a_fieldset_with_a_legend() -> None:
-    page = picker_page(DEFAULT_ITEMS, "ticket-1", "https://sso.example.test/lti/deep-link", context().settings)
+    page = picker_page(
+        DEFAULT_ITEMS, "ticket-1", "https://sso.example.test/lti/deep-link", context().settings
+    )
     assert page.count("<fieldset>") == page.count("<legend>") == 4  # three groups and the grade
     inputs = re.findall(r"<label><input [^>]*name=\"item\"[^>]*> [^<]+</label>", page)
     assert len(inputs) == len(DEFAULT_ITEMS)  # each choice is inside its label
