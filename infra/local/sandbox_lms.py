@@ -452,7 +452,7 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
             )
             # The package fixes accept_multiple and auto_create and takes data as an object only.
             settings = next(iter((launch._deep_linking_launch_data or {}).values()))
-            settings.update(accept_multiple=accepted.accept_multiple, auto_create=False, data=data)
+            settings.update(accept_multiple=accepted.accept_multiple, auto_create=True, data=data)
             data_out = launch.lti_launch()
             fields = {"id_token": data_out["id_token"], "state": data_out["state"]}
             self._post_to_tool(data_out["launch_url"], fields)

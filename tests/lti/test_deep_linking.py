@@ -65,7 +65,7 @@ def test_the_picker_lists_the_catalogue_in_fieldsets_and_needs_no_script(
     assert '<form method="post" action="https://sso.example.test/lti/deep-link">' in body
     for legend in ("Dashboard", "Guided tracks", "Curriculum", "Grade"):
         assert f"<legend>{legend}</legend>" in body
-    assert '<label><input type="radio" name="item" value="chapter-6" required> Chapter 6:' in body
+    assert '<label><input type="radio" name="item" value="chapter-6" required> Curriculum, chapter 6<' in body
     assert "id_token" not in body and "eyJ" not in body  # the page carries a ticket, never the token
     assert tool.partner_api.calls == calls  # no one is signed in to Big Interview
     assert any(c.startswith("__Host-lti-state-") and "Max-Age=0" in c for c in result["cookies"])
@@ -90,12 +90,12 @@ def test_the_choice_comes_back_signed_with_the_destination_and_a_line_item(
     assert claims[CONTENT_ITEMS] == [
         {
             "type": "ltiResourceLink",
-            "title": "Chapter 6: Questions about your experience",
+            "title": "Curriculum, chapter 6",
             "url": "https://sso.example.test/lti/launch",
             "custom": {"redirect_to": "/members/curriculum?chapter=6"},
             "lineItem": {
                 "scoreMaximum": 100,
-                "label": "Chapter 6: Questions about your experience",
+                "label": "Curriculum, chapter 6",
                 "resourceId": "/members/curriculum?chapter=6",
             },
         }
