@@ -238,19 +238,26 @@ def tool_as(
     platform_key: SigningKey,
     ca_file: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[str], Tool]:
+) -> Callable[..., Tool]:
+    """The tool as ``role`` (or with ``credentials``), the LTI environment plus ``overrides``."""
     env = lti_env(partner_server, jwks_server, stage.key_id)
 
-    def build(role: str) -> Tool:
+    def build(role: str, credentials: dict[str, str] | None = None, **overrides: str) -> Tool:
         return _tool_as(
-            moto_server, stage.credentials[role], env, ca_file, partner_api, platform_key, monkeypatch
+            moto_server,
+            credentials or stage.credentials[role],
+            {**env, **overrides},
+            ca_file,
+            partner_api,
+            platform_key,
+            monkeypatch,
         )
 
     return build
 
 
 def test_a_launch_with_exactly_the_function_policy_succeeds(
-    tool_as: Callable[[str], Tool], moto_server: MotoProcess, stage: Stage
+    tool_as: Callable[..., Tool], moto_server: MotoProcess, stage: Stage
 ) -> None:
     tool = tool_as("exact")
     login = tool.login()
@@ -264,7 +271,7 @@ def test_a_launch_with_exactly_the_function_policy_succeeds(
 
 
 def test_a_launch_without_its_cookie_gets_the_new_window_page_with_exactly_the_function_policy(
-    tool_as: Callable[[str], Tool],
+    tool_as: Callable[..., Tool],
 ) -> None:
     # The page's button needs the login the state was issued with (LaunchStates.login_of, a GetItem):
     # without that read the student gets the plain refusal page, with no way on.
@@ -286,7 +293,7 @@ def test_a_launch_without_its_cookie_gets_the_new_window_page_with_exactly_the_f
     ],
 )
 def test_each_lti_action_is_needed(
-    tool_as: Callable[[str], Tool], stage: Stage, action: str, step: str, code: str
+    tool_as: Callable[..., Tool], stage: Stage, action: str, step: str, code: str
 ) -> None:
     assert set(stage.credentials) == {"exact"} | LTI_ACTIONS
     tool = tool_as(action)
@@ -341,22 +348,9 @@ def deep_linking_roles(moto_server: MotoProcess, stage: Stage) -> dict[str, dict
 
 @pytest.mark.parametrize(("role", "status"), [("exact", 200), ("kms:Sign", 503)])
 def test_deep_linking_signs_with_exactly_its_policy_and_not_without_kms_sign(
-    deep_linking_roles: dict[str, dict[str, str]],
-    moto_server: MotoProcess,
-    stage: Stage,
-    partner_server: HTTPServer,
-    jwks_server: HTTPServer,
-    partner_api: FakePartnerApi,
-    platform_jwks: dict[str, Any],
-    platform_key: SigningKey,
-    ca_file: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    role: str,
-    status: int,
+    deep_linking_roles: dict[str, dict[str, str]], tool_as: Callable[..., Tool], role: str, status: int
 ) -> None:
-    env = {**lti_env(partner_server, jwks_server, stage.key_id), "LTI_DEEP_LINKING": "Enabled"}
-    credentials = deep_linking_roles[role]
-    tool = _tool_as(moto_server, credentials, env, ca_file, partner_api, platform_key, monkeypatch)
+    tool = tool_as(role, deep_linking_roles[role], LTI_DEEP_LINKING="Enabled")
     page = tool.launch_from(tool.login(), **deep_linking_request())
     assert page["statusCode"] == 200, page["body"][:300]
     answer = tool.choose(page, "dashboard")
