@@ -20,6 +20,7 @@ itself (a ``noscript`` button otherwise); the page's CSP lets its form go to tha
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html
 import json
@@ -144,8 +145,7 @@ class _Context:
     settings: Settings
 
     def to_json(self) -> str:
-        settings = self.settings.__dict__
-        return json.dumps({**self.__dict__, "settings": settings}, sort_keys=True)
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> _Context:
@@ -172,9 +172,12 @@ class DeepLinking:
 
     # ---- the verified request: the picker ---------------------------------------------------
     def open(
-        self, registration: LtiRegistration, claims: VerifiedLaunch, launch_url: str, now: float
+        self, registration: LtiRegistration, claims: VerifiedLaunch, origin: str, launch_url: str, now: float
     ) -> Page:
-        """The picker for a verified ``LtiDeepLinkingRequest``; ``launch_url``: the created links' target."""
+        """The picker for a verified ``LtiDeepLinkingRequest``.
+
+        ``origin``: this service's, where the picker posts; ``launch_url``: the created links' target.
+        """
         settings = Settings.parse(claims.deep_linking or {})
         context = _Context(
             registration.issuer,
@@ -192,8 +195,7 @@ class DeepLinking:
         }
         if put_if_new(self._client, self._table_name, item, "deep-linking picker") is not None:
             raise ReplayStoreUnavailable("DynamoDB (deep-linking picker): the ticket's item exists")
-        action = launch_url.rsplit("/lti/", 1)[0] + CHOOSE_PATH
-        body = picker_page(self._catalogue.items(context.org), ticket, action, settings)
+        body = picker_page(self._catalogue.items(context.org), ticket, origin + CHOOSE_PATH, settings)
         return Page(body, PICKER_POLICY)
 
     # ---- the instructor's choice: the signed answer -----------------------------------------

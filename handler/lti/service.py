@@ -297,7 +297,7 @@ class LtiService:
             if claims.message_type == DEEP_LINKING_REQUEST and self.deep_linking is not None:
                 # An instructor adding content: the picker, no sign-in (the verifier accepts this
                 # message type only with deep linking on).
-                return self.deep_linking.open(registration, claims, ours + LAUNCH_PATH, self.clock())
+                return self.deep_linking.open(registration, claims, ours, ours + LAUNCH_PATH, self.clock())
             at = landing(partner.partner.destination, claims.redirect_to, None, None)
             return finish(partner, claims, at, remaining_seconds)
         except SsoError as error:
