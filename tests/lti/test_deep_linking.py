@@ -27,7 +27,7 @@ from tests.lti.conftest import (
     deep_linking_request,
     page_field,
 )
-from tests.support import http_event
+from tests.support import SigningKey, http_event
 
 ON = {"LTI_DEEP_LINKING": "Enabled"}
 
@@ -50,6 +50,30 @@ def test_a_deep_linking_request_is_refused_when_deep_linking_is_off(make_tool: C
     result = picker(make_tool())
     assert result["statusCode"] == 401 and "lti_claim_invalid" in result["body"]
     assert "ticket" not in result["body"]
+
+
+def test_a_deep_linking_launch_is_held_to_the_launchs_state_and_nonce(make_tool: Callable[..., Tool]) -> None:
+    tool = make_tool(**ON)
+    login = tool.login()
+    token = tool.token(login.nonce, **deep_linking_request())
+    assert tool.launch(token, login.state, login.cookie)["statusCode"] == 200
+    replay = tool.launch(token, login.state, login.cookie)  # the same form post again
+    assert (
+        replay["statusCode"] == 401
+        and "lti_state_invalid" in replay["body"]
+        and 'name="ticket"' not in replay["body"]
+    )
+    other = tool.login()
+    wrong_nonce = tool.launch(
+        tool.token("not-the-nonce", **deep_linking_request()), other.state, other.cookie
+    )
+    assert wrong_nonce["statusCode"] == 401 and "lti_state_invalid" in wrong_nonce["body"]
+    third = tool.login()
+    forger = SigningKey.rsa(kid="platform-1")  # the platform's kid, another key
+    forged = tool.launch(
+        tool.token(third.nonce, key=forger, **deep_linking_request()), third.state, third.cookie
+    )
+    assert forged["statusCode"] == 401 and "invalid_signature" in forged["body"]
 
 
 def test_the_picker_lists_the_catalogue_in_fieldsets_and_needs_no_script(
