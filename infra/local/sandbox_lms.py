@@ -341,11 +341,7 @@ class _Launch(MessageLaunchAbstract):
 
 
 class _DeepLinkingLaunch(LTIAdvantageMessageLaunchAbstract):
-    """The instructor's deep-linking request: the package's claims, with what this placement accepts."""
-
-    def __init__(self, request: Request, platform: LTI1P3PlatformConfAbstract, placement: str) -> None:
-        super().__init__(request, platform)
-        self._placement = placement
+    """The instructor's deep-linking request (its settings: ``set_dl``, per placement)."""
 
     def prepare_launch(self, preflight_response: dict[str, Any]) -> None:
         self.set_user_data(INSTRUCTOR, INSTRUCTOR_ROLES, email_address="ida.wells@faculty.example.edu")
@@ -442,7 +438,7 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
             """The authentication request of an instructor's deep-linking launch: the signed request."""
             _, placement, data = params.get("lti_message_hint", "").split(":", 2)
             platform = lms.platform()
-            launch = _DeepLinkingLaunch(_Request(("GET", "/auth", params, {})), platform, placement)
+            launch = _DeepLinkingLaunch(_Request(("GET", "/auth", params, {})), platform)
             accepted = PLACEMENTS[placement]
             launch.set_dl(
                 lms.deep_link_return_url,
