@@ -147,6 +147,10 @@ class LtiSettings:
     tool_key_id: str | None = None
     registration: LtiRegistration | None = None  # the environment's one platform (LTI_ISSUER...)
     leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
+    # Deep Linking 2.0 (LTI_DEEP_LINKING=Enabled): the picker, and the operator's catalogue additions
+    # (LTI_DEEP_LINKING_CATALOGUE, JSON checked by handler.lti.catalogue).
+    deep_linking: bool = False
+    deep_linking_catalogue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -345,7 +349,38 @@ class _Environment:
             )
             lifetime = "600"
         leeway = self.integer("LTI_LEEWAY_SECONDS", DEFAULT_LTI_LEEWAY_SECONDS, 0, 600)
-        return LtiSettings(state_table, int(lifetime), self.get("LTI_TOOL_KEY_ID"), registration, leeway)
+        deep_linking, catalogue = self.lti_deep_linking()
+        return LtiSettings(
+            state_table,
+            int(lifetime),
+            self.get("LTI_TOOL_KEY_ID"),
+            registration,
+            leeway,
+            deep_linking,
+            catalogue,
+        )
+
+    def lti_deep_linking(self) -> tuple[bool, str | None]:
+        """``LTI_DEEP_LINKING`` (Enabled or Disabled, the default) and its catalogue's additions."""
+        switch = self.get("LTI_DEEP_LINKING") or "Disabled"
+        if switch not in ("Enabled", "Disabled"):
+            self.problems.append(f"LTI_DEEP_LINKING must be Enabled or Disabled, got {switch[:40]!r}")
+        if switch != "Enabled":
+            return False, None
+        if not self.get("LTI_TOOL_KEY_ID"):
+            self.problems.append(
+                "LTI_DEEP_LINKING=Enabled needs LTI_TOOL_KEY_ID (the key that signs its answers)"
+            )
+        catalogue = self.get("LTI_DEEP_LINKING_CATALOGUE")
+        if catalogue:
+            # Imported only with deep linking on: cold start a deployment without it never pays.
+            from handler.lti.catalogue import parse_catalogue
+
+            try:
+                parse_catalogue(catalogue)
+            except ValueError as error:
+                self.problems.append(str(error))
+        return True, catalogue
 
     def runtime(self) -> Runtime:
         return Runtime(

@@ -4,8 +4,9 @@
 source, ``iss``/``aud``/``exp``/``iat`` checks; RS256 only, Security Framework §6.1). It adds
 LTI's rules first (Security Framework §5.1.3, Core §5.3, §5.4): ``aud`` names only this tool,
 ``azp`` is the ``client_id``, ``version`` 1.3.0, a ``LtiResourceLinkRequest`` with a
-``resource_link``, an allowed ``deployment_id``, ``sub`` and ``nonce``. The base checks then run
-with ``redirect_to`` taken from the custom claim.
+``resource_link`` (or, with deep linking on, a ``LtiDeepLinkingRequest`` with its
+``deep_linking_settings``: Deep Linking 2.0 §4.4), an allowed ``deployment_id``, ``sub``
+and ``nonce``. The base checks then run with ``redirect_to`` taken from the custom claim.
 
 The user is ``partner_id(LTI, (iss, sub))`` (``handler.identity``): ``lti-`` and the hash of the
 platform and its user id, the same whichever course or deployment, revealing neither; a
@@ -27,6 +28,8 @@ from handler.tokens import TokenVerifier, VerifiedToken, bounded
 
 __all__ = [
     "CLAIM",
+    "DEEP_LINKING_REQUEST",
+    "DEEP_LINKING_SETTINGS",
     "LaunchVerifier",
     "VerifiedLaunch",
     "check_deployment",
@@ -47,6 +50,9 @@ CLAIM = {
         "custom",
     )
 }
+RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
+DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 _MAX_SUB = 255  # LTI 1.3 Core §5.3.6 and OIDC: at most 255 ASCII characters
 # Canvas signs id_tokens valid for an hour; the state's few minutes bound a launch anyway.
 MAX_ID_TOKEN_LIFETIME = 3600
@@ -79,16 +85,24 @@ class VerifiedLaunch(VerifiedToken):
     nonce: str = dataclasses.field(default="", repr=False)
     deployment_id: str = ""
     target_link_uri: str = ""
+    message_type: str = RESOURCE_LINK_REQUEST
+    # A deep-linking request's settings (an object; handler.lti.deep_linking reads it).
+    deep_linking: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
 
 
 class LaunchVerifier(TokenVerifier):
     """Verifies one registration's id_tokens; ``verify`` returns a ``VerifiedLaunch``."""
 
     def __init__(
-        self, registration: LtiRegistration, keys: KeySource, leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
+        self,
+        registration: LtiRegistration,
+        keys: KeySource,
+        leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS,
+        deep_linking: bool = False,
     ) -> None:
         super().__init__(launch_policy(registration, leeway_seconds), keys)
         self._registration = registration
+        self._message_types = (RESOURCE_LINK_REQUEST, *((DEEP_LINKING_REQUEST,) if deep_linking else ()))
         # sub is LTI's to check (_check_claims: lti_claim_invalid, as docs/lti.md says), not PyJWT's.
         self._required = [claim for claim in self._required if claim != "sub"]
 
@@ -118,15 +132,25 @@ class LaunchVerifier(TokenVerifier):
                 "the LTI version claim must be 1.3.0", expected="1.3.0", found=bounded(version)
             )
         message_type = claims.get(CLAIM["message_type"])
-        if message_type != "LtiResourceLinkRequest":
+        if message_type not in self._message_types:
+            accepted = " or ".join(self._message_types)
             raise LtiClaimRefused(
-                "only resource link launches (LtiResourceLinkRequest) are accepted",
-                expected="LtiResourceLinkRequest",
+                f"only {accepted} messages are accepted"
+                if len(self._message_types) > 1
+                else "only resource link launches (LtiResourceLinkRequest) are accepted",
+                expected=accepted,
                 found=bounded(message_type),
             )
-        resource_link = claims.get(CLAIM["resource_link"])
-        if not isinstance(resource_link, dict) or not isinstance(resource_link.get("id"), str):
-            raise LtiClaimRefused("the resource_link claim with its id is required")
+        settings = claims.get(DEEP_LINKING_SETTINGS)
+        if message_type == DEEP_LINKING_REQUEST:
+            if not isinstance(settings, dict) or not isinstance(settings.get("deep_link_return_url"), str):
+                raise LtiClaimRefused(
+                    "the deep_linking_settings claim with its deep_link_return_url is required"
+                )
+        else:
+            resource_link = claims.get(CLAIM["resource_link"])
+            if not isinstance(resource_link, dict) or not isinstance(resource_link.get("id"), str):
+                raise LtiClaimRefused("the resource_link claim with its id is required")
         roles = claims.get(CLAIM["roles"])
         if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
             # LTI 1.3 Core 5.3.7: required, an array of URIs; empty (no role) and unknown roles are valid.
@@ -155,7 +179,12 @@ class LaunchVerifier(TokenVerifier):
         verified = super()._check_claims(as_partner, issuer, kid)
         fields = {field.name: getattr(verified, field.name) for field in dataclasses.fields(VerifiedToken)}
         return VerifiedLaunch(
-            **fields, nonce=nonce, deployment_id=str(deployment_id), target_link_uri=target_link_uri
+            **fields,
+            nonce=nonce,
+            deployment_id=str(deployment_id),
+            target_link_uri=target_link_uri,
+            message_type=str(message_type),
+            deep_linking=settings if message_type == DEEP_LINKING_REQUEST else None,
         )
 
 

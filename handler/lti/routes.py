@@ -3,7 +3,8 @@
 ``register_lti_routes`` adds them to the resolver ``handler.routes`` builds, so they share
 its log line (``log`` is ``handler.routes.log_outcome``), metrics, security headers and
 error pages (``LTI_PAGES``: the platform administrator's). What is LTI's here: the
-state cookie, and the form's parameters.
+state cookie, and the form's parameters. With deep linking on, ``/lti/deep-link`` (POST)
+takes the instructor's choice from the picker (``handler.lti.deep_linking``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
@@ -29,7 +31,10 @@ from handler.lti.storage import (
 )
 from handler.request import form_fields, remaining_seconds, request_id, single_values, wants_json
 from handler.responses import error_response, redirect
-from handler.sign_in import Refusal
+from handler.sign_in import Refusal, SignIn
+
+if TYPE_CHECKING:
+    from handler.lti.deep_linking import DeepLinking
 
 __all__ = ["LTI_GUIDE", "register_lti_routes"]
 
@@ -147,10 +152,17 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
                 form["id_token"], form["state"], outcome.target, outcome.platform_origin, action
             )
             return _page(200, page, storage_page_policy(outcome.destination_origin))
-        log(outcome, started, flow="lti", step="launch")
-        response = redirect(outcome.location)
+        if isinstance(outcome, SignIn):
+            log(outcome, started, flow="lti", step="launch")
+            response = redirect(outcome.location)
+        else:  # an instructor's deep-linking request: the picker
+            log(None, started, flow="lti", step="deep_link_request")
+            response = _page(outcome.status, outcome.body, outcome.policy)
         response.cookies.append(_state_cookie(state_cookie_name(form["state"]), "", 0))
         return response
+
+    if lti.service.deep_linking is not None:
+        _register_deep_linking(app, lti.service.deep_linking, lti.service.clock, refused, log)
 
     @app.get("/lti/jwks", **api_description.LTI_JWKS)
     def lti_jwks() -> Response[str]:
@@ -162,3 +174,30 @@ def register_lti_routes(app: APIGatewayHttpResolver, lti: Lti, log: Log) -> None
             log(Refusal(error), time.perf_counter(), flow="lti", step="jwks")
             return error_response(error, request_id(app), True, LTI_PAGES)
         return Response(status_code=200, content_type="application/json", body=json.dumps(document))
+
+
+def _register_deep_linking(
+    app: APIGatewayHttpResolver,
+    deep_linking: DeepLinking,
+    clock: Callable[[], float],
+    refused: Callable[..., Response[str]],
+    log: Log,
+) -> None:
+    """``/lti/deep-link``: the picker's form post, answered with the page that returns the signed choice."""
+    from handler.lti.deep_linking import CHOOSE_PATH
+
+    @app.post(CHOOSE_PATH)
+    def lti_deep_link() -> Response[str]:
+        started = time.perf_counter()
+        event = app.current_event
+        try:
+            page = deep_linking.choose(
+                form_fields(event),
+                our_origin(event.headers.get("host", "")),
+                event.headers.get("origin"),
+                clock(),
+            )
+        except SsoError as error:
+            return refused(Refusal(error), started, "deep_link_response")
+        log(None, started, flow="lti", step="deep_link_response")
+        return _page(page.status, page.body, page.policy)

@@ -10,6 +10,9 @@ The browser binding that ties a state to its browser comes back as the state coo
 an LMS frame that drops it, from the platform's storage (``handler.lti.storage``): a launch
 without either first answers ``ReadBinding`` (the page that reads it back), and a launch that
 still has none may start the same login again in a new window (``relogin``).
+
+With deep linking on, a verified ``LtiDeepLinkingRequest`` ends in the picker instead of a
+sign-in (``handler.lti.deep_linking``, imported only then).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from handler.aws_clients import AwsClients
@@ -31,7 +35,13 @@ from handler.config import (
 )
 from handler.errors import SsoError
 from handler.keys import KeySource
-from handler.lti.claims import LaunchVerifier, VerifiedLaunch, check_deployment, launch_policy
+from handler.lti.claims import (
+    DEEP_LINKING_REQUEST,
+    LaunchVerifier,
+    VerifiedLaunch,
+    check_deployment,
+    launch_policy,
+)
 from handler.lti.errors import (
     LtiBadRequest,
     LtiProfileNotReleased,
@@ -56,6 +66,9 @@ from handler.sign_in import Refusal, SignIn, finish, landing
 from handler.tokens import UnverifiedToken, parse_token
 from handler.untrusted import split_url
 from handler.url_rules import is_loopback_host, origin_of
+
+if TYPE_CHECKING:
+    from handler.lti.deep_linking import DeepLinking, Page
 
 __all__ = [
     "LAUNCH_PATH",
@@ -174,12 +187,15 @@ class LtiService:
     leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
     # Starts a launch's key set and secret fetches while it uses its state (prefetch.fetch_keys_and_secrets).
     fetch_ahead: Callable[[Callable[[], PartnerServices | None]], Prefetch] | None = None
+    deep_linking: DeepLinking | None = None  # LTI_DEEP_LINKING=Enabled: deep-linking requests accepted
 
     def wire(self, registration: LtiRegistration) -> PartnerServices:
         """The registration's services, on the shared wiring: its key set and API key are the deployment's."""
 
         def verifier(policy: object, keys: KeySource, _: SecretSource | None) -> LaunchVerifier:
-            return LaunchVerifier(registration, keys, self.leeway_seconds)
+            return LaunchVerifier(
+                registration, keys, self.leeway_seconds, deep_linking=self.deep_linking is not None
+            )
 
         return self.wiring.wire("lti", launch_partner(registration), verifier)
 
@@ -234,7 +250,7 @@ class LtiService:
         query: dict[str, str] | None = None,
         posted_from: str | None = None,
         framed: bool = False,
-    ) -> SignIn | ReadBinding | Refusal:
+    ) -> SignIn | ReadBinding | Page | Refusal:
         """``binding_for(state)``: the browser's cookie for that state, if it sent one.
 
         Without it, a platform that announced storage (in the form, or in the redirect URI's
@@ -277,7 +293,11 @@ class LtiService:
             claims = verified
             if digest(claims.nonce) != issued.nonce_sha256:
                 raise StateRefused("the id_token's nonce is not the one issued with this state")
-            _check_on_our_host(claims.target_link_uri, origin)
+            ours = _check_on_our_host(claims.target_link_uri, origin)
+            if claims.message_type == DEEP_LINKING_REQUEST and self.deep_linking is not None:
+                # An instructor adding content: the picker, no sign-in (the verifier accepts this
+                # message type only with deep linking on).
+                return self.deep_linking.open(registration, claims, ours, ours + LAUNCH_PATH, self.clock())
             at = landing(partner.partner.destination, claims.redirect_to, None, None)
             return finish(partner, claims, at, remaining_seconds)
         except SsoError as error:
@@ -377,10 +397,29 @@ def wire_lti(
     if registry is not None:
         sources.append(RegistryRegistrations(registry.record_text, registry.loopback_base_urls))
     states = LaunchStates(settings.state_table, settings.state_seconds, clients.factory("dynamodb"))
-    service = LtiService(
-        tuple(sources), states, wiring, clock, settings.leeway_seconds, fetch_ahead=fetch_ahead
-    )
     tool_key = KmsToolKey(settings.tool_key_id, clients.factory("kms")) if settings.tool_key_id else None
+    deep_linking = None
+    if settings.deep_linking and tool_key is not None:
+        # Imported only with deep linking on: cold start a deployment without it never pays.
+        from handler.lti.catalogue import parse_catalogue
+        from handler.lti.deep_linking import DeepLinking
+
+        deep_linking = DeepLinking(
+            tool_key,
+            parse_catalogue(settings.deep_linking_catalogue),
+            settings.state_table,
+            settings.state_seconds,
+            clients.factory("dynamodb"),
+        )
+    service = LtiService(
+        tuple(sources),
+        states,
+        wiring,
+        clock,
+        settings.leeway_seconds,
+        fetch_ahead=fetch_ahead,
+        deep_linking=deep_linking,
+    )
     return Lti(service, tool_key, states)
 
 

@@ -134,6 +134,7 @@ def banner(stack: LocalStack) -> str:
             "",
             f"Sandbox learning platform (LTI 1.3):  {lms.url}   (JWKS: {lms.jwks_url})",
             f"Course page:  {lms.url}/   (each 'Big Interview' link launches the tool as a student)",
+            f"Add content:  {lms.url}/deep-link?placement=activity   (an instructor's deep-linking launch)",
             f"Tool's LTI URLs:  login {api}/lti/login   redirect/target {api}/lti/launch"
             f"   JWKS {api}/lti/jwks",
         ]

@@ -20,6 +20,8 @@ Pages:
 - ``/auth`` - the OIDC authorization endpoint: answers with the form post of the
   ``id_token`` to the tool's ``redirect_uri``;
 - ``/jwks`` - the platform's public keys;
+- ``/deep-link?placement=…`` and ``/deep-link/return`` - an instructor adds Big Interview content
+  (Deep Linking 2.0, ``sandbox_deep_linking.py``); the links created join the course page;
 - ``/course/frame?user=…&link=…&storage=canvas|blackboard|none`` - the course page with the
   tool in an iframe, as an LMS embeds it (open it on ``framed_url``'s host, ``localhost``,
   and the tool on ``127.0.0.1`` is another site: a third party in the frame);
@@ -44,12 +46,21 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
-from lti1p3platform.message_launch import MessageLaunchAbstract
+from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract, MessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 from lti1p3platform.request import Request, TRequest
 
 from infra.local.http_server import BackgroundHTTPServer, LoopbackService, QuietHandler, first, html_page
+from infra.local.sandbox_deep_linking import (
+    INSTRUCTOR,
+    INSTRUCTOR_ROLES,
+    PLACEMENTS,
+    DeepLinkingDesk,
+    added_page,
+    course_section,
+    verify_response,
+)
 
 CLIENT_ID = "sandbox-big-interview"
 DEPLOYMENT_ID = "sandbox-deployment-1"
@@ -102,6 +113,7 @@ class SandboxLms(LoopbackService):
         self.launches = 0  # id_tokens signed
         # Where the tool sends the browser after a launch (Big Interview): the form's CSP allows it.
         self.redirect_origins: tuple[str, ...] = ()
+        self.deep_linking = DeepLinkingDesk()  # the instructor's requests, and the links they created
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._private_pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -130,6 +142,15 @@ class SandboxLms(LoopbackService):
         return f"{self.tool_url}/lti/launch"
 
     @property
+    def deep_link_return_url(self) -> str:
+        return f"{self.url}/deep-link/return"
+
+    def link(self, link_id: str) -> tuple[str, dict[str, str]] | None:
+        """A course link's title and custom parameters: the page's own, or one deep linking created."""
+        created = {link.link_id: (link.title, link.custom) for link in self.deep_linking.created}
+        return LINKS.get(link_id) or created.get(link_id)
+
+    @property
     def framed_url(self) -> str:
         """This platform on ``localhost``: its course page is another site than the tool's ``127.0.0.1``."""
         return self.url.replace("//127.0.0.1:", "//localhost:")
@@ -153,6 +174,7 @@ class SandboxLms(LoopbackService):
             .set_client_id(CLIENT_ID)
             .set_deployment_id(deployment_id)
             .set_launch_url(self.launch_url)
+            .set_deeplink_launch_url(self.launch_url)
             .set_oidc_login_url(f"{self.tool_url}/lti/login")
             .set_tool_key_set_url(f"{self.tool_url}/lti/jwks")
             .set_platform_public_key(self._public_pem)
@@ -167,7 +189,9 @@ class SandboxLms(LoopbackService):
                 " ".join(n for n in (student.given_name, student.family_name) if n)
                 or "a student without a released name"
             )
-            for link, (title, _) in LINKS.items():
+            links = [(link, title) for link, (title, _) in LINKS.items()]
+            links += [(link.link_id, link.title) for link in self.deep_linking.created]
+            for link, title in links:
                 query = urlencode({"user": user_id, "link": link})
                 link_html = f'<a href="/launch?{html.escape(query)}">{html.escape(title)}</a>'
                 items.append(f"<li>{link_html} as {html.escape(name)}</li>")
@@ -179,7 +203,7 @@ class SandboxLms(LoopbackService):
         body = (
             "<h1>Interview Skills 101</h1>\n<p><small>Sandbox learning platform (LTI 1.3, "
             "<code>lti1p3platform</code>). Each link launches the tool as a student.</small></p>\n"
-            f"<ul>\n{''.join(items)}\n</ul>"
+            f"<ul>\n{''.join(items)}\n</ul>\n{course_section()}"
         )
         return html_page("Interview Skills 101", body)
 
@@ -288,11 +312,17 @@ class _Launch(MessageLaunchAbstract):
     """The resource link launch, with the student's identity and the link's claims."""
 
     def __init__(
-        self, request: Request, platform: LTI1P3PlatformConfAbstract, student: Student, link: str
+        self,
+        request: Request,
+        platform: LTI1P3PlatformConfAbstract,
+        student: Student,
+        link: str,
+        claims: tuple[str, dict[str, str]],
     ) -> None:
         super().__init__(request, platform)
         self._student = student
         self._link = link
+        self._claims = claims
 
     def prepare_launch(self, preflight_response: dict[str, Any]) -> None:
         student = self._student
@@ -300,11 +330,23 @@ class _Launch(MessageLaunchAbstract):
         self.set_user_data(student.user_id, roles, email_address=student.email)
         names = {"given_name": student.given_name, "family_name": student.family_name}
         self.set_extra_claims({claim: value for claim, value in names.items() if value})
-        title, custom = LINKS[self._link]
+        title, custom = self._claims
         self.set_resource_link_claim(self._link, title=title)
         self.set_launch_context_claim("course-101", context_title="Interview Skills 101")
         if custom:
             self.set_custom_parameters_claim(custom)
+
+    def render_launch_form(self, launch_data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return launch_data
+
+
+class _DeepLinkingLaunch(LTIAdvantageMessageLaunchAbstract):
+    """The instructor's deep-linking request (its settings: ``set_dl``, per placement)."""
+
+    def prepare_launch(self, preflight_response: dict[str, Any]) -> None:
+        self.set_user_data(INSTRUCTOR, INSTRUCTOR_ROLES, email_address="ida.wells@faculty.example.edu")
+        self.set_extra_claims({"given_name": "Ida", "family_name": "Wells"})
+        self.set_launch_context_claim("course-101", context_title="Interview Skills 101")
 
     def render_launch_form(self, launch_data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return launch_data
@@ -339,6 +381,8 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
                 self._initiate(query)
             elif parts.path == "/auth":
                 self._authorize({name: values[0] for name, values in query.items()})
+            elif parts.path == "/deep-link":
+                self._initiate_deep_linking(first(query, "placement") or "")
             elif parts.path == "/course/frame":
                 user, link = first(query, "user") or "", first(query, "link") or ""
                 storage = first(query, "storage") or "none"
@@ -358,15 +402,60 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
                 self.send_json(404, {"error": "not found"})
 
         def do_POST(self) -> None:
-            if urlsplit(self.path).path != "/auth":
+            path = urlsplit(self.path).path
+            if path not in ("/auth", "/deep-link/return"):
                 self.send_json(404, {"error": "not found"})
                 return
             form = parse_qs(self.read_body().decode("utf-8", "replace"))
-            self._authorize({name: values[0] for name, values in form.items()})
+            values = {name: values[0] for name, values in form.items()}
+            if path == "/deep-link/return":
+                self._deep_link_return(values.get("JWT", ""))
+            else:
+                self._authorize(values)
+
+        def _initiate_deep_linking(self, placement: str) -> None:
+            if placement not in PLACEMENTS:
+                self.send_json(400, {"error": "unknown placement"})
+                return
+            login = _Login(_Request(("GET", "/deep-link", {}, {})), lms.platform())
+            login.set_lti_message_hint(link=f"dl:{placement}:{lms.deep_linking.request(placement)}")
+            location = login.initiate_login(INSTRUCTOR)
+            self.send(302, headers=[("Location", location), ("Cache-Control", "no-store")])
+
+        def _deep_link_return(self, token: str) -> None:
+            """The tool's response: verified by the package, then accepted once for its request."""
+            platform = lms.platform()
+            try:
+                claims = verify_response(platform, token)
+                links = lms.deep_linking.accept(claims, lms.issuer, CLIENT_ID, DEPLOYMENT_ID)
+            except Exception as error:  # noqa: BLE001 - any refusal is the platform's answer
+                lms.deep_linking.refused.append(f"{type(error).__name__}: {error}")
+                self.send_json(400, {"error": "deep linking response refused", "reason": str(error)})
+                return
+            self.send_html(200, added_page(links))
+
+        def _deep_linking_request(self, params: dict[str, str]) -> None:
+            """The authentication request of an instructor's deep-linking launch: the signed request."""
+            _, placement, data = params.get("lti_message_hint", "").split(":", 2)
+            platform = lms.platform()
+            launch = _DeepLinkingLaunch(_Request(("GET", "/auth", params, {})), platform)
+            accepted = PLACEMENTS[placement]
+            launch.set_dl(
+                lms.deep_link_return_url,
+                title="Big Interview",
+                accept_types=set(accepted.accept_types),
+                extra_data=None,
+            )
+            # The package fixes accept_multiple and auto_create and takes data as an object only.
+            settings = next(iter((launch._deep_linking_launch_data or {}).values()))
+            settings.update(accept_multiple=accepted.accept_multiple, auto_create=True, data=data)
+            data_out = launch.lti_launch()
+            fields = {"id_token": data_out["id_token"], "state": data_out["state"]}
+            self._post_to_tool(data_out["launch_url"], fields)
 
         def _initiate(self, query: dict[str, list[str]]) -> None:
             user, link = first(query, "user") or "", first(query, "link") or ""
-            if user not in STUDENTS or link not in LINKS:
+            if user not in STUDENTS or lms.link(link) is None:
                 self.send_json(400, {"error": "unknown user or link"})
                 return
             storage = first(query, "storage") or "none"
@@ -381,9 +470,18 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
 
         def _authorize(self, params: dict[str, str]) -> None:
             """The authentication request from the tool: checked, answered with the id_token's form post."""
+            if params.get("login_hint") == INSTRUCTOR and params.get("lti_message_hint", "").startswith(
+                "dl:"
+            ):
+                if params.get("redirect_uri") != lms.launch_url:
+                    self.send_json(400, {"error": "invalid redirect_uri"})
+                    return
+                self._deep_linking_request(params)
+                return
             student = STUDENTS.get(params.get("login_hint", ""))
             link, _, storage = params.get("lti_message_hint", "").partition(":")
-            if student is None or link not in LINKS:
+            claims = lms.link(link)
+            if student is None or claims is None:
                 self.send_json(
                     400, {"error": "login_hint or lti_message_hint is not one this platform issued"}
                 )
@@ -393,10 +491,16 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
                 # OIDC Core §3.1.2.1: the redirect_uri must be one registered for the client.
                 self.send_json(400, {"error": "invalid redirect_uri"})
                 return
-            launch = _Launch(_Request(("GET", "/auth", params, {})), platform, student, link)
+            launch = _Launch(_Request(("GET", "/auth", params, {})), platform, student, link, claims)
             launch.set_id_token_expiration(lms.id_token_lifetime_seconds)
             data = launch.lti_launch()
             lms.launches += 1
+            fields = {"id_token": data["id_token"], "state": data["state"]}
+            if storage in STORAGE_STYLES and STORAGE_STYLES[storage][1]:  # Canvas's launch names it too
+                fields["lti_storage_target"] = STORAGE_STYLES[storage][0]
+            self._post_to_tool(data["launch_url"], fields)
+
+        def _post_to_tool(self, launch_url: str, fields: dict[str, str]) -> None:
             nonce = secrets.token_urlsafe(16)
             # The form goes to the tool, and on along its redirect to Big Interview.
             form_action = " ".join((_origin(lms.tool_url), *lms.redirect_origins))
@@ -404,10 +508,7 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
                 f"default-src 'none'; script-src 'nonce-{nonce}'; form-action {form_action}; "
                 f"{lms.frame_ancestors}"
             )
-            fields = {"id_token": data["id_token"], "state": data["state"]}
-            if storage in STORAGE_STYLES and STORAGE_STYLES[storage][1]:  # Canvas's launch names it too
-                fields["lti_storage_target"] = STORAGE_STYLES[storage][0]
-            self.send_html(200, _auto_post_page(data["launch_url"], fields, nonce), csp=csp)
+            self.send_html(200, _auto_post_page(launch_url, fields, nonce), csp=csp)
 
     return LmsRequestHandler
 

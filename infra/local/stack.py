@@ -147,6 +147,8 @@ MANAGED_VARIABLES = (
     "LTI_JWKS_URL",
     "LTI_RETURN_URL",
     "LTI_TOOL_KEY_ID",
+    "LTI_DEEP_LINKING",
+    "LTI_DEEP_LINKING_CATALOGUE",
 )
 SANDBOX_LTI_STATE_TABLE = "bi-sso-sandbox-lti-states"
 
@@ -365,6 +367,8 @@ class LocalStack(Service):
             "LTI_AUTH_URL": self.lms.auth_url,
             "LTI_JWKS_URL": self.lms.jwks_url,
             "LTI_TOOL_KEY_ID": key_id,
+            # The sandbox's instructor adds Big Interview content (Deep Linking 2.0).
+            "LTI_DEEP_LINKING": "Enabled",
         }
 
     def _register_lms_in_registry(self, secrets: Any, endpoint: str, stack_values: dict[str, str]) -> None:

@@ -273,13 +273,15 @@ def test_every_contract_variable_comes_from_a_described_constrained_parameter(
 ) -> None:
     variables = props["Environment"]["Variables"]
     # REPLAY_TABLE_NAME and POWERTOOLS_TRACE_DISABLED are conditional (tests/deploy/test_limits.py).
-    # LTI_STATE_TABLE_NAME and LTI_TOOL_KEY_ID too (tests/lti/test_template_lti.py), and
+    # LTI_STATE_TABLE_NAME, LTI_TOOL_KEY_ID and LTI_DEEP_LINKING* too (tests/lti/test_template_lti.py), and
     # PARTNER_REGISTRY_TABLE (tests/deploy/test_partner_registry_template.py).
     conditional = {
         "REPLAY_TABLE_NAME",
         "POWERTOOLS_TRACE_DISABLED",
         "LTI_STATE_TABLE_NAME",
         "LTI_TOOL_KEY_ID",
+        "LTI_DEEP_LINKING",
+        "LTI_DEEP_LINKING_CATALOGUE",
         "PARTNER_REGISTRY_TABLE",
     }
     assert set(variables) == set(CONTRACT) | set(LITERALS) | conditional

@@ -9,6 +9,8 @@ a browser would; ``platform_token`` signs an id_token as the platform would.
 
 from __future__ import annotations
 
+import html
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +27,7 @@ from pytest_httpserver import HTTPServer
 from handler.config import load_config
 from handler.container import Container
 from handler.http_pool import new_http_pool
-from handler.lti.claims import CLAIM
+from handler.lti.claims import CLAIM, DEEP_LINKING_REQUEST, DEEP_LINKING_SETTINGS
 from handler.lti.service import Lti
 from handler.routes import LambdaHandler
 from handler.telemetry import new_telemetry
@@ -165,6 +167,27 @@ class Tool:
             event["cookies"] = [cookie]
         return self(event)
 
+    def choose(
+        self, picker: dict[str, Any], *items: str, grade: bool = False, origin: str = TOOL_ORIGIN
+    ) -> dict[str, Any]:
+        """Post the picker page's form (its ticket) with ``items`` chosen, from ``origin``'s page."""
+        ticket = page_field(picker["body"], "ticket")
+        fields = [("ticket", ticket), *(("item", item) for item in items)]
+        if grade:
+            fields.append(("grade", "on"))
+        event = http_event(
+            "POST",
+            "/lti/deep-link",
+            headers={
+                "host": TOOL_HOST,
+                "content-type": "application/x-www-form-urlencoded",
+                "origin": origin,
+            },
+            body=urlencode(fields),
+            base64_body=True,
+        )
+        return self(event)
+
     def token(self, issued_nonce: str, *, key: SigningKey | None = None, **overrides: Any) -> str:
         return platform_token(key or self.platform_key, issued_nonce, **overrides)
 
@@ -196,6 +219,28 @@ def launch_claims(issued_nonce: str, **overrides: Any) -> dict[str, Any]:
     }
     values.update(overrides)
     return {k: v for k, v in values.items() if v is not None}
+
+
+DEEP_LINK_RETURN_URL = "https://lms.example.edu/courses/7/deep_linking_response"
+
+
+def deep_linking_request(**settings: Any) -> dict[str, Any]:
+    """The claims that turn ``launch_claims`` into an instructor's ``LtiDeepLinkingRequest``."""
+    values = {
+        "deep_link_return_url": DEEP_LINK_RETURN_URL,
+        "accept_types": ["ltiResourceLink"],
+        "accept_presentation_document_targets": ["iframe", "window"],
+        "accept_multiple": False,
+        "auto_create": True,
+        "data": "platform-opaque-7",
+        **settings,
+    }
+    return {
+        CLAIM["message_type"]: DEEP_LINKING_REQUEST,
+        CLAIM["resource_link"]: None,
+        CLAIM["roles"]: ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
+        DEEP_LINKING_SETTINGS: {k: v for k, v in values.items() if v is not None},
+    }
 
 
 def platform_token(
@@ -238,6 +283,15 @@ def make_tool(
 @pytest.fixture
 def tool(make_tool: Callable[..., Tool]) -> Tool:
     return make_tool()
+
+
+def page_field(page: str, name: str) -> str:
+    """The value of a page's hidden field ``name`` (registered as a secret for the leak check)."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"the page has no {name} field"
+    value = html.unescape(found.group(1))
+    leakcheck.register(value)
+    return value
 
 
 def unique() -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from handler.errors import SsoError
 from handler.lti import errors as lti_errors
 from handler.lti import tool_key
+from handler.lti.deep_linking import ChoiceRefused, ContentTypeNotAccepted, PickerExpired
 from handler.lti.service import PRIVACY_SETTINGS
 from tests.doc_blocks import code_blocks
 
@@ -18,7 +19,8 @@ GUIDE = (ROOT / "docs" / "lti.md").read_text()
 
 def lti_error_classes() -> list[type[SsoError]]:
     classes = [getattr(lti_errors, name) for name in lti_errors.__all__]
-    return [*classes, tool_key.ToolKeyUnavailable]
+    deep_linking_errors = [ContentTypeNotAccepted, ChoiceRefused, PickerExpired]
+    return [*classes, tool_key.ToolKeyUnavailable, *deep_linking_errors]
 
 
 def test_every_lti_code_has_a_troubleshooting_row_with_its_status() -> None:

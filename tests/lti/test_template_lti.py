@@ -26,7 +26,7 @@ from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, SECRET_ID
 from tests.deploy.templates import TEMPLATE_PATH, function_properties, load, transformed
-from tests.lti.conftest import STATE_TABLE, TOOL_HOST, Tool, lti_env
+from tests.lti.conftest import STATE_TABLE, TOOL_HOST, Tool, deep_linking_request, lti_env
 from tests.support import API_KEY, FakePartnerApi, SigningKey, http_event
 from tests.support.least_privilege import (
     act_as,
@@ -149,11 +149,11 @@ class Stage:
     credentials: dict[str, dict[str, str]]
 
 
-def lti_role_policies(table_arn: str, key_arn: str) -> list[dict[str, Any]]:
+def lti_role_policies(table_arn: str, key_arn: str, **parameters: str) -> list[dict[str, Any]]:
     template = transformed()
     intrinsics = Intrinsics(
         template,
-        {"BiApiKeySecretId": SECRET_ID, "ReplayProtection": "Enabled", "LtiLaunch": "Enabled"},
+        {"BiApiKeySecretId": SECRET_ID, "ReplayProtection": "Enabled", "LtiLaunch": "Enabled", **parameters},
         pseudo={"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT},
         references={
             "ReplayTable.Arn": table_arn.replace(STATE_TABLE, REPLAY_TABLE),
@@ -238,19 +238,26 @@ def tool_as(
     platform_key: SigningKey,
     ca_file: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[[str], Tool]:
+) -> Callable[..., Tool]:
+    """The tool as ``role`` (or with ``credentials``), the LTI environment plus ``overrides``."""
     env = lti_env(partner_server, jwks_server, stage.key_id)
 
-    def build(role: str) -> Tool:
+    def build(role: str, credentials: dict[str, str] | None = None, **overrides: str) -> Tool:
         return _tool_as(
-            moto_server, stage.credentials[role], env, ca_file, partner_api, platform_key, monkeypatch
+            moto_server,
+            credentials or stage.credentials[role],
+            {**env, **overrides},
+            ca_file,
+            partner_api,
+            platform_key,
+            monkeypatch,
         )
 
     return build
 
 
 def test_a_launch_with_exactly_the_function_policy_succeeds(
-    tool_as: Callable[[str], Tool], moto_server: MotoProcess, stage: Stage
+    tool_as: Callable[..., Tool], moto_server: MotoProcess, stage: Stage
 ) -> None:
     tool = tool_as("exact")
     login = tool.login()
@@ -264,7 +271,7 @@ def test_a_launch_with_exactly_the_function_policy_succeeds(
 
 
 def test_a_launch_without_its_cookie_gets_the_new_window_page_with_exactly_the_function_policy(
-    tool_as: Callable[[str], Tool],
+    tool_as: Callable[..., Tool],
 ) -> None:
     # The page's button needs the login the state was issued with (LaunchStates.login_of, a GetItem):
     # without that read the student gets the plain refusal page, with no way on.
@@ -286,7 +293,7 @@ def test_a_launch_without_its_cookie_gets_the_new_window_page_with_exactly_the_f
     ],
 )
 def test_each_lti_action_is_needed(
-    tool_as: Callable[[str], Tool], stage: Stage, action: str, step: str, code: str
+    tool_as: Callable[..., Tool], stage: Stage, action: str, step: str, code: str
 ) -> None:
     assert set(stage.credentials) == {"exact"} | LTI_ACTIONS
     tool = tool_as(action)
@@ -305,3 +312,48 @@ def test_each_lti_action_is_needed(
     if step != "launch without its cookie":
         assert result["statusCode"] == 503, result.get("body")
     assert code in result["body"]
+
+
+# ---- deep linking: kms:Sign on the tool key, only with LtiDeepLinking=Enabled ---------------------
+def test_deep_linking_is_off_by_default_and_signs_only_with_the_tool_key_when_on() -> None:
+    assert load(TEMPLATE_PATH)["Parameters"]["LtiDeepLinking"]["Default"] == "Disabled"
+    table, key = "arn:aws:dynamodb:us-east-1:123456789012:table/states", "arn:aws:kms:us-east-1:1:key/tool"
+
+    def signing(**parameters: str) -> list[Any]:
+        policies = lti_role_policies(table, key, **parameters)
+        return [s["Resource"] for s in statements(policies) if "kms:Sign" in actions_of(s)]
+
+    assert signing() == []  # LtiLaunch alone: GetPublicKey only
+    assert signing(LtiLaunch="Disabled", LtiDeepLinking="Enabled") == []  # the condition needs both
+    assert signing(LtiDeepLinking="Enabled") == [key]
+    variables = function_properties(load(TEMPLATE_PATH))["Environment"]["Variables"]
+    assert variables["LTI_DEEP_LINKING"] == {"Fn::If": ["LtiDeepLinkingEnabled", "Enabled", "Disabled"]}
+
+
+@pytest.fixture(scope="module")
+def deep_linking_roles(moto_server: MotoProcess, stage: Stage) -> dict[str, dict[str, str]]:
+    """Roles with the deep-linking stack's exact policies, and without its kms:Sign."""
+    policies = lti_role_policies(stage.table_arn, stage.key_arn, LtiDeepLinking="Enabled")
+    moto_server.enforce_iam(False)
+    try:
+        return {
+            "exact": role_credentials(moto_server, "dl-exact", as_moto_evaluates(policies)),
+            "kms:Sign": role_credentials(
+                moto_server, "dl-without-kms-Sign", as_moto_evaluates(without_action(policies, "kms:Sign"))
+            ),
+        }
+    finally:
+        moto_server.enforce_iam(True)
+
+
+@pytest.mark.parametrize(("role", "status"), [("exact", 200), ("kms:Sign", 503)])
+def test_deep_linking_signs_with_exactly_its_policy_and_not_without_kms_sign(
+    deep_linking_roles: dict[str, dict[str, str]], tool_as: Callable[..., Tool], role: str, status: int
+) -> None:
+    tool = tool_as(role, deep_linking_roles[role], LTI_DEEP_LINKING="Enabled")
+    page = tool.launch_from(tool.login(), **deep_linking_request())
+    assert page["statusCode"] == 200, page["body"][:300]
+    answer = tool.choose(page, "dashboard")
+    assert answer["statusCode"] == status, answer["body"][:300]
+    if status == 503:
+        assert "tool_key_unavailable" in answer["body"] and "JWT" not in answer["body"]

@@ -17,6 +17,7 @@ import urllib3
 from cryptography.hazmat.primitives import serialization
 
 # The LTI launch's refusals are SsoErrors too; handler.entry_point imports them only with LTI on.
+import handler.lti.deep_linking
 import handler.lti.errors
 import handler.lti.tool_key
 from handler.config import load_token_policy
@@ -41,6 +42,7 @@ def code_blocks(language: str) -> list[str]:
 def error_classes() -> list[type[SsoError]]:
     """Every error the service can answer with: ``SsoError`` and all its subclasses (LTI's included)."""
     assert handler.lti.errors.__all__ and issubclass(handler.lti.tool_key.ToolKeyUnavailable, SsoError)
+    assert issubclass(handler.lti.deep_linking.ChoiceRefused, SsoError)  # loaded: deep linking's errors count
     found: list[type[SsoError]] = []
     pending: list[type[SsoError]] = [SsoError]
     while pending:

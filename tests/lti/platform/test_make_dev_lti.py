@@ -1,4 +1,5 @@
-"""``make dev LTI=1``: the banner names the course page, and its first link launches the tool, signed in."""
+"""``make dev LTI=1``: the banner names the course page, and its first link launches the tool, signed in;
+its "Add content" link opens the deep-linking picker (deep linking is on in the sandbox)."""
 
 from __future__ import annotations
 
@@ -35,9 +36,14 @@ def test_make_dev_lti_serves_a_course_page_whose_big_interview_link_signs_the_st
         )
         assert launched.status == 302
         assert launched.headers["Location"].startswith(f"{bi.group(1)}/sso/login?token=")
+        add_content = re.search(r"^Add content:\s+(\S+)", text, re.M)
+        assert add_content, text
+        picker = Browser().launch(add_content.group(1))
+        assert picker.status == 200 and b"<h1>Add Big Interview content</h1>" in picker.data
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     finally:
         process.kill()
     assert process.returncode == 0
     assert "GET /lti/login 302" in output and "POST /lti/launch 302" in output, output
+    assert "POST /lti/launch 200" in output, output  # the instructor's picker

@@ -55,9 +55,16 @@ class Browser:
     cookies: dict[str, dict[str, str]] = field(default_factory=dict)
     launch_form: dict[str, str] = field(default_factory=dict)
 
-    def request(self, method: str, url: str, body: dict[str, str] | None = None) -> urllib3.BaseHTTPResponse:
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: dict[str, str] | list[tuple[str, str]] | None = None,
+        origin: str | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """``origin``: the Origin header a browser sends with a form post from that origin's page."""
         host = urlsplit(url).netloc
-        headers = {}
+        headers = {"Origin": origin} if origin else {}
         jar = self.cookies.setdefault(host, {})
         if jar:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
