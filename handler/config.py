@@ -147,6 +147,8 @@ class LtiSettings:
     tool_key_id: str | None = None
     registration: LtiRegistration | None = None  # the environment's one platform (LTI_ISSUER...)
     leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
+    # Grade passback (LtiGradePassback=Enabled): the table a launch records its grade link in.
+    grade_table: str | None = None
 
 
 @dataclass(frozen=True)
@@ -345,7 +347,14 @@ class _Environment:
             )
             lifetime = "600"
         leeway = self.integer("LTI_LEEWAY_SECONDS", DEFAULT_LTI_LEEWAY_SECONDS, 0, 600)
-        return LtiSettings(state_table, int(lifetime), self.get("LTI_TOOL_KEY_ID"), registration, leeway)
+        return LtiSettings(
+            state_table,
+            int(lifetime),
+            self.get("LTI_TOOL_KEY_ID"),
+            registration,
+            leeway,
+            grade_table=self.get("LTI_GRADE_TABLE_NAME"),
+        )
 
     def runtime(self) -> Runtime:
         return Runtime(
@@ -394,6 +403,8 @@ class LtiRegistration:
     api_key_secret_id: str
     return_url: str | None = None
     enabled: bool = True  # a registry record's flag (make partner-disable); the environment's is on
+    # The platform's OAuth 2.0 token endpoint (LTI Advantage services: grade passback); optional.
+    token_url: str | None = None
 
 
 # Each registration field's name in a registry record, and its environment variable.
@@ -407,6 +418,7 @@ LTI_FIELDS = {
     "bi_base_url": "BI_BASE_URL",
     "api_key_secret_id": "BI_API_KEY_SECRET_ID",
     "return_url": "LTI_RETURN_URL",
+    "token_url": "LTI_TOKEN_URL",
 }
 
 
@@ -455,6 +467,7 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
     if secret_id and not _SECRET_ID.fullmatch(secret_id):
         problems.append(f"{shown['api_key_secret_id']} must be a Secrets Manager secret name or ARN")
     return_url = url("return_url", required=False) or None
+    token_url = url("token_url", required=False) or None
     if problems:
         raise ConfigError(problems)
     return LtiRegistration(
@@ -467,6 +480,7 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
         bi_base_url=bi_base_url.rstrip("/"),
         api_key_secret_id=secret_id,
         return_url=return_url,
+        token_url=token_url,
     )
 
 

@@ -26,6 +26,7 @@ from handler.lti.registrations import LtiRegistration
 from handler.tokens import TokenVerifier, VerifiedToken, bounded
 
 __all__ = [
+    "AGS_ENDPOINT_CLAIM",
     "CLAIM",
     "LaunchVerifier",
     "VerifiedLaunch",
@@ -47,6 +48,8 @@ CLAIM = {
         "custom",
     )
 }
+# LTI Assignment and Grade Services 2.0 §3.1: the launch's line item and the scopes granted.
+AGS_ENDPOINT_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 _MAX_SUB = 255  # LTI 1.3 Core §5.3.6 and OIDC: at most 255 ASCII characters
 # Canvas signs id_tokens valid for an hour; the state's few minutes bound a launch anyway.
 MAX_ID_TOKEN_LIFETIME = 3600
@@ -79,6 +82,9 @@ class VerifiedLaunch(VerifiedToken):
     nonce: str = dataclasses.field(default="", repr=False)
     deployment_id: str = ""
     target_link_uri: str = ""
+    sub: str = dataclasses.field(default="", repr=False)  # the platform's user id (AGS's userId)
+    # The AGS endpoint claim as the platform sent it (read only by grade passback), if an object.
+    grade_service: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
 
 
 class LaunchVerifier(TokenVerifier):
@@ -154,8 +160,14 @@ class LaunchVerifier(TokenVerifier):
         as_partner = {**claims, "redirect_to": redirect_to}
         verified = super()._check_claims(as_partner, issuer, kid)
         fields = {field.name: getattr(verified, field.name) for field in dataclasses.fields(VerifiedToken)}
+        grade_service = claims.get(AGS_ENDPOINT_CLAIM)
         return VerifiedLaunch(
-            **fields, nonce=nonce, deployment_id=str(deployment_id), target_link_uri=target_link_uri
+            **fields,
+            nonce=nonce,
+            deployment_id=str(deployment_id),
+            target_link_uri=target_link_uri,
+            sub=sub,
+            grade_service=grade_service if isinstance(grade_service, dict) else None,
         )
 
 
