@@ -174,6 +174,8 @@ class LtiService:
     leeway_seconds: int = DEFAULT_LTI_LEEWAY_SECONDS
     # Starts a launch's key set and secret fetches while it uses its state (prefetch.fetch_keys_and_secrets).
     fetch_ahead: Callable[[Callable[[], PartnerServices | None]], Prefetch] | None = None
+    # Grade passback: remembers a signed-in launch's line item (grade_links.launch_recorder); never raises.
+    record_grade: Callable[[LtiRegistration, VerifiedLaunch], None] | None = None
 
     def wire(self, registration: LtiRegistration) -> PartnerServices:
         """The registration's services, on the shared wiring: its key set and API key are the deployment's."""
@@ -279,7 +281,10 @@ class LtiService:
                 raise StateRefused("the id_token's nonce is not the one issued with this state")
             _check_on_our_host(claims.target_link_uri, origin)
             at = landing(partner.partner.destination, claims.redirect_to, None, None)
-            return finish(partner, claims, at, remaining_seconds)
+            signed_in = finish(partner, claims, at, remaining_seconds)
+            if self.record_grade is not None:
+                self.record_grade(registration, claims)
+            return signed_in
         except SsoError as error:
             return Refusal(error, token, claims, partner=partner, clear_cookie=state_used)
 
@@ -327,6 +332,10 @@ class LtiService:
         return ReadBinding(
             target, platform_origin(registration.auth_url), origin_of(registration.bi_base_url)
         )
+
+    def registration(self, issuer: str, client_id: str) -> LtiRegistration:
+        """The enabled registration of ``(issuer, client_id)``; an ``SsoError`` says why there is none."""
+        return self._registration(issuer, client_id)
 
     def _registration(self, issuer: str, client_id: str | None) -> LtiRegistration:
         try:
@@ -380,6 +389,12 @@ def wire_lti(
     service = LtiService(
         tuple(sources), states, wiring, clock, settings.leeway_seconds, fetch_ahead=fetch_ahead
     )
+    if settings.grade_table is not None:
+        # Imported only with grade passback on: a deployment without it never loads it.
+        from handler.lti.grade_links import GradeLinks, launch_recorder
+
+        links = GradeLinks(settings.grade_table, clients.factory("dynamodb"), clock)
+        service.record_grade = launch_recorder(links)
     tool_key = KmsToolKey(settings.tool_key_id, clients.factory("kms")) if settings.tool_key_id else None
     return Lti(service, tool_key, states)
 
