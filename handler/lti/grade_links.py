@@ -107,10 +107,12 @@ class GradeLinks:
             self._client().update_item(
                 TableName=self.table,
                 Key={"pk": {"S": link.key}},
+                # Names as #placeholders: "sub" is one of DynamoDB's reserved words.
                 UpdateExpression="SET "
-                + ", ".join(f"{name[1:]} = {name}" for name in values)
+                + ", ".join(f"#{name[1:]} = {name}" for name in values)
                 + ", expires_at = :expires_at",
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :refresh_before",
+                ExpressionAttributeNames={f"#{name[1:]}": name[1:] for name in values},
                 ExpressionAttributeValues={
                     **{name: {"S": value} for name, value in values.items()},
                     ":expires_at": {"N": str(now + LINK_LIFETIME_SECONDS)},

@@ -67,6 +67,23 @@ def is_relative_path(value: str) -> bool:
     )
 
 
+TRACKS_SUFFIX = "/tracks"
+# The documented guided tracks (the Partner API's docs show these two), each step's title and link.
+TRACKS = {
+    "Fast Track": (
+        ("Interview basics", "/members/curriculum?chapter=1"),
+        ("Answering the hard questions", "/members/curriculum?chapter=6"),
+        ("A practice interview", "/members/practice"),
+    ),
+    "Mastery Track": (
+        ("Your story", "/members/curriculum?chapter=2"),
+        ("Behavioural questions", "/members/curriculum?chapter=7"),
+        ("Negotiation", "/members/curriculum?chapter=9"),
+        ("A mock interview", "/members/practice"),
+    ),
+}
+
+
 @dataclass
 class SandboxUser:
     """A Big Interview user as the sandbox stores it."""
@@ -120,6 +137,7 @@ class SandboxBigInterview(LoopbackService):
         self._current_token: dict[str, str] = {}
         self._sessions: dict[str, Session] = {}
         self._api_calls = 0
+        self._progress: dict[str, dict[str, float]] = {}  # partner_id -> track title -> 0.00 to 1.00
         self._http = BackgroundHTTPServer(_handler_class_for(self), port)
 
     # -- observation and control ------------------------------------------
@@ -163,6 +181,8 @@ class SandboxBigInterview(LoopbackService):
         if not path.startswith(USERS_PREFIX):
             raise ApiError(404, "not_found", {"path": ["no such endpoint"]})
         partner_id = unquote(path[len(USERS_PREFIX) :])
+        if partner_id.endswith(TRACKS_SUFFIX) and method == "GET":
+            return self._tracks(partner_id[: -len(TRACKS_SUFFIX)])
         if "/" in partner_id or not partner_id:
             raise ApiError(404, "not_found", {"path": ["no such endpoint"]})
         if method != "POST":
@@ -209,6 +229,32 @@ class SandboxBigInterview(LoopbackService):
                 "token": {"token": issued.token, "expires_at": iso_millis(issued.expires_at)},
             }
         }
+
+    def set_progress(self, partner_id: str, title: str, progress: float) -> None:
+        """Move a user's progress on a track (0.00 to 1.00), as practising on Big Interview would."""
+        with self._lock:
+            self._progress.setdefault(partner_id, {})[title] = progress
+
+    def _tracks(self, partner_id: str) -> tuple[int, dict[str, Any]]:
+        """``GET /api/users/{partner_id}/tracks``: the documented guided tracks, with the user's progress."""
+        with self._lock:
+            if partner_id not in self._users:
+                raise ApiError(404, "not_found", {"partner_id": ["no such user"]})
+            progress = dict(self._progress.get(partner_id, {}))
+        tracks = []
+        for title, steps in TRACKS.items():
+            done = progress.get(title, 0.0)
+            tracks.append(
+                {
+                    "title": title,
+                    "progress": round(done, 2),
+                    "tracks": [
+                        {"step": n, "title": step, "link": link, "completed": n <= done * len(steps)}
+                        for n, (step, link) in enumerate(steps, start=1)
+                    ],
+                }
+            )
+        return 200, {"tracks": tracks}
 
     # -- SSO login and pages -----------------------------------------------
     def sign_in(self, token: str | None, return_url: str | None) -> tuple[str, SandboxUser] | None:

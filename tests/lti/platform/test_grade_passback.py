@@ -1,0 +1,313 @@
+"""Grade passback end to end: a launch records its line item, a scheduled run posts the score.
+
+The platform is PyPI's ``lti1p3platform`` as the sandbox LMS on loopback (its token endpoint
+verifies the tool's client assertion against the tool's key set; its score service checks the
+access token and takes the score into the gradebook). The tool is the full handler with LTI and
+grade passback on; DynamoDB, Secrets Manager and KMS are moto; the Partner API's ``/tracks`` is
+the shared HTTPS fake, answering each user's progress from ``Progress``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from handler.lti.claims import AGS_ENDPOINT_CLAIM, lti_partner_id
+from handler.lti.grade_links import SCORE_SCOPE
+from handler.lti.grade_sync import build_sync
+from handler.lti.grades import GradeSync, RunReport
+from infra.local.sandbox_lms import STUDENTS, SandboxLms
+from tests.lti.conftest import CLIENT_ID, PLATFORM, Tool
+from tests.support.clock import FakeClock
+
+GRADE_TABLE = "bi-sso-test-lti-grades"
+ADA, GRACE, PRIVATE = list(STUDENTS)
+MINUTE_MS = 60_000
+
+
+@dataclass
+class Progress:
+    """The Partner API's ``GET /api/users/{partner_id}/tracks``: each user's tracks, 404 if unknown."""
+
+    tracks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    calls: int = 0
+
+    def set(self, sub: str, *progress: float) -> None:
+        self.tracks[lti_partner_id(PLATFORM, sub)] = [
+            {"title": f"Track {n}", "progress": value, "tracks": []} for n, value in enumerate(progress)
+        ]
+
+    def __call__(self, request: Request) -> Response:
+        self.calls += 1
+        partner_id = request.path.split("/")[3]
+        if partner_id not in self.tracks:
+            return Response(
+                json.dumps({"error": {"type": "not_found"}}), 404, content_type="application/json"
+            )
+        return Response(json.dumps({"tracks": self.tracks[partner_id]}), 200, content_type="application/json")
+
+
+@pytest.fixture
+def progress(partner_server: HTTPServer) -> Progress:
+    fake = Progress()
+    partner_server.expect_request(
+        re.compile(r"^/api/users/[^/]+/tracks$"), method="GET"
+    ).respond_with_handler(fake)
+    return fake
+
+
+@pytest.fixture
+def lms() -> Iterator[SandboxLms]:
+    platform = SandboxLms()
+    platform.client_id = CLIENT_ID
+    platform.start()
+    yield platform
+    platform.gradebook.faults.release()
+    platform.stop()
+
+
+@pytest.fixture
+def grade_table(lti_aws: dict[str, Any]) -> Any:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName=GRADE_TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
+@dataclass
+class Course:
+    """The tool with grade passback on, the sandbox LMS's gradebook, and the scheduled run."""
+
+    tool: Tool
+    lms: SandboxLms
+    progress: Progress
+    clock: FakeClock
+    environ: dict[str, str]
+    _sync: GradeSync | None = None
+
+    def launch(self, sub: str, lineitem: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """A student's launch of the graded link (its AGS claim names the sandbox LMS's line item)."""
+        login = self.tool.login()
+        claim = {"scope": [SCORE_SCOPE], "lineitem": lineitem or self.lms.lineitem_url()}
+        return self.tool.launch_from(login, sub=sub, **{AGS_ENDPOINT_CLAIM: claim, **overrides})
+
+    @property
+    def sync(self) -> GradeSync:
+        if self._sync is None:
+            self._sync = build_sync(self.environ, self.tool.container)
+            self._sync.clock = self.clock
+        return self._sync
+
+    def run(self, remaining_millis: Callable[[], int] = lambda: MINUTE_MS) -> RunReport:
+        self.clock.advance(1)  # each run's scores are newer than the last run's (AGS timestamps)
+        return self.sync.run(remaining_millis)
+
+    def score(self, sub: str) -> float | None:
+        found = self.lms.gradebook.scores.get((self.lms.lineitem_url(), sub))
+        return None if found is None else found.given
+
+
+@pytest.fixture
+def course(
+    make_tool: Callable[..., Tool], lms: SandboxLms, progress: Progress, grade_table: Any, clock: FakeClock
+) -> Course:
+    environ = {
+        "LTI_GRADE_TABLE_NAME": GRADE_TABLE,
+        "LTI_TOKEN_URL": lms.token_url,
+        "LTI_GRADE_MARGIN_SECONDS": "5",
+    }
+    tool = make_tool(**environ)
+    assert tool.lti.tool_key is not None
+    lms.tool_key_set = tool.lti.tool_key.jwks()  # the platform's copy of /lti/jwks
+    return Course(tool, lms, progress, clock, environ)
+
+
+def links(table: Any) -> list[dict[str, Any]]:
+    return [i for i in table.scan(TableName=GRADE_TABLE)["Items"] if i["pk"]["S"].startswith("link|")]
+
+
+# ---- the path: launch, run, gradebook ----------------------------------------------------------------
+def test_a_launch_then_a_run_puts_the_score_in_the_gradebook_for_that_student_and_line_item(
+    course: Course, grade_table: Any
+) -> None:
+    assert course.launch(ADA)["statusCode"] == 302
+    course.progress.set(ADA, 0.5, 0.25)
+
+    report = course.run()
+
+    assert (report.posted, report.links, report.complete) == (1, 1, True)
+    assert course.score(ADA) == 37.5  # the dashboard: the mean of the tracks
+    assert course.score(GRACE) is None
+    taken = course.lms.gradebook.scores[(course.lms.lineitem_url(), ADA)]
+    assert (taken.maximum, taken.activity, taken.grading) == (100, "InProgress", "FullyGraded")
+    assert [float(i["posted"]["N"]) for i in links(grade_table)] == [37.5]
+
+
+def test_the_gradebook_page_shows_the_score_by_the_students_name(course: Course) -> None:
+    course.launch(ADA)
+    course.progress.set(ADA, 1.0)
+    course.run()
+
+    page = course.lms.gradebook.page({course.lms.lineitem_url(): "Big Interview"})
+
+    assert '<th scope="row">Ada Lovelace</th><td>100 / 100 <small>(Completed, FullyGraded)' in page
+
+
+def test_nothing_is_posted_until_progress_rises(course: Course) -> None:
+    course.launch(ADA)
+    course.progress.set(ADA, 0.4)
+    course.run()
+    assert course.lms.gradebook.posts == 1
+
+    assert course.run().unchanged == 1
+    course.progress.set(ADA, 0.3)  # progress never falls in Big Interview; a lower answer posts nothing
+    course.run()
+    assert course.lms.gradebook.posts == 1
+
+    course.progress.set(ADA, 0.6)
+    assert course.run().posted == 1
+    assert (course.lms.gradebook.posts, course.score(ADA)) == (2, 60.0)
+
+
+def test_a_launch_again_keeps_the_posted_score(course: Course) -> None:
+    course.launch(ADA)
+    course.progress.set(ADA, 0.4)
+    course.run()
+
+    course.launch(ADA)
+    course.run()
+
+    assert course.lms.gradebook.posts == 1
+
+
+# ---- one failure, isolated and retried -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"token_status": 400}, id="token-refused"),
+        pytest.param({"token_status": 503}, id="token-endpoint-5xx"),
+        pytest.param({"score_status": 502}, id="score-service-5xx"),
+    ],
+)
+def test_a_failing_platform_loses_nothing_and_is_retried_on_the_next_run(
+    course: Course, fault: dict[str, int]
+) -> None:
+    course.launch(ADA)
+    course.launch(GRACE)
+    course.progress.set(ADA, 0.5)
+    course.progress.set(GRACE, 0.7)
+    for name, status in fault.items():
+        setattr(course.lms.gradebook.faults, name, status)
+
+    failed = course.run()
+
+    assert (failed.posted, failed.failed, failed.complete) == (0, 2, True)
+    assert failed.failed_platforms == ["lms.example.edu"]
+    assert course.lms.gradebook.scores == {}
+
+    for name in fault:
+        setattr(course.lms.gradebook.faults, name, None)
+    recovered = course.run()
+
+    assert recovered.posted == 2
+    assert (course.score(ADA), course.score(GRACE)) == (50.0, 70.0)
+    assert course.run().posted == 0  # nothing twice
+
+
+def test_a_platform_that_does_not_answer_in_time_is_retried_on_the_next_run(course: Course) -> None:
+    course.launch(ADA)
+    course.progress.set(ADA, 0.5)
+    course.environ["LTI_GRADE_TIMEOUT_SECONDS"] = "0.3"
+    course.lms.gradebook.faults.hold()  # answers wait past LTI_GRADE_TIMEOUT_SECONDS
+
+    timed_out = course.run()
+
+    assert (timed_out.posted, timed_out.failed) == (0, 1)
+    course.lms.gradebook.faults.release()
+    assert course.run().posted == 1
+    assert course.score(ADA) == 50.0
+
+
+def test_a_user_the_partner_api_does_not_know_is_skipped_and_the_others_are_posted(course: Course) -> None:
+    course.launch(ADA)
+    course.launch(GRACE)
+    course.progress.set(GRACE, 0.2)  # Ada: 404
+
+    first = course.run()
+
+    assert (first.posted, first.unknown_users) == (1, 1)
+    assert (course.score(ADA), course.score(GRACE)) == (None, 20.0)
+    course.progress.set(ADA, 0.9)
+    assert course.run().posted == 1
+    assert course.score(ADA) == 90.0
+
+
+# ---- bounded runs that resume ----------------------------------------------------------------------
+def test_a_run_bounded_in_links_stops_half_way_and_the_next_resumes_there(course: Course) -> None:
+    for sub in (ADA, GRACE, PRIVATE):
+        course.launch(sub, given_name="A", family_name="Student", email="a.student@student.example.edu")
+        course.progress.set(sub, 0.5)
+    course.environ["LTI_GRADE_ITEMS_PER_RUN"] = "2"
+
+    first = course.run()
+    second = course.run()
+
+    assert (first.links, first.posted, first.complete) == (2, 2, False)
+    assert (second.links, second.posted, second.complete) == (1, 1, True)
+    assert [course.score(sub) for sub in (ADA, GRACE, PRIVATE)] == [50.0, 50.0, 50.0]
+    assert course.lms.gradebook.posts == 3
+
+
+def test_a_run_near_its_deadline_stops_and_the_next_resumes(course: Course) -> None:
+    for sub in (ADA, GRACE):
+        course.launch(sub)
+        course.progress.set(sub, 0.5)
+    left = iter([MINUTE_MS, MINUTE_MS, MINUTE_MS, 4_000])  # then under the 5 s margin
+
+    first = course.run(lambda: next(left, 4_000))
+    second = course.run()
+
+    assert (first.links, first.complete) == (1, False)
+    assert (second.links, second.complete) == (1, True)
+    assert course.lms.gradebook.posts == 2
+
+
+# ---- the launch's write -----------------------------------------------------------------------------
+def test_a_launch_without_a_line_item_or_the_score_scope_records_nothing(
+    course: Course, grade_table: Any
+) -> None:
+    login = course.tool.login()
+    assert course.tool.launch_from(login, sub=ADA)["statusCode"] == 302
+    login = course.tool.login()
+    claim = {"scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"], "lineitem": "x"}
+    course.tool.launch_from(login, sub=ADA, **{AGS_ENDPOINT_CLAIM: claim})
+
+    assert links(grade_table) == []
+
+
+def test_a_refused_launch_records_nothing(course: Course, grade_table: Any) -> None:
+    assert course.launch(PRIVATE, given_name=None, family_name=None, email=None)["statusCode"] != 302
+
+    assert links(grade_table) == []
+
+
+def test_a_failed_write_still_signs_the_student_in(
+    make_tool: Callable[..., Tool], lms: SandboxLms, grade_table: Any, progress: Progress, clock: FakeClock
+) -> None:
+    environ = {"LTI_GRADE_TABLE_NAME": "no-such-table", "LTI_TOKEN_URL": lms.token_url}
+    course = Course(make_tool(**environ), lms, progress, clock, environ)
+
+    assert course.launch(ADA)["statusCode"] == 302
+    assert links(grade_table) == []
