@@ -116,7 +116,7 @@ ARCHITECTURE ?= arm64
 export ARCHITECTURE
 SAM := $(VENV)/bin/sam
 
-.PHONY: build validate build-SsoFunction
+.PHONY: build validate build-SsoFunction build-GradeSyncFunction
 
 build: venv
 	SAM_CLI_TELEMETRY=0 $(SAM) build --build-in-source --parameter-overrides Architecture=$(ARCHITECTURE)
@@ -127,6 +127,10 @@ validate: venv
 
 # Called by `sam build` with ARTIFACTS_DIR set; not meant to be run by hand.
 build-SsoFunction:
+	infra/deploy/build-function.sh "$(ARTIFACTS_DIR)"
+
+# The grade passback function (LtiGradePassback=Enabled): the same package, another handler.
+build-GradeSyncFunction:
 	infra/deploy/build-function.sh "$(ARTIFACTS_DIR)"
 
 # ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import urllib3
 
-from handler.errors import PartnerApiError, SsoError
+from handler.errors import SsoError
 from handler.lti.grade_links import SCORE_SCOPE, GradeLink, GradeLinks
 from handler.lti.registrations import LtiRegistration
 from handler.lti.tool_key import KmsToolKey
@@ -347,11 +347,12 @@ class GradeSync:
         services = self.wire(registration)
         try:
             tracks = services.partner_api.user_tracks(link.partner_id, remaining_seconds)
-        except PartnerApiError as error:
+        except SsoError as error:  # the Partner API, or the org's API key (Secrets Manager)
             report.failed += 1
             self.metrics.count("GradePartnerApiFailed", platform)
             _log.warning(
-                "Partner API failed for a grade link", extra={"platform": platform, "reason": error.detail}
+                "Partner API failed for a grade link",
+                extra={"platform": platform, "reason": error.code, "detail": error.log_detail},
             )
             return
         if tracks is None:
