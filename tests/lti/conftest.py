@@ -9,6 +9,8 @@ a browser would; ``platform_token`` signs an id_token as the platform would.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,11 +23,12 @@ import boto3
 import jwt
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from handler.config import load_config
 from handler.container import Container
 from handler.http_pool import new_http_pool
-from handler.lti.claims import CLAIM
+from handler.lti.claims import CLAIM, lti_partner_id
 from handler.lti.service import Lti
 from handler.routes import LambdaHandler
 from handler.telemetry import new_telemetry
@@ -242,3 +245,45 @@ def tool(make_tool: Callable[..., Tool]) -> Tool:
 
 def unique() -> str:
     return uuid.uuid4().hex
+
+
+# ---- grade passback: the Partner API's tracks, the grade links table ----------------------------------
+@dataclass
+class Progress:
+    """The Partner API's ``GET /api/users/{partner_id}/tracks``: each user's tracks, 404 if unknown."""
+
+    tracks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    calls: int = 0
+
+    def set(self, sub: str, *progress: float) -> None:
+        self.tracks[lti_partner_id(PLATFORM, sub)] = [
+            {"title": f"Track {n}", "progress": value, "tracks": []} for n, value in enumerate(progress)
+        ]
+
+    def __call__(self, request: Request) -> Response:
+        self.calls += 1
+        partner_id = request.path.split("/")[3]
+        if partner_id not in self.tracks:
+            return Response(
+                json.dumps({"error": {"type": "not_found"}}), 404, content_type="application/json"
+            )
+        return Response(json.dumps({"tracks": self.tracks[partner_id]}), 200, content_type="application/json")
+
+
+@pytest.fixture
+def progress(partner_server: HTTPServer) -> Progress:
+    fake = Progress()
+    tracks = re.compile(r"^/api/users/[^/]+/tracks$")
+    partner_server.expect_request(tracks, method="GET").respond_with_handler(fake)
+    return fake
+
+
+def create_grade_table(dynamodb: Any, name: str) -> Any:
+    """The grade links table as template.yaml makes it; returns the client."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb

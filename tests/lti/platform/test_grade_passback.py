@@ -9,23 +9,19 @@ the shared HTTPS fake, answering each user's progress from ``Progress``.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
-from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
-from handler.lti.claims import AGS_ENDPOINT_CLAIM, lti_partner_id
+from handler.lti.claims import AGS_ENDPOINT_CLAIM
 from handler.lti.grade_links import SCORE_SCOPE
 from handler.lti.grade_sync import build_sync
 from handler.lti.grades import GradeSync, RunReport
 from infra.local.sandbox_lms import STUDENTS, SandboxLms
-from tests.lti.conftest import CLIENT_ID, PLATFORM, Tool
+from tests.lti.conftest import Progress, Tool, create_grade_table
 from tests.support.clock import FakeClock
 
 GRADE_TABLE = "bi-sso-test-lti-grades"
@@ -33,57 +29,9 @@ ADA, GRACE, PRIVATE = list(STUDENTS)
 MINUTE_MS = 60_000
 
 
-@dataclass
-class Progress:
-    """The Partner API's ``GET /api/users/{partner_id}/tracks``: each user's tracks, 404 if unknown."""
-
-    tracks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    calls: int = 0
-
-    def set(self, sub: str, *progress: float) -> None:
-        self.tracks[lti_partner_id(PLATFORM, sub)] = [
-            {"title": f"Track {n}", "progress": value, "tracks": []} for n, value in enumerate(progress)
-        ]
-
-    def __call__(self, request: Request) -> Response:
-        self.calls += 1
-        partner_id = request.path.split("/")[3]
-        if partner_id not in self.tracks:
-            return Response(
-                json.dumps({"error": {"type": "not_found"}}), 404, content_type="application/json"
-            )
-        return Response(json.dumps({"tracks": self.tracks[partner_id]}), 200, content_type="application/json")
-
-
-@pytest.fixture
-def progress(partner_server: HTTPServer) -> Progress:
-    fake = Progress()
-    partner_server.expect_request(
-        re.compile(r"^/api/users/[^/]+/tracks$"), method="GET"
-    ).respond_with_handler(fake)
-    return fake
-
-
-@pytest.fixture
-def lms() -> Iterator[SandboxLms]:
-    platform = SandboxLms()
-    platform.client_id = CLIENT_ID
-    platform.start()
-    yield platform
-    platform.gradebook.faults.release()
-    platform.stop()
-
-
 @pytest.fixture
 def grade_table(lti_aws: dict[str, Any]) -> Any:
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName=GRADE_TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return dynamodb
+    return create_grade_table(boto3.client("dynamodb", region_name="us-east-1"), GRADE_TABLE)
 
 
 @dataclass
