@@ -80,7 +80,7 @@ def role_policies(role: str, **parameters: str) -> list[dict[str, Any]]:
 
 
 def granted(policies: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    found = set()
+    found: set[tuple[str, str]] = set()
     for statement in statements(policies):
         resource = statement["Resource"]
         resources = resource if isinstance(resource, list) else [resource]
@@ -167,13 +167,18 @@ def stage(moto_server: MotoProcess) -> Iterator[Stage]:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    setup = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
-    kms = boto3.client("kms", region_name=REGION, endpoint_url=moto.endpoint, **setup)
+    kms = boto3.client(
+        "kms",
+        region_name=REGION,
+        endpoint_url=moto.endpoint,
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+    )
     key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     jwks = KmsToolKey(key_id, lambda: kms).jwks()
     credentials = {}
-    for role, parameters in (("SsoFunctionRole", {}), ("GradeSyncFunctionRole", {})):
-        policies = role_policies(role, LtiGradePassback="Enabled", **parameters)
+    for role in ("SsoFunctionRole", "GradeSyncFunctionRole"):
+        policies = role_policies(role, LtiGradePassback="Enabled")
         credentials[role] = role_credentials(moto, f"exact-{role}", as_moto_evaluates(policies))
     grade = role_policies("GradeSyncFunctionRole", LtiGradePassback="Enabled")
     for action in sorted(GRADE_ACTIONS):
