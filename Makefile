@@ -192,6 +192,12 @@ invoke: venv lambda-venv local-artifact
 dev: doctor-dev venv lambda-venv local-artifact
 	$(PY) -m infra.local
 
+# `make grade-sync`: one run of the scheduled grade passback function against a running
+# `make dev LTI=1` (infra/local/grade_sync.py); the scores show on the sandbox LMS's /gradebook.
+.PHONY: grade-sync
+grade-sync: venv
+	$(PY) -m infra.local.grade_sync
+
 # `make doctor`: one screen of what this machine has and lacks for each command, with the
 # command that fixes each gap (infra/tools/doctor.py: standard library only, so it runs
 # before any venv exists). `make dev` and `make test` run its checks for themselves first.

@@ -68,6 +68,7 @@ def is_relative_path(value: str) -> bool:
 
 
 TRACKS_SUFFIX = "/tracks"
+PRACTICE_PATH = "/members/practice-step"  # the sandbox's button: the next step done
 # The documented guided tracks (the Partner API's docs show these two), each step's title and link.
 TRACKS = {
     "Fast Track": (
@@ -235,6 +236,20 @@ class SandboxBigInterview(LoopbackService):
         with self._lock:
             self._progress.setdefault(partner_id, {})[title] = progress
 
+    def complete_step(self, partner_id: str, title: str = "Fast Track") -> float:
+        """Practising completes the track's next step (the sandbox's "Practise" button); the new progress."""
+        steps = len(TRACKS[title])
+        with self._lock:
+            done = self._progress.setdefault(partner_id, {}).get(title, 0.0)
+            progress = min(1.0, (round(done * steps) + 1) / steps)
+            self._progress[partner_id][title] = progress
+        return progress
+
+    def progress(self, partner_id: str) -> dict[str, float]:
+        """Each track's progress of the user (0.00 to 1.00)."""
+        with self._lock:
+            return {title: self._progress.get(partner_id, {}).get(title, 0.0) for title in TRACKS}
+
     def _tracks(self, partner_id: str) -> tuple[int, dict[str, Any]]:
         """``GET /api/users/{partner_id}/tracks``: the documented guided tracks, with the user's progress."""
         with self._lock:
@@ -289,13 +304,25 @@ def logout_link(return_url: str | None) -> str:
     return f'<p><a href="{html.escape(target)}">Log out</a></p>'
 
 
-def signed_in_page(user: SandboxUser, path: str, return_url: str | None) -> str:
-    """The page a signed-in browser sees."""
+def signed_in_page(
+    user: SandboxUser, path: str, return_url: str | None, progress: dict[str, float] | None = None
+) -> str:
+    """The page a signed-in browser sees: its path, the tracks' progress and a button that raises it."""
     who = f"{html.escape(display_name(user))} ({html.escape(user.partner_id)})"
+    tracks = ""
+    if progress is not None:
+        items = "".join(
+            f"<li>{html.escape(title)}: {round(value * 100)}%</li>" for title, value in progress.items()
+        )
+        tracks = (
+            f"<h2>Your guided tracks</h2>\n<ul>{items}</ul>\n"
+            f'<form method="post" action="{PRACTICE_PATH}"><button type="submit">'
+            "Practise: complete the next step of the Fast Track</button></form>\n"
+        )
     return html_page(
         "Big Interview (sandbox)",
         f"<h1>Signed in to Big Interview (sandbox) as {who}</h1>\n"
-        f"<p>Page: <code>{html.escape(path)}</code></p>\n{logout_link(return_url)}",
+        f"<p>Page: <code>{html.escape(path)}</code></p>\n{tracks}{logout_link(return_url)}",
     )
 
 
@@ -323,6 +350,8 @@ def _handler_class_for(app: SandboxBigInterview) -> type[QuietHandler]:
                 self._api(parts.path)
             elif parts.path == "/sso/login" and self.command == "GET":
                 self._sso_login(parse_qs(parts.query))
+            elif parts.path == PRACTICE_PATH and self.command == "POST":
+                self._practise()
             elif self.command == "GET":
                 self._page(self.path)
             else:
@@ -369,10 +398,22 @@ def _handler_class_for(app: SandboxBigInterview) -> type[QuietHandler]:
                 csp="default-src 'none'; form-action 'self'; frame-ancestors *",
             )
 
-        def _page(self, path: str) -> None:
+        def _signed_in(self) -> tuple[Session, SandboxUser] | None:
             cookies = SimpleCookie(self.headers.get("Cookie", ""))
             morsel = cookies.get(SESSION_COOKIE)
-            found = app.session(morsel.value if morsel else None)
+            return app.session(morsel.value if morsel else None)
+
+        def _practise(self) -> None:
+            found = self._signed_in()
+            if found is None:
+                page = html_page("Not signed in - Big Interview (sandbox)", "<h1>Not signed in</h1>")
+                self.send_html(401, page)
+                return
+            app.complete_step(found[1].partner_id)
+            self.send(303, headers=[("Location", "/members/dashboard")])
+
+        def _page(self, path: str) -> None:
+            found = self._signed_in()
             if found is None:
                 page = html_page(
                     "Not signed in - Big Interview (sandbox)",
@@ -381,7 +422,7 @@ def _handler_class_for(app: SandboxBigInterview) -> type[QuietHandler]:
                 self.send_html(401, page)
                 return
             session, user = found
-            self.send_html(200, signed_in_page(user, path, session.return_url))
+            self.send_html(200, signed_in_page(user, path, session.return_url, app.progress(user.partner_id)))
 
     return SandboxRequestHandler
 
