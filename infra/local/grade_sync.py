@@ -4,7 +4,7 @@ The running stack leaves its function's environment in ``build/local/grade-sync.
 (``LocalStack.leave_grade_sync_environment``); this runs the scheduled function's handler
 (``handler.lti.grade_sync.lambda_handler``, the source tree's) once in that environment, as
 the schedule would, and prints its report. The scores then show on the sandbox LMS's
-``/gradebook``.
+``/gradebook``. An argument names another environment file (the tests' stacks).
 """
 
 from __future__ import annotations
@@ -39,4 +39,4 @@ def main(path: Path = GRADE_SYNC_ENVIRONMENT) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else GRADE_SYNC_ENVIRONMENT))
