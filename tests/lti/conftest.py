@@ -255,8 +255,8 @@ class Progress:
     tracks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: int = 0
 
-    def set(self, sub: str, *progress: float) -> None:
-        self.tracks[lti_partner_id(PLATFORM, sub)] = [
+    def set(self, sub: str, *progress: float, issuer: str = PLATFORM) -> None:
+        self.tracks[lti_partner_id(issuer, sub)] = [
             {"title": f"Track {n}", "progress": value, "tracks": []} for n, value in enumerate(progress)
         ]
 

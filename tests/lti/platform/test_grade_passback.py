@@ -9,6 +9,7 @@ the shared HTTPS fake, answering each user's progress from ``Progress``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,12 +17,12 @@ from typing import Any
 import boto3
 import pytest
 
-from handler.lti.claims import AGS_ENDPOINT_CLAIM
-from handler.lti.grade_links import SCORE_SCOPE
+from handler.lti.claims import AGS_ENDPOINT_CLAIM, lti_partner_id
+from handler.lti.grade_links import SCORE_SCOPE, GradeLink, GradeLinks
 from handler.lti.grade_sync import build_sync
 from handler.lti.grades import GradeSync, RunReport
 from infra.local.sandbox_lms import STUDENTS, SandboxLms
-from tests.lti.conftest import Progress, Tool, create_grade_table
+from tests.lti.conftest import CLIENT_ID, PLATFORM, Progress, Tool, create_grade_table
 from tests.support.clock import FakeClock
 
 GRADE_TABLE = "bi-sso-test-lti-grades"
@@ -259,3 +260,32 @@ def test_a_failed_write_still_signs_the_student_in(
 
     assert course.launch(ADA)["statusCode"] == 302
     assert links(grade_table) == []
+
+
+# ---- several platforms ---------------------------------------------------------------------------------
+def test_one_platform_failing_does_not_stop_another(course: Course) -> None:
+    other = SandboxLms()
+    other.client_id, other.tool_key_set = course.lms.client_id, course.lms.tool_key_set
+    other.start()
+    try:
+        this = course.tool.lti.service.registration(PLATFORM, CLIENT_ID)
+        elsewhere = dataclasses.replace(this, issuer=other.issuer, token_url=other.token_url)
+        registrations = {this.issuer: this, other.issuer: elsewhere}
+        course.sync.registration = lambda issuer, client_id: registrations[issuer]
+        course.launch(ADA)
+        course.progress.set(ADA, 0.5)
+        partner_id = lti_partner_id(other.issuer, GRACE)
+        link = GradeLink(other.issuer, CLIENT_ID, "dep", other.lineitem_url(), GRACE, partner_id, "")
+        GradeLinks(GRADE_TABLE, lambda: boto3.client("dynamodb", region_name="us-east-1")).record(link)
+        course.progress.set(GRACE, 0.8, issuer=other.issuer)
+        course.lms.gradebook.faults.token_status = 503
+
+        first = course.run()
+
+        assert (first.posted, first.failed, first.failed_platforms) == (1, 1, ["lms.example.edu"])
+        assert other.gradebook.scores[(other.lineitem_url(), GRACE)].given == 80.0
+        course.lms.gradebook.faults.token_status = None
+        assert course.run().posted == 1
+        assert course.score(ADA) == 50.0
+    finally:
+        other.stop()

@@ -13,7 +13,7 @@ import pytest
 from handler.config import load_config
 from handler.container import Container
 from handler.errors import ConfigError
-from handler.lti.grade_sync import build_sync
+from handler.lti.grade_sync import PowertoolsGradeMetrics, build_sync
 
 ROOT = Path(__file__).resolve().parents[3]
 GRADE_MODULES = {"handler.lti.grade_links", "handler.lti.grades", "handler.lti.grade_sync"}
@@ -87,3 +87,24 @@ def test_a_scheduled_function_missing_a_setting_names_it(extra: dict[str, str], 
 def test_without_lti_the_scheduled_function_says_so() -> None:
     with pytest.raises(ConfigError, match="LTI_STATE_TABLE_NAME"):
         build_sync(BASE, Container.build(load_config(BASE)))
+
+
+def test_metrics_name_the_platform_and_failures_also_count_for_every_platform(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    PowertoolsGradeMetrics("BigInterviewSso").count("GradePlatformFailed", "canvas.instructure.com")
+    PowertoolsGradeMetrics("BigInterviewSso").count("GradeScorePosted", "moodle.example.edu")
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    emitted = {
+        (metric["Name"], tuple(sorted(k for k in line if k in ("service", "platform"))), line.get("platform"))
+        for line in lines
+        for directive in line["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert emitted == {
+        ("GradePlatformFailed", ("platform", "service"), "canvas.instructure.com"),
+        ("GradePlatformFailed", ("service",), None),  # the alarm on every platform
+        ("GradeScorePosted", ("platform", "service"), "moodle.example.edu"),
+    }
+    assert all(line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "BigInterviewSso" for line in lines)
