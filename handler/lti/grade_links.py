@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from handler.config import MAX_URL
 from handler.lti.claims import VerifiedLaunch
 from handler.lti.registrations import LtiRegistration
+from handler.telemetry import SERVICE
 from handler.url_rules import url_problem
 
 __all__ = ["LINK_LIFETIME_SECONDS", "SCORE_SCOPE", "GradeLink", "GradeLinks", "launch_recorder", "link_of"]
 
-_log = logging.getLogger(__name__)
+# A child of the function's Powertools logger: its JSON lines, with the extra fields.
+_log = Logger(service=SERVICE, child=True)
 
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 # A link lives this long after the student's last launch (a long semester and its grading).

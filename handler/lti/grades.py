@@ -18,7 +18,6 @@ for it. A user the Partner API does not know (404) is skipped the same way.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import secrets
 import time
@@ -29,12 +28,14 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import urllib3
+from aws_lambda_powertools import Logger
 
 from handler.errors import SsoError
 from handler.lti.grade_links import SCORE_SCOPE, GradeLink, GradeLinks
 from handler.lti.registrations import LtiRegistration
 from handler.lti.tool_key import KmsToolKey
 from handler.partners import PartnerServices
+from handler.telemetry import SERVICE
 from handler.untrusted import parse_json
 
 __all__ = [
@@ -49,7 +50,8 @@ __all__ = [
     "scores_url",
 ]
 
-_log = logging.getLogger(__name__)
+# A child of the function's Powertools logger: its JSON lines, with the extra fields.
+_log = Logger(service=SERVICE, child=True)
 
 DASHBOARD = "/members/dashboard"
 SCORE_MEDIA_TYPE = "application/vnd.ims.lis.v1.score+json"

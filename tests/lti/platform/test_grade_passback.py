@@ -10,6 +10,8 @@ the shared HTTPS fake, answering each user's progress from ``Progress``.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from handler.lti.claims import AGS_ENDPOINT_CLAIM, lti_partner_id
 from handler.lti.grade_links import SCORE_SCOPE, GradeLink, GradeLinks
 from handler.lti.grade_sync import build_sync
 from handler.lti.grades import GradeSync, RunReport
+from handler.telemetry import SERVICE
 from infra.local.sandbox_lms import STUDENTS, SandboxLms
 from tests.lti.conftest import CLIENT_ID, PLATFORM, Progress, Tool, create_grade_table
 from tests.support.clock import FakeClock
@@ -252,14 +255,24 @@ def test_a_refused_launch_records_nothing(course: Course, grade_table: Any) -> N
     assert links(grade_table) == []
 
 
-def test_a_failed_write_still_signs_the_student_in(
-    make_tool: Callable[..., Tool], lms: SandboxLms, grade_table: Any, progress: Progress, clock: FakeClock
+def test_a_failed_write_still_signs_the_student_in_and_is_logged_without_the_students_ids(
+    make_tool: Callable[..., Tool],
+    lms: SandboxLms,
+    grade_table: Any,
+    progress: Progress,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     environ = {"LTI_GRADE_TABLE_NAME": "no-such-table", "LTI_TOKEN_URL": lms.token_url}
     course = Course(make_tool(**environ), lms, progress, clock, environ)
 
     assert course.launch(ADA)["statusCode"] == 302
     assert links(grade_table) == []
+    formatter = logging.getLogger(SERVICE).handlers[0].formatter  # the Powertools JSON line
+    assert formatter is not None
+    lines = [formatter.format(r) for r in caplog.records if r.getMessage() == "grade link not recorded"]
+    assert len(lines) == 1 and json.loads(lines[0])["code"] == "ResourceNotFoundException"
+    assert ADA not in lines[0] and lms.lineitem_url() not in lines[0]
 
 
 # ---- several platforms ---------------------------------------------------------------------------------
