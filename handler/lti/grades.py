@@ -150,7 +150,11 @@ class _Token:
 
 
 class PlatformTokens:
-    """Access tokens for the score scope, one per (token endpoint, client_id), kept until they expire."""
+    """Access tokens for the score scope, one per (token endpoint, client_id), kept until they expire.
+
+    ``clock`` measures a token's lifetime (tests move it); the assertion's ``iat`` and ``exp``
+    are always the real time, which the platform checks.
+    """
 
     def __init__(
         self,
@@ -174,7 +178,8 @@ class PlatformTokens:
         cached = self._tokens.get(key)
         if cached is not None and self._clock() < cached.expires_at - _TOKEN_MARGIN_SECONDS:
             return cached.value
-        now = int(self._clock())
+        asked_at = self._clock()
+        now = int(time.time())  # the assertion's times are the platform's to check: the real clock
         try:
             assertion = self._tool_key.sign(
                 {
@@ -212,7 +217,7 @@ class PlatformTokens:
         lifetime = document.get("expires_in", 3600) if isinstance(document, dict) else None
         if not isinstance(value, str) or not value or not isinstance(lifetime, int | float):
             raise PlatformFailed("token_refused", "the token endpoint's answer has no access_token")
-        self._tokens[key] = _Token(value, now + float(lifetime))
+        self._tokens[key] = _Token(value, asked_at + float(lifetime))
         return value
 
     def forget(self, registration: LtiRegistration) -> None:

@@ -73,6 +73,7 @@ class Gradebook:
     faults: Faults = field(default_factory=Faults)
     scores: dict[tuple[str, str], Score] = field(default_factory=dict)
     posts: int = 0  # score requests that reached the score service
+    tokens_issued: int = 0
     _used_jtis: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -97,9 +98,12 @@ class Gradebook:
                 return 401, {"error": "invalid_client"}
             self._used_jtis.add(str(claims["jti"]))
         try:
-            return 200, platform.get_access_token(form)
+            answer = platform.get_access_token(form)
         except Exception:  # noqa: BLE001 - a missing field or grant type
             return 400, {"error": "invalid_request"}
+        with self._lock:
+            self.tokens_issued += 1
+        return 200, answer
 
     def score(
         self,

@@ -22,7 +22,7 @@ import pytest
 from handler.lti.claims import AGS_ENDPOINT_CLAIM, lti_partner_id
 from handler.lti.grade_links import SCORE_SCOPE, GradeLink, GradeLinks
 from handler.lti.grade_sync import build_sync
-from handler.lti.grades import GradeSync, RunReport
+from handler.lti.grades import GradeSync, PlatformTokens, RunReport
 from handler.telemetry import SERVICE
 from infra.local.sandbox_lms import STUDENTS, SandboxLms
 from tests.lti.conftest import CLIENT_ID, PLATFORM, Progress, Tool, create_grade_table
@@ -144,6 +144,28 @@ def test_a_launch_again_keeps_the_posted_score(course: Course) -> None:
     assert course.lms.gradebook.posts == 1
 
 
+def test_the_access_token_is_asked_for_once_and_used_until_it_expires(course: Course) -> None:
+    assert course.tool.lti.tool_key is not None
+    course.sync.tokens = PlatformTokens(
+        course.tool.container.http, course.tool.lti.tool_key, timeout_seconds=5, clock=course.clock
+    )
+    for sub in (ADA, GRACE):
+        course.launch(sub)
+        course.progress.set(sub, 0.2)
+    course.run()
+    assert (course.lms.gradebook.posts, course.lms.gradebook.tokens_issued) == (2, 1)
+
+    course.progress.set(ADA, 0.4)
+    course.clock.advance(3000)  # the sandbox's tokens last 3600 s
+    course.run()
+    assert course.lms.gradebook.tokens_issued == 1
+
+    course.progress.set(ADA, 0.6)
+    course.clock.advance(600)  # inside the last minute: a new token
+    course.run()
+    assert (course.lms.gradebook.posts, course.lms.gradebook.tokens_issued) == (4, 2)
+
+
 # ---- one failure, isolated and retried -----------------------------------------------------------------
 @pytest.mark.parametrize(
     "fault",
@@ -188,6 +210,8 @@ def test_a_platform_that_does_not_answer_in_time_is_retried_on_the_next_run(cour
 
     assert (timed_out.posted, timed_out.failed) == (0, 1)
     course.lms.gradebook.faults.release()
+    del course.environ["LTI_GRADE_TIMEOUT_SECONDS"]  # the next run, as deployed: 5 s a call
+    course._sync = None
     assert course.run().posted == 1
     assert course.score(ADA) == 50.0
 
