@@ -35,6 +35,7 @@ from handler.telemetry import new_telemetry
 from tests import leakcheck
 from tests.conftest import SECRET_ID
 from tests.support import AUDIENCE, ISSUER, FakePartnerApi, SigningKey, http_event, lambda_context
+from tests.support.moto import MotoProcess, moto_process
 
 PLATFORM = "https://lms.example.edu"
 CLIENT_ID = "10000000000042"
@@ -63,13 +64,7 @@ def platform_jwks(jwks_server: HTTPServer, platform_key: SigningKey) -> dict[str
 @pytest.fixture
 def lti_aws(aws: Any) -> Iterator[dict[str, Any]]:
     """moto (inside ``aws``'s mock): the launch table, as template.yaml makes it, and the tool's KMS key."""
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName=STATE_TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = create_pk_table(boto3.client("dynamodb", region_name="us-east-1"), STATE_TABLE)
     kms = boto3.client("kms", region_name="us-east-1")
     key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     yield {"dynamodb": dynamodb, "kms": kms, "key_id": key_id}
@@ -278,8 +273,15 @@ def progress(partner_server: HTTPServer) -> Progress:
     return fake
 
 
-def create_grade_table(dynamodb: Any, name: str) -> Any:
-    """The grade links table as template.yaml makes it; returns the client."""
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoProcess]:
+    """A moto server of the module's own (its least-privilege tests turn IAM enforcement on)."""
+    with moto_process() as server:
+        yield server
+
+
+def create_pk_table(dynamodb: Any, name: str) -> Any:
+    """A table keyed on ``pk``, as template.yaml makes the LTI tables (states, grade links); the client."""
     dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],

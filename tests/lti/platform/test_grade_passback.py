@@ -25,7 +25,7 @@ from handler.lti.grade_sync import build_sync
 from handler.lti.grades import GradeSync, PlatformTokens, RunReport
 from handler.telemetry import SERVICE
 from infra.local.sandbox_lms import STUDENTS, SandboxLms
-from tests.lti.conftest import CLIENT_ID, PLATFORM, Progress, Tool, create_grade_table
+from tests.lti.conftest import CLIENT_ID, PLATFORM, Progress, Tool, create_pk_table
 from tests.support.clock import FakeClock
 
 GRADE_TABLE = "bi-sso-test-lti-grades"
@@ -35,7 +35,7 @@ MINUTE_MS = 60_000
 
 @pytest.fixture
 def grade_table(lti_aws: dict[str, Any]) -> Any:
-    return create_grade_table(boto3.client("dynamodb", region_name="us-east-1"), GRADE_TABLE)
+    return create_pk_table(boto3.client("dynamodb", region_name="us-east-1"), GRADE_TABLE)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from infra.local.sam_template import Intrinsics
 from infra.local.sandbox_lms import STUDENTS, SandboxLms
 from tests.conftest import SECRET_ID
 from tests.deploy.templates import TEMPLATE_PATH, load, transformed
-from tests.lti.conftest import STATE_TABLE, Progress, Tool, create_grade_table, lti_env
+from tests.lti.conftest import STATE_TABLE, Progress, Tool, create_pk_table, lti_env
 from tests.support import API_KEY, FakePartnerApi, SigningKey
 from tests.support.least_privilege import (
     act_as,
@@ -43,7 +43,7 @@ from tests.support.least_privilege import (
     statements,
     without_action,
 )
-from tests.support.moto import ACCOUNT, REGION, MotoProcess, moto_process
+from tests.support.moto import ACCOUNT, REGION, MotoProcess
 
 ADA, GRACE = list(STUDENTS)[:2]
 GRADE_ACTIONS = {
@@ -143,12 +143,6 @@ def test_the_schedule_and_the_alarm_follow_the_parameters() -> None:
 
 
 # ---- least privilege, evaluated by moto's IAM -------------------------------------------------------
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoProcess]:
-    with moto_process() as server:
-        yield server
-
-
 @dataclass
 class Stage:
     key_id: str
@@ -161,12 +155,7 @@ def stage(moto_server: MotoProcess) -> Iterator[Stage]:
     moto = moto_server
     moto.enforce_iam(False)
     moto.client("secretsmanager").create_secret(Name=SECRET_ID, SecretString=json.dumps({"api_key": API_KEY}))
-    moto.client("dynamodb").create_table(
-        TableName=STATE_TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_pk_table(moto.client("dynamodb"), STATE_TABLE)
     kms = boto3.client(
         "kms",
         region_name=REGION,
@@ -233,7 +222,7 @@ def course(
 ) -> Course:
     table = f"grades-{uuid.uuid4().hex[:12]}"  # each test its own table: a failed run leaves its cursor
     moto_server.enforce_iam(False)
-    create_grade_table(moto_server.client("dynamodb"), table)
+    create_pk_table(moto_server.client("dynamodb"), table)
     moto_server.enforce_iam(True)
     lms.tool_key_set = stage.jwks
     environ = {
