@@ -128,8 +128,9 @@ class GradeLinks:
             raise
         return True
 
-    def page(self, after: str | None, limit: int) -> tuple[list[GradeLink | str], bool]:
-        """Up to ``limit`` links after the key ``after`` (a malformed one: its key); whether more follow."""
+    def page(self, after: str | None, limit: int) -> tuple[list[GradeLink | str], str | None]:
+        """Up to ``limit`` links after the key ``after`` (a malformed one: its key), and the key to go
+        on after (None: the table's end). The cursor item counts in ``limit`` but is not returned."""
         request: dict[str, Any] = {"TableName": self.table, "Limit": limit, "ConsistentRead": True}
         if after is not None:
             request["ExclusiveStartKey"] = {"pk": {"S": after}}
@@ -141,7 +142,8 @@ class GradeLinks:
                 continue  # the cursor
             link = _link_in(item)
             found.append(link if link is not None and link.key == key else key)
-        return found, "LastEvaluatedKey" in answer
+        last = answer.get("LastEvaluatedKey")
+        return found, last["pk"]["S"] if last else None
 
     def mark_posted(self, link: GradeLink, score: float) -> bool:
         """Record a score the platform accepted; False if a higher one is recorded already (another run)."""

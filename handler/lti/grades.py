@@ -61,7 +61,6 @@ SCORE_MAXIMUM = 100
 _TOKEN_MARGIN_SECONDS = 60
 _ASSERTION_LIFETIME_SECONDS = 300
 _MAX_ANSWER_BYTES = 64 * 1024
-_PAGE = 50  # links read per scan call
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,7 @@ class SyncSettings:
 
     items_per_run: int = 500
     margin_seconds: float = 10.0
+    page_size: int = 50  # links read per scan call
     platform_timeout_seconds: float = 5.0  # each call to a platform (token, score)
 
     @classmethod
@@ -303,26 +303,31 @@ class GradeSync:
         def remaining_seconds() -> float:
             return remaining_millis() / 1000 - self.settings.margin_seconds
 
-        after = self.links.cursor()
-        while True:
-            if report.links >= self.settings.items_per_run or remaining_seconds() <= 0:
-                break
-            limit = min(_PAGE, self.settings.items_per_run - report.links)
-            found, more = self.links.page(after, limit)
-            stopped = False
+        def must_stop() -> bool:
+            return report.links >= self.settings.items_per_run or remaining_seconds() <= 0
+
+        after = saved = self.links.cursor()
+        while not must_stop():
+            limit = min(self.settings.page_size, self.settings.items_per_run - report.links)
+            found, last_key = self.links.page(after, limit)
             for link in found:
-                if report.links >= self.settings.items_per_run or remaining_seconds() <= 0:
-                    stopped = True
+                if must_stop():
                     break
                 self._handle(link, report, failed, remaining_seconds)
                 report.links += 1
                 after = link if isinstance(link, str) else link.key
-            if not stopped and not more:
-                after, report.complete = None, True
-                break
-            if stopped:
-                break
-        self.links.save_cursor(after)
+            else:  # the whole page: go on after it, or the pass is complete
+                if last_key is None:
+                    after, report.complete = None, True
+                    break
+                after = last_key
+                # Each page's end is kept: a run that dies later (out of time) resumes here.
+                self.links.save_cursor(after)
+                saved = after
+                continue
+            break
+        if after != saved or report.complete:
+            self.links.save_cursor(after)
         report.failed_platforms = sorted(failed)
         _log.info("grade sync run", extra=vars(report))
         return report

@@ -260,6 +260,33 @@ def test_a_run_near_its_deadline_stops_and_the_next_resumes(course: Course) -> N
     assert course.lms.gradebook.posts == 2
 
 
+def test_a_run_that_dies_half_way_resumes_after_its_last_page_and_posts_nothing_twice(
+    course: Course, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for sub in (ADA, GRACE, PRIVATE):
+        course.launch(sub, given_name="A", family_name="Student", email="a.student@student.example.edu")
+        course.progress.set(sub, 0.5)
+    course.sync.settings = dataclasses.replace(course.sync.settings, page_size=1)
+    handle = course.sync._handle
+    handled: list[Any] = []
+
+    def dying(link: Any, *rest: Any) -> None:
+        if len(handled) == 2:
+            raise TimeoutError("Task timed out")  # Lambda ends the invocation, mid-run
+        handled.append(link)
+        handle(link, *rest)
+
+    monkeypatch.setattr(course.sync, "_handle", dying)
+    with pytest.raises(TimeoutError):
+        course.run()
+    monkeypatch.setattr(course.sync, "_handle", handle)
+    resumed = course.run()
+
+    assert (resumed.links, resumed.posted, resumed.complete) == (1, 1, True)
+    assert [course.score(sub) for sub in (ADA, GRACE, PRIVATE)] == [50.0, 50.0, 50.0]
+    assert course.lms.gradebook.posts == 3
+
+
 # ---- the launch's write -----------------------------------------------------------------------------
 def test_a_launch_without_a_line_item_or_the_score_scope_records_nothing(
     course: Course, grade_table: Any
