@@ -116,7 +116,7 @@ ARCHITECTURE ?= arm64
 export ARCHITECTURE
 SAM := $(VENV)/bin/sam
 
-.PHONY: build validate build-SsoFunction
+.PHONY: build validate build-SsoFunction build-GradeSyncFunction
 
 build: venv
 	SAM_CLI_TELEMETRY=0 $(SAM) build --build-in-source --parameter-overrides Architecture=$(ARCHITECTURE)
@@ -127,6 +127,10 @@ validate: venv
 
 # Called by `sam build` with ARTIFACTS_DIR set; not meant to be run by hand.
 build-SsoFunction:
+	infra/deploy/build-function.sh "$(ARTIFACTS_DIR)"
+
+# The grade passback function (LtiGradePassback=Enabled): the same package, another handler.
+build-GradeSyncFunction:
 	infra/deploy/build-function.sh "$(ARTIFACTS_DIR)"
 
 # ---------------------------------------------------------------------------
@@ -187,6 +191,12 @@ invoke: venv lambda-venv local-artifact
 # ---------------------------------------------------------------------------
 dev: doctor-dev venv lambda-venv local-artifact
 	$(PY) -m infra.local
+
+# `make grade-sync`: one run of the scheduled grade passback function against a running
+# `make dev LTI=1` (infra/local/grade_sync.py); the scores show on the sandbox LMS's /gradebook.
+.PHONY: grade-sync
+grade-sync: venv
+	$(PY) -m infra.local.grade_sync
 
 # `make doctor`: one screen of what this machine has and lacks for each command, with the
 # command that fixes each gap (infra/tools/doctor.py: standard library only, so it runs

@@ -151,6 +151,8 @@ class LtiSettings:
     # (LTI_DEEP_LINKING_CATALOGUE, JSON checked by handler.lti.catalogue).
     deep_linking: bool = False
     deep_linking_catalogue: str | None = None
+    # Grade passback (LtiGradePassback=Enabled): the table a launch records its grade link in.
+    grade_table: str | None = None
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,7 @@ class _Environment:
             leeway,
             deep_linking,
             catalogue,
+            grade_table=self.get("LTI_GRADE_TABLE_NAME"),
         )
 
     def lti_deep_linking(self) -> tuple[bool, str | None]:
@@ -429,6 +432,8 @@ class LtiRegistration:
     api_key_secret_id: str
     return_url: str | None = None
     enabled: bool = True  # a registry record's flag (make partner-disable); the environment's is on
+    # The platform's OAuth 2.0 token endpoint (LTI Advantage services: grade passback); optional.
+    token_url: str | None = None
 
 
 # Each registration field's name in a registry record, and its environment variable.
@@ -442,6 +447,7 @@ LTI_FIELDS = {
     "bi_base_url": "BI_BASE_URL",
     "api_key_secret_id": "BI_API_KEY_SECRET_ID",
     "return_url": "LTI_RETURN_URL",
+    "token_url": "LTI_TOKEN_URL",
 }
 
 
@@ -490,6 +496,7 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
     if secret_id and not _SECRET_ID.fullmatch(secret_id):
         problems.append(f"{shown['api_key_secret_id']} must be a Secrets Manager secret name or ARN")
     return_url = url("return_url", required=False) or None
+    token_url = url("token_url", required=False) or None
     if problems:
         raise ConfigError(problems)
     return LtiRegistration(
@@ -502,6 +509,7 @@ def parse_registration(values: Mapping[str, Any], names: Mapping[str, str] | Non
         bi_base_url=bi_base_url.rstrip("/"),
         api_key_secret_id=secret_id,
         return_url=return_url,
+        token_url=token_url,
     )
 
 

@@ -1,6 +1,7 @@
-"""Big Interview's Partner API: ``POST /api/users/{partner_id}`` for an SSO token.
+"""Big Interview's Partner API: ``POST /api/users/{partner_id}`` for an SSO token, and
+``GET /api/users/{partner_id}/tracks`` for a user's progress (grade passback).
 
-The call is idempotent (it creates or refreshes the user), so connection errors, 429 and
+Both calls are idempotent (it creates or refreshes the user), so connection errors, 429 and
 502/503/504 are retried at most twice, honouring ``Retry-After`` up to 2 s. The loop is ours,
 not urllib3's ``Retry``, which cannot see Lambda's deadline: every attempt's timeouts are cut
 to the time left, and no attempt starts that could not finish.
@@ -77,10 +78,7 @@ class PartnerApiClient:
         """
         url = f"{self._base_url}/api/users/{partner_id}"
         body = json.dumps(profile).encode("utf-8")
-        status, document = self._observed_call(url, body, self._api_key.get(), remaining_seconds)
-        if status in (401, 403):
-            api_key = self._api_key.get(force_fetch=True)
-            status, document = self._observed_call(url, body, api_key, remaining_seconds)
+        status, document = self._with_key(url, body, remaining_seconds, _token_in)
         if status == 422:
             raise profile_required(profile, self._pages)
         if status not in (200, 201):
@@ -92,10 +90,44 @@ class PartnerApiClient:
             )
         return token, status
 
-    def _observed_call(
-        self, url: str, body: bytes, api_key: str, remaining_seconds: Callable[[], float]
+    def user_tracks(self, partner_id: str, remaining_seconds: Callable[[], float]) -> list[Any] | None:
+        """The user's guided tracks (``tracks``: each with its ``progress``); None: no such user (404).
+
+        ``partner_id`` must already match ``^[A-Za-z0-9_-]{1,64}$``. Other answers raise
+        ``PartnerApiError`` (``PartnerApiTimeout`` when out of time), as ``sso_token``'s do.
+        """
+        url = f"{self._base_url}/api/users/{partner_id}/tracks"
+        status, document = self._with_key(url, None, remaining_seconds, _tracks_in)
+        if status == 404:
+            return None
+        tracks = _tracks_in(document)
+        if status != 200 or tracks is None:
+            raise PartnerApiError(f"Partner API answered {status} to the tracks", partner_status=status)
+        return tracks
+
+    def _with_key(
+        self,
+        url: str,
+        body: bytes | None,
+        remaining_seconds: Callable[[], float],
+        answer: Callable[[Any], Any],
     ) -> tuple[int, Any]:
-        """``_call``, traced, with its latency and failure class reported."""
+        """The call with the org's API key; on 401/403 the key is read again and the call made once more."""
+        status, document = self._observed_call(url, body, self._api_key.get(), remaining_seconds, answer)
+        if status in (401, 403):
+            api_key = self._api_key.get(force_fetch=True)
+            status, document = self._observed_call(url, body, api_key, remaining_seconds, answer)
+        return status, document
+
+    def _observed_call(
+        self,
+        url: str,
+        body: bytes | None,
+        api_key: str,
+        remaining_seconds: Callable[[], float],
+        answer: Callable[[Any], Any],
+    ) -> tuple[int, Any]:
+        """``_call``, traced, with its latency and failure class reported (``answer``: None if unusable)."""
         started = time.perf_counter()
         status_class: str | None = None
         try:
@@ -103,7 +135,7 @@ class PartnerApiClient:
                 status, document = self._call(url, body, api_key, remaining_seconds)
             if status not in (200, 201):
                 status_class = f"{status // 100}xx"
-            elif _token_in(document) is None:
+            elif answer(document) is None:
                 status_class = "bad_answer"
             return status, document
         except PartnerApiTimeout:
@@ -116,15 +148,12 @@ class PartnerApiClient:
             self._telemetry.partner_api_call((time.perf_counter() - started) * 1000, status_class)
 
     def _call(
-        self, url: str, body: bytes, api_key: str, remaining_seconds: Callable[[], float]
+        self, url: str, body: bytes | None, api_key: str, remaining_seconds: Callable[[], float]
     ) -> tuple[int, Any]:
-        """One call with its retries; every attempt fits in the time that is left."""
-        headers = {
-            "Authorization": api_key,
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
+        """One call (a POST of ``body``, or a GET if None) with its retries, each fitting the time left."""
+        headers = {"Authorization": api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         backoffs = iter(BACKOFF_SECONDS)
         while True:
             budget = remaining_seconds() - DEADLINE_MARGIN_SECONDS
@@ -157,12 +186,12 @@ class PartnerApiClient:
         return True
 
     def _attempt(
-        self, url: str, body: bytes, headers: dict[str, str], timeout: urllib3.Timeout, deadline: float
+        self, url: str, body: bytes | None, headers: dict[str, str], timeout: urllib3.Timeout, deadline: float
     ) -> tuple[int, Any, float | None]:
         """One request: status, parsed JSON (or None) and the Retry-After pause, if any."""
         try:
             response = self._http.request(
-                "POST",
+                "GET" if body is None else "POST",
                 url,
                 body=body,
                 headers=headers,
@@ -268,6 +297,12 @@ def _token_in(document: Any) -> str | None:
     except UnicodeEncodeError:
         return None
     return token
+
+
+def _tracks_in(document: Any) -> list[Any] | None:
+    """``tracks``, a list, or None: an answer that is not the documented shape."""
+    tracks = document.get("tracks") if isinstance(document, dict) else None
+    return tracks if isinstance(tracks, list) else None
 
 
 def profile_required(profile: dict[str, str], pages: ErrorPages) -> ProfileRequired:

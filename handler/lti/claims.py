@@ -27,6 +27,7 @@ from handler.lti.registrations import LtiRegistration
 from handler.tokens import TokenVerifier, VerifiedToken, bounded
 
 __all__ = [
+    "AGS_ENDPOINT_CLAIM",
     "CLAIM",
     "DEEP_LINKING_REQUEST",
     "DEEP_LINKING_SETTINGS",
@@ -53,6 +54,8 @@ CLAIM = {
 RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
 DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
 DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+# LTI Assignment and Grade Services 2.0 §3.1: the launch's line item and the scopes granted.
+AGS_ENDPOINT_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 _MAX_SUB = 255  # LTI 1.3 Core §5.3.6 and OIDC: at most 255 ASCII characters
 # Canvas signs id_tokens valid for an hour; the state's few minutes bound a launch anyway.
 MAX_ID_TOKEN_LIFETIME = 3600
@@ -88,6 +91,9 @@ class VerifiedLaunch(VerifiedToken):
     message_type: str = RESOURCE_LINK_REQUEST
     # A deep-linking request's settings (an object; handler.lti.deep_linking reads it).
     deep_linking: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    sub: str = dataclasses.field(default="", repr=False)  # the platform's user id (AGS's userId)
+    # The AGS endpoint claim as the platform sent it (read only by grade passback), if an object.
+    grade_service: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
 
 
 class LaunchVerifier(TokenVerifier):
@@ -178,6 +184,7 @@ class LaunchVerifier(TokenVerifier):
         as_partner = {**claims, "redirect_to": redirect_to}
         verified = super()._check_claims(as_partner, issuer, kid)
         fields = {field.name: getattr(verified, field.name) for field in dataclasses.fields(VerifiedToken)}
+        grade_service = claims.get(AGS_ENDPOINT_CLAIM)
         return VerifiedLaunch(
             **fields,
             nonce=nonce,
@@ -185,6 +192,8 @@ class LaunchVerifier(TokenVerifier):
             target_link_uri=target_link_uri,
             message_type=str(message_type),
             deep_linking=settings if message_type == DEEP_LINKING_REQUEST else None,
+            sub=sub,
+            grade_service=grade_service if isinstance(grade_service, dict) else None,
         )
 
 

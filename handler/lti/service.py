@@ -188,6 +188,8 @@ class LtiService:
     # Starts a launch's key set and secret fetches while it uses its state (prefetch.fetch_keys_and_secrets).
     fetch_ahead: Callable[[Callable[[], PartnerServices | None]], Prefetch] | None = None
     deep_linking: DeepLinking | None = None  # LTI_DEEP_LINKING=Enabled: deep-linking requests accepted
+    # Grade passback: remembers a signed-in launch's line item (grade_links.launch_recorder); never raises.
+    record_grade: Callable[[LtiRegistration, VerifiedLaunch], None] | None = None
 
     def wire(self, registration: LtiRegistration) -> PartnerServices:
         """The registration's services, on the shared wiring: its key set and API key are the deployment's."""
@@ -299,7 +301,10 @@ class LtiService:
                 # message type only with deep linking on).
                 return self.deep_linking.open(registration, claims, ours, ours + LAUNCH_PATH, self.clock())
             at = landing(partner.partner.destination, claims.redirect_to, None, None)
-            return finish(partner, claims, at, remaining_seconds)
+            signed_in = finish(partner, claims, at, remaining_seconds)
+            if self.record_grade is not None:
+                self.record_grade(registration, claims)
+            return signed_in
         except SsoError as error:
             return Refusal(error, token, claims, partner=partner, clear_cookie=state_used)
 
@@ -347,6 +352,10 @@ class LtiService:
         return ReadBinding(
             target, platform_origin(registration.auth_url), origin_of(registration.bi_base_url)
         )
+
+    def registration(self, issuer: str, client_id: str) -> LtiRegistration:
+        """The enabled registration of ``(issuer, client_id)``; an ``SsoError`` says why there is none."""
+        return self._registration(issuer, client_id)
 
     def _registration(self, issuer: str, client_id: str | None) -> LtiRegistration:
         try:
@@ -420,6 +429,12 @@ def wire_lti(
         fetch_ahead=fetch_ahead,
         deep_linking=deep_linking,
     )
+    if settings.grade_table is not None:
+        # Imported only with grade passback on: a deployment without it never loads it.
+        from handler.lti.grade_links import GradeLinks, launch_recorder
+
+        links = GradeLinks(settings.grade_table, clients.factory("dynamodb"), clock)
+        service.record_grade = launch_recorder(links)
     return Lti(service, tool_key, states)
 
 

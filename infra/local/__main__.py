@@ -137,6 +137,7 @@ def banner(stack: LocalStack) -> str:
             f"Add content:  {lms.url}/deep-link?placement=activity   (an instructor's deep-linking launch)",
             f"Tool's LTI URLs:  login {api}/lti/login   redirect/target {api}/lti/launch"
             f"   JWKS {api}/lti/jwks",
+            f"Gradebook:    {lms.url}/gradebook   (after `make grade-sync` runs grade passback once)",
         ]
     if stack.demo_partners:
         lines += ["", f"Partner registry (moto): {stack.handler_environment.get('PARTNER_REGISTRY_TABLE')}"]
@@ -202,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, StackConfigurationError, ValueError) as error:
         print(f"error: could not start the local stack: {error}", file=sys.stderr)
         return 1
+    if stack.lms is not None:
+        stack.leave_grade_sync_environment()  # for `make grade-sync`
     print(banner(stack), flush=True)
     try:
         # A timed wait keeps the main thread responsive to signals on every platform.

@@ -105,8 +105,13 @@ def load_template(path: Path) -> dict[str, Any]:
     return document
 
 
+def _serves_http(function: dict[str, Any]) -> bool:
+    events = (function.get("Properties") or {}).get("Events") or {}
+    return any(isinstance(event, dict) and event.get("Type") == "HttpApi" for event in events.values())
+
+
 def read_function_spec(path: Path, logical_id: str | None = None) -> FunctionSpec:
-    """The ``AWS::Serverless::Function`` named ``logical_id`` (or the only one) and its HttpApi routes."""
+    """The ``AWS::Serverless::Function`` named ``logical_id`` (or the only one serving HttpApi routes)."""
     template = load_template(path)
     resources: dict[str, Any] = template.get("Resources") or {}
     functions = {
@@ -115,9 +120,13 @@ def read_function_spec(path: Path, logical_id: str | None = None) -> FunctionSpe
         if isinstance(resource, dict) and resource.get("Type") == "AWS::Serverless::Function"
     }
     if logical_id is None:
-        if len(functions) != 1:
-            raise ValueError(f"{path}: expected one AWS::Serverless::Function, found {sorted(functions)}")
-        logical_id = next(iter(functions))
+        # The API's function: a scheduled one (grade passback) serves no route.
+        serving = [name for name, function in functions.items() if _serves_http(function)]
+        if len(serving) != 1:
+            raise ValueError(
+                f"{path}: expected one AWS::Serverless::Function with HttpApi events, found {sorted(serving)}"
+            )
+        logical_id = serving[0]
     if logical_id not in functions:
         raise ValueError(f"{path}: no AWS::Serverless::Function named {logical_id}")
     globals_ = (template.get("Globals") or {}).get("Function") or {}

@@ -67,6 +67,24 @@ def is_relative_path(value: str) -> bool:
     )
 
 
+TRACKS_SUFFIX = "/tracks"
+PRACTICE_PATH = "/members/practice-step"  # the sandbox's button: the next step done
+# The documented guided tracks (the Partner API's docs show these two), each step's title and link.
+TRACKS = {
+    "Fast Track": (
+        ("Interview basics", "/members/curriculum?chapter=1"),
+        ("Answering the hard questions", "/members/curriculum?chapter=6"),
+        ("A practice interview", "/members/practice"),
+    ),
+    "Mastery Track": (
+        ("Your story", "/members/curriculum?chapter=2"),
+        ("Behavioural questions", "/members/curriculum?chapter=7"),
+        ("Negotiation", "/members/curriculum?chapter=9"),
+        ("A mock interview", "/members/practice"),
+    ),
+}
+
+
 @dataclass
 class SandboxUser:
     """A Big Interview user as the sandbox stores it."""
@@ -120,6 +138,7 @@ class SandboxBigInterview(LoopbackService):
         self._current_token: dict[str, str] = {}
         self._sessions: dict[str, Session] = {}
         self._api_calls = 0
+        self._progress: dict[str, dict[str, float]] = {}  # partner_id -> track title -> 0.00 to 1.00
         self._http = BackgroundHTTPServer(_handler_class_for(self), port)
 
     # -- observation and control ------------------------------------------
@@ -163,6 +182,8 @@ class SandboxBigInterview(LoopbackService):
         if not path.startswith(USERS_PREFIX):
             raise ApiError(404, "not_found", {"path": ["no such endpoint"]})
         partner_id = unquote(path[len(USERS_PREFIX) :])
+        if partner_id.endswith(TRACKS_SUFFIX) and method == "GET":
+            return self._tracks(partner_id[: -len(TRACKS_SUFFIX)])
         if "/" in partner_id or not partner_id:
             raise ApiError(404, "not_found", {"path": ["no such endpoint"]})
         if method != "POST":
@@ -210,6 +231,46 @@ class SandboxBigInterview(LoopbackService):
             }
         }
 
+    def set_progress(self, partner_id: str, title: str, progress: float) -> None:
+        """Move a user's progress on a track (0.00 to 1.00), as practising on Big Interview would."""
+        with self._lock:
+            self._progress.setdefault(partner_id, {})[title] = progress
+
+    def complete_step(self, partner_id: str, title: str = "Fast Track") -> float:
+        """Practising completes the track's next step (the sandbox's "Practise" button); the new progress."""
+        steps = len(TRACKS[title])
+        with self._lock:
+            done = self._progress.setdefault(partner_id, {}).get(title, 0.0)
+            progress = min(1.0, (round(done * steps) + 1) / steps)
+            self._progress[partner_id][title] = progress
+        return progress
+
+    def progress(self, partner_id: str) -> dict[str, float]:
+        """Each track's progress of the user (0.00 to 1.00)."""
+        with self._lock:
+            return {title: self._progress.get(partner_id, {}).get(title, 0.0) for title in TRACKS}
+
+    def _tracks(self, partner_id: str) -> tuple[int, dict[str, Any]]:
+        """``GET /api/users/{partner_id}/tracks``: the documented guided tracks, with the user's progress."""
+        with self._lock:
+            if partner_id not in self._users:
+                raise ApiError(404, "not_found", {"partner_id": ["no such user"]})
+            progress = dict(self._progress.get(partner_id, {}))
+        tracks = []
+        for title, steps in TRACKS.items():
+            done = progress.get(title, 0.0)
+            tracks.append(
+                {
+                    "title": title,
+                    "progress": round(done, 2),
+                    "tracks": [
+                        {"step": n, "title": step, "link": link, "completed": n <= done * len(steps)}
+                        for n, (step, link) in enumerate(steps, start=1)
+                    ],
+                }
+            )
+        return 200, {"tracks": tracks}
+
     # -- SSO login and pages -----------------------------------------------
     def sign_in(self, token: str | None, return_url: str | None) -> tuple[str, SandboxUser] | None:
         """Trade a valid, unexpired token for a new session id; None if the token is no good."""
@@ -243,13 +304,25 @@ def logout_link(return_url: str | None) -> str:
     return f'<p><a href="{html.escape(target)}">Log out</a></p>'
 
 
-def signed_in_page(user: SandboxUser, path: str, return_url: str | None) -> str:
-    """The page a signed-in browser sees."""
+def signed_in_page(
+    user: SandboxUser, path: str, return_url: str | None, progress: dict[str, float] | None = None
+) -> str:
+    """The page a signed-in browser sees: its path, the tracks' progress and a button that raises it."""
     who = f"{html.escape(display_name(user))} ({html.escape(user.partner_id)})"
+    tracks = ""
+    if progress is not None:
+        items = "".join(
+            f"<li>{html.escape(title)}: {round(value * 100)}%</li>" for title, value in progress.items()
+        )
+        tracks = (
+            f"<h2>Your guided tracks</h2>\n<ul>{items}</ul>\n"
+            f'<form method="post" action="{PRACTICE_PATH}"><button type="submit">'
+            "Practise: complete the next step of the Fast Track</button></form>\n"
+        )
     return html_page(
         "Big Interview (sandbox)",
         f"<h1>Signed in to Big Interview (sandbox) as {who}</h1>\n"
-        f"<p>Page: <code>{html.escape(path)}</code></p>\n{logout_link(return_url)}",
+        f"<p>Page: <code>{html.escape(path)}</code></p>\n{tracks}{logout_link(return_url)}",
     )
 
 
@@ -277,6 +350,8 @@ def _handler_class_for(app: SandboxBigInterview) -> type[QuietHandler]:
                 self._api(parts.path)
             elif parts.path == "/sso/login" and self.command == "GET":
                 self._sso_login(parse_qs(parts.query))
+            elif parts.path == PRACTICE_PATH and self.command == "POST":
+                self._practise()
             elif self.command == "GET":
                 self._page(self.path)
             else:
@@ -323,10 +398,22 @@ def _handler_class_for(app: SandboxBigInterview) -> type[QuietHandler]:
                 csp="default-src 'none'; form-action 'self'; frame-ancestors *",
             )
 
-        def _page(self, path: str) -> None:
+        def _signed_in(self) -> tuple[Session, SandboxUser] | None:
             cookies = SimpleCookie(self.headers.get("Cookie", ""))
             morsel = cookies.get(SESSION_COOKIE)
-            found = app.session(morsel.value if morsel else None)
+            return app.session(morsel.value if morsel else None)
+
+        def _practise(self) -> None:
+            found = self._signed_in()
+            if found is None:
+                page = html_page("Not signed in - Big Interview (sandbox)", "<h1>Not signed in</h1>")
+                self.send_html(401, page)
+                return
+            app.complete_step(found[1].partner_id)
+            self.send(303, headers=[("Location", "/members/dashboard")])
+
+        def _page(self, path: str) -> None:
+            found = self._signed_in()
             if found is None:
                 page = html_page(
                     "Not signed in - Big Interview (sandbox)",
@@ -335,7 +422,7 @@ def _handler_class_for(app: SandboxBigInterview) -> type[QuietHandler]:
                 self.send_html(401, page)
                 return
             session, user = found
-            self.send_html(200, signed_in_page(user, path, session.return_url))
+            self.send_html(200, signed_in_page(user, path, session.return_url, app.progress(user.partner_id)))
 
     return SandboxRequestHandler
 

@@ -22,6 +22,9 @@ Pages:
 - ``/jwks`` - the platform's public keys;
 - ``/deep-link?placement=…`` and ``/deep-link/return`` - an instructor adds Big Interview content
   (Deep Linking 2.0, ``sandbox_deep_linking.py``); the links created join the course page;
+- ``/gradebook`` - the scores the tool posted to the graded link's line item, per student;
+  ``/token`` and ``/lineitems/{link}/scores`` - the platform's token endpoint and score service
+  (``infra.local.sandbox_gradebook``);
 - ``/course/frame?user=…&link=…&storage=canvas|blackboard|none`` - the course page with the
   tool in an iframe, as an LMS embeds it (open it on ``framed_url``'s host, ``localhost``,
   and the tool on ``127.0.0.1`` is another site: a third party in the frame);
@@ -46,7 +49,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
-from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract, MessageLaunchAbstract
+from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 from lti1p3platform.request import Request, TRequest
@@ -61,6 +64,7 @@ from infra.local.sandbox_deep_linking import (
     course_section,
     verify_response,
 )
+from infra.local.sandbox_gradebook import LINEITEMS_PATH, TOKEN_PATH, Gradebook
 
 CLIENT_ID = "sandbox-big-interview"
 DEPLOYMENT_ID = "sandbox-deployment-1"
@@ -96,10 +100,13 @@ STUDENTS = {
         Student("5f0e3c1a-2b7d-4e89-a1c6-000000000003", None, None, None),
     )
 }
+# The link whose launches carry a line item (LTI AGS): Big Interview's progress, in the gradebook.
+GRADED_LINK = "big-interview-graded"
 # Each link on the course page: its resource link id, title and custom parameters.
 LINKS = {
     "big-interview": ("Big Interview", {}),
     "big-interview-curriculum": ("Big Interview: the curriculum, chapter 6", {"redirect_to": DEEP_LINK}),
+    GRADED_LINK: ("Big Interview: your progress (graded)", {}),
 }
 
 
@@ -114,6 +121,10 @@ class SandboxLms(LoopbackService):
         # Where the tool sends the browser after a launch (Big Interview): the form's CSP allows it.
         self.redirect_origins: tuple[str, ...] = ()
         self.deep_linking = DeepLinkingDesk()  # the instructor's requests, and the links they created
+        # Grade services: the scores the tool posts; the tool's key set when not fetched from /lti/jwks.
+        self.gradebook = Gradebook({user_id: _name(student) for user_id, student in STUDENTS.items()})
+        self.tool_key_set: dict[str, Any] | None = None
+        self.client_id = CLIENT_ID  # the tool's client_id in this platform's registration
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._private_pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -136,6 +147,13 @@ class SandboxLms(LoopbackService):
     @property
     def jwks_url(self) -> str:
         return f"{self.url}/jwks"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}{TOKEN_PATH}"
+
+    def lineitem_url(self, link: str = GRADED_LINK) -> str:
+        return f"{self.url}{LINEITEMS_PATH}/{link}"
 
     @property
     def launch_url(self) -> str:
@@ -171,7 +189,7 @@ class SandboxLms(LoopbackService):
         registration = (
             Registration()
             .set_iss(self.issuer)
-            .set_client_id(CLIENT_ID)
+            .set_client_id(self.client_id)
             .set_deployment_id(deployment_id)
             .set_launch_url(self.launch_url)
             .set_deeplink_launch_url(self.launch_url)
@@ -180,15 +198,14 @@ class SandboxLms(LoopbackService):
             .set_platform_public_key(self._public_pem)
             .set_platform_private_key(self._private_pem)
         )
+        if self.tool_key_set is not None:
+            registration.set_tool_key_set(self.tool_key_set)
         return _Platform(registration=registration)
 
     def course_page(self) -> str:
         items = []
         for user_id, student in STUDENTS.items():
-            name = (
-                " ".join(n for n in (student.given_name, student.family_name) if n)
-                or "a student without a released name"
-            )
+            name = _name(student)
             links = [(link, title) for link, (title, _) in LINKS.items()]
             links += [(link.link_id, link.title) for link in self.deep_linking.created]
             for link, title in links:
@@ -204,6 +221,7 @@ class SandboxLms(LoopbackService):
             "<h1>Interview Skills 101</h1>\n<p><small>Sandbox learning platform (LTI 1.3, "
             "<code>lti1p3platform</code>). Each link launches the tool as a student.</small></p>\n"
             f"<ul>\n{''.join(items)}\n</ul>\n{course_section()}"
+            '<p><a href="/gradebook">Gradebook</a></p>\n'
         )
         return html_page("Interview Skills 101", body)
 
@@ -308,7 +326,12 @@ class _Login(OIDCLoginAbstract):
         return url
 
 
-class _Launch(MessageLaunchAbstract):
+def _name(student: Student) -> str:
+    names = (student.given_name, student.family_name)
+    return " ".join(n for n in names if n) or "a student without a released name"
+
+
+class _Launch(LTIAdvantageMessageLaunchAbstract):
     """The resource link launch, with the student's identity and the link's claims."""
 
     def __init__(
@@ -318,11 +341,13 @@ class _Launch(MessageLaunchAbstract):
         student: Student,
         link: str,
         claims: tuple[str, dict[str, str]],
+        lineitem_url: str | None = None,
     ) -> None:
         super().__init__(request, platform)
         self._student = student
         self._link = link
         self._claims = claims
+        self._lineitem_url = lineitem_url
 
     def prepare_launch(self, preflight_response: dict[str, Any]) -> None:
         student = self._student
@@ -335,6 +360,11 @@ class _Launch(MessageLaunchAbstract):
         self.set_launch_context_claim("course-101", context_title="Interview Skills 101")
         if custom:
             self.set_custom_parameters_claim(custom)
+        if self._lineitem_url is not None:  # AGS §3.1: one line item, the tool may only post scores
+            lineitems = self._lineitem_url.rsplit("/", 1)[0]
+            self.set_ags(
+                lineitems, self._lineitem_url, allow_creating_lineitems=False, results_service_enabled=False
+            )
 
     def render_launch_form(self, launch_data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return launch_data
@@ -375,6 +405,8 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
             query = parse_qs(parts.query)
             if parts.path == "/":
                 self.send_html(200, lms.course_page())
+            elif parts.path == "/gradebook":
+                self.send_html(200, lms.gradebook.page({lms.lineitem_url(): LINKS[GRADED_LINK][0]}))
             elif parts.path == "/jwks":
                 self.send_json(200, lms.platform().get_jwks(), [("Cache-Control", "max-age=300")])
             elif parts.path == "/launch":
@@ -403,6 +435,19 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
+            if path == TOKEN_PATH:
+                fields = parse_qs(self.read_body().decode("utf-8", "replace"))
+                status, document = lms.gradebook.token(
+                    lms.platform(), lms.token_url, {name: values[0] for name, values in fields.items()}
+                )
+                self.send_json(status, document, [("Cache-Control", "no-store")])
+                return
+            if path.startswith(LINEITEMS_PATH + "/") and path.endswith("/scores"):
+                lineitem = lms.url + path[: -len("/scores")]
+                headers = {name: value for name, value in self.headers.items()}
+                status = lms.gradebook.score(lms.platform(), lineitem, headers, self.read_body())
+                self.send(status)
+                return
             if path not in ("/auth", "/deep-link/return"):
                 self.send_json(404, {"error": "not found"})
                 return
@@ -491,7 +536,10 @@ def _handler_class_for(lms: SandboxLms) -> type[QuietHandler]:
                 # OIDC Core §3.1.2.1: the redirect_uri must be one registered for the client.
                 self.send_json(400, {"error": "invalid redirect_uri"})
                 return
-            launch = _Launch(_Request(("GET", "/auth", params, {})), platform, student, link, claims)
+            lineitem = lms.lineitem_url(link) if link == GRADED_LINK else None
+            launch = _Launch(
+                _Request(("GET", "/auth", params, {})), platform, student, link, claims, lineitem
+            )
             launch.set_id_token_expiration(lms.id_token_lifetime_seconds)
             data = launch.lti_launch()
             lms.launches += 1

@@ -149,8 +149,14 @@ MANAGED_VARIABLES = (
     "LTI_TOOL_KEY_ID",
     "LTI_DEEP_LINKING",
     "LTI_DEEP_LINKING_CATALOGUE",
+    "LTI_GRADE_TABLE_NAME",
+    "LTI_TOKEN_URL",
 )
 SANDBOX_LTI_STATE_TABLE = "bi-sso-sandbox-lti-states"
+SANDBOX_LTI_GRADE_TABLE = "bi-sso-sandbox-lti-grades"
+# Where a running LTI=1 stack leaves the grade sync's environment for `make grade-sync`
+# (infra/local/grade_sync.py): table names, moto's endpoint and fake credentials, no secret.
+GRADE_SYNC_ENVIRONMENT = Path(__file__).resolve().parents[2] / "build" / "local" / "grade-sync.json"
 
 
 @dataclass
@@ -356,6 +362,7 @@ class LocalStack(Service):
                 "and BI_API_KEY_SECRET_ID"
             )
         create_replay_table(self.region, endpoint, SANDBOX_LTI_STATE_TABLE)  # the same shape: pk, TTL
+        create_replay_table(self.region, endpoint, SANDBOX_LTI_GRADE_TABLE)  # grade passback's links
         key_id = create_tool_key(self.region, endpoint)
         self.lms = SandboxLms(port=self.ports.lms)
         self.lms.start()
@@ -369,7 +376,14 @@ class LocalStack(Service):
             "LTI_TOOL_KEY_ID": key_id,
             # The sandbox's instructor adds Big Interview content (Deep Linking 2.0).
             "LTI_DEEP_LINKING": "Enabled",
+            "LTI_GRADE_TABLE_NAME": SANDBOX_LTI_GRADE_TABLE,
+            "LTI_TOKEN_URL": self.lms.token_url,
         }
+
+    def leave_grade_sync_environment(self, path: Path = GRADE_SYNC_ENVIRONMENT) -> None:
+        """The function's environment, for ``make grade-sync`` to run grade passback against this stack."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.handler_environment, indent=1, sort_keys=True))
 
     def _register_lms_in_registry(self, secrets: Any, endpoint: str, stack_values: dict[str, str]) -> None:
         """With demo partners, the sandbox platform is an ``lti_platform`` record in the registry.
@@ -392,6 +406,7 @@ class LocalStack(Service):
             "deployment_ids": stack_values.pop("LTI_DEPLOYMENT_IDS").split(","),
             "auth_url": stack_values.pop("LTI_AUTH_URL"),
             "jwks_url": stack_values.pop("LTI_JWKS_URL"),
+            "token_url": stack_values.pop("LTI_TOKEN_URL"),
             "bi_org": SANDBOX_ORG,
             "bi_base_url": self.big_interview.url,
             "api_key_secret_id": secret_id,

@@ -53,7 +53,8 @@ def _transformed() -> str:
 
     template = load(TEMPLATE_PATH)
     # What `sam package` does before the transform runs in CloudFormation.
-    template["Resources"]["SsoFunction"]["Properties"]["CodeUri"] = "s3://bucket/function.zip"
+    for function in ("SsoFunction", "GradeSyncFunction"):
+        template["Resources"][function]["Properties"]["CodeUri"] = "s3://bucket/function.zip"
     template["Resources"]["Monitoring"]["Properties"]["Location"] = (
         "https://s3.amazonaws.com/bucket/monitoring.template"
     )

@@ -39,10 +39,10 @@ from tests.lti.conftest import (
     STATE_TABLE,
     Tool,
     lti_env,
+    moto_server,
     platform_jwks,
     platform_key,
 )
-from tests.lti.test_template_lti import moto_server
 from tests.registry_support import REGISTRY_TABLE, create_registry_table, put_record
 from tests.support import API_KEY, FakePartnerApi, SigningKey
 from tests.support.least_privilege import (

@@ -37,11 +37,12 @@ def monitoring_application() -> dict[str, Any]:
 
 
 def test_the_function_logs_and_counts_as_the_handlers_service() -> None:
-    (function,) = resources_of("AWS::Serverless::Function")
-    environment = function["Properties"]["Environment"]["Variables"]
-
-    assert environment["POWERTOOLS_SERVICE_NAME"] == SERVICE
-    assert environment["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+    functions = resources_of("AWS::Serverless::Function")  # the API's, and grade passback's
+    assert len(functions) == 2
+    for function in functions:
+        environment = function["Properties"]["Environment"]["Variables"]
+        assert environment["POWERTOOLS_SERVICE_NAME"] == SERVICE
+        assert environment["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
 
 
 def test_the_metrics_namespace_parameter_defaults_to_the_handlers() -> None:

@@ -61,6 +61,7 @@ CONTRACT = {
     "LTI_JWKS_URL": "LtiJwksUrl",
     "LTI_STATE_SECONDS": "LtiStateSeconds",
     "LTI_LEEWAY_SECONDS": "LtiLeewaySeconds",
+    "LTI_TOKEN_URL": "LtiTokenUrl",
     "LTI_RETURN_URL": "LtiReturnUrl",
     "PARTNER_REGISTRY_CACHE_SECONDS": "PartnerRegistryCacheSeconds",
     "PARTNER_REGISTRY_STALE_SECONDS": "PartnerRegistryStaleSeconds",
@@ -283,6 +284,7 @@ def test_every_contract_variable_comes_from_a_described_constrained_parameter(
         "LTI_DEEP_LINKING",
         "LTI_DEEP_LINKING_CATALOGUE",
         "PARTNER_REGISTRY_TABLE",
+        "LTI_GRADE_TABLE_NAME",
     }
     assert set(variables) == set(CONTRACT) | set(LITERALS) | conditional
     for name, value in LITERALS.items():

@@ -68,6 +68,18 @@ def test_a_template_with_several_functions_needs_a_name(tmp_path: Path) -> None:
     assert read_function_spec(path, "B").logical_id == "B"
 
 
+def test_the_function_serving_http_routes_is_read_beside_a_scheduled_one(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "Resources:\n"
+        "  Api:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n"
+        "        Get:\n          Type: HttpApi\n          Properties: {Method: GET, Path: /sso}\n"
+        "  Sync:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n"
+        "        Schedule:\n          Type: Schedule\n          Properties: {Schedule: rate(1 hour)}\n"
+    )
+    assert read_function_spec(path).logical_id == "Api"
+
+
 @pytest.mark.parametrize(
     ("route", "method", "path", "expected"),
     [

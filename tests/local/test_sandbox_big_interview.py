@@ -187,3 +187,34 @@ def test_sso_login_refuses_unknown_replaced_and_expired_tokens(
 
 def test_pages_without_a_session_are_refused(sandbox_big_interview: SandboxBigInterview) -> None:
     assert fetch("GET", f"{sandbox_big_interview.url}/members/dashboard").status == 401
+
+
+def tracks(bi: SandboxBigInterview, partner_id: str, key: str) -> Answer:
+    return fetch("GET", f"{bi.url}/api/users/{partner_id}/tracks", headers={"Authorization": key})
+
+
+def test_a_users_tracks_have_the_documented_shape_and_practice_raises_their_progress(
+    sandbox_big_interview: SandboxBigInterview, sandbox_api_key: str
+) -> None:
+    create(sandbox_big_interview, "abc123", sandbox_api_key)
+    before = tracks(sandbox_big_interview, "abc123", sandbox_api_key)
+    assert before.status == 200
+    assert [(t["title"], t["progress"]) for t in before.json()["tracks"]] == [
+        ("Fast Track", 0.0),
+        ("Mastery Track", 0.0),
+    ]
+    step = before.json()["tracks"][0]["tracks"][0]
+    assert set(step) == {"step", "title", "link", "completed"} and step["link"].startswith("/members/")
+
+    sandbox_big_interview.complete_step("abc123")
+    fast = tracks(sandbox_big_interview, "abc123", sandbox_api_key).json()["tracks"][0]
+
+    assert fast["progress"] == 0.33
+    assert [s["completed"] for s in fast["tracks"]] == [True, False, False]
+
+
+def test_the_tracks_of_an_unknown_user_are_404_and_need_the_key(
+    sandbox_big_interview: SandboxBigInterview, sandbox_api_key: str
+) -> None:
+    assert tracks(sandbox_big_interview, "nobody", sandbox_api_key).status == 404
+    assert tracks(sandbox_big_interview, "nobody", "wrong-key").status == 401

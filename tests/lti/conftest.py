@@ -10,6 +10,7 @@ a browser would; ``platform_token`` signs an id_token as the platform would.
 from __future__ import annotations
 
 import html
+import json
 import re
 import time
 import uuid
@@ -23,17 +24,19 @@ import boto3
 import jwt
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from handler.config import load_config
 from handler.container import Container
 from handler.http_pool import new_http_pool
-from handler.lti.claims import CLAIM, DEEP_LINKING_REQUEST, DEEP_LINKING_SETTINGS
+from handler.lti.claims import CLAIM, DEEP_LINKING_REQUEST, DEEP_LINKING_SETTINGS, lti_partner_id
 from handler.lti.service import Lti
 from handler.routes import LambdaHandler
 from handler.telemetry import new_telemetry
 from tests import leakcheck
 from tests.conftest import SECRET_ID
 from tests.support import AUDIENCE, ISSUER, FakePartnerApi, SigningKey, http_event, lambda_context
+from tests.support.moto import MotoProcess, moto_process
 
 PLATFORM = "https://lms.example.edu"
 CLIENT_ID = "10000000000042"
@@ -62,13 +65,7 @@ def platform_jwks(jwks_server: HTTPServer, platform_key: SigningKey) -> dict[str
 @pytest.fixture
 def lti_aws(aws: Any) -> Iterator[dict[str, Any]]:
     """moto (inside ``aws``'s mock): the launch table, as template.yaml makes it, and the tool's KMS key."""
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName=STATE_TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = create_pk_table(boto3.client("dynamodb", region_name="us-east-1"), STATE_TABLE)
     kms = boto3.client("kms", region_name="us-east-1")
     key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     yield {"dynamodb": dynamodb, "kms": kms, "key_id": key_id}
@@ -296,3 +293,52 @@ def page_field(page: str, name: str) -> str:
 
 def unique() -> str:
     return uuid.uuid4().hex
+
+
+# ---- grade passback: the Partner API's tracks, the grade links table ----------------------------------
+@dataclass
+class Progress:
+    """The Partner API's ``GET /api/users/{partner_id}/tracks``: each user's tracks, 404 if unknown."""
+
+    tracks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    calls: int = 0
+
+    def set(self, sub: str, *progress: float, issuer: str = PLATFORM) -> None:
+        self.tracks[lti_partner_id(issuer, sub)] = [
+            {"title": f"Track {n}", "progress": value, "tracks": []} for n, value in enumerate(progress)
+        ]
+
+    def __call__(self, request: Request) -> Response:
+        self.calls += 1
+        partner_id = request.path.split("/")[3]
+        if partner_id not in self.tracks:
+            return Response(
+                json.dumps({"error": {"type": "not_found"}}), 404, content_type="application/json"
+            )
+        return Response(json.dumps({"tracks": self.tracks[partner_id]}), 200, content_type="application/json")
+
+
+@pytest.fixture
+def progress(partner_server: HTTPServer) -> Progress:
+    fake = Progress()
+    tracks = re.compile(r"^/api/users/[^/]+/tracks$")
+    partner_server.expect_request(tracks, method="GET").respond_with_handler(fake)
+    return fake
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoProcess]:
+    """A moto server of the module's own (its least-privilege tests turn IAM enforcement on)."""
+    with moto_process() as server:
+        yield server
+
+
+def create_pk_table(dynamodb: Any, name: str) -> Any:
+    """A table keyed on ``pk``, as template.yaml makes the LTI tables (states, grade links); the client."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb

@@ -12,7 +12,7 @@ import pytest
 import urllib3
 
 from handler.aws_clients import AwsClients
-from handler.config import Runtime, load_config
+from handler.config import LTI_FIELDS, Runtime, load_config
 from handler.errors import ConfigError
 from handler.lti.registrations import (
     EnvironmentRegistrations,
@@ -424,3 +424,14 @@ def test_a_registry_registration_sends_only_its_orgs_key_only_to_its_orgs_host(
 def test_a_loopback_base_url_is_a_registry_registration_only_with_the_local_stacks_setting() -> None:
     record = {**RECORD, "bi_base_url": "http://127.0.0.1:8443"}
     assert registry_registration(KEY, record, loopback_base_urls=True).bi_base_url == "http://127.0.0.1:8443"
+
+
+def test_a_platforms_token_endpoint_is_optional_and_must_be_https() -> None:
+    token_url = "https://sso.canvaslms.com/login/oauth2/token"
+    assert parse_registration(RECORD).token_url is None
+    assert registry_registration(KEY, {**RECORD, "token_url": token_url}).token_url == token_url
+    environment = EnvironmentRegistrations({**ENVIRONMENT, "LTI_TOKEN_URL": token_url})
+    assert environment.registration.token_url == token_url
+    with pytest.raises(ConfigError) as raised:
+        parse_registration({**RECORD, "token_url": "http://lms.example.edu/token"}, LTI_FIELDS)
+    assert [p for p in raised.value.problems if p.startswith("LTI_TOKEN_URL must use https://")]

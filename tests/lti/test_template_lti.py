@@ -36,7 +36,7 @@ from tests.support.least_privilege import (
     statements,
     without_action,
 )
-from tests.support.moto import ACCOUNT, REGION, MotoProcess, moto_process
+from tests.support.moto import ACCOUNT, REGION, MotoProcess
 
 LTI_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "kms:GetPublicKey"}
 
@@ -134,12 +134,6 @@ def test_the_lti_url_outputs_name_one_host_the_custom_domain_when_there_is_one(
 
 
 # ---- least privilege, evaluated by moto's IAM -------------------------------------------------------
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoProcess]:
-    with moto_process() as server:
-        yield server
-
-
 @dataclass
 class Stage:
     key_id: str

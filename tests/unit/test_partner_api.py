@@ -534,3 +534,53 @@ def test_read_timeout_is_cut_to_the_remaining_time(
 
     with pytest.raises(PartnerApiTimeout):
         client.sso_token("abc123", PROFILE, lambda: 1.5)
+
+
+# ---- a user's tracks (grade passback) ---------------------------------------------------------------
+TRACKS_PATH = re.compile(r"^/api/users/[^/]+/tracks$")
+TRACKS = {"tracks": [{"title": "Fast Track", "progress": 0.5, "tracks": []}]}
+
+
+def serve_tracks(partner_server: HTTPServer, *answers: tuple[int, Any, dict[str, str]]) -> Script:
+    script = Script(*answers)
+    partner_server.expect_request(TRACKS_PATH, method="GET").respond_with_handler(script)
+    return script
+
+
+def test_tracks_are_a_get_of_the_users_tracks_with_the_key_and_no_body(
+    client: PartnerApiClient, partner_server: HTTPServer
+) -> None:
+    script = serve_tracks(partner_server, (200, TRACKS, {}))
+
+    assert client.user_tracks("lti-abc", plenty_of_time) == TRACKS["tracks"]
+    assert [r["path"] for r in script.requests] == ["/api/users/lti-abc/tracks"]
+    assert script.requests[0]["headers"]["Authorization"] == API_KEY
+    assert script.requests[0]["body"] == b""
+    assert "Content-Type" not in script.requests[0]["headers"]
+
+
+def test_tracks_of_an_unknown_user_are_none(client: PartnerApiClient, partner_server: HTTPServer) -> None:
+    serve_tracks(partner_server, (404, {"error": "not found"}, {}))
+
+    assert client.user_tracks("lti-unknown", plenty_of_time) is None
+
+
+@pytest.mark.parametrize("answer", [(500, {"error": "boom"}, {}), (200, {"tracks": "none"}, {})])
+def test_tracks_failing_or_misshapen_are_partner_api_error(
+    client: PartnerApiClient, partner_server: HTTPServer, answer: tuple[int, Any, dict[str, str]]
+) -> None:
+    serve_tracks(partner_server, answer)
+
+    with pytest.raises(PartnerApiError):
+        client.user_tracks("lti-abc", plenty_of_time)
+
+
+def test_tracks_refused_key_is_fetched_again(
+    client: PartnerApiClient, api_key: SecretSource, aws: Any, partner_server: HTTPServer
+) -> None:
+    assert api_key.get() == API_KEY
+    aws.put_secret_value(SecretId=SECRET_ID, SecretString=json.dumps({"api_key": ROTATED_API_KEY}))
+    script = serve_tracks(partner_server, refused(401), (200, TRACKS, {}))
+
+    assert client.user_tracks("lti-abc", plenty_of_time) == TRACKS["tracks"]
+    assert [r["headers"]["Authorization"] for r in script.requests] == [API_KEY, ROTATED_API_KEY]
