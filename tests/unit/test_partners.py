@@ -16,7 +16,7 @@ from handler.errors import SsoError
 from handler.http_pool import new_http_pool
 from handler.partners import PartnerRegistry, PartnerWiring, RegistryReader
 from handler.telemetry import Telemetry
-from tests.registry_support import partner_record
+from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record
 from tests.support.clock import FakeClock
 
 
@@ -65,18 +65,10 @@ def test_a_remembered_refusal_keeps_no_earlier_requests_frames(record: dict[str,
 
 
 # ---- RegistryReader: one GetItem per record, kept max_age seconds (moto) ----------------------------
-TABLE = "bi-sso-test-registry"
-
-
 @pytest.fixture
 def registry_table(aws: Any) -> Any:
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "issuer", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "issuer", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_registry_table(client)
     return client
 
 
@@ -87,11 +79,11 @@ def counted_reader(table: Any, clock: FakeClock) -> tuple[RegistryReader, list[s
         "provide-client-params.dynamodb.GetItem",
         lambda params, **_: reads.append(params["Key"]["issuer"]["S"]),
     )
-    return RegistryReader(TABLE, lambda: table, clock), reads
+    return RegistryReader(REGISTRY_TABLE, lambda: table, clock), reads
 
 
 def put(table: Any, key: str, value: str) -> None:
-    table.put_item(TableName=TABLE, Item={"issuer": {"S": key}, "value": {"S": value}})
+    table.put_item(TableName=REGISTRY_TABLE, Item={"issuer": {"S": key}, "value": {"S": value}})
 
 
 def test_the_reader_keeps_a_record_for_max_age_then_reads_it_again(registry_table: Any) -> None:
@@ -124,7 +116,7 @@ def test_the_reader_keeps_no_missing_record_and_clear_cache_forgets_the_others(r
 
 def test_the_reader_refuses_an_item_whose_value_is_not_a_string(registry_table: Any) -> None:
     registry_table.put_item(
-        TableName=TABLE, Item={"issuer": {"S": "https://idp.x.example"}, "value": {"N": "1"}}
+        TableName=REGISTRY_TABLE, Item={"issuer": {"S": "https://idp.x.example"}, "value": {"N": "1"}}
     )
     reader, _ = counted_reader(registry_table, FakeClock())
 
