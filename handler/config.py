@@ -166,7 +166,7 @@ class Config:
 
 def load_config(environ: Mapping[str, str]) -> Config:
     """Build a ``Config`` from ``environ`` or raise ``ConfigError`` listing every problem."""
-    return _read(environ, lambda env: Config(env.partner(), env.runtime(), env.lti()))
+    return _read(environ, lambda env: Config(env.environment_partner(), env.runtime(), env.lti()))
 
 
 def load_partner(values: Mapping[str, str], label: Callable[[str], str] = str) -> Partner:
@@ -222,6 +222,14 @@ class _Environment:
     def partner(self) -> Partner:
         destination = self.destination()  # first: problems are listed in the README table's order
         return Partner(self.token_policy(), destination)
+
+    def environment_partner(self) -> Partner:
+        """The environment's partner; with LTI on and no ``JWT_ISSUER``, a launch-only deployment's."""
+        if self.get("LTI_STATE_TABLE_NAME") and not self.get("JWT_ISSUER"):
+            # No issuer: every partner token is refused, and there is no partner key set to
+            # fetch (the other JWT_* settings are not read).
+            return Partner(TokenPolicy(issuers=(), audience=""), self.destination())
+        return self.partner()
 
     def get(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import urllib3
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from handler.aws_clients import AwsClients
 from handler.config import Config
@@ -44,6 +42,9 @@ from handler.sign_in import SsoService
 from handler.telemetry import PowertoolsTelemetry, Telemetry, new_telemetry
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
     from handler.lti.service import Lti
     from handler.routes import LambdaHandler
 

@@ -7,8 +7,8 @@ so a key source or secret shared with another partner (same JWKS URL and issuers
 secret id) never serves another partner's token. An LTI registration is wired the same way.
 
 - ``SinglePartner``: the environment's partner, for every token;
-- ``PartnerRegistry``: records in a DynamoDB table, through Powertools Parameters'
-  ``max_age`` cache. A changed, disabled or deleted record takes effect within that age;
+- ``PartnerRegistry``: records in a DynamoDB table, each kept ``max_age`` seconds
+  (``RegistryReader``). A changed, disabled or deleted record takes effect within that age;
   an unknown issuer is remembered briefly (``negative_seconds``), so a flood of made-up
   issuers is not a flood of ``GetItem``. LTI registrations share the table and its
   reader (``record_text``) under keys of their own.
@@ -51,6 +51,7 @@ __all__ = [
     "PartnerRegistry",
     "PartnerServices",
     "PartnerWiring",
+    "RegistryReader",
     "SinglePartner",
     "registry_provider",
 ]
@@ -186,40 +187,51 @@ class SinglePartner:
         """Nothing of its own: ``Container`` renews the environment partner's caches."""
 
 
-def registry_provider(table_name: str, client: Callable[[], Any]) -> Any:
-    """Powertools Parameters' provider on the registry table: its ``max_age`` cache and ``get``.
+class RegistryReader:
+    """The registry table's records: one ``GetItem`` each, on the shared DynamoDB client, kept a while.
 
-    The items have ``DynamoDBProvider``'s layout (hash key ``issuer``, the record's JSON in
-    ``value``), but the ``GetItem`` goes through the shared DynamoDB client rather than a
-    boto3 resource (docs/decisions/registry-provider.md).
+    The items have Powertools ``DynamoDBProvider``'s layout (hash key ``issuer``, the record's JSON
+    in ``value``), but neither it nor Powertools Parameters' ``BaseProvider`` reads them: importing
+    Powertools Parameters imports boto3 and every provider, on a registry partner's first request
+    (docs/decisions/registry-provider.md). A missing item is None and is not kept: the registry
+    tells "no such partner" (kept negatively, briefly) from "DynamoDB failed" (raised).
     """
-    # Imported on first use: only registry mode needs Powertools Parameters.
-    from aws_lambda_powertools.utilities.parameters.base import BaseProvider
 
-    class RegistryProvider(BaseProvider):
-        key_attr = "issuer"
-        value_attr = "value"
+    key_attr = "issuer"
+    value_attr = "value"
 
-        def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call]
-            self.table_name = table_name
+    def __init__(
+        self, table_name: str, client: Callable[[], Any], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.table_name = table_name
+        self._client = client
+        self._clock = clock
+        self._records: dict[str, tuple[str, float]] = {}  # key -> (value, fresh until)
 
-        def _get(self, name: str, **sdk_options: Any) -> Any:
-            # A missing item is None, not an error: Powertools caches no None, and the
-            # registry tells "no such partner" (cached negatively, briefly) from "DynamoDB failed".
-            key = {self.key_attr: {"S": name}}
-            item = client().get_item(TableName=self.table_name, Key=key).get("Item")
-            if item is None:
-                return None
-            value = item.get(self.value_attr, {}).get("S")
-            if not isinstance(value, str):
-                raise TypeError(f"the item's {self.value_attr!r} attribute is not a string")
-            return value
+    def get(self, name: str, max_age: float) -> str | None:
+        """The ``value`` under ``name``: kept from a read less than ``max_age`` seconds ago, else read now."""
+        now = self._clock()
+        kept = self._records.get(name)
+        if kept is not None and now < kept[1]:
+            return kept[0]
+        key = {self.key_attr: {"S": name}}
+        item = self._client().get_item(TableName=self.table_name, Key=key).get("Item")
+        if item is None:
+            self._records.pop(name, None)
+            return None
+        value = item.get(self.value_attr, {}).get("S")
+        if not isinstance(value, str):
+            raise TypeError(f"the item's {self.value_attr!r} attribute is not a string")
+        self._records[name] = (value, now + max_age)
+        return value
 
-        def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
-            raise NotImplementedError("the registry is read one record at a time")
+    def clear_cache(self) -> None:
+        self._records.clear()
 
-    return RegistryProvider()
+
+def registry_provider(table_name: str, client: Callable[[], Any]) -> RegistryReader:
+    """The registry's reader on ``table_name`` (``PartnerRegistry``'s default ``provider_factory``)."""
+    return RegistryReader(table_name, client)
 
 
 @dataclass
@@ -238,8 +250,8 @@ class _Wired:
 class PartnerRegistry:
     """Partners from the registry table, and the environment's partner (if any) beside them.
 
-    ``provider_factory`` makes the Powertools Parameters provider (``registry_provider``)
-    on first use; ``cache_seconds`` is its ``max_age``. ``fetch_ahead(services)`` runs once per
+    ``provider_factory`` makes the reader (``registry_provider``) on first use; ``cache_seconds``
+    is its ``max_age``. ``fetch_ahead(services)`` runs once per
     newly wired partner before its first token is verified (``prefetch.fetch_side_by_side``:
     its key set, secrets and Partner API connection side by side, not one after another).
     """
@@ -321,7 +333,7 @@ class PartnerRegistry:
                 return None
             try:
                 text = self._provider_instance().get(key, max_age=self._cache_seconds)
-            except Exception as error:  # noqa: BLE001 - Powertools wraps every failure in GetParameterError
+            except Exception as error:  # noqa: BLE001 - botocore's, or a malformed item's
                 raise PartnerUnavailable(
                     "the partner registry cannot be read",
                     log_detail=(

@@ -311,21 +311,18 @@ def expected_connections(flow: str, links: str, target: str = "ours") -> dict[st
     (written at login, used at launch: one client, one connection).
 
     Ours only, from the on-demand INIT prefetch, which knows what the environment wires
-    (its partner, and its LTI platform): it fetches the environment partner's JWKS, which a
-    launch does not use; and in the registry rows it opens one connection to each of the
-    environment partner's own hosts (its Secrets Manager and DynamoDB connections are the
-    shared clients' own, which the registry partner's reads then use).
+    (its partner, and its LTI platform): in the registry rows it opens one connection to each
+    of the environment partner's own hosts (its Secrets Manager and DynamoDB connections are
+    the shared clients' own, which the registry partner's reads then use). The LTI rows are a
+    launch-only deployment: nothing of the partner flow is fetched.
     """
     needs = {"secrets_manager", "partner_api"}
     needs.add("learning_platform" if flow == "lti" else "identity_provider")
     if links == "on" or flow in ("registry", "lti"):
         needs.add("dynamodb")
-    extras: dict[str, int] = {}
-    if target == "ours" and flow == "lti":
-        extras["identity_provider"] = 1
     if target == "ours" and flow == "registry":
         needs |= {"environment_identity_provider", "environment_partner_api"}
-    return {host: int(host in needs) + extras.get(host, 0) for host in LATENCY_HOSTS}
+    return {host: int(host in needs) for host in LATENCY_HOSTS}
 
 
 # Each flow's own floor: the reference row its rows' ratios are taken against.
@@ -412,8 +409,11 @@ def measure_cold_latency(runner: Runner) -> dict[str, Any]:
                     "JWT_JWKS_URL": f"{proxies['environment_identity_provider'].url}/.well-known/jwks.json",
                     "BI_BASE_URL": proxies["environment_partner_api"].url,
                 },
+                # A launch-only deployment: no environment partner (JWT_ISSUER empty).
                 "lti": environment
                 | {
+                    "JWT_ISSUER": "",
+                    "JWT_AUDIENCE": "",
                     "LTI_STATE_TABLE_NAME": LTI_STATE_TABLE,
                     "LTI_ISSUER": lms.issuer,
                     "LTI_CLIENT_ID": CLIENT_ID,

@@ -157,6 +157,8 @@ def test_cold_under_latency_measures_a_registry_partner_and_an_lti_launch(
             assert row["connections"]["learning_platform"] == 1
             assert row["connections"]["dynamodb"] == 1
             assert row["connections"]["partner_api"] == 1
+            # A launch-only deployment: no partner JWKS (nor discovery) fetched, not even by INIT.
+            assert row["connections"]["identity_provider"] == 0
             assert row["login_ms"] > 0 and row["launch_ms"] > 0
             assert row["total_ms"] == pytest.approx(row["import_ms"] + row["login_ms"] + row["launch_ms"])
         differences = part["differences"]

@@ -66,3 +66,29 @@ def _transformed() -> str:
 def transformed() -> dict[str, Any]:
     """template.yaml after the AWS::Serverless-2016-10-31 transform (samtranslator)."""
     return json.loads(_transformed())  # type: ignore[no-any-return]
+
+
+def rule_accepts(template: dict[str, Any], rule_name: str, values: dict[str, str]) -> bool:
+    """Whether CloudFormation's rule ``rule_name`` accepts these parameters (the others at their defaults)."""
+    parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    parameters.update(values)
+
+    def evaluate(node: Any) -> Any:
+        if isinstance(node, dict):
+            ((function, argument),) = node.items()
+            if function == "Ref":
+                return parameters[argument]
+            if function == "Fn::Equals":
+                return str(evaluate(argument[0])) == str(evaluate(argument[1]))
+            if function == "Fn::Not":
+                return not evaluate(argument[0])
+            if function == "Fn::And":
+                return all(evaluate(a) for a in argument)
+            if function == "Fn::Or":
+                return any(evaluate(a) for a in argument)
+            raise AssertionError(f"{function} is not evaluated here")
+        return node
+
+    rule = template["Rules"][rule_name]
+    applies = evaluate(rule.get("RuleCondition", True))
+    return not applies or all(evaluate(assertion["Assert"]) for assertion in rule["Assertions"])

@@ -29,7 +29,7 @@ from handler.partner_record import LOOPBACK_BASE_URLS, SECRET_PREFIX
 from handler.telemetry import new_telemetry
 from infra.local.sam_template import Intrinsics
 from tests.conftest import SECRET_ID
-from tests.deploy.templates import TEMPLATE_PATH, function_properties, load, transformed
+from tests.deploy.templates import TEMPLATE_PATH, function_properties, load, rule_accepts, transformed
 from tests.lti.conftest import (
     AUTH_URL,
     CLIENT_ID,
@@ -84,28 +84,7 @@ def test_with_both_the_function_gets_the_launch_table_and_the_registry() -> None
 
 def _rule_accepts(values: dict[str, str]) -> bool:
     """``LtiLaunchNeedsARegistration`` evaluated as CloudFormation would, parameters at their defaults."""
-    template = load(TEMPLATE_PATH)
-    names = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
-    names.update(values)
-
-    def evaluate(node: Any) -> Any:
-        if isinstance(node, dict):
-            ((function, argument),) = node.items()
-            if function == "Ref":
-                return names[argument]
-            if function == "Fn::Equals":
-                return str(evaluate(argument[0])) == str(evaluate(argument[1]))
-            if function == "Fn::Not":
-                return not evaluate(argument[0])
-            if function == "Fn::And":
-                return all(evaluate(a) for a in argument)
-            if function == "Fn::Or":
-                return any(evaluate(a) for a in argument)
-            raise AssertionError(function)
-        return node
-
-    rule = template["Rules"]["LtiLaunchNeedsARegistration"]
-    return not evaluate(rule["RuleCondition"]) or all(evaluate(a["Assert"]) for a in rule["Assertions"])
+    return rule_accepts(load(TEMPLATE_PATH), "LtiLaunchNeedsARegistration", values)
 
 
 PLATFORM_PARAMETERS = {

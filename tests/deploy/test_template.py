@@ -76,6 +76,8 @@ LITERALS = {
 DEFAULTS = {
     "Architecture": "arm64",
     "BiBaseUrl": "",
+    "JwtIssuer": "",
+    "JwtAudience": "",
     "JwtJwksUrl": "",
     "JwtAlgorithms": "RS256,ES256",
     "JwtHs256SecretId": "",
@@ -105,7 +107,8 @@ DEFAULTS = {
     "PartnerRegistryCacheSeconds": 60,
     "PartnerRegistryStaleSeconds": 900,
 }
-REQUIRED = {"BiOrg", "BiApiKeySecretId", "JwtIssuer", "JwtAudience"}
+# JwtIssuer and JwtAudience: required unless launch-only (tests/deploy/test_launch_only_template.py).
+REQUIRED = {"BiOrg", "BiApiKeySecretId"}
 ROUTES = {
     ("GET", "/sso"),
     ("POST", "/sso"),
@@ -366,10 +369,10 @@ def test_parameter_defaults_and_required_parameters(template: dict[str, Any]) ->
         ),
         (
             "JwtIssuer",
-            ["https://idp.example.com", "https://a.example,https://b.example"],
-            ["", "a, b", "a b"],
+            ["", "https://idp.example.com", "https://a.example,https://b.example"],
+            ["a, b", "a b", ",a", "a,"],
         ),
-        ("JwtAudience", ["big-interview-sso"], ["", "a b"]),
+        ("JwtAudience", ["", "big-interview-sso"], ["a b", " a"]),
         ("JwtAlgorithms", ["RS256", "RS256,ES256", "EdDSA,HS256"], ["none", "RS256,none", "HS384", "rs256"]),
         ("JwtUserClaim", ["sub", "partner_id", "custom:partner_id"], ["", "a b", "x" * 65, "1sub"]),
         ("JwtMaxAgeSeconds", ["10", "300", "3600"], ["0", "9", "3601", "abc"]),

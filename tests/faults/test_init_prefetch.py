@@ -12,6 +12,8 @@ moves, so a cooldown left behind would refuse the request).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -377,3 +379,16 @@ def test_with_one_time_links_the_dynamodb_client_is_made_during_init_and_the_lin
     assert moto.proxy.forwarded == forwarded_before + 1  # the secret's read; the client made no call
     h.sign_in(rsa_key, partner.issued)
     assert dynamodb.scan(TableName=REPLAY_TABLE)["Count"] == 1
+
+
+def test_the_routes_powertools_imports_wait_until_the_prefetch_is_under_way() -> None:
+    # The entry point imports the container, builds it and starts the prefetch, then imports the
+    # routes: the resolver's imports (tens of milliseconds of CPU) overlap the prefetch's round
+    # trips only if the container's own import leaves them to the routes.
+    code = (
+        "import sys, handler.container; print('aws_lambda_powertools.event_handler' in sys.modules); "
+        "import handler.routes; print('aws_lambda_powertools.event_handler' in sys.modules)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert loaded.split() == ["False", "True"]

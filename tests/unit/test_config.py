@@ -194,3 +194,31 @@ def test_jwks_key_expiry_out_of_range_is_refused_by_name(name: str, value: str) 
 )
 def test_an_unparseable_url_is_reported_not_raised(url: str) -> None:
     assert [p.split(" ", 1)[0] for p in problems(**{**MINIMAL, "BI_BASE_URL": url})] == ["BI_BASE_URL"]
+
+
+LTI_PLATFORM = {
+    "LTI_STATE_TABLE_NAME": "states",
+    "LTI_ISSUER": "https://lms.example.edu",
+    "LTI_CLIENT_ID": "client-1",
+    "LTI_DEPLOYMENT_IDS": "1:abc",
+    "LTI_AUTH_URL": "https://lms.example.edu/auth",
+    "LTI_JWKS_URL": "https://lms.example.edu/jwks",
+}
+
+
+def test_with_lti_on_and_no_jwt_issuer_the_deployment_is_launch_only() -> None:
+    env = {"BI_ORG": "xyz", "BI_API_KEY_SECRET_ID": "bi-sso/key", **LTI_PLATFORM}
+
+    config = load_config({**env, "JWT_AUDIENCE": "unused"})
+
+    assert config.partner.tokens.issuers == ()  # no partner token is accepted
+    assert config.partner.tokens.jwks_url is None  # nothing of the partner flow to fetch
+    assert config.partner.destination.bi_org == "xyz"  # the org the platform's students go to
+    assert config.lti is not None and config.lti.registration is not None
+
+
+def test_without_lti_the_partners_jwt_settings_stay_required() -> None:
+    found = problems(BI_ORG="xyz", BI_API_KEY_SECRET_ID="bi-sso/key")
+
+    assert "JWT_ISSUER is required" in found
+    assert "JWT_AUDIENCE is required" in found
