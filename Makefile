@@ -59,9 +59,14 @@ RANDOM_ORDER := -p randomly --randomly-seed=$(SEED)
 say_seed = @echo "random order: SEED=$(SEED) (make $@ SEED=$(SEED) reruns it)"
 no_tests_ran_fails = status=$$?; if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
 
+# Before the full run, side by side (make -j; each step's output printed whole when it ends):
+# the static checks, the 3.13 run, and what the local-stack, deploy and bench tests need
+# built (the Lambda runtime venv, the local artifact, checkov's venv), which pytest would
+# otherwise build in the middle of its run while a worker waits.
+TEST_PREREQUISITES := lambda-venv local-artifact checkov-venv
+
 test: system-requirements
-	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory test-runtime SEED=$(SEED)
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target lint test-runtime $(TEST_PREREQUISITES) SEED=$(SEED)
 	$(say_seed)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(RANDOM_ORDER) $(COVERAGE); $(no_tests_ran_fails)
 
