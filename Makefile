@@ -50,7 +50,9 @@ lint: venv
 #
 # Every run takes the tests in a random order (pytest-randomly) and prints its seed;
 # `make test SEED=<seed>` (also check, test-runtime) reruns that order.
-PYTEST_WORKERS ?= 2
+# Three processes on this machine's two cores: much of the suite waits (on subprocesses, servers,
+# Chromium, timeouts), and two workers kept about 1.4 of the 2 cores busy over the full run.
+PYTEST_WORKERS ?= 3
 COVERAGE := --cov=handler --cov-report=term-missing:skip-covered --cov-fail-under=90
 ifeq ($(origin SEED),undefined)
 SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_observability import metric_names
 from tests.support.isolation import fresh_import
+from tests.support.observed import metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 

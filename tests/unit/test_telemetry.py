@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -16,18 +15,11 @@ from handler.telemetry import (
     keep_secrets_out_of_library_logs,
     new_telemetry,
 )
+from tests.support.observed import metric_names
 
 
-def emitted(text: str) -> list[tuple[str, list[str], dict[str, Any]]]:
-    """(metric name, its dimension names, the EMF document) for each metric printed."""
-    found = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            document = json.loads(line)
-            for directive in document["_aws"]["CloudWatchMetrics"]:
-                for metric in directive["Metrics"]:
-                    found.append((metric["Name"], directive["Dimensions"][0], document))
-    return found
+def dimensions(document: dict[str, Any]) -> list[str]:
+    return sorted(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
 
 
 def test_the_namespace_is_the_services_unless_the_environment_names_another(
@@ -44,19 +36,17 @@ def test_a_registry_partners_refusal_is_counted_beside_the_reason_not_as_one_mor
 ) -> None:
     new_telemetry().refused("token_expired", "acme")
 
-    metrics = {
-        name: (dimensions, document) for name, dimensions, document in emitted(capsys.readouterr().out)
-    }
+    metrics = metric_names(capsys.readouterr().out)
     assert sorted(metrics) == ["SsoRefused", "SsoRefusedByPartner"]
-    refused, by_partner = metrics["SsoRefused"], metrics["SsoRefusedByPartner"]
-    assert sorted(refused[0]) == ["reason", "service"] and refused[1]["reason"] == "token_expired"
-    assert sorted(by_partner[0]) == ["partner", "service"] and by_partner[1]["partner"] == "acme"
-    assert by_partner[1]["service"] == SERVICE
+    [refused], [by_partner] = metrics["SsoRefused"], metrics["SsoRefusedByPartner"]
+    assert dimensions(refused) == ["reason", "service"] and refused["reason"] == "token_expired"
+    assert dimensions(by_partner) == ["partner", "service"] and by_partner["partner"] == "acme"
+    assert by_partner["service"] == SERVICE
 
 
 def test_the_environments_own_partner_is_counted_once(capsys: pytest.CaptureFixture[str]) -> None:
     new_telemetry().refused("token_expired")
-    assert [name for name, _, _ in emitted(capsys.readouterr().out)] == ["SsoRefused"]
+    assert list(metric_names(capsys.readouterr().out)) == ["SsoRefused"]
 
 
 def test_the_library_loggers_that_print_bodies_stay_at_info_under_a_debug_root() -> None:
