@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # SAM needs python3.13 (the function's runtime) on PATH; pyenv provides it here.
 export PYENV_VERSION ?= 3.11.7:3.13.0
 
-.PHONY: venv dev test check lint typecheck system-requirements lock
+.PHONY: venv dev test check unit-tests lint typecheck system-requirements lock
 
 # Every venv installs from a lock file: requirements*.txt, every package pinned with its
 # hashes (pip --require-hashes), compiled by `make lock` from the requirements*.in lists
@@ -76,8 +76,12 @@ system-requirements:
 	@infra/tools/system-requirements.sh
 	@$(PYTHON) -m infra.tools.doctor --for test
 
-# The inner loop, under 20 s: ruff, mypy --strict and the unit tests.
-check: lint
+# The inner loop, under 20 s: ruff, mypy --strict and the unit tests, side by side (make -j:
+# mypy keeps one core busy; each step's output printed whole when it ends).
+check: venv
+	@$(MAKE) --no-print-directory -j 2 --output-sync=target lint unit-tests SEED=$(SEED)
+
+unit-tests: venv
 	$(say_seed)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -p no:cacheprovider $(RANDOM_ORDER) tests/unit; $(no_tests_ran_fails)
 
