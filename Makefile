@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # SAM needs python3.13 (the function's runtime) on PATH; pyenv provides it here.
 export PYENV_VERSION ?= 3.11.7:3.13.0
 
-.PHONY: venv dev test check lint typecheck system-requirements lock
+.PHONY: venv dev test check unit-tests lint typecheck system-requirements lock
 
 # Every venv installs from a lock file: requirements*.txt, every package pinned with its
 # hashes (pip --require-hashes), compiled by `make lock` from the requirements*.in lists
@@ -50,7 +50,9 @@ lint: venv
 #
 # Every run takes the tests in a random order (pytest-randomly) and prints its seed;
 # `make test SEED=<seed>` (also check, test-runtime) reruns that order.
-PYTEST_WORKERS ?= 2
+# Three processes on this machine's two cores: much of the suite waits (on subprocesses, servers,
+# Chromium, timeouts), and two workers kept about 1.4 of the 2 cores busy over the full run.
+PYTEST_WORKERS ?= 3
 COVERAGE := --cov=handler --cov-report=term-missing:skip-covered --cov-fail-under=90
 ifeq ($(origin SEED),undefined)
 SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
@@ -59,9 +61,14 @@ RANDOM_ORDER := -p randomly --randomly-seed=$(SEED)
 say_seed = @echo "random order: SEED=$(SEED) (make $@ SEED=$(SEED) reruns it)"
 no_tests_ran_fails = status=$$?; if [ $$status -eq 5 ]; then echo "pytest: no tests ran" >&2; fi; exit $$status
 
+# Before the full run, side by side (make -j; each step's output printed whole when it ends):
+# the static checks, the 3.13 run, and what the local-stack, deploy and bench tests need
+# built (the Lambda runtime venv, the local artifact, checkov's venv), which pytest would
+# otherwise build in the middle of its run while a worker waits.
+TEST_PREREQUISITES := lambda-venv local-artifact checkov-venv
+
 test: system-requirements
-	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory test-runtime SEED=$(SEED)
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target lint test-runtime $(TEST_PREREQUISITES) SEED=$(SEED)
 	$(say_seed)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(RANDOM_ORDER) $(COVERAGE); $(no_tests_ran_fails)
 
@@ -69,8 +76,12 @@ system-requirements:
 	@infra/tools/system-requirements.sh
 	@$(PYTHON) -m infra.tools.doctor --for test
 
-# The inner loop, under 20 s: ruff, mypy --strict and the unit tests.
-check: lint
+# The inner loop, under 20 s: ruff, mypy --strict and the unit tests, side by side (make -j:
+# mypy keeps one core busy; each step's output printed whole when it ends).
+check: venv
+	@$(MAKE) --no-print-directory -j 2 --output-sync=target lint unit-tests SEED=$(SEED)
+
+unit-tests: venv
 	$(say_seed)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -q -p no:cacheprovider $(RANDOM_ORDER) tests/unit; $(no_tests_ran_fails)
 

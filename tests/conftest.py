@@ -11,24 +11,16 @@ import importlib
 import json
 import re
 import ssl
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.loaders
-import botocore.session
 import pytest
 import trustme
-from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
-from handler.config import Config, load_config
-from handler.container import Container
-from handler.http_pool import new_http_pool
-from handler.routes import LambdaHandler
-from handler.telemetry import new_telemetry
 from tests import leakcheck
 from tests.support import (
     API_KEY,
@@ -42,11 +34,13 @@ from tests.support import (
 )
 from tests.support.clock import FakeClock
 
-# moto's mock_aws starts every test with a new default boto3 session, and a new session
-# parses botocore's JSON service models again: about 0.1 s for each client a test
-# creates, the largest share of most tests' set-up. One loader for the whole run keeps
-# the parsed models (botocore shares one loader between a session's clients anyway).
-botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+if TYPE_CHECKING:
+    from handler.config import Config
+    from handler.container import Container
+    from handler.routes import LambdaHandler
+
+# boto3, moto and the handler are imported by the fixtures that use them, not here: a run of
+# one unit test file that needs none of them then starts without them (about half a second).
 
 SECRET_ID = "bi-sso/test/api-key"
 REPLAY_TABLE = "bi-sso-test-replay"
@@ -118,8 +112,25 @@ def _isolated_powertools() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _isolated_aws_sessions() -> Iterator[None]:
+    _share_botocore_loader()
     with isolation.isolated_aws_sessions():
         yield
+
+
+def _share_botocore_loader() -> None:
+    """One botocore loader for the whole run, once botocore is imported (a test that imports it
+    first runs without: the cache saves time and changes nothing else).
+
+    moto's mock_aws starts every test with a new default boto3 session, and a new session
+    parses botocore's JSON service models again: about 0.1 s for each client a test
+    creates, the largest share of most tests' set-up. One loader keeps the parsed models
+    (botocore shares one loader between a session's clients anyway).
+    """
+    session: Any = sys.modules.get("botocore.session")
+    if session is not None and not hasattr(session.create_loader, "cache_info"):
+        import botocore.loaders
+
+        session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
 @pytest.fixture(autouse=True)
@@ -151,6 +162,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _skip_hypothesis_summary_when_it_has_nothing_to_say(session.config)
     findings = [
         [nodeid, section, found]
         for nodeid, section, text in _suite_output
@@ -178,6 +190,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"SECRET IN LOGS: {nodeid} [{section}]: {shown}", red=True)
     if findings:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _skip_hypothesis_summary_when_it_has_nothing_to_say(config: pytest.Config) -> None:
+    """hypothesis's pytest plugin imports hypothesis at the end of every run (about half a second,
+    most of a one-file run's start-up cost) to ask whether it wrote observations, which only a
+    process that imported hypothesis can have done. In a run that did not, and has no statistics
+    or failing examples (from xdist's workers either) to show, its summary is left out."""
+    plugin = "hypothesispytest"
+    if "hypothesis" in sys.modules or not config.pluginmanager.has_plugin(plugin):
+        return
+    if config.getoption("--hypothesis-show-statistics", default=False):
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    reports = [report for each in getattr(reporter, "stats", {}).values() for report in each]
+    if any("_hypothesis_failing_examples" in getattr(report, "__dict__", {}) for report in reports):
+        return
+    config.pluginmanager.unregister(name=plugin)
 
 
 # ---- TLS and servers ------------------------------------------------------------------------
@@ -277,6 +306,10 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def aws(aws_env: None) -> Iterator[Any]:
     """Secrets Manager in moto, holding the org's API key as JSON."""
+    import boto3
+    from moto import mock_aws
+
+    _share_botocore_loader()
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")
         client.create_secret(Name=SECRET_ID, SecretString=f'{{"api_key": "{API_KEY}"}}')
@@ -286,6 +319,8 @@ def aws(aws_env: None) -> Iterator[Any]:
 @pytest.fixture
 def replay_table(aws: Any) -> Any:
     """The one-time-link table in moto, shaped as template.yaml creates it; returns a client."""
+    import boto3
+
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.create_table(
         TableName=REPLAY_TABLE,
@@ -324,6 +359,10 @@ def base_env(partner_server: HTTPServer, jwks_server: HTTPServer) -> dict[str, s
 @pytest.fixture
 def make_sso(base_env: dict[str, str], ca_file: Path, aws: Any) -> Callable[..., Sso]:
     """Build a handler from ``base_env`` plus overrides (``None`` removes a variable)."""
+    from handler.config import load_config
+    from handler.container import Container
+    from handler.http_pool import new_http_pool
+    from handler.telemetry import new_telemetry
 
     def build(**overrides: str | None) -> Sso:
         env = {**base_env, **overrides}

@@ -1,55 +1,19 @@
-"""What an operator sees: one summary log line per request, EMF metrics, tracing only when on,
-and the SnapStart hooks."""
+"""What an operator sees: one summary log line per request and EMF metrics."""
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import random
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from handler.telemetry import SERVICE, Telemetry
 from tests.conftest import Sso
 from tests.support import SigningKey, http_event, mint
-from tests.support.isolation import fresh_import
+from tests.support.observed import metric_names, summaries
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def json_lines(text: str) -> list[dict[str, Any]]:
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            try:
-                lines.append(json.loads(line))
-            except ValueError:
-                continue
-    return lines
-
-
-def summaries(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    """The handler's summary lines, as the Powertools JSON formatter writes them."""
-    formatter = logging.getLogger(SERVICE).handlers[0].formatter
-    assert formatter is not None
-    lines = [json.loads(formatter.format(record)) for record in caplog.records]
-    return [line for line in lines if line["message"].startswith("sign-in ")]
-
-
-def metric_names(text: str) -> dict[str, list[dict[str, Any]]]:
-    """Metric name -> the EMF documents that carry it."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for line in json_lines(text):
-        for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
-            for metric in directive["Metrics"]:
-                found.setdefault(metric["Name"], []).append(line)
-    return found
 
 
 def test_a_sign_in_writes_one_summary_line_with_the_documented_fields(
@@ -149,133 +113,6 @@ def test_secret_and_jwks_are_fetched_once_over_many_requests(
     assert len(metrics["SecretFetch"]) == 1
     assert len(metrics["JwksFetch"]) == 1
     assert len(metrics["SsoRedirect"]) == 5
-
-
-def import_app_in_subprocess(extra_env: dict[str, str]) -> str:
-    env = {
-        **os.environ,
-        "BI_ORG": "xyz",
-        "BI_API_KEY_SECRET_ID": "s",
-        "JWT_ISSUER": "https://idp.test",
-        "JWT_AUDIENCE": "bi",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        **extra_env,
-    }
-    probe = (
-        "import sys, handler.entry_point; "
-        "print(sorted(m for m in sys.modules if m.startswith('aws_xray_sdk'))[:1])"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def test_the_first_invocation_of_a_container_emits_the_cold_start_metric() -> None:
-    probe = (
-        "import json, handler.entry_point as app; from tests.support import http_event, lambda_context; "
-        "app.lambda_handler(http_event(path='/health'), lambda_context()); "
-        "app.lambda_handler(http_event(path='/health'), lambda_context())"
-    )
-    env = {
-        **os.environ,
-        "BI_ORG": "xyz",
-        "BI_API_KEY_SECRET_ID": "s",
-        "JWT_ISSUER": "https://idp.test",
-        "JWT_AUDIENCE": "bi",
-    }
-    output = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout
-
-    assert len(metric_names(output)["ColdStart"]) == 1
-
-
-def test_with_tracing_off_the_xray_sdk_is_never_imported() -> None:
-    assert import_app_in_subprocess({"POWERTOOLS_TRACE_DISABLED": "true"}) == "[]"
-
-
-def test_with_tracing_on_the_xray_sdk_is_loaded() -> None:
-    assert import_app_in_subprocess({"POWERTOOLS_TRACE_DISABLED": "false"}) == "['aws_xray_sdk']"
-
-
-# ---- SnapStart ------------------------------------------------------------------------------------
-class CountingTelemetry(Telemetry):
-    def __init__(self) -> None:
-        self.secret_fetches = 0
-        self.jwks_fetches = 0
-
-    def secret_fetched(self) -> None:
-        self.secret_fetches += 1
-
-    def jwks_fetched(self, outcome: str) -> None:
-        self.jwks_fetches += 1
-
-
-@pytest.fixture
-def counted(base_env: dict[str, str], ca_file: Path, aws: Any, jwks: Any, partner_api: Any) -> Any:
-    from handler.config import load_config
-    from handler.container import Container
-    from handler.http_pool import new_http_pool
-
-    config = load_config(base_env)
-    telemetry = CountingTelemetry()
-    container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), telemetry)
-    return Sso(config, container.handler(), container), telemetry
-
-
-def test_before_snapshot_fetches_the_jwks_but_reads_no_secret(counted: Any) -> None:
-    sso, telemetry = counted
-
-    sso.container.before_snapshot()
-
-    assert (telemetry.jwks_fetches, telemetry.secret_fetches) == (1, 0)
-
-
-def test_after_restore_the_secret_is_read_again_and_connections_are_new(
-    counted: Any, rsa_key: SigningKey
-) -> None:
-    sso, telemetry = counted
-    assert sso(http_event(query={"jwt": mint(rsa_key)}))["statusCode"] == 302
-    assert len(sso.container.http.pools) > 0
-
-    sso.container.after_restore()
-
-    assert len(sso.container.http.pools) == 0
-    assert sso(http_event(query={"jwt": mint(rsa_key)}))["statusCode"] == 302
-    assert telemetry.secret_fetches == 2
-
-
-def test_after_restore_reseeds_random(counted: Any) -> None:
-    sso, _ = counted
-    random.seed(7)
-    expected = random.random()
-    random.seed(7)
-
-    sso.container.after_restore()
-
-    assert random.random() != expected
-
-
-def test_importing_the_app_registers_the_snapstart_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    import snapshot_restore_py
-
-    for name, value in {
-        "BI_ORG": "xyz",
-        "BI_API_KEY_SECRET_ID": "s",
-        "JWT_ISSUER": "https://idp.test",
-        "JWT_AUDIENCE": "bi",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(snapshot_restore_py, "_before_snapshot_registry", [])
-    monkeypatch.setattr(snapshot_restore_py, "_after_restore_registry", [])
-    app = fresh_import("handler.entry_point")
-
-    [(before, _, _)] = snapshot_restore_py._before_snapshot_registry
-    [(after, _, _)] = snapshot_restore_py._after_restore_registry
-    assert before == app.container.before_snapshot
-    # Tracing off: the restore also refreshes the secret, key set and connection side by side.
-    assert after.func == app.container.after_restore
-    assert after.keywords == {"refresh": True}
 
 
 def test_a_refusal_after_verification_names_the_user_and_the_partner_status(

@@ -37,9 +37,9 @@ from handler.partners import registry_provider
 from handler.telemetry import new_telemetry
 from tests import leakcheck
 from tests.conftest import REPLAY_TABLE, Sso
-from tests.integration.test_observability import metric_names, summaries
 from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record, put_record
 from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint, sign_raw
+from tests.support.observed import metric_names, summaries
 
 HMAC_SECRET = secrets.token_hex(32)
 STALE_SECONDS = 600  # the fixture's PARTNER_REGISTRY_STALE_SECONDS

@@ -14,13 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import jwt
 import pytest
-from aws_lambda_powertools.shared.cookies import Cookie
 from pytest_httpserver import HTTPServer
 
 from handler.config import LOOPBACK_BASE_URLS
 from handler.lti.claims import CLAIM, lti_partner_id
 from handler.lti.registrations import registry_key
-from handler.lti.routes import _state_cookie
 from handler.telemetry import SERVICE
 from tests.lti.conftest import (
     AUTH_URL,
@@ -344,23 +342,6 @@ def test_jwks_serves_the_kms_public_key_that_verifies_a_kms_signature(tool: Tool
     assert jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"]) == {"iss": "tool"}
 
 
-def test_jwks_reads_kms_once_per_environment(tool: Tool) -> None:
-    from tests.support import http_event
-
-    calls: list[str] = []
-    assert tool.lti.tool_key is not None
-    factory = tool.lti.tool_key._client_factory
-
-    def counting() -> Any:
-        calls.append("client")
-        return factory()
-
-    tool.lti.tool_key._client_factory = counting
-    for _ in range(3):
-        assert tool(http_event("GET", "/lti/jwks"))["statusCode"] == 200
-    assert calls == ["client"]
-
-
 def test_the_partner_flow_is_unchanged_beside_lti(tool: Tool) -> None:
     from tests.support import http_event
 
@@ -478,13 +459,3 @@ def test_lti_error_pages_speak_to_the_learning_platforms_administrator(tool: Too
     page = _page(tool.login(iss="https://other-lms.example.edu").result)
     assert "For the learning platform's administrator" in page
     assert "portal's developers" not in page
-
-
-def test_the_state_cookie_is_powertools_own_with_partitioned_as_a_custom_attribute() -> None:
-    # No cookie code of our own: Powertools' Cookie writes Partitioned (custom_attributes).
-    cookie = _state_cookie("__Host-lti-state-0123456789abcdef", "binding", 600)
-    assert type(cookie) is Cookie and cookie.custom_attributes == ["Partitioned"]
-    assert str(cookie) == (
-        "__Host-lti-state-0123456789abcdef=binding; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=None"
-        "; Partitioned"
-    )

@@ -8,7 +8,8 @@ answer. One module per other need, each the only one of its kind:
 - ``clock``: a fake clock for cooldowns, cache ages and retry pauses;
 - ``ports``: loopback and free ports;
 - ``moto``: moto as a threaded server in the process, or as a process of its own;
-- ``least_privilege``: the function's role from the template, in moto, assumed.
+- ``least_privilege``: the function's role from the template, in moto, assumed;
+- ``observed``: the handler's JSON log lines and EMF metrics, read back.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
+from typing import Any
 
 __all__ = [
     "IMPORT_TIME_MODULES",
@@ -114,13 +115,16 @@ def isolated_aws_sessions() -> Iterator[None]:
     one test pointed ``AWS_ENDPOINT_URL`` at its moto server would send the next test's calls
     there. (The handler's botocore session belongs to its ``AwsClients``, one per container.)
     """
-    import boto3
-
-    saved_default = boto3.DEFAULT_SESSION
+    # Not imported for a test that needs no AWS: a boto3 first imported during the test started
+    # without a default session, and is put back without one.
+    boto3: Any = sys.modules.get("boto3")
+    saved_default = None if boto3 is None else boto3.DEFAULT_SESSION
     try:
         yield
     finally:
-        boto3.DEFAULT_SESSION = saved_default
+        boto3 = sys.modules.get("boto3")
+        if boto3 is not None:
+            boto3.DEFAULT_SESSION = saved_default
 
 
 def forget_aws_sessions() -> None:

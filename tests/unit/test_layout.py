@@ -1,4 +1,5 @@
-"""The handler package's shape: no import circle among its modules, and docs/architecture.md true to it."""
+"""The handler package's shape: no import circle among its modules, docs/architecture.md true to it,
+and tests/unit/ its mirror (one ``test_<module>.py`` per module)."""
 
 from __future__ import annotations
 
@@ -104,3 +105,33 @@ def documented_modules() -> set[str]:
 def test_the_architecture_table_lists_every_handler_module_and_only_those() -> None:
     modules = {str(path.relative_to(HANDLER)) for path in HANDLER.rglob("*.py") if path.name != "__init__.py"}
     assert documented_modules() == modules
+
+
+UNIT_TESTS = Path(__file__).resolve().parent
+
+
+def modules_without_unit_tests(handler: Path, unit_tests: Path) -> list[str]:
+    """The handler modules with no ``test_<module>.py`` at the same place under tests/unit/."""
+    missing = []
+    for path in sorted(handler.rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        relative = path.relative_to(handler)
+        if not (unit_tests / relative.parent / f"test_{relative.name}").is_file():
+            missing.append(str(relative))
+    return missing
+
+
+def test_every_handler_module_has_its_unit_test_file() -> None:
+    assert modules_without_unit_tests(HANDLER, UNIT_TESTS) == []
+
+
+def test_the_mirror_check_names_a_module_without_its_test_file(tmp_path: Path) -> None:
+    (tmp_path / "handler" / "lti").mkdir(parents=True)
+    (tmp_path / "unit" / "lti").mkdir(parents=True)
+    for module in ("__init__.py", "a.py", "b.py", "lti/__init__.py", "lti/c.py", "lti/d.py"):
+        (tmp_path / "handler" / module).write_text("")
+    for test in ("test_a.py", "lti/test_c.py", "test_d.py"):  # d's test at the wrong depth
+        (tmp_path / "unit" / test).write_text("")
+
+    assert modules_without_unit_tests(tmp_path / "handler", tmp_path / "unit") == ["b.py", "lti/d.py"]

@@ -122,3 +122,12 @@ def test_a_client_that_cannot_be_made_refuses(aws: Any) -> None:
 
     with pytest.raises(ReplayStoreUnavailable, match=r"^DynamoDB client \(launch state\): ValueError$"):
         LaunchStates(REPLAY_TABLE, 600, factory).use_once("s", "b", NOW)
+
+
+def test_a_client_that_cannot_be_made_refuses_with_503() -> None:
+    def no_region() -> Any:
+        raise RuntimeError("no region")
+
+    states = LaunchStates(REPLAY_TABLE, 600, no_region)
+    with pytest.raises(ReplayStoreUnavailable):
+        states.issue("state", "nonce", "binding", ISSUER, CLIENT_ID, 0)
