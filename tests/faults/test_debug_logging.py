@@ -215,13 +215,3 @@ def test_fault_cases_at_debug_log_nothing_secret(
     assert run(debug_sso(BI_BASE_URL=api.url, JWT_JWKS_URL=jwks_down)) == 503
 
     assert_no_secret_anywhere(debug_everywhere, capfd, tokens, api.issued)
-
-
-def test_the_library_loggers_that_print_bodies_stay_quiet_whatever_the_root_level(
-    debug_sso: Callable[..., Sso], jwks: Any
-) -> None:
-    debug_sso()
-
-    for name in ("botocore", "urllib3"):
-        assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
-        assert logging.getLogger(name).isEnabledFor(logging.INFO), name  # warnings and errors still show
