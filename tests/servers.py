@@ -124,7 +124,9 @@ class RawServer:
 
     ``index`` counts the connections from 0; ``stopping`` is set by ``stop``. The server
     may be bound to a fixed ``port`` and started late, stopped and started again. Each
-    connection's socket operations time out after ``timeout`` seconds.
+    connection's socket operations time out after ``timeout`` seconds. ``wait_until``
+    waits for handshakes (and the TLS 1.3 session tickets the server sends with them) and
+    closes to have happened, instead of sleeping.
     """
 
     def __init__(
@@ -141,6 +143,9 @@ class RawServer:
         self.url = f"https://{LOOPBACK}:{self.port}"
         self.stopping = threading.Event()
         self.connections = 0
+        self.handshakes = 0  # TLS handshakes done: the session tickets are sent with them
+        self.closed = 0  # connections this server has hung up
+        self._progress = threading.Condition()
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
@@ -165,6 +170,19 @@ class RawServer:
             thread.join(timeout=self._timeout + 5)
         self._threads = []
 
+    def wait_until(self, *, handshakes: int = 0, closed: int = 0, timeout: float = 5) -> None:
+        """Returns once at least ``handshakes`` handshakes and ``closed`` closes have happened."""
+        with self._progress:
+            reached = self._progress.wait_for(
+                lambda: self.handshakes >= handshakes and self.closed >= closed, timeout
+            )
+        assert reached, f"{self.handshakes} handshakes and {self.closed} closes after {timeout} s"
+
+    def _happened(self, event: str) -> None:
+        with self._progress:
+            setattr(self, event, getattr(self, event) + 1)
+            self._progress.notify_all()
+
     def _accept_loop(self, listener: socket.socket) -> None:
         for conn in accepted(listener, self.stopping):
             index = self.connections
@@ -178,12 +196,14 @@ class RawServer:
             conn.settimeout(self._timeout)
             if self._context is not None:
                 conn = self._context.wrap_socket(conn, server_side=True)
+                self._happened("handshakes")
             self._handle(conn, index, self.stopping)
         except OSError:
             pass  # the client hung up: several behaviours provoke exactly that
         finally:
             with contextlib.suppress(OSError):
                 conn.close()
+            self._happened("closed")
 
 
 # A behaviour answers one request: (server, connection, request) -> None.

@@ -27,10 +27,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from handler.container import Container
-from handler.prefetch import GRACE_SECONDS
 from tests.conftest import REPLAY_TABLE, Sso
 from tests.faults.conftest import Harness, Moto
-from tests.servers import RawPartnerApi, SwitchableProxy, listening
+from tests.servers import MAX_HANG_SECONDS, RawPartnerApi, SwitchableProxy, listening
 from tests.support import SigningKey
 from tests.support.isolation import fresh_import
 from tests.support.ports import LOOPBACK, free_port
@@ -90,7 +89,7 @@ def test_on_demand_init_fetches_all_and_the_first_request_only_calls_the_partner
     assert prefetch_threads() == []  # every thread ended before INIT does
     assert (moto.proxy.forwarded, jwks_fetches(jwks_server), partner.connections) == (1, 1, 1)
     assert partner.requests == []  # connected, nothing sent
-    time.sleep(0.2)  # the server's TLS 1.3 session tickets have arrived, unread
+    partner.wait_until(handshakes=1)  # its TLS 1.3 session tickets are on the connection, unread
     h.sign_in(rsa_key, partner.issued)
     # The request made no round trip but the call, on the connection INIT opened.
     assert (moto.proxy.forwarded, jwks_fetches(jwks_server), partner.connections) == (1, 1, 1)
@@ -117,7 +116,7 @@ def test_unread_session_tickets_made_urllib3_reconnect_and_the_pool_reads_them(
             container = Container.build(sso.config, pool)
             sso = Sso(sso.config, container.handler(), container)
         sso.container.prefetch("on-demand", tracing=False).join()
-        time.sleep(0.2)  # the session tickets arrive after the handshake
+        api.wait_until(handshakes=1)  # the session tickets are sent with the handshake
         harness(sso).sign_in(rsa_key, api.issued)
     assert plain.connections == 2  # urllib3 dropped the pre-opened connection and made another
     assert ours.connections == 1
@@ -199,7 +198,7 @@ def silent_port() -> Iterator[int]:
     listener.close()
 
 
-def test_slow_dependencies_hold_init_no_longer_than_the_bound_and_leave_no_thread(
+def test_every_init_step_is_bounded_so_hanging_dependencies_leave_no_thread(
     build_sso: Build,
     harness: Callable[[Sso], Harness],
     moto: Moto,
@@ -207,18 +206,16 @@ def test_slow_dependencies_hold_init_no_longer_than_the_bound_and_leave_no_threa
     silent_port: int,
     rsa_key: SigningKey,
 ) -> None:
-    """Secrets Manager, the JWKS and the Partner API all hang: INIT goes on at the bound."""
+    """Secrets Manager, the JWKS and the Partner API all hang: each step gives up at the bound."""
     silent = f"https://{LOOPBACK}:{silent_port}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{LOOPBACK}:{silent_port}")
     sso = build_sso(BI_BASE_URL=silent, JWT_JWKS_URL=f"{silent}/jwks.json")
 
-    started = time.monotonic()
     sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()
-    waited = time.monotonic() - started
 
-    # Not a timing of performance: the bound is a promise about INIT. The clients' creation
-    # (CPU) comes on top; a hang would show as the servers' 20 s.
-    assert waited < BOUND + GRACE_SECONDS + 2.0, waited
+    # That the join goes on at the bound is Prefetch's own (tests/unit/test_prefetch.py), timed
+    # by no clock here. What only these servers show: every step's I/O is bounded too, so each
+    # thread ends, where a step without a bound would wait on the silent port forever.
     assert prefetch_threads_left_after(10.0) == []
 
 
@@ -230,12 +227,12 @@ def test_a_slow_jwks_past_the_bound_is_fetched_by_the_first_request(
     rsa_key: SigningKey,
 ) -> None:
     jwks_server.clear()
-    slow = threading.Event()
+    slow, released = threading.Event(), threading.Event()
 
     def answer(request: Request) -> Response:
         if not slow.is_set():
             slow.set()
-            time.sleep(BOUND + 0.5)  # the first fetch (INIT's) outlasts the bound
+            released.wait(MAX_HANG_SECONDS)  # the first fetch (INIT's) outlasts the bound
         return Response(json.dumps(jwks), content_type="application/json")
 
     jwks_server.expect_request("/jwks.json").respond_with_handler(answer)
@@ -244,6 +241,7 @@ def test_a_slow_jwks_past_the_bound_is_fetched_by_the_first_request(
     sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()
 
     assert slow.is_set() and prefetch_threads() == []
+    released.set()
     h.sign_in(rsa_key, partner.issued)
     assert jwks_fetches(jwks_server) == 2
 
@@ -282,7 +280,7 @@ def test_a_pre_opened_connection_the_server_closed_is_replaced(
     try:
         sso, h = on_demand(BI_BASE_URL=api.url)
         sso.container.prefetch("on-demand", tracing=False).join()
-        time.sleep(0.2)  # its close (and the session tickets before it) have arrived
+        api.wait_until(handshakes=1, closed=1)  # the tickets, then the close, are on the wire
 
         h.sign_in(rsa_key, api.issued)
 
