@@ -7,7 +7,8 @@ ever (with ``TreatMissingData: notBreaching`` it stays OK). So the handler is dr
 through every outcome (a sign-in, each refusal class, each Partner API failure), the
 EMF documents it prints are turned into the metric identities CloudWatch would create
 from them, and every alarm metric (each ``MetricStat`` of a metric-math alarm too) and
-every dashboard metric and ``SEARCH`` schema of infra/deploy/monitoring.yaml must name one.
+every dashboard metric and ``SEARCH`` schema of infra/deploy/monitoring.yaml must name one;
+so must template.yaml's own alarms, on the grade passback function's metrics.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from aws_lambda_powertools.metrics.provider import cold_start
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from handler.lti.grade_sync import PowertoolsGradeMetrics
+from handler.lti.grades import platform_label
+from infra.local.sam_template import Intrinsics
 from tests.conftest import REPLAY_TABLE, Sso
-from tests.deploy.templates import MONITORING_PATH, load
+from tests.deploy.templates import MONITORING_PATH, TEMPLATE_PATH, load
 from tests.support import FUNCTION_NAME, SigningKey, http_event, mint, user_document
 
 # The values template.yaml gives the nested stack's parameters (tests/deploy/test_monitoring.py
@@ -405,3 +409,31 @@ def test_a_search_schema_matches_only_the_exact_dimension_names() -> None:
     wider = Metric("Ns", "SsoRefused", frozenset({("reason", "unknown_key"), ("service", "s")}))
     assert search.matches(exact)
     assert not search.matches(wider)
+
+
+def test_the_grade_passback_alarms_of_the_template_read_what_a_failed_platform_publishes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """template.yaml's own alarms (grade passback, resolved as CloudFormation would) name the
+    metrics the scheduled function's EMF creates when a platform fails: every platform's
+    alarm and the environment's platform's, by the same label."""
+    template = load(TEMPLATE_PATH)
+    namespace, issuer = PARAMETERS["MetricsNamespace"], "https://canvas.instructure.com"
+    intrinsics = Intrinsics(template, {"LtiIssuer": issuer, "MetricsNamespace": namespace})
+    metric_fields = ("Namespace", "MetricName", "Dimensions")  # its actions name the nested stack
+    alarms = {
+        name: stat_metric({"Metric": intrinsics.resolve({key: props[key] for key in metric_fields})})
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and (props := resource["Properties"])
+    }
+
+    PowertoolsGradeMetrics(namespace).count("GradePlatformFailed", platform_label(issuer))
+    published = emf_identities(capsys.readouterr().out)
+
+    assert sorted(alarms) == ["GradeSyncPlatformFailingAlarm", "GradeSyncPlatformsFailingAlarm"]
+    assert {name: str(metric) for name, metric in alarms.items() if metric not in published} == {}
+    # The check can fail: a platform the alarm does not name publishes no metric it reads.
+    PowertoolsGradeMetrics(namespace).count("GradePlatformFailed", "moodle.example.edu")
+    other = emf_identities(capsys.readouterr().out)
+    assert alarms["GradeSyncPlatformFailingAlarm"] not in other
+    assert alarms["GradeSyncPlatformsFailingAlarm"] in other
