@@ -78,10 +78,10 @@ class Registry:
         put_record(self.dynamodb, partner.record)
 
 
-def counting_provider(get_items: list[str]) -> Callable[[str, Callable[[], Any]], Any]:
+def counting_provider(get_items: list[str]) -> Callable[[str, Callable[[], Any], Callable[[], float]], Any]:
     """The registry's provider, its GetItem calls counted on the real client (botocore's events)."""
 
-    def factory(table: str, client_factory: Callable[[], Any]) -> Any:
+    def factory(table: str, client_factory: Callable[[], Any], clock: Callable[[], float]) -> Any:
         def counted_client() -> Any:
             client = client_factory()
             client.meta.events.register(
@@ -91,7 +91,7 @@ def counting_provider(get_items: list[str]) -> Callable[[str, Callable[[], Any]]
             )
             return client
 
-        return registry_provider(table, counted_client)
+        return registry_provider(table, counted_client, clock)
 
     return factory
 
