@@ -13,7 +13,6 @@ import re
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -92,9 +91,13 @@ def pool(ca_file: Path) -> urllib3.PoolManager:
 
 
 @pytest.fixture
-def make_client(api_key: SecretSource, pool: urllib3.PoolManager) -> Callable[..., PartnerApiClient]:
+def make_client(
+    api_key: SecretSource, pool: urllib3.PoolManager, clock: FakeClock
+) -> Callable[..., PartnerApiClient]:
+    """Factory: a client whose pauses before a retry are ``clock``'s (recorded, not waited)."""
+
     def build(
-        base_url: str, read_timeout: float = 5.0, sleep: Callable[[float], None] = time.sleep
+        base_url: str, read_timeout: float = 5.0, sleep: Callable[[float], None] = clock.sleep
     ) -> PartnerApiClient:
         return PartnerApiClient(base_url.rstrip("/"), api_key, pool, read_timeout, sleep=sleep)
 
