@@ -230,18 +230,21 @@ def test_a_slow_jwks_past_the_bound_is_fetched_by_the_first_request(
     rsa_key: SigningKey,
 ) -> None:
     jwks_server.clear()
-    slow = threading.Event()
+    slow, let_go = threading.Event(), threading.Event()
 
     def answer(request: Request) -> Response:
         if not slow.is_set():
             slow.set()
-            time.sleep(BOUND + 0.5)  # the first fetch (INIT's) outlasts the bound
+            let_go.wait(timeout=30)  # the first fetch (INIT's) outlasts the bound: held until INIT is over
         return Response(json.dumps(jwks), content_type="application/json")
 
     jwks_server.expect_request("/jwks.json").respond_with_handler(answer)
     sso, h = on_demand()
 
-    sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()
+    try:
+        sso.container.prefetch("on-demand", tracing=False, bound_seconds=BOUND).join()
+    finally:
+        let_go.set()
 
     assert slow.is_set() and prefetch_threads() == []
     h.sign_in(rsa_key, partner.issued)
