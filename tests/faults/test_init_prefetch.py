@@ -12,6 +12,7 @@ moves, so a cooldown left behind would refuse the request).
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
 import threading
@@ -45,6 +46,23 @@ def jwks_fetches(jwks_server: HTTPServer) -> int:
 
 def prefetch_threads() -> list[str]:
     return [thread.name for thread in threading.enumerate() if thread.name.startswith("prefetch-")]
+
+
+def until_readable(http: urllib3.PoolManager, timeout: float = 10.0) -> None:
+    """Wait until each idle connection in ``http``'s pools has something unread (session tickets).
+
+    TLS 1.3 servers send them after the handshake; urllib3 judges a connection by whether its
+    socket is readable, so the tests wait for exactly that (a select, no fixed pause).
+    """
+    sockets = []
+    for key in list(http.pools.keys()):
+        pool = http.pools.get(key)
+        idle = list(pool.pool.queue) if pool and pool.pool else []
+        sockets += [conn.sock for conn in idle if conn is not None and conn.sock is not None]
+    assert sockets, "no connection opened ahead"
+    for sock in sockets:
+        readable, _, _ = select.select([sock], [], [], timeout)
+        assert readable, "nothing arrived on a connection opened ahead"
 
 
 def prefetch_threads_left_after(seconds: float) -> list[str]:
@@ -90,7 +108,7 @@ def test_on_demand_init_fetches_all_and_the_first_request_only_calls_the_partner
     assert prefetch_threads() == []  # every thread ended before INIT does
     assert (moto.proxy.forwarded, jwks_fetches(jwks_server), partner.connections) == (1, 1, 1)
     assert partner.requests == []  # connected, nothing sent
-    time.sleep(0.2)  # the server's TLS 1.3 session tickets have arrived, unread
+    until_readable(sso.container.http)  # the server's TLS 1.3 session tickets have arrived, unread
     h.sign_in(rsa_key, partner.issued)
     # The request made no round trip but the call, on the connection INIT opened.
     assert (moto.proxy.forwarded, jwks_fetches(jwks_server), partner.connections) == (1, 1, 1)
@@ -117,7 +135,7 @@ def test_unread_session_tickets_made_urllib3_reconnect_and_the_pool_reads_them(
             container = Container.build(sso.config, pool)
             sso = Sso(sso.config, container.handler(), container)
         sso.container.prefetch("on-demand", tracing=False).join()
-        time.sleep(0.2)  # the session tickets arrive after the handshake
+        until_readable(sso.container.http)  # the session tickets arrive after the handshake
         harness(sso).sign_in(rsa_key, api.issued)
     assert plain.connections == 2  # urllib3 dropped the pre-opened connection and made another
     assert ours.connections == 1
@@ -285,7 +303,10 @@ def test_a_pre_opened_connection_the_server_closed_is_replaced(
     try:
         sso, h = on_demand(BI_BASE_URL=api.url)
         sso.container.prefetch("on-demand", tracing=False).join()
-        time.sleep(0.2)  # its close (and the session tickets before it) have arrived
+        # Its session tickets have arrived, its close just behind them. Were the connection still
+        # taken for open, the request on it would meet a reset before any answer, and be retried
+        # on a new one: replaced either way.
+        until_readable(sso.container.http)
 
         h.sign_in(rsa_key, api.issued)
 
