@@ -75,30 +75,35 @@ class Container:
         *,
         clients: AwsClients | None = None,
         clock: Callable[[], float] = time.time,
-        registry_provider_factory: Callable[[str, Callable[[], Any]], Any] = registry_provider,
+        monotonic: Callable[[], float] = time.monotonic,
+        registry_provider_factory: Callable[
+            [str, Callable[[], Any], Callable[[], float]], Any
+        ] = registry_provider,
     ) -> Container:
         """Wire everything from configuration; nothing is fetched yet.
 
-        ``clock`` is the key caches' (wall) clock: tests cross a refetch cooldown without
-        waiting. ``registry_provider_factory`` makes the registry's reader.
+        ``clock`` is the key caches' and LTI's (wall) clock, ``monotonic`` the secret and
+        registry caches' clock: tests cross a refetch cooldown or a cache age without waiting.
+        ``registry_provider_factory(table, client, monotonic)`` makes the registry's reader.
         """
         runtime = config.runtime
         telemetry = telemetry or new_telemetry(tracing=runtime.tracing)
         http = http or new_http_pool()
         clients = clients or AwsClients(telemetry)
-        wiring = PartnerWiring(runtime, http, clients, telemetry, clock)
+        wiring = PartnerWiring(runtime, http, clients, telemetry, clock, monotonic)
         environment = wiring.wire(ENVIRONMENT_PARTNER, config.partner)
         partners: PartnerDirectory = SinglePartner(environment)
         registry = None
         if runtime.partner_registry_table:
             table = runtime.partner_registry_table
             partners = registry = PartnerRegistry(
-                lambda: registry_provider_factory(table, clients.factory("dynamodb")),
+                lambda: registry_provider_factory(table, clients.factory("dynamodb"), monotonic),
                 wiring,
                 cache_seconds=runtime.partner_registry_cache_seconds,
                 environment_partner=environment,
                 loopback_base_urls=runtime.registry_loopback_base_urls,
                 stale_seconds=runtime.partner_registry_stale_seconds,
+                clock=monotonic,
                 # Not with tracing on: the fetches' threads would be missing from the request's trace.
                 fetch_ahead=None if runtime.tracing else functools.partial(fetch_side_by_side, http),
             )

@@ -98,10 +98,12 @@ class PartnerDirectory(Protocol):
 
 
 class PartnerWiring:
-    """Builds partners' services on the deployment's pool, AWS clients and clock.
+    """Builds partners' services on the deployment's pool, AWS clients and clocks.
 
     One ``SecretSource`` per secret id and one key cache per (JWKS URL, issuers), whichever
-    partner or kind of sign-in asks: an org's API key is read once for all of them.
+    partner or kind of sign-in asks: an org's API key is read once for all of them. ``clock``
+    is the key caches' (wall: key ages hold across a SnapStart restore), ``monotonic`` the
+    secrets' (a restore forgets them).
     """
 
     def __init__(
@@ -111,12 +113,14 @@ class PartnerWiring:
         clients: AwsClients,
         telemetry: Telemetry,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._runtime = runtime
         self._http = http
         self._clients = clients
         self._telemetry = telemetry
         self._clock = clock
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self.secrets: dict[str, SecretSource] = {}
         self.keys: dict[tuple[str | None, tuple[str, ...]], JwksKeySource] = {}
@@ -153,7 +157,10 @@ class PartnerWiring:
         with self._lock:
             if secret_id not in self.secrets:
                 self.secrets[secret_id] = SecretSource(
-                    secret_id, self._clients.factory("secretsmanager"), self._runtime.secret_cache_seconds
+                    secret_id,
+                    self._clients.factory("secretsmanager"),
+                    self._runtime.secret_cache_seconds,
+                    self._monotonic,
                 )
             return self.secrets[secret_id]
 
@@ -229,9 +236,11 @@ class RegistryReader:
         self._records.clear()
 
 
-def registry_provider(table_name: str, client: Callable[[], Any]) -> RegistryReader:
+def registry_provider(
+    table_name: str, client: Callable[[], Any], clock: Callable[[], float] = time.monotonic
+) -> RegistryReader:
     """The registry's reader on ``table_name`` (``PartnerRegistry``'s default ``provider_factory``)."""
-    return RegistryReader(table_name, client)
+    return RegistryReader(table_name, client, clock)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 ``RawServer`` accepts TCP connections (TLS when given a context) and runs a test's
 function on each, in a thread of its own, so a misbehaving server never blocks the
 shared pytest-httpserver. ``read_request`` and ``http_answer`` read and write HTTP/1.1
-on such a connection, and ``rst_close`` hangs up with a TCP RST.
+on such a connection, and ``rst_close`` hangs up with a TCP RST (after ``sent_out``, once
+what was written has reached the client).
 
 ``RawPartnerApi`` is a TLS ``RawServer`` that answers each Partner API request with
 the next behaviour of its script (then a healthy answer), at the socket level:
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import select
 import socket
 import ssl
 import struct
@@ -105,6 +107,17 @@ def http_answer(status: int, body: bytes, content_type: str = "application/json"
         f"{extra}Connection: close\r\n\r\n"
     )
     return head.encode() + body
+
+
+def sent_out(conn: socket.socket, timeout: float = MAX_HANG_SECONDS) -> None:
+    """Wait until the kernel has sent everything written on ``conn`` (nothing left unsent).
+
+    On loopback, sent is in the peer's receive queue, where a later RST leaves it readable;
+    while it is still queued here, an RST discards it, and the peer sees a reset, not the bytes.
+    """
+    # Writable once fewer than 1 byte is unsent (TCP_NOTSENT_LOWAT): a wait on the kernel, no polling.
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 1)
+    select.select([], [conn], [], timeout)
 
 
 def rst_close(conn: socket.socket) -> None:
@@ -312,7 +325,7 @@ def reset_mid_body() -> Behaviour:
         conn.sendall(
             b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"user": {'
         )
-        time.sleep(0.05)
+        sent_out(conn)  # the client gets the headers and the start of the body, then the reset
         rst_close(conn)
 
     return reset

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -231,11 +232,27 @@ def problems(monitoring: dict[str, Any], emitted: set[Metric]) -> list[str]:
 
 
 # ---- the handler, through every outcome ------------------------------------------------------
-def partner_api(request: Request) -> Response:
-    """Big Interview's Partner API, answering by partner_id: one user per failure class."""
-    partner_id = request.path.rsplit("/", 1)[1]
-    if partner_id == "slow":
-        time.sleep(PARTNER_TIMEOUT_SECONDS + 0.5)
+class PartnerApi:
+    """Big Interview's Partner API, answering by partner_id: one user per failure class.
+
+    The "slow" user's answer is held until ``let_go`` (after the handler has timed out on it).
+    """
+
+    def __init__(self) -> None:
+        self._held = threading.Event()
+
+    def __call__(self, request: Request) -> Response:
+        partner_id = request.path.rsplit("/", 1)[1]
+        if partner_id == "slow":
+            self._held.clear()
+            self._held.wait(timeout=30)  # bounded: a test that forgets let_go fails, it does not hang
+        return answer_as(partner_id)
+
+    def let_go(self) -> None:
+        self._held.set()
+
+
+def answer_as(partner_id: str) -> Response:
     if partner_id == "refused":
         return Response('{"error": {"type": "validation_error"}}', 422, content_type="application/json")
     if partner_id == "broken":
@@ -252,7 +269,7 @@ def closed_port() -> int:
 
 
 def drive_every_outcome(
-    make_sso: Callable[..., Sso], rsa_key: SigningKey, capsys: pytest.CaptureFixture[str]
+    make_sso: Callable[..., Sso], api: PartnerApi, rsa_key: SigningKey, capsys: pytest.CaptureFixture[str]
 ) -> tuple[set[Metric], set[str]]:
     """Run the handler through each outcome; the metric identities printed and the codes answered."""
     capsys.readouterr()
@@ -284,6 +301,7 @@ def drive_every_outcome(
     codes = set()
     for query in queries:
         codes.add(answer_code(sso(http_event(query=query, headers={"accept": "application/json"}))))
+        api.let_go()  # the slow answer, once the handler has given up on it
     unreachable = make_sso(BI_BASE_URL=f"https://127.0.0.1:{closed_port()}")
     codes.add(
         answer_code(
@@ -308,10 +326,12 @@ def emitted(
     rsa_key: SigningKey,
     capsys: pytest.CaptureFixture[str],
 ) -> set[Metric]:
-    partner_server.expect_request(re.compile(r"^/api/users/[^/]+$"), method="POST").respond_with_handler(
-        partner_api
-    )
-    identities, codes = drive_every_outcome(make_sso, rsa_key, capsys)
+    api = PartnerApi()
+    partner_server.expect_request(re.compile(r"^/api/users/[^/]+$"), method="POST").respond_with_handler(api)
+    try:
+        identities, codes = drive_every_outcome(make_sso, api, rsa_key, capsys)
+    finally:
+        api.let_go()
     # The drive itself is checked: each outcome really happened.
     assert codes == REFUSALS | {"redirected"}, codes ^ (REFUSALS | {"redirected"})
     return identities

@@ -3,8 +3,9 @@
 ``build_sso`` wires the real handler (``build_service`` + ``create_handler``) to
 the loopback servers, like the suite's ``make_sso``, but without choosing the
 Secrets Manager: a test takes ``aws`` (moto in process) or ``moto`` (moto in
-server mode behind a proxy it can switch off). The JWKS cache's clock is a
-``FakeClock``, so the 30 s refetch cooldown is crossed without waiting.
+server mode behind a proxy it can switch off). The JWKS and secret caches' clock
+is a ``FakeClock``, so the 30 s refetch cooldown and the secret's cache age are
+crossed without waiting.
 
 ``handler_log`` records every line the handler logs (through the same
 Powertools formatter it uses), so each test can show that nothing secret was
@@ -172,13 +173,15 @@ class Harness:
 # ---- the handler --------------------------------------------------------------------------------
 @pytest.fixture
 def build_sso(base_env: dict[str, str], ca_file: Path, clock: FakeClock) -> Callable[..., Sso]:
-    """Like ``make_sso``, with the JWKS cache on ``clock`` and no Secrets Manager chosen."""
+    """Like ``make_sso``, with the key and secret caches on ``clock`` and no Secrets Manager chosen."""
 
     def build(**overrides: str | None) -> Sso:
         env = {**base_env, **overrides}
         config = load_config({k: v for k, v in env.items() if v is not None})
-        # The key cache on the fake clock: the 30 s refetch cooldown, crossed without waiting.
-        container = Container.build(config, new_http_pool(ca_certs=str(ca_file)), clock=clock)
+        # The caches on the fake clock: the keys' 30 s refetch cooldown and the secret's cache
+        # age, crossed without waiting.
+        pool = new_http_pool(ca_certs=str(ca_file))
+        container = Container.build(config, pool, clock=clock, monotonic=clock)
         return Sso(config, container.handler(), container)
 
     return build

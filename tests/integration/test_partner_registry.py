@@ -39,6 +39,7 @@ from tests import leakcheck
 from tests.conftest import REPLAY_TABLE, Sso
 from tests.registry_support import REGISTRY_TABLE, create_registry_table, partner_record, put_record
 from tests.support import FakePartnerApi, SigningKey, claims, http_event, mint, sign_raw
+from tests.support.clock import FakeClock
 from tests.support.observed import metric_names, summaries
 
 HMAC_SECRET = secrets.token_hex(32)
@@ -72,16 +73,21 @@ class Registry:
     partners: dict[str, RegistryPartner]
     dynamodb: Any
     get_items: list[str]  # the key of every GetItem DynamoDB answered
+    clock: FakeClock  # the registry's and the secrets' clock
 
     def put(self, partner: RegistryPartner, **changes: Any) -> None:
         partner.record = {**partner.record, **changes}
         put_record(self.dynamodb, partner.record)
 
+    def pass_cache_age(self) -> None:
+        """PARTNER_REGISTRY_CACHE_SECONDS pass: the next lookup reads its record again."""
+        self.clock.advance(self.sso.config.runtime.partner_registry_cache_seconds)
 
-def counting_provider(get_items: list[str]) -> Callable[[str, Callable[[], Any]], Any]:
+
+def counting_provider(get_items: list[str]) -> Callable[[str, Callable[[], Any], Callable[[], float]], Any]:
     """The registry's provider, its GetItem calls counted on the real client (botocore's events)."""
 
-    def factory(table: str, client_factory: Callable[[], Any]) -> Any:
+    def factory(table: str, client_factory: Callable[[], Any], clock: Callable[[], float]) -> Any:
         def counted_client() -> Any:
             client = client_factory()
             client.meta.events.register(
@@ -91,7 +97,7 @@ def counting_provider(get_items: list[str]) -> Callable[[str, Callable[[], Any]]
             )
             return client
 
-        return registry_provider(table, counted_client)
+        return registry_provider(table, counted_client, clock)
 
     return factory
 
@@ -105,6 +111,7 @@ def registry(
     jwks_server: HTTPServer,
     partner_api: FakePartnerApi,
     jwks: dict[str, Any],
+    clock: FakeClock,
 ) -> Iterator[Registry]:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     create_registry_table(dynamodb)
@@ -167,10 +174,11 @@ def registry(
         config,
         new_http_pool(ca_certs=str(ca_file)),
         telemetry,
+        monotonic=clock,  # record ages, the unknown issuers' memory, the stale bound, secrets
         registry_provider_factory=counting_provider(get_items),
     )
     sso = Sso(config, container.handler(), container)
-    yield Registry(sso, partners, dynamodb, get_items)
+    yield Registry(sso, partners, dynamodb, get_items, clock)
     # A partner's first request opens its Partner API connection ahead of the call: one left
     # unused (its token was refused) would hold the one-connection-at-a-time test server.
     container.http.clear()
@@ -273,16 +281,12 @@ def test_the_same_jti_in_two_partners_is_two_links(registry: Registry) -> None:
 def test_a_disabled_partner_stops_within_the_cache_age_and_others_go_on(
     registry: Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The registry's cache age, shortened from its floor of 5 s so the test need not wait long.
-    container = registry.sso.container
-    partners = container.service.partners
-    partners._cache_seconds = 1  # type: ignore[attr-defined]
     a, b = registry.partners["campus-a"], registry.partners["campus-b"]
     assert sign_in(registry, a.token())["statusCode"] == 302
 
     registry.put(a, enabled=False)
     within_age = sign_in(registry, a.token())  # the cached record still holds
-    time.sleep(1.1)
+    registry.pass_cache_age()
     refused = json_sign_in(registry, a.token())
 
     assert within_age["statusCode"] == 302
@@ -292,17 +296,16 @@ def test_a_disabled_partner_stops_within_the_cache_age_and_others_go_on(
     assert "'campus-a' is disabled" in line["detail"]
     assert sign_in(registry, b.token())["statusCode"] == 302
     registry.put(a, enabled=True)
-    time.sleep(1.1)
+    registry.pass_cache_age()
     assert sign_in(registry, a.token())["statusCode"] == 302
 
 
 def test_a_deleted_partner_stops_within_the_cache_age(registry: Registry) -> None:
-    registry.sso.container.service.partners._cache_seconds = 1  # type: ignore[attr-defined]
     a = registry.partners["campus-a"]
     assert sign_in(registry, a.token())["statusCode"] == 302
 
     registry.dynamodb.delete_item(TableName=REGISTRY_TABLE, Key={"issuer": {"S": a.issuer}})
-    time.sleep(1.1)
+    registry.pass_cache_age()
     refused = json_sign_in(registry, a.token())
 
     assert (refused["statusCode"], error_code(refused)) == (401, "invalid_issuer")
@@ -379,11 +382,10 @@ def test_a_registry_outage_keeps_known_partners_and_refuses_new_ones(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = registry.partners["campus-a"], registry.partners["campus-b"]
-    partners = registry.sso.container.service.partners
-    partners._cache_seconds = 0  # type: ignore[attr-defined]
     assert sign_in(registry, a.token())["statusCode"] == 302
 
     registry.dynamodb.delete_table(TableName=REGISTRY_TABLE)  # every GetItem now fails
+    registry.pass_cache_age()  # A's record is read again, and that read fails
     kept = sign_in(registry, a.token())
     refused = json_sign_in(registry, b.token())
 
@@ -393,10 +395,8 @@ def test_a_registry_outage_keeps_known_partners_and_refuses_new_ones(
 
 def test_during_a_registry_outage_a_known_record_is_held_for_a_cache_period(registry: Registry) -> None:
     a = registry.partners["campus-a"]
-    partners = registry.sso.container.service.partners
-    partners._cache_seconds = 1  # type: ignore[attr-defined]
     assert sign_in(registry, a.token())["statusCode"] == 302
-    time.sleep(1.1)  # the record's cache age has passed: the next request reads it again
+    registry.pass_cache_age()  # the next request reads the record again
 
     registry.dynamodb.delete_table(TableName=REGISTRY_TABLE)
     lookups = len(registry.get_items)
@@ -490,8 +490,6 @@ def test_an_over_long_issuer_is_refused_without_a_lookup(registry: Registry) -> 
 
 def test_unknown_issuers_are_remembered_for_a_while_and_in_bounded_number(registry: Registry) -> None:
     directory = registry.sso.container.service.partners
-    now = [1000.0]
-    directory._clock = lambda: now[0]  # type: ignore[attr-defined]
     directory._negative_entries = 3  # type: ignore[attr-defined]
     strangers = [f"https://stranger-{n}.test" for n in range(4)]
 
@@ -501,7 +499,7 @@ def test_unknown_issuers_are_remembered_for_a_while_and_in_bounded_number(regist
     for issuer in [*strangers[1:], strangers[0]]:  # the last three remembered; the first asked again
         with pytest.raises(InvalidIssuer):
             directory.find(issuer)
-    now[0] += 31  # past the 30 s a stranger is remembered
+    registry.clock.advance(31)  # past the 30 s a stranger is remembered
     with pytest.raises(InvalidIssuer):
         directory.find(strangers[3])
 
@@ -511,16 +509,13 @@ def test_unknown_issuers_are_remembered_for_a_while_and_in_bounded_number(regist
 def test_a_partner_added_after_its_issuer_was_unknown_signs_in_once_the_memory_lapses(
     registry: Registry,
 ) -> None:
-    directory = registry.sso.container.service.partners
-    now = [1000.0]
-    directory._clock = lambda: now[0]  # type: ignore[attr-defined]
     a = registry.partners["campus-a"]
     registry.dynamodb.delete_item(TableName=REGISTRY_TABLE, Key={"issuer": {"S": a.issuer}})
     assert json_sign_in(registry, a.token())["statusCode"] == 401
 
     registry.put(a)
     remembered = json_sign_in(registry, a.token())
-    now[0] += 31
+    registry.clock.advance(31)  # past the 30 s an unknown issuer is remembered
     signed_in = sign_in(registry, a.token())
 
     assert remembered["statusCode"] == 401
@@ -623,16 +618,12 @@ def test_in_a_lasting_registry_outage_a_known_record_is_used_for_the_stale_secon
 ) -> None:
     # A partner disabled just before the outage must not stay accepted as long as the outage lasts.
     a = registry.partners["campus-a"]
-    partners = registry.sso.container.service.partners
-    now = [1000.0]
-    partners._clock = lambda: now[0]  # type: ignore[attr-defined]
-    partners._cache_seconds = 0  # type: ignore[attr-defined]  # every request reads DynamoDB
-    assert sign_in(registry, a.token())["statusCode"] == 302  # read at 1000
+    assert sign_in(registry, a.token())["statusCode"] == 302  # the record read now
 
     registry.dynamodb.delete_table(TableName=REGISTRY_TABLE)  # every GetItem now fails
-    now[0] += STALE_SECONDS
+    registry.clock.advance(STALE_SECONDS)  # past the cache age, at the stale bound
     held = sign_in(registry, a.token())
-    now[0] += 1
+    registry.clock.advance(1)
     refused = json_sign_in(registry, a.token())
 
     assert held["statusCode"] == 302

@@ -197,12 +197,13 @@ def terminal_output(**variables: str) -> str:
         banner += [process.stdout.readline(), process.stdout.readline()]  # the direct API link
         link = re.search(r"^\s+(http://\S+/sso\?jwt=\S+) \)$", "".join(banner), re.M)
         assert api and link, "".join(banner)
+        # Each request's line (and, verbose, its handler output) is printed before its answer is
+        # sent: once the last answer is in, SIGTERM loses nothing.
         for url in (f"{api.group(1)}/health", f"{api.group(1)}/sso?jwt=a.b.c", link.group(1)):
             try:
                 urllib.request.urlopen(url, timeout=30).close()  # noqa: S310 - loopback
             except urllib.error.HTTPError as refused:
                 refused.close()
-        time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     finally:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from handler.aws_clients import AwsClients
 
 
 class Made:
-    """A stand-in client; ``make`` is slow, so threads asking together overlap."""
+    """A stand-in client."""
 
     def __init__(self, service: str) -> None:
         self.service = service
@@ -22,25 +21,36 @@ class Made:
 
 
 def test_threads_asking_together_get_one_client_per_service() -> None:
+    services = ["secretsmanager", "dynamodb"] * 8
     made: list[str] = []
+    got: list[Any] = []
+    asked = 0
+    everyone_asked = threading.Condition()
 
     def make(service: str) -> Made:
         made.append(service)
-        time.sleep(0.01)
+        # The first client is still being made when every thread asks.
+        with everyone_asked:
+            everyone_asked.wait_for(lambda: asked == len(services), timeout=10)
         return Made(service)
 
     clients = AwsClients(make=make)
-    got: list[Any] = []
-    threads = [
-        threading.Thread(target=lambda service=service: got.append(clients.client(service)))
-        for service in ["secretsmanager", "dynamodb"] * 8
-    ]
+
+    def ask(service: str) -> None:
+        nonlocal asked
+        with everyone_asked:
+            asked += 1
+            everyone_asked.notify_all()
+        got.append(clients.client(service))
+
+    threads = [threading.Thread(target=ask, args=(service,)) for service in services]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
     assert sorted(made) == ["dynamodb", "secretsmanager"]
+    assert len(got) == len(services)
     assert len({id(client) for client in got}) == 2
     assert clients.created("secretsmanager") and not clients.created("kms")
 

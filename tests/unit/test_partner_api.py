@@ -13,7 +13,6 @@ import re
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from handler.partner_api import PartnerApiClient
 from handler.secret_source import SecretSource
 from tests import leakcheck
 from tests.conftest import SECRET_ID
-from tests.servers import Handle, RawServer, http_answer, read_request, rst_close
+from tests.servers import Handle, RawServer, http_answer, read_request, rst_close, sent_out
 from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, http_event, mint, user_document
 from tests.support.clock import FakeClock
 from tests.support.ports import free_port
@@ -92,9 +91,13 @@ def pool(ca_file: Path) -> urllib3.PoolManager:
 
 
 @pytest.fixture
-def make_client(api_key: SecretSource, pool: urllib3.PoolManager) -> Callable[..., PartnerApiClient]:
+def make_client(
+    api_key: SecretSource, pool: urllib3.PoolManager, clock: FakeClock
+) -> Callable[..., PartnerApiClient]:
+    """Factory: a client whose pauses before a retry are ``clock``'s (recorded, not waited)."""
+
     def build(
-        base_url: str, read_timeout: float = 5.0, sleep: Callable[[float], None] = time.sleep
+        base_url: str, read_timeout: float = 5.0, sleep: Callable[[float], None] = clock.sleep
     ) -> PartnerApiClient:
         return PartnerApiClient(base_url.rstrip("/"), api_key, pool, read_timeout, sleep=sleep)
 
@@ -420,15 +423,16 @@ def test_connection_reset_mid_body_is_partner_api_error(
         read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
         conn.sendall(b'{"user": {"token": ')
-        time.sleep(0.1)
+        sent_out(conn)  # the client gets the headers and the start of the body, then the reset
         rst_close(conn)
 
     server = raw_server(handle)
 
-    with pytest.raises(PartnerApiError) as raised:
+    with pytest.raises(PartnerApiError, match="broke off") as raised:
         make_client(server.url).sso_token("abc123", PROFILE, plenty_of_time)
 
     assert raised.value.code == "partner_api_error"
+    assert server.connections == 1  # mid-body, not before an answer: not retried
 
 
 # ---- unreachable and slow servers ---------------------------------------------------------------------
