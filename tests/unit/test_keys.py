@@ -327,18 +327,49 @@ def test_discovery_finds_jwks_uri_on_the_issuers_host(
     assert fetches(jwks_server, "/.well-known/openid-configuration") == 1
 
 
-def test_discovery_of_an_issuer_with_a_trailing_slash_asks_one_well_known_path(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+@pytest.mark.parametrize(
+    ("issuer_path", "asked"),
+    [
+        ("", "/.well-known/openid-configuration"),
+        ("/", "/.well-known/openid-configuration"),
+        ("/realms/SSO-X", "/realms/SSO-X/.well-known/openid-configuration"),
+        ("/realms/SSO-X/", "/realms/SSO-X/.well-known/openid-configuration"),
+    ],
+    ids=["origin", "trailing-slash", "path", "path-trailing-slash"],
+)
+def test_discovery_asks_the_issuers_well_known_path_once_and_exactly(
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    endpoint: JwksEndpoint,
+    clock: FakeClock,
+    issuer_path: str,
+    asked: str,
 ) -> None:
-    issuer = jwks_server.url_for("/")
-    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
+    # OIDC Discovery 1.0 section 4: the issuer less any trailing slash, then the well-known path.
+    issuer = jwks_server.url_for("").rstrip("/") + issuer_path
+    jwks_server.expect_request(asked).respond_with_json(
         {"issuer": issuer, "jwks_uri": jwks_server.url_for("/jwks.json")}
     )
     source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     source.signing_key(issuer, "rsa-1", "RS256")
 
-    assert fetches(jwks_server, "/.well-known/openid-configuration") == 1
+    # The path as sent (RAW_URI): the server's parsed path would fold a doubled leading slash away.
+    sent = [request.environ["RAW_URI"] for request, _ in jwks_server.log if "well-known" in request.path]
+    assert sent == [asked]
+
+
+def test_discovery_document_that_is_not_a_json_object_is_refused(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    issuer = jwks_server.url_for("").rstrip("/")
+    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(["jwks_uri"])
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
+
+    with pytest.raises(KeysUnavailable) as refused:
+        source.signing_key(issuer, "rsa-1", "RS256")
+
+    assert refused.value.detail == f"{issuer}/.well-known/openid-configuration: not a JSON object"
 
 
 def test_discovery_with_jwks_uri_on_another_host_is_refused(
@@ -497,6 +528,25 @@ def test_discovery_document_whose_issuer_is_not_the_configured_one_is_refused(
         source.signing_key(issuer, "rsa-1", "RS256")
 
     assert fetches(jwks_server) == 0
+
+
+def test_a_long_foreign_issuer_is_shown_cut_to_200_characters(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    issuer = jwks_server.url_for("").rstrip("/")
+    foreign = "https://idp.attacker.test/" + "a" * 300
+    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
+        {"issuer": foreign, "jwks_uri": jwks_server.url_for("/jwks.json")}
+    )
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
+
+    with pytest.raises(KeysUnavailable) as refused:
+        source.signing_key(issuer, "rsa-1", "RS256")
+
+    shown = "https://idp.attacker.test/" + "a" * 174  # 200 characters
+    assert refused.value.detail == (
+        f"{issuer}/.well-known/openid-configuration: the document's issuer {shown!r} is not {issuer!r}"
+    )
 
 
 @pytest.mark.parametrize(
