@@ -23,7 +23,14 @@ from werkzeug import Request, Response
 
 from handler.errors import KeysUnavailable, UnknownKey
 from handler.http_pool import new_http_pool
-from handler.keys import HttpFetcher, JwksKeySource, KeyFetchError, check_key_fits, has_roca_fingerprint
+from handler.keys import (
+    HttpFetcher,
+    JwksKeySource,
+    KeyFetchError,
+    cache_max_age,
+    check_key_fits,
+    has_roca_fingerprint,
+)
 from tests import leakcheck
 from tests.support import SigningKey
 from tests.support.clock import FakeClock
@@ -432,20 +439,58 @@ def without(jwk: dict[str, Any], *names: str) -> dict[str, Any]:
     return {k: v for k, v in jwk.items() if k not in names}
 
 
-# name: (a JWK made from the RSA JWK, the token's alg, what the refusal says)
+def x25519_jwk() -> dict[str, Any]:
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    jwk: dict[str, Any] = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public))
+    return {**jwk, "crv": "X25519"}  # a key-agreement curve, never a signing one
+
+
+# name: (a JWK made from the RSA JWK, the token's alg, the refusal's exact detail)
 UNFIT: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, str]] = {
-    # name: (jwk builder from the RSA JWK, the token's alg, what the refusal says)
-    "alg-mismatch": (lambda rsa: {**rsa, "alg": "RS512"}, "RS256", "alg is 'RS512'"),
-    "use-enc": (lambda rsa: {**rsa, "use": "enc"}, "RS256", "use is 'enc'"),
+    "alg-mismatch": (
+        lambda rsa: {**rsa, "alg": "RS512"},
+        "RS256",
+        "the key's alg is 'RS512', the token's is 'RS256'",
+    ),
+    "use-enc": (lambda rsa: {**rsa, "use": "enc"}, "RS256", "the key's use is 'enc', not 'sig'"),
     "key-ops-without-verify": (
         lambda rsa: {**without(rsa, "use"), "key_ops": ["encrypt"]},
         "RS256",
-        "key_ops",
+        "the key's key_ops do not include 'verify'",
     ),
-    "rsa-key-for-es256": (lambda rsa: without(rsa, "alg"), "ES256", "needs an EC P-256 key"),
-    "p384-key-for-es256": (lambda rsa: {**p384_jwk(), "alg": "ES256"}, "ES256", "needs an EC P-256 key"),
-    "oct-key-for-hs256": (lambda rsa: {**hmac_jwk(), "alg": "HS256"}, "HS256", "cannot be verified"),
-    "rsa-without-n": (lambda rsa: without(rsa, "n"), "RS256", "the RSA key has no modulus"),
+    "key-ops-not-a-list": (
+        lambda rsa: {**without(rsa, "use"), "key_ops": "verify"},
+        "RS256",
+        "the key's key_ops do not include 'verify'",
+    ),
+    "rsa-key-for-es256": (
+        lambda rsa: without(rsa, "alg"),
+        "ES256",
+        "ES256 needs an EC P-256 key, found RSA/None",
+    ),
+    "p384-key-for-es256": (
+        lambda rsa: {**p384_jwk(), "alg": "ES256"},
+        "ES256",
+        "ES256 needs an EC P-256 key, found EC/P-384",
+    ),
+    "ec-key-for-rs256": (
+        lambda rsa: p384_jwk(),
+        "RS256",
+        "RS256 cannot be verified with a 'EC' key from a JWKS",
+    ),
+    "oct-key-for-hs256": (
+        lambda rsa: {**hmac_jwk(), "alg": "HS256"},
+        "HS256",
+        "HS256 cannot be verified with a 'oct' key from a JWKS",
+    ),
+    "x25519-key-for-eddsa": (
+        lambda rsa: x25519_jwk(),
+        "EdDSA",
+        "EdDSA needs one of ('Ed25519',), found 'X25519'",
+    ),
+    "rsa-without-n": (lambda rsa: without(rsa, "n"), "RS256", "the RSA key has no modulus 'n'"),
+    # One character cannot be base64url (it holds 6 of a byte's 8 bits).
+    "rsa-n-not-base64url": (lambda rsa: {**rsa, "n": "A"}, "RS256", "the RSA key's modulus is not base64url"),
 }
 
 
@@ -456,8 +501,10 @@ def test_unfit_key_from_the_jwks_is_unknown_key(
     build, alg, says = UNFIT[case]
     endpoint.document = {"keys": [{**build(rsa_key.jwk), "kid": "unfit"}]}
 
-    with pytest.raises(UnknownKey, match=says):
+    with pytest.raises(UnknownKey) as refused:
         source.signing_key(ISSUER, "unfit", alg)
+
+    assert refused.value.detail == says
 
 
 def test_ed25519_key_is_found_for_eddsa(source: JwksKeySource, endpoint: JwksEndpoint) -> None:
@@ -469,42 +516,48 @@ def test_ed25519_key_is_found_for_eddsa(source: JwksKeySource, endpoint: JwksEnd
     assert signs_and_verifies(key, source.signing_key(ISSUER, "ed-1", "EdDSA"))
 
 
-@pytest.mark.parametrize(
-    ("jwk", "alg"),
-    [
-        ({"kty": "OKP", "crv": "X25519"}, "EdDSA"),
-        ({"kty": "RSA", "key_ops": "verify"}, "RS256"),
-        ({"kty": "EC", "crv": "P-256"}, "RS256"),
-        ({"kty": "oct"}, "HS512"),
-    ],
-    ids=["x25519-for-eddsa", "key-ops-not-a-list", "ec-for-rs256", "oct-for-hs512"],
-)
-def test_check_key_fits_refuses_a_key_of_the_wrong_kind(jwk: dict[str, Any], alg: str) -> None:
-    with pytest.raises(UnknownKey):
-        check_key_fits(jwk, alg)
+WEAK_KEY_DETAIL = "the JWKS key is too weak to be trusted (the operator's log says why): publish a new key"
 
 
-def test_rsa_key_of_1024_bits_is_refused_whatever_else_fits() -> None:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the weak key under test
+# The three sizes encode their modulus in 171, 172 and 174 base64url characters: each
+# way the padding can be missing (one "=", none, two "==") is restored and read right.
+@pytest.mark.parametrize("bits", [1024, 1032, 1040])
+def test_rsa_key_under_2048_bits_is_refused_whatever_else_fits_and_the_log_says_its_size(bits: int) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key())), "kid": "small"}
 
     with pytest.raises(UnknownKey) as refused:
         check_key_fits(jwk, "RS256")
 
     # The operator's log says why; the answer's detail says only that the key is too weak.
-    assert "1024 bits; at least 2048" in refused.value.log_detail
-    assert (
-        refused.value.detail == "the JWKS key is too weak to be trusted (the operator's log says why): "
-        "publish a new key"
-    )
+    assert refused.value.log_detail == f"the RSA key has {bits} bits; at least 2048 are required"
+    assert refused.value.detail == WEAK_KEY_DETAIL
 
 
-def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
+def roca_vector_jwk() -> dict[str, Any]:
+    """Wycheproof's RSA key (2049 bits) from the generator with the ROCA flaw."""
     vectors = json.loads(
         (Path(__file__).parents[1] / "security" / "wycheproof" / "json_web_key_test.json").read_text()
     )
     roca = next(g for g in vectors["testGroups"] if g["comment"] == "jws_rsa_roca_key")["private"]
-    roca_key = roca["keys"][0] if "keys" in roca else roca
+    jwk: dict[str, Any] = roca["keys"][0] if "keys" in roca else roca
+    return jwk
+
+
+def test_rsa_key_with_the_roca_flaw_is_refused_and_only_the_log_says_why() -> None:
+    public = {k: v for k, v in roca_vector_jwk().items() if k in ("kty", "use", "alg", "n", "e", "kid")}
+
+    with pytest.raises(UnknownKey) as refused:
+        check_key_fits(public, "RS256")
+
+    assert (
+        refused.value.log_detail == "the RSA key was made by a generator with the ROCA flaw (CVE-2017-15361)"
+    )
+    assert refused.value.detail == WEAK_KEY_DETAIL
+
+
+def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
+    roca_key = roca_vector_jwk()
     sound = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SigningKey.rsa().private.public_key()))
 
     def modulus(jwk: dict[str, Any]) -> int:
@@ -585,6 +638,20 @@ def test_two_keys_under_one_kid_are_told_apart_by_the_tokens_alg(
     assert signs_and_verifies(ec_key, source.signing_key(ISSUER, "shared", "ES256"))
     with pytest.raises(UnknownKey):  # neither key fits a third algorithm
         source.signing_key(ISSUER, "shared", "ES384")
+
+
+def test_when_no_key_under_a_kid_fits_the_refusal_gives_each_keys_reason(
+    source: JwksKeySource, endpoint: JwksEndpoint, rsa_key: SigningKey, ec_key: SigningKey
+) -> None:
+    endpoint.document = {"keys": [{**rsa_key.jwk, "kid": "shared"}, {**ec_key.jwk, "kid": "shared"}]}
+
+    with pytest.raises(UnknownKey) as refused:
+        source.signing_key(ISSUER, "shared", "ES384")
+
+    assert refused.value.detail == (
+        "none of the 2 keys under kid 'shared' fits ES384: "
+        "the key's alg is 'RS256', the token's is 'ES384'; the key's alg is 'ES256', the token's is 'ES384'"
+    )
 
 
 def test_two_rsa_keys_under_one_kid_are_told_apart_by_their_alg(
@@ -675,6 +742,32 @@ def test_cache_control_max_age_shorter_than_the_setting_wins_but_never_below_60_
     with pytest.raises(UnknownKey):
         source.signing_key(ISSUER, "rsa-1", "RS256")
     assert fetches(jwks_server) == 2
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("public", None),
+        ("no-store", 0),
+        ("no-cache", 0),
+        ("private, No-Cache", 0),
+        ("max-age=120,no-store", 0),  # directives need no space after the comma
+        ("max-age=120", 120),
+        ("Max-Age=45", 45),  # directive names are case-insensitive (RFC 9111 section 5.2)
+        ('max-age="90"', 90),
+        ("max-age=300,max-age=120", 120),  # the strictest of repeated directives
+        ("max-age=120, max-age=300", 120),
+        ("max-age=", None),
+        ("max-age=120x", None),
+        ("s-maxage=120", None),
+    ],
+)
+def test_cache_max_age_reads_the_servers_cache_control(
+    cache_control: str | None, seconds: int | None
+) -> None:
+    assert cache_max_age(cache_control) == seconds
 
 
 def test_a_failed_refetch_keeps_the_keys_within_the_stale_window_retrying_once_per_cooldown(
@@ -805,8 +898,10 @@ def test_a_document_without_keys_is_keys_unavailable() -> None:
 def test_a_document_key_goes_through_the_same_fit_checks(rsa_key: SigningKey) -> None:
     source = JwksKeySource.from_document({"keys": [{**rsa_key.jwk, "use": "enc"}]}, (ISSUER,))
 
-    with pytest.raises(UnknownKey, match="use is 'enc'"):
+    with pytest.raises(UnknownKey) as refused:
         source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert refused.value.detail == "the key's use is 'enc', not 'sig'"
 
 
 # ---- warming ahead of the first request (SnapStart, INIT's prefetch) -----------------------------------
