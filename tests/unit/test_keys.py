@@ -9,6 +9,9 @@ import base64
 import json
 import re
 import secrets
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +35,7 @@ from handler.keys import (
     has_roca_fingerprint,
 )
 from tests import leakcheck
+from tests.servers import RawServer, http_answer, read_request
 from tests.support import SigningKey
 from tests.support.clock import FakeClock
 from tests.support.ports import free_port
@@ -937,15 +941,82 @@ def test_a_warm_past_its_bound_fetches_nothing_and_leaves_no_cooldown(
 def test_a_fetcher_bound_to_a_deadline_that_has_passed_refuses_before_connecting(
     pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint
 ) -> None:
+    url = jwks_server.url_for("/jwks.json")
     bound = HttpFetcher(pool).until(time.monotonic() - 1)
 
-    with pytest.raises(KeyFetchError, match="no time left before the prefetch's bound"):
-        bound(jwks_server.url_for("/jwks.json"))
+    with pytest.raises(KeyFetchError) as refused:
+        bound(url)
+
+    assert str(refused.value) == f"{url}: no time left before the prefetch's bound"
     assert fetches(jwks_server) == 0
-    assert (
-        HttpFetcher(pool).until(time.monotonic() + 5)(jwks_server.url_for("/jwks.json")).document
-        == endpoint.document
-    )
+    assert HttpFetcher(pool).until(time.monotonic() + 5)(url).document == endpoint.document
+
+
+def test_a_fetcher_with_under_a_second_left_still_fetches(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint
+) -> None:
+    bound = HttpFetcher(pool).until(time.monotonic() + 0.9)
+
+    assert bound(jwks_server.url_for("/jwks.json")).document == endpoint.document
+
+
+def test_the_jwks_is_asked_for_as_json(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer
+) -> None:
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert [request.headers.get("Accept") for request, _ in jwks_server.log] == ["application/json"]
+
+
+# ---- a JWKS server that is slow or silent (real waits of a second or two, no timing asserted) ----------
+def test_a_jwks_server_that_never_answers_is_given_up_at_the_fetchers_bound(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer]
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        read_request(conn)
+        stopping.wait(10)  # then it hangs up: a different failure, had nothing given up before
+
+    url = raw_server(handle).url + "/jwks.json"
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool).until(time.monotonic() + 1)(url)
+
+    assert str(raised.value) == f"{url}: ReadTimeoutError"
+
+
+def test_a_tls_handshake_that_never_ends_is_given_up_after_the_2_s_connect_timeout(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer]
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        stopping.wait(4)  # TCP accepted, not a byte of TLS; then it hangs up
+
+    url = raw_server(handle, tls=False).url + "/jwks.json"
+
+    # 10 s left: only the connect timeout (2 s) ends the wait before the server hangs up.
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool).until(time.monotonic() + 10)(url)
+
+    assert str(raised.value) == f"{url}: ReadTimeoutError"
+
+
+def test_a_slow_handshake_counts_against_the_time_left_for_the_answer(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer], server_ssl_context: ssl.SSLContext
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        if stopping.wait(1):  # a second before the TLS handshake
+            return
+        with server_ssl_context.wrap_socket(conn, server_side=True) as tls:
+            read_request(tls)
+            if not stopping.wait(2):  # the answer, 2 s after the request: 3 s after connecting
+                tls.sendall(http_answer(200, b'{"keys": []}'))
+
+    url = raw_server(handle, tls=False).url + "/jwks.json"
+
+    # 2.5 s in all: the handshake's second leaves 1.5 s for an answer that takes 2 s.
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool).until(time.monotonic() + 2.5)(url)
+
+    assert str(raised.value) == f"{url}: ReadTimeoutError"
 
 
 def test_an_unknown_kid_within_the_cooldown_says_the_refetch_is_cooling_down(
