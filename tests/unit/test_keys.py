@@ -6,6 +6,7 @@ Fetches are counted where they land: in the JWKS server's request log.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 import secrets
@@ -284,13 +285,84 @@ def test_redirect_is_not_followed(
     assert [request.path for request, _ in partner_server.log if request.path == "/jwks.json"] == []
 
 
-def test_jwks_larger_than_64_kib_is_refused(
+@pytest.mark.parametrize(
+    ("size", "refused"), [(64 * 1024, False), (64 * 1024 + 1, True)], ids=["64-kib", "one-byte-more"]
+)
+def test_a_jwks_of_up_to_64_kib_is_read_and_a_larger_one_refused(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, size: int, refused: bool
+) -> None:
+    document = {"keys": [], "padding": ""}
+    document["padding"] = "x" * (size - len(json.dumps(document)))
+    endpoint.document = json.dumps(document)
+    assert len(endpoint.document) == size
+    url = jwks_server.url_for("/jwks.json")
+
+    if refused:
+        with pytest.raises(KeyFetchError) as raised:
+            HttpFetcher(pool)(url)
+        assert str(raised.value) == f"{url}: larger than 65536 bytes"
+    else:
+        assert HttpFetcher(pool)(url).document == document
+
+
+def test_a_gzip_encoded_jwks_is_decoded(
     source: JwksKeySource, endpoint: JwksEndpoint, rsa_key: SigningKey
 ) -> None:
-    endpoint.document = {"keys": [rsa_key.jwk], "padding": "x" * (65 * 1024)}
+    endpoint.document = gzip.compress(json.dumps({"keys": [rsa_key.jwk]}).encode())
+    endpoint.headers = {"Content-Encoding": "gzip"}
 
-    with pytest.raises(KeysUnavailable, match="larger than"):
-        source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+
+
+def test_an_endless_jwks_is_refused_after_64_kib_without_waiting_for_the_rest(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer]
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n")
+        conn.sendall(b"{" + b" " * 70_000)
+        stopping.wait(10)  # the other 9.9 MB never come
+
+    url = raw_server(handle).url + "/jwks.json"
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool)(url)
+
+    assert str(raised.value) == f"{url}: larger than 65536 bytes"
+
+
+def test_a_jwks_answer_cut_off_midway_names_the_failure(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer]
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        read_request(conn)
+        conn.sendall(
+            b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"keys"'
+        )
+        # and the server closes: the other 993 bytes never come
+
+    url = raw_server(handle).url + "/jwks.json"
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool)(url)
+
+    assert str(raised.value) == f"{url}: ProtocolError"
+
+
+def test_the_fetcher_follows_no_redirect_even_on_a_pool_that_would(
+    ca_file: Path, jwks_server: HTTPServer, endpoint: JwksEndpoint
+) -> None:
+    jwks_server.expect_request("/moved.json").respond_with_data(
+        "", status=302, headers={"Location": jwks_server.url_for("/jwks.json")}
+    )
+    following = urllib3.PoolManager(ca_certs=str(ca_file))  # urllib3's default: follows redirects
+    url = jwks_server.url_for("/moved.json")
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(following)(url)
+
+    assert str(raised.value) == f"{url}: HTTP 302"
+    assert fetches(jwks_server) == 0
 
 
 def test_non_json_jwks_is_refused(source: JwksKeySource, endpoint: JwksEndpoint) -> None:
@@ -965,7 +1037,8 @@ def test_the_jwks_is_asked_for_as_json(
 ) -> None:
     source.signing_key(ISSUER, "rsa-1", "RS256")
 
-    assert [request.headers.get("Accept") for request, _ in jwks_server.log] == ["application/json"]
+    asked = [(request.method, request.headers.get("Accept")) for request, _ in jwks_server.log]
+    assert asked == [("GET", "application/json")]
 
 
 # ---- a JWKS server that is slow or silent (real waits of a second or two, no timing asserted) ----------
