@@ -498,6 +498,67 @@ def test_discovery_with_plain_http_jwks_uri_off_loopback_is_refused(
         source.signing_key(issuer, "rsa-1", "RS256")
 
 
+# Two issuers discovered on one server (paths /a and /b), each with its own JWKS: A's holds the RSA
+# key, B's the EC key.
+@pytest.fixture
+def two_issuers(jwks_server: HTTPServer, rsa_key: SigningKey, ec_key: SigningKey) -> dict[str, JwksEndpoint]:
+    """The issuers' URLs, each with its JWKS endpoint (a test may change what it serves)."""
+    base = jwks_server.url_for("").rstrip("/")
+    served = {}
+    for name, key in (("a", rsa_key), ("b", ec_key)):
+        issuer = f"{base}/{name}"
+        jwks_server.expect_request(f"/{name}/.well-known/openid-configuration").respond_with_json(
+            {"issuer": issuer, "jwks_uri": f"{issuer}/jwks.json"}
+        )
+        served[issuer] = JwksEndpoint({"keys": [key.jwk]})
+        jwks_server.expect_request(f"/{name}/jwks.json").respond_with_handler(served[issuer])
+    return served
+
+
+def test_discovered_issuers_keep_their_own_key_sets(
+    pool: urllib3.PoolManager, two_issuers: dict[str, JwksEndpoint], clock: FakeClock, rsa_key: SigningKey
+) -> None:
+    a, b = two_issuers
+    source = JwksKeySource(HttpFetcher(pool), (a, b), None, clock=clock)
+    assert signs_and_verifies(rsa_key, source.signing_key(a, "rsa-1", "RS256"))
+
+    with pytest.raises(UnknownKey) as refused:  # A's key does not speak for B
+        source.signing_key(b, "rsa-1", "RS256")
+
+    # B's key set was just fetched (without it): no refetch so soon.
+    assert refused.value.detail == "kid 'rsa-1' is not in the JWKS (refetch cooling down)"
+
+
+def test_with_discovery_a_rotated_in_kid_is_found_after_one_refetch(
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    two_issuers: dict[str, JwksEndpoint],
+    clock: FakeClock,
+    rsa_key: SigningKey,
+) -> None:
+    a = next(iter(two_issuers))
+    source = JwksKeySource(HttpFetcher(pool), tuple(two_issuers), None, clock=clock)
+    source.signing_key(a, "rsa-1", "RS256")
+    new_key = SigningKey.rsa(kid="rsa-2")
+    two_issuers[a].document = {"keys": [rsa_key.jwk, new_key.jwk]}
+    clock.advance(31)
+
+    assert signs_and_verifies(new_key, source.signing_key(a, "rsa-2", "RS256"))
+    assert fetches(jwks_server, "/a/jwks.json") == 2
+
+
+def test_issuers_that_share_a_configured_jwks_url_share_one_fetch(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    issuers = (ISSUER, "https://other.partner.test")
+    source = JwksKeySource(HttpFetcher(pool), issuers, jwks_server.url_for("/jwks.json"), clock=clock)
+
+    for issuer in issuers:
+        source.signing_key(issuer, "rsa-1", "RS256")
+
+    assert fetches(jwks_server) == 1
+
+
 # ---- keys that must not verify the token's alg --------------------------------------------------------
 def p384_jwk() -> dict[str, Any]:
     public = ec.generate_private_key(ec.SECP384R1()).public_key()
@@ -581,6 +642,17 @@ def test_unfit_key_from_the_jwks_is_unknown_key(
         source.signing_key(ISSUER, "unfit", alg)
 
     assert refused.value.detail == says
+
+
+def test_a_key_that_fits_but_cannot_be_built_is_refused_with_the_reason(
+    source: JwksKeySource, endpoint: JwksEndpoint, rsa_key: SigningKey
+) -> None:
+    endpoint.document = {"keys": [without(rsa_key.jwk, "e")]}
+
+    with pytest.raises(UnknownKey) as refused:
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert refused.value.detail == "kid 'rsa-1' is not a usable RS256 key: Not a public or private key"
 
 
 def test_ed25519_key_is_found_for_eddsa(source: JwksKeySource, endpoint: JwksEndpoint) -> None:
@@ -981,6 +1053,50 @@ def test_a_document_key_goes_through_the_same_fit_checks(rsa_key: SigningKey) ->
 
 
 # ---- warming ahead of the first request (SnapStart, INIT's prefetch) -----------------------------------
+def test_warm_fetches_every_key_set_that_is_not_fresh(
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    two_issuers: dict[str, JwksEndpoint],
+    clock: FakeClock,
+    ec_key: SigningKey,
+) -> None:
+    a, b = two_issuers
+    source = JwksKeySource(HttpFetcher(pool), (a, b), None, clock=clock)
+    source.signing_key(a, "rsa-1", "RS256")  # A is fresh, B never fetched
+
+    source.warm()
+
+    assert (fetches(jwks_server, "/a/jwks.json"), fetches(jwks_server, "/b/jwks.json")) == (1, 1)
+    assert signs_and_verifies(ec_key, source.signing_key(b, "ec-1", "ES256"))
+    assert fetches(jwks_server, "/b/jwks.json") == 1
+
+
+def test_a_key_set_from_a_document_warms_within_a_bound_too(rsa_key: SigningKey) -> None:
+    source = JwksKeySource.from_document({"keys": [rsa_key.jwk]}, (ISSUER,))
+
+    source.warm(timeout_at=time.monotonic() + 5)
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+
+
+def test_a_failed_warm_leaves_the_cooldown_of_the_last_failed_fetch_as_it_was(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
+) -> None:
+    endpoint.status = 500
+    with pytest.raises(KeysUnavailable):
+        source.signing_key(ISSUER, "rsa-1", "RS256")  # fails; retried no sooner than 1 s later
+    clock.advance(2)
+    source.warm()  # fails as well, and does not count as an attempt
+    assert fetches(jwks_server) == 2
+    clock.advance(-1.5)  # the wall clock is stepped back: 0.5 s after the first attempt
+
+    with pytest.raises(KeysUnavailable) as cooling:
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert cooling.value.detail == "JWKS not loaded yet; retry after cooldown"
+    assert fetches(jwks_server) == 2
+
+
 def test_warm_fetches_the_key_set_so_the_first_request_does_not(
     source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, rsa_key: SigningKey
 ) -> None:
