@@ -6,6 +6,7 @@ Fetches are counted where they land: in the JWKS server's request log.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import re
@@ -14,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from handler.keys import (
     check_key_fits,
     has_roca_fingerprint,
 )
+from handler.telemetry import Telemetry
 from tests import leakcheck
 from tests.servers import RawServer, http_answer, read_request
 from tests.support import SigningKey
@@ -957,8 +959,12 @@ def test_a_failed_refetch_beyond_the_stale_window_is_keys_unavailable(
     clock.advance(600 + 3600 - 1)  # expired, and 1 s short of the end of the stale window
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(1)
-    with pytest.raises(KeysUnavailable, match="older than"):
+    with pytest.raises(KeysUnavailable) as unavailable:
         source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert unavailable.value.detail == (
+        "the JWKS cannot be fetched (refetch cooling down) and the keys we have are 4200 s old, "
+        "older than the max age plus JWKS_STALE_SECONDS (3600 s)"
+    )
     endpoint.status = 200  # back: served again after the cooldown
     clock.advance(30)
     source.signing_key(ISSUER, "rsa-1", "RS256")
@@ -1014,6 +1020,37 @@ def test_an_unknown_kid_refetch_renews_the_max_age(
     source.signing_key(ISSUER, "rsa-1", "RS256")
 
     assert fetches(jwks_server) == 2
+
+
+class RecordingTelemetry(Telemetry):
+    """What the key source reports: its trace spans, and each JWKS fetch's outcome."""
+
+    def __init__(self) -> None:
+        self.spans: list[str] = []
+        self.fetches: list[str] = []
+
+    @contextlib.contextmanager
+    def span(self, name: str) -> Iterator[None]:
+        self.spans.append(name)
+        yield
+
+    def jwks_fetched(self, outcome: str) -> None:
+        self.fetches.append(outcome)
+
+
+def test_each_jwks_fetch_is_traced_and_counted_with_its_outcome(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    telemetry = RecordingTelemetry()
+    url = jwks_server.url_for("/jwks.json")
+    source = JwksKeySource(HttpFetcher(pool), (ISSUER,), url, clock=clock, telemetry=telemetry)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    endpoint.status = 500
+    clock.advance(600)
+
+    source.signing_key(ISSUER, "rsa-1", "RS256")  # the refetch fails: the old keys serve
+
+    assert (telemetry.spans, telemetry.fetches) == (["jwks_fetch", "jwks_fetch"], ["ok", "error"])
 
 
 # ---- the seam: a key set loaded from a document (check-link's JWKS file, tests) ---------------------
