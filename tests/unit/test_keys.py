@@ -382,8 +382,10 @@ def test_json_without_a_keys_list_is_refused(
 ) -> None:
     endpoint.document = document
 
-    with pytest.raises(KeysUnavailable, match="'keys' list"):
+    with pytest.raises(KeysUnavailable) as refused:
         source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert refused.value.detail == "the JWKS has no 'keys' list"
 
 
 # ---- OIDC discovery -------------------------------------------------------------------------------------
@@ -1076,8 +1078,10 @@ def test_an_unknown_kid_in_a_document_is_refused_with_the_kids_it_offers(rsa_key
 def test_a_document_without_keys_is_keys_unavailable() -> None:
     source = JwksKeySource.from_document({"not": "a jwks"}, (ISSUER,))
 
-    with pytest.raises(KeysUnavailable, match="no 'keys' list"):
+    with pytest.raises(KeysUnavailable) as refused:
         source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert refused.value.detail == "the JWKS has no 'keys' list"
 
 
 def test_a_document_key_goes_through_the_same_fit_checks(rsa_key: SigningKey) -> None:
