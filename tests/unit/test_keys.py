@@ -388,6 +388,16 @@ def test_json_without_a_keys_list_is_refused(
     assert refused.value.detail == "the JWKS has no 'keys' list"
 
 
+def test_jwks_entries_that_are_not_keys_with_a_kid_are_passed_over(
+    source: JwksKeySource, endpoint: JwksEndpoint, rsa_key: SigningKey
+) -> None:
+    endpoint.document = {
+        "keys": ["rsa-1", without(rsa_key.jwk, "kid"), {**rsa_key.jwk, "kid": 1}, rsa_key.jwk]
+    }
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+
+
 # ---- OIDC discovery -------------------------------------------------------------------------------------
 def discovery(jwks_server: HTTPServer, jwks_uri: str) -> str:
     """Serve the discovery document on ``jwks_server``; the issuer is that server's URL."""
