@@ -22,6 +22,7 @@ import trustme
 from pytest_httpserver import HTTPServer
 
 from tests import leakcheck
+from tests.servers import Handle, RawServer
 from tests.support import (
     API_KEY,
     AUDIENCE,
@@ -227,6 +228,21 @@ def server_ssl_context(ca: trustme.CA) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     return context
+
+
+@pytest.fixture
+def raw_server(server_ssl_context: ssl.SSLContext) -> Iterator[Callable[..., RawServer]]:
+    """Starts a misbehaving server (TLS unless ``tls=False``) running ``handle`` per connection."""
+    started: list[RawServer] = []
+
+    def start(handle: Handle, tls: bool = True) -> RawServer:
+        server = RawServer(handle, server_ssl_context if tls else None, timeout=10)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def _https_server(context: ssl.SSLContext) -> Iterator[HTTPServer]:

@@ -6,11 +6,16 @@ Fetches are counted where they land: in the JWKS server's request log.
 from __future__ import annotations
 
 import base64
+import contextlib
+import gzip
 import json
 import re
 import secrets
+import socket
+import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +28,17 @@ from werkzeug import Request, Response
 
 from handler.errors import KeysUnavailable, UnknownKey
 from handler.http_pool import new_http_pool
-from handler.keys import HttpFetcher, JwksKeySource, KeyFetchError, check_key_fits, has_roca_fingerprint
+from handler.keys import (
+    HttpFetcher,
+    JwksKeySource,
+    KeyFetchError,
+    cache_max_age,
+    check_key_fits,
+    has_roca_fingerprint,
+)
+from handler.telemetry import Telemetry
 from tests import leakcheck
+from tests.servers import RawServer, http_answer, read_request
 from tests.support import SigningKey
 from tests.support.clock import FakeClock
 from tests.support.ports import free_port
@@ -273,13 +287,84 @@ def test_redirect_is_not_followed(
     assert [request.path for request, _ in partner_server.log if request.path == "/jwks.json"] == []
 
 
-def test_jwks_larger_than_64_kib_is_refused(
+@pytest.mark.parametrize(
+    ("size", "refused"), [(64 * 1024, False), (64 * 1024 + 1, True)], ids=["64-kib", "one-byte-more"]
+)
+def test_a_jwks_of_up_to_64_kib_is_read_and_a_larger_one_refused(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, size: int, refused: bool
+) -> None:
+    document = {"keys": [], "padding": ""}
+    document["padding"] = "x" * (size - len(json.dumps(document)))
+    endpoint.document = json.dumps(document)
+    assert len(endpoint.document) == size
+    url = jwks_server.url_for("/jwks.json")
+
+    if refused:
+        with pytest.raises(KeyFetchError) as raised:
+            HttpFetcher(pool)(url)
+        assert str(raised.value) == f"{url}: larger than 65536 bytes"
+    else:
+        assert HttpFetcher(pool)(url).document == document
+
+
+def test_a_gzip_encoded_jwks_is_decoded(
     source: JwksKeySource, endpoint: JwksEndpoint, rsa_key: SigningKey
 ) -> None:
-    endpoint.document = {"keys": [rsa_key.jwk], "padding": "x" * (65 * 1024)}
+    endpoint.document = gzip.compress(json.dumps({"keys": [rsa_key.jwk]}).encode())
+    endpoint.headers = {"Content-Encoding": "gzip"}
 
-    with pytest.raises(KeysUnavailable, match="larger than"):
-        source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+
+
+def test_an_endless_jwks_is_refused_after_64_kib_without_waiting_for_the_rest(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer]
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n")
+        conn.sendall(b"{" + b" " * 70_000)
+        stopping.wait(10)  # the other 9.9 MB never come
+
+    url = raw_server(handle).url + "/jwks.json"
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool)(url)
+
+    assert str(raised.value) == f"{url}: larger than 65536 bytes"
+
+
+def test_a_jwks_answer_cut_off_midway_names_the_failure(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer]
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        read_request(conn)
+        conn.sendall(
+            b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"keys"'
+        )
+        # and the server closes: the other 993 bytes never come
+
+    url = raw_server(handle).url + "/jwks.json"
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool)(url)
+
+    assert str(raised.value) == f"{url}: ProtocolError"
+
+
+def test_the_fetcher_follows_no_redirect_even_on_a_pool_that_would(
+    ca_file: Path, jwks_server: HTTPServer, endpoint: JwksEndpoint
+) -> None:
+    jwks_server.expect_request("/moved.json").respond_with_data(
+        "", status=302, headers={"Location": jwks_server.url_for("/jwks.json")}
+    )
+    following = urllib3.PoolManager(ca_certs=str(ca_file))  # urllib3's default: follows redirects
+    url = jwks_server.url_for("/moved.json")
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(following)(url)
+
+    assert str(raised.value) == f"{url}: HTTP 302"
+    assert fetches(jwks_server) == 0
 
 
 def test_non_json_jwks_is_refused(source: JwksKeySource, endpoint: JwksEndpoint) -> None:
@@ -297,8 +382,20 @@ def test_json_without_a_keys_list_is_refused(
 ) -> None:
     endpoint.document = document
 
-    with pytest.raises(KeysUnavailable, match="'keys' list"):
+    with pytest.raises(KeysUnavailable) as refused:
         source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert refused.value.detail == "the JWKS has no 'keys' list"
+
+
+def test_jwks_entries_that_are_not_keys_with_a_kid_are_passed_over(
+    source: JwksKeySource, endpoint: JwksEndpoint, rsa_key: SigningKey
+) -> None:
+    endpoint.document = {
+        "keys": ["rsa-1", without(rsa_key.jwk, "kid"), {**rsa_key.jwk, "kid": 1}, rsa_key.jwk]
+    }
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
 
 
 # ---- OIDC discovery -------------------------------------------------------------------------------------
@@ -327,18 +424,49 @@ def test_discovery_finds_jwks_uri_on_the_issuers_host(
     assert fetches(jwks_server, "/.well-known/openid-configuration") == 1
 
 
-def test_discovery_of_an_issuer_with_a_trailing_slash_asks_one_well_known_path(
-    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+@pytest.mark.parametrize(
+    ("issuer_path", "asked"),
+    [
+        ("", "/.well-known/openid-configuration"),
+        ("/", "/.well-known/openid-configuration"),
+        ("/realms/SSO-X", "/realms/SSO-X/.well-known/openid-configuration"),
+        ("/realms/SSO-X/", "/realms/SSO-X/.well-known/openid-configuration"),
+    ],
+    ids=["origin", "trailing-slash", "path", "path-trailing-slash"],
+)
+def test_discovery_asks_the_issuers_well_known_path_once_and_exactly(
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    endpoint: JwksEndpoint,
+    clock: FakeClock,
+    issuer_path: str,
+    asked: str,
 ) -> None:
-    issuer = jwks_server.url_for("/")
-    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
+    # OIDC Discovery 1.0 section 4: the issuer less any trailing slash, then the well-known path.
+    issuer = jwks_server.url_for("").rstrip("/") + issuer_path
+    jwks_server.expect_request(asked).respond_with_json(
         {"issuer": issuer, "jwks_uri": jwks_server.url_for("/jwks.json")}
     )
     source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
 
     source.signing_key(issuer, "rsa-1", "RS256")
 
-    assert fetches(jwks_server, "/.well-known/openid-configuration") == 1
+    # The path as sent (RAW_URI): the server's parsed path would fold a doubled leading slash away.
+    sent = [request.environ["RAW_URI"] for request, _ in jwks_server.log if "well-known" in request.path]
+    assert sent == [asked]
+
+
+def test_discovery_document_that_is_not_a_json_object_is_refused(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    issuer = jwks_server.url_for("").rstrip("/")
+    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(["jwks_uri"])
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
+
+    with pytest.raises(KeysUnavailable) as refused:
+        source.signing_key(issuer, "rsa-1", "RS256")
+
+    assert refused.value.detail == f"{issuer}/.well-known/openid-configuration: not a JSON object"
 
 
 def test_discovery_with_jwks_uri_on_another_host_is_refused(
@@ -384,6 +512,67 @@ def test_discovery_with_plain_http_jwks_uri_off_loopback_is_refused(
         source.signing_key(issuer, "rsa-1", "RS256")
 
 
+# Two issuers discovered on one server (paths /a and /b), each with its own JWKS: A's holds the RSA
+# key, B's the EC key.
+@pytest.fixture
+def two_issuers(jwks_server: HTTPServer, rsa_key: SigningKey, ec_key: SigningKey) -> dict[str, JwksEndpoint]:
+    """The issuers' URLs, each with its JWKS endpoint (a test may change what it serves)."""
+    base = jwks_server.url_for("").rstrip("/")
+    served = {}
+    for name, key in (("a", rsa_key), ("b", ec_key)):
+        issuer = f"{base}/{name}"
+        jwks_server.expect_request(f"/{name}/.well-known/openid-configuration").respond_with_json(
+            {"issuer": issuer, "jwks_uri": f"{issuer}/jwks.json"}
+        )
+        served[issuer] = JwksEndpoint({"keys": [key.jwk]})
+        jwks_server.expect_request(f"/{name}/jwks.json").respond_with_handler(served[issuer])
+    return served
+
+
+def test_discovered_issuers_keep_their_own_key_sets(
+    pool: urllib3.PoolManager, two_issuers: dict[str, JwksEndpoint], clock: FakeClock, rsa_key: SigningKey
+) -> None:
+    a, b = two_issuers
+    source = JwksKeySource(HttpFetcher(pool), (a, b), None, clock=clock)
+    assert signs_and_verifies(rsa_key, source.signing_key(a, "rsa-1", "RS256"))
+
+    with pytest.raises(UnknownKey) as refused:  # A's key does not speak for B
+        source.signing_key(b, "rsa-1", "RS256")
+
+    # B's key set was just fetched (without it): no refetch so soon.
+    assert refused.value.detail == "kid 'rsa-1' is not in the JWKS (refetch cooling down)"
+
+
+def test_with_discovery_a_rotated_in_kid_is_found_after_one_refetch(
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    two_issuers: dict[str, JwksEndpoint],
+    clock: FakeClock,
+    rsa_key: SigningKey,
+) -> None:
+    a = next(iter(two_issuers))
+    source = JwksKeySource(HttpFetcher(pool), tuple(two_issuers), None, clock=clock)
+    source.signing_key(a, "rsa-1", "RS256")
+    new_key = SigningKey.rsa(kid="rsa-2")
+    two_issuers[a].document = {"keys": [rsa_key.jwk, new_key.jwk]}
+    clock.advance(31)
+
+    assert signs_and_verifies(new_key, source.signing_key(a, "rsa-2", "RS256"))
+    assert fetches(jwks_server, "/a/jwks.json") == 2
+
+
+def test_issuers_that_share_a_configured_jwks_url_share_one_fetch(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    issuers = (ISSUER, "https://other.partner.test")
+    source = JwksKeySource(HttpFetcher(pool), issuers, jwks_server.url_for("/jwks.json"), clock=clock)
+
+    for issuer in issuers:
+        source.signing_key(issuer, "rsa-1", "RS256")
+
+    assert fetches(jwks_server) == 1
+
+
 # ---- keys that must not verify the token's alg --------------------------------------------------------
 def p384_jwk() -> dict[str, Any]:
     public = ec.generate_private_key(ec.SECP384R1()).public_key()
@@ -401,20 +590,58 @@ def without(jwk: dict[str, Any], *names: str) -> dict[str, Any]:
     return {k: v for k, v in jwk.items() if k not in names}
 
 
-# name: (a JWK made from the RSA JWK, the token's alg, what the refusal says)
+def x25519_jwk() -> dict[str, Any]:
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    jwk: dict[str, Any] = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public))
+    return {**jwk, "crv": "X25519"}  # a key-agreement curve, never a signing one
+
+
+# name: (a JWK made from the RSA JWK, the token's alg, the refusal's exact detail)
 UNFIT: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, str]] = {
-    # name: (jwk builder from the RSA JWK, the token's alg, what the refusal says)
-    "alg-mismatch": (lambda rsa: {**rsa, "alg": "RS512"}, "RS256", "alg is 'RS512'"),
-    "use-enc": (lambda rsa: {**rsa, "use": "enc"}, "RS256", "use is 'enc'"),
+    "alg-mismatch": (
+        lambda rsa: {**rsa, "alg": "RS512"},
+        "RS256",
+        "the key's alg is 'RS512', the token's is 'RS256'",
+    ),
+    "use-enc": (lambda rsa: {**rsa, "use": "enc"}, "RS256", "the key's use is 'enc', not 'sig'"),
     "key-ops-without-verify": (
         lambda rsa: {**without(rsa, "use"), "key_ops": ["encrypt"]},
         "RS256",
-        "key_ops",
+        "the key's key_ops do not include 'verify'",
     ),
-    "rsa-key-for-es256": (lambda rsa: without(rsa, "alg"), "ES256", "needs an EC P-256 key"),
-    "p384-key-for-es256": (lambda rsa: {**p384_jwk(), "alg": "ES256"}, "ES256", "needs an EC P-256 key"),
-    "oct-key-for-hs256": (lambda rsa: {**hmac_jwk(), "alg": "HS256"}, "HS256", "cannot be verified"),
-    "rsa-without-n": (lambda rsa: without(rsa, "n"), "RS256", "the RSA key has no modulus"),
+    "key-ops-not-a-list": (
+        lambda rsa: {**without(rsa, "use"), "key_ops": "verify"},
+        "RS256",
+        "the key's key_ops do not include 'verify'",
+    ),
+    "rsa-key-for-es256": (
+        lambda rsa: without(rsa, "alg"),
+        "ES256",
+        "ES256 needs an EC P-256 key, found RSA/None",
+    ),
+    "p384-key-for-es256": (
+        lambda rsa: {**p384_jwk(), "alg": "ES256"},
+        "ES256",
+        "ES256 needs an EC P-256 key, found EC/P-384",
+    ),
+    "ec-key-for-rs256": (
+        lambda rsa: p384_jwk(),
+        "RS256",
+        "RS256 cannot be verified with a 'EC' key from a JWKS",
+    ),
+    "oct-key-for-hs256": (
+        lambda rsa: {**hmac_jwk(), "alg": "HS256"},
+        "HS256",
+        "HS256 cannot be verified with a 'oct' key from a JWKS",
+    ),
+    "x25519-key-for-eddsa": (
+        lambda rsa: x25519_jwk(),
+        "EdDSA",
+        "EdDSA needs one of ('Ed25519',), found 'X25519'",
+    ),
+    "rsa-without-n": (lambda rsa: without(rsa, "n"), "RS256", "the RSA key has no modulus 'n'"),
+    # One character cannot be base64url (it holds 6 of a byte's 8 bits).
+    "rsa-n-not-base64url": (lambda rsa: {**rsa, "n": "A"}, "RS256", "the RSA key's modulus is not base64url"),
 }
 
 
@@ -425,8 +652,21 @@ def test_unfit_key_from_the_jwks_is_unknown_key(
     build, alg, says = UNFIT[case]
     endpoint.document = {"keys": [{**build(rsa_key.jwk), "kid": "unfit"}]}
 
-    with pytest.raises(UnknownKey, match=says):
+    with pytest.raises(UnknownKey) as refused:
         source.signing_key(ISSUER, "unfit", alg)
+
+    assert refused.value.detail == says
+
+
+def test_a_key_that_fits_but_cannot_be_built_is_refused_with_the_reason(
+    source: JwksKeySource, endpoint: JwksEndpoint, rsa_key: SigningKey
+) -> None:
+    endpoint.document = {"keys": [without(rsa_key.jwk, "e")]}
+
+    with pytest.raises(UnknownKey) as refused:
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert refused.value.detail == "kid 'rsa-1' is not a usable RS256 key: Not a public or private key"
 
 
 def test_ed25519_key_is_found_for_eddsa(source: JwksKeySource, endpoint: JwksEndpoint) -> None:
@@ -438,42 +678,48 @@ def test_ed25519_key_is_found_for_eddsa(source: JwksKeySource, endpoint: JwksEnd
     assert signs_and_verifies(key, source.signing_key(ISSUER, "ed-1", "EdDSA"))
 
 
-@pytest.mark.parametrize(
-    ("jwk", "alg"),
-    [
-        ({"kty": "OKP", "crv": "X25519"}, "EdDSA"),
-        ({"kty": "RSA", "key_ops": "verify"}, "RS256"),
-        ({"kty": "EC", "crv": "P-256"}, "RS256"),
-        ({"kty": "oct"}, "HS512"),
-    ],
-    ids=["x25519-for-eddsa", "key-ops-not-a-list", "ec-for-rs256", "oct-for-hs512"],
-)
-def test_check_key_fits_refuses_a_key_of_the_wrong_kind(jwk: dict[str, Any], alg: str) -> None:
-    with pytest.raises(UnknownKey):
-        check_key_fits(jwk, alg)
+WEAK_KEY_DETAIL = "the JWKS key is too weak to be trusted (the operator's log says why): publish a new key"
 
 
-def test_rsa_key_of_1024_bits_is_refused_whatever_else_fits() -> None:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the weak key under test
+# The three sizes encode their modulus in 171, 172 and 174 base64url characters: each
+# way the padding can be missing (one "=", none, two "==") is restored and read right.
+@pytest.mark.parametrize("bits", [1024, 1032, 1040])
+def test_rsa_key_under_2048_bits_is_refused_whatever_else_fits_and_the_log_says_its_size(bits: int) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key())), "kid": "small"}
 
     with pytest.raises(UnknownKey) as refused:
         check_key_fits(jwk, "RS256")
 
     # The operator's log says why; the answer's detail says only that the key is too weak.
-    assert "1024 bits; at least 2048" in refused.value.log_detail
-    assert (
-        refused.value.detail == "the JWKS key is too weak to be trusted (the operator's log says why): "
-        "publish a new key"
-    )
+    assert refused.value.log_detail == f"the RSA key has {bits} bits; at least 2048 are required"
+    assert refused.value.detail == WEAK_KEY_DETAIL
 
 
-def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
+def roca_vector_jwk() -> dict[str, Any]:
+    """Wycheproof's RSA key (2049 bits) from the generator with the ROCA flaw."""
     vectors = json.loads(
         (Path(__file__).parents[1] / "security" / "wycheproof" / "json_web_key_test.json").read_text()
     )
     roca = next(g for g in vectors["testGroups"] if g["comment"] == "jws_rsa_roca_key")["private"]
-    roca_key = roca["keys"][0] if "keys" in roca else roca
+    jwk: dict[str, Any] = roca["keys"][0] if "keys" in roca else roca
+    return jwk
+
+
+def test_rsa_key_with_the_roca_flaw_is_refused_and_only_the_log_says_why() -> None:
+    public = {k: v for k, v in roca_vector_jwk().items() if k in ("kty", "use", "alg", "n", "e", "kid")}
+
+    with pytest.raises(UnknownKey) as refused:
+        check_key_fits(public, "RS256")
+
+    assert (
+        refused.value.log_detail == "the RSA key was made by a generator with the ROCA flaw (CVE-2017-15361)"
+    )
+    assert refused.value.detail == WEAK_KEY_DETAIL
+
+
+def test_roca_test_flags_a_vulnerable_modulus_and_passes_a_sound_one() -> None:
+    roca_key = roca_vector_jwk()
     sound = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SigningKey.rsa().private.public_key()))
 
     def modulus(jwk: dict[str, Any]) -> int:
@@ -497,6 +743,25 @@ def test_discovery_document_whose_issuer_is_not_the_configured_one_is_refused(
         source.signing_key(issuer, "rsa-1", "RS256")
 
     assert fetches(jwks_server) == 0
+
+
+def test_a_long_foreign_issuer_is_shown_cut_to_200_characters(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    issuer = jwks_server.url_for("").rstrip("/")
+    foreign = "https://idp.attacker.test/" + "a" * 300
+    jwks_server.expect_request("/.well-known/openid-configuration").respond_with_json(
+        {"issuer": foreign, "jwks_uri": jwks_server.url_for("/jwks.json")}
+    )
+    source = JwksKeySource(HttpFetcher(pool), (issuer,), None, clock=clock)
+
+    with pytest.raises(KeysUnavailable) as refused:
+        source.signing_key(issuer, "rsa-1", "RS256")
+
+    shown = "https://idp.attacker.test/" + "a" * 174  # 200 characters
+    assert refused.value.detail == (
+        f"{issuer}/.well-known/openid-configuration: the document's issuer {shown!r} is not {issuer!r}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -535,6 +800,20 @@ def test_two_keys_under_one_kid_are_told_apart_by_the_tokens_alg(
     assert signs_and_verifies(ec_key, source.signing_key(ISSUER, "shared", "ES256"))
     with pytest.raises(UnknownKey):  # neither key fits a third algorithm
         source.signing_key(ISSUER, "shared", "ES384")
+
+
+def test_when_no_key_under_a_kid_fits_the_refusal_gives_each_keys_reason(
+    source: JwksKeySource, endpoint: JwksEndpoint, rsa_key: SigningKey, ec_key: SigningKey
+) -> None:
+    endpoint.document = {"keys": [{**rsa_key.jwk, "kid": "shared"}, {**ec_key.jwk, "kid": "shared"}]}
+
+    with pytest.raises(UnknownKey) as refused:
+        source.signing_key(ISSUER, "shared", "ES384")
+
+    assert refused.value.detail == (
+        "none of the 2 keys under kid 'shared' fits ES384: "
+        "the key's alg is 'RS256', the token's is 'ES384'; the key's alg is 'ES256', the token's is 'ES384'"
+    )
 
 
 def test_two_rsa_keys_under_one_kid_are_told_apart_by_their_alg(
@@ -627,6 +906,32 @@ def test_cache_control_max_age_shorter_than_the_setting_wins_but_never_below_60_
     assert fetches(jwks_server) == 2
 
 
+@pytest.mark.parametrize(
+    ("cache_control", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("public", None),
+        ("no-store", 0),
+        ("no-cache", 0),
+        ("private, No-Cache", 0),
+        ("max-age=120,no-store", 0),  # directives need no space after the comma
+        ("max-age=120", 120),
+        ("Max-Age=45", 45),  # directive names are case-insensitive (RFC 9111 section 5.2)
+        ('max-age="90"', 90),
+        ("max-age=300,max-age=120", 120),  # the strictest of repeated directives
+        ("max-age=120, max-age=300", 120),
+        ("max-age=", None),
+        ("max-age=120x", None),
+        ("s-maxage=120", None),
+    ],
+)
+def test_cache_max_age_reads_the_servers_cache_control(
+    cache_control: str | None, seconds: int | None
+) -> None:
+    assert cache_max_age(cache_control) == seconds
+
+
 def test_a_failed_refetch_keeps_the_keys_within_the_stale_window_retrying_once_per_cooldown(
     source: JwksKeySource,
     endpoint: JwksEndpoint,
@@ -666,8 +971,12 @@ def test_a_failed_refetch_beyond_the_stale_window_is_keys_unavailable(
     clock.advance(600 + 3600 - 1)  # expired, and 1 s short of the end of the stale window
     source.signing_key(ISSUER, "rsa-1", "RS256")
     clock.advance(1)
-    with pytest.raises(KeysUnavailable, match="older than"):
+    with pytest.raises(KeysUnavailable) as unavailable:
         source.signing_key(ISSUER, "rsa-1", "RS256")
+    assert unavailable.value.detail == (
+        "the JWKS cannot be fetched (refetch cooling down) and the keys we have are 4200 s old, "
+        "older than the max age plus JWKS_STALE_SECONDS (3600 s)"
+    )
     endpoint.status = 200  # back: served again after the cooldown
     clock.advance(30)
     source.signing_key(ISSUER, "rsa-1", "RS256")
@@ -725,6 +1034,37 @@ def test_an_unknown_kid_refetch_renews_the_max_age(
     assert fetches(jwks_server) == 2
 
 
+class RecordingTelemetry(Telemetry):
+    """What the key source reports: its trace spans, and each JWKS fetch's outcome."""
+
+    def __init__(self) -> None:
+        self.spans: list[str] = []
+        self.fetches: list[str] = []
+
+    @contextlib.contextmanager
+    def span(self, name: str) -> Iterator[None]:
+        self.spans.append(name)
+        yield
+
+    def jwks_fetched(self, outcome: str) -> None:
+        self.fetches.append(outcome)
+
+
+def test_each_jwks_fetch_is_traced_and_counted_with_its_outcome(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint, clock: FakeClock
+) -> None:
+    telemetry = RecordingTelemetry()
+    url = jwks_server.url_for("/jwks.json")
+    source = JwksKeySource(HttpFetcher(pool), (ISSUER,), url, clock=clock, telemetry=telemetry)
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+    endpoint.status = 500
+    clock.advance(600)
+
+    source.signing_key(ISSUER, "rsa-1", "RS256")  # the refetch fails: the old keys serve
+
+    assert (telemetry.spans, telemetry.fetches) == (["jwks_fetch", "jwks_fetch"], ["ok", "error"])
+
+
 # ---- the seam: a key set loaded from a document (check-link's JWKS file, tests) ---------------------
 def test_a_key_set_loaded_from_a_document_gives_keys_without_any_fetch(
     rsa_key: SigningKey, ec_key: SigningKey
@@ -748,18 +1088,66 @@ def test_an_unknown_kid_in_a_document_is_refused_with_the_kids_it_offers(rsa_key
 def test_a_document_without_keys_is_keys_unavailable() -> None:
     source = JwksKeySource.from_document({"not": "a jwks"}, (ISSUER,))
 
-    with pytest.raises(KeysUnavailable, match="no 'keys' list"):
+    with pytest.raises(KeysUnavailable) as refused:
         source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert refused.value.detail == "the JWKS has no 'keys' list"
 
 
 def test_a_document_key_goes_through_the_same_fit_checks(rsa_key: SigningKey) -> None:
     source = JwksKeySource.from_document({"keys": [{**rsa_key.jwk, "use": "enc"}]}, (ISSUER,))
 
-    with pytest.raises(UnknownKey, match="use is 'enc'"):
+    with pytest.raises(UnknownKey) as refused:
         source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert refused.value.detail == "the key's use is 'enc', not 'sig'"
 
 
 # ---- warming ahead of the first request (SnapStart, INIT's prefetch) -----------------------------------
+def test_warm_fetches_every_key_set_that_is_not_fresh(
+    pool: urllib3.PoolManager,
+    jwks_server: HTTPServer,
+    two_issuers: dict[str, JwksEndpoint],
+    clock: FakeClock,
+    ec_key: SigningKey,
+) -> None:
+    a, b = two_issuers
+    source = JwksKeySource(HttpFetcher(pool), (a, b), None, clock=clock)
+    source.signing_key(a, "rsa-1", "RS256")  # A is fresh, B never fetched
+
+    source.warm()
+
+    assert (fetches(jwks_server, "/a/jwks.json"), fetches(jwks_server, "/b/jwks.json")) == (1, 1)
+    assert signs_and_verifies(ec_key, source.signing_key(b, "ec-1", "ES256"))
+    assert fetches(jwks_server, "/b/jwks.json") == 1
+
+
+def test_a_key_set_from_a_document_warms_within_a_bound_too(rsa_key: SigningKey) -> None:
+    source = JwksKeySource.from_document({"keys": [rsa_key.jwk]}, (ISSUER,))
+
+    source.warm(timeout_at=time.monotonic() + 5)
+
+    assert signs_and_verifies(rsa_key, source.signing_key(ISSUER, "rsa-1", "RS256"))
+
+
+def test_a_failed_warm_leaves_the_cooldown_of_the_last_failed_fetch_as_it_was(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, clock: FakeClock
+) -> None:
+    endpoint.status = 500
+    with pytest.raises(KeysUnavailable):
+        source.signing_key(ISSUER, "rsa-1", "RS256")  # fails; retried no sooner than 1 s later
+    clock.advance(2)
+    source.warm()  # fails as well, and does not count as an attempt
+    assert fetches(jwks_server) == 2
+    clock.advance(-1.5)  # the wall clock is stepped back: 0.5 s after the first attempt
+
+    with pytest.raises(KeysUnavailable) as cooling:
+        source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    assert cooling.value.detail == "JWKS not loaded yet; retry after cooldown"
+    assert fetches(jwks_server) == 2
+
+
 def test_warm_fetches_the_key_set_so_the_first_request_does_not(
     source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer, rsa_key: SigningKey
 ) -> None:
@@ -792,15 +1180,83 @@ def test_a_warm_past_its_bound_fetches_nothing_and_leaves_no_cooldown(
 def test_a_fetcher_bound_to_a_deadline_that_has_passed_refuses_before_connecting(
     pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint
 ) -> None:
+    url = jwks_server.url_for("/jwks.json")
     bound = HttpFetcher(pool).until(time.monotonic() - 1)
 
-    with pytest.raises(KeyFetchError, match="no time left before the prefetch's bound"):
-        bound(jwks_server.url_for("/jwks.json"))
+    with pytest.raises(KeyFetchError) as refused:
+        bound(url)
+
+    assert str(refused.value) == f"{url}: no time left before the prefetch's bound"
     assert fetches(jwks_server) == 0
-    assert (
-        HttpFetcher(pool).until(time.monotonic() + 5)(jwks_server.url_for("/jwks.json")).document
-        == endpoint.document
-    )
+    assert HttpFetcher(pool).until(time.monotonic() + 5)(url).document == endpoint.document
+
+
+def test_a_fetcher_with_a_second_left_still_fetches(
+    pool: urllib3.PoolManager, jwks_server: HTTPServer, endpoint: JwksEndpoint
+) -> None:
+    bound = HttpFetcher(pool).until(time.monotonic() + 1)
+
+    assert bound(jwks_server.url_for("/jwks.json")).document == endpoint.document
+
+
+def test_the_jwks_is_asked_for_as_json(
+    source: JwksKeySource, endpoint: JwksEndpoint, jwks_server: HTTPServer
+) -> None:
+    source.signing_key(ISSUER, "rsa-1", "RS256")
+
+    asked = [(request.method, request.headers.get("Accept")) for request, _ in jwks_server.log]
+    assert asked == [("GET", "application/json")]
+
+
+# ---- a JWKS server that is slow or silent (real waits of a second or two, no timing asserted) ----------
+def test_a_jwks_server_that_never_answers_is_given_up_at_the_fetchers_bound(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer]
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        read_request(conn)
+        stopping.wait(10)  # then it hangs up: a different failure, had nothing given up before
+
+    url = raw_server(handle).url + "/jwks.json"
+
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool).until(time.monotonic() + 1)(url)
+
+    assert str(raised.value) == f"{url}: ReadTimeoutError"
+
+
+def test_a_tls_handshake_that_never_ends_is_given_up_after_the_2_s_connect_timeout(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer]
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        stopping.wait(4)  # TCP accepted, not a byte of TLS; then it hangs up
+
+    url = raw_server(handle, tls=False).url + "/jwks.json"
+
+    # 10 s left: only the connect timeout (2 s) ends the wait before the server hangs up.
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool).until(time.monotonic() + 10)(url)
+
+    assert str(raised.value) == f"{url}: ReadTimeoutError"
+
+
+def test_a_slow_handshake_counts_against_the_time_left_for_the_answer(
+    pool: urllib3.PoolManager, raw_server: Callable[..., RawServer], server_ssl_context: ssl.SSLContext
+) -> None:
+    def handle(conn: socket.socket, index: int, stopping: threading.Event) -> None:
+        if stopping.wait(1):  # a second before the TLS handshake
+            return
+        with server_ssl_context.wrap_socket(conn, server_side=True) as tls:
+            read_request(tls)
+            if not stopping.wait(2):  # the answer, 2 s after the request: 3 s after connecting
+                tls.sendall(http_answer(200, b'{"keys": []}'))
+
+    url = raw_server(handle, tls=False).url + "/jwks.json"
+
+    # 2.5 s in all: the handshake's second leaves 1.5 s for an answer that takes 2 s.
+    with pytest.raises(KeyFetchError) as raised:
+        HttpFetcher(pool).until(time.monotonic() + 2.5)(url)
+
+    assert str(raised.value) == f"{url}: ReadTimeoutError"
 
 
 def test_an_unknown_kid_within_the_cooldown_says_the_refetch_is_cooling_down(

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import re
 import socket
-import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,7 +30,7 @@ from handler.partner_api import PartnerApiClient
 from handler.secret_source import SecretSource
 from tests import leakcheck
 from tests.conftest import SECRET_ID
-from tests.servers import Handle, RawServer, http_answer, read_request, rst_close, sent_out
+from tests.servers import RawServer, http_answer, read_request, rst_close, sent_out
 from tests.support import API_KEY, ROTATED_API_KEY, SigningKey, http_event, mint, user_document
 from tests.support.clock import FakeClock
 from tests.support.ports import free_port
@@ -113,20 +112,6 @@ def serve(partner_server: HTTPServer, *answers: tuple[int, Any, dict[str, str]])
     script = Script(*answers)
     partner_server.expect_request(USER_PATH, method="POST").respond_with_handler(script)
     return script
-
-
-@pytest.fixture
-def raw_server(server_ssl_context: ssl.SSLContext) -> Iterator[Callable[..., RawServer]]:
-    started: list[RawServer] = []
-
-    def start(handle: Handle, tls: bool = True) -> RawServer:
-        server = RawServer(handle, server_ssl_context if tls else None, timeout=10)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 # ---- success --------------------------------------------------------------------------------------
