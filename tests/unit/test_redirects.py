@@ -38,6 +38,13 @@ def test_return_url_is_encoded_like_the_partner_docs() -> None:
     assert url.endswith("token=935d85189822bf9c&return_url=https%3A%2F%2Fgoogle.com%2F")
 
 
+def test_a_space_is_percent_encoded_not_a_plus() -> None:
+    # %20 reads as a space to every decoder; '+' does so only to form decoders.
+    url = sso_login_url(BASE_URL, "t", "/members/search?q=mock interview", None)
+
+    assert url.endswith("token=t&redirect_to=%2Fmembers%2Fsearch%3Fq%3Dmock%20interview")
+
+
 def test_token_with_reserved_characters_round_trips() -> None:
     token = "a b/c?d&e=f+g%#"
 
@@ -142,6 +149,8 @@ def test_each_redirect_to_rule_says_what_is_wrong(value: str, detail: str) -> No
         ("https://app.partner.test/" + "a" * 2048, "return_url is longer than 2048 bytes"),
         ("https://app.partner.test/é", "return_url must be ASCII (percent-encode anything else)"),
         ("http://app.partner.test/", "return_url must be an absolute https URL"),
+        ("https://app.partner.test/a\\b", "return_url must be an absolute https URL"),
+        ("https://app.partner.test/a\tb", "return_url must be an absolute https URL"),
         (
             "https://other.test/" + "x" * 10,
             "return_url's origin 'https://other.test' is not in RETURN_URL_ALLOWED_ORIGINS",
@@ -152,6 +161,13 @@ def test_each_return_url_rule_says_what_is_wrong(value: str, detail: str) -> Non
     with pytest.raises(InvalidReturnUrl) as raised:
         check_return_url(value, ("https://app.partner.test",))
     assert raised.value.detail == detail
+
+
+def test_return_url_of_exactly_2_kib_is_accepted() -> None:
+    value = "https://app.partner.test/" + "a" * (2048 - len("https://app.partner.test/"))
+
+    assert len(value) == 2048
+    assert check_return_url(value, ("https://app.partner.test",)) == value
 
 
 def test_a_foreign_origin_is_shown_cut_to_200_characters() -> None:

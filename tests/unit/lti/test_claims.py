@@ -13,6 +13,8 @@ from handler.config import DEFAULT_LTI_LEEWAY_SECONDS
 from handler.keys import JwksKeySource
 from handler.lti.claims import (
     CLAIM,
+    DEEP_LINKING_REQUEST,
+    DEEP_LINKING_SETTINGS,
     MAX_ID_TOKEN_LIFETIME,
     LaunchVerifier,
     VerifiedLaunch,
@@ -21,7 +23,16 @@ from handler.lti.claims import (
 )
 from handler.lti.errors import LtiClaimRefused, UnknownDeployment
 from handler.lti.registrations import LtiRegistration
-from tests.lti.conftest import CLIENT_ID, DEPLOYMENT_ID, LAUNCH_URL, PLATFORM, SUB, platform_token
+from tests.lti.conftest import (
+    CLIENT_ID,
+    DEEP_LINK_RETURN_URL,
+    DEPLOYMENT_ID,
+    LAUNCH_URL,
+    PLATFORM,
+    SUB,
+    deep_linking_request,
+    platform_token,
+)
 from tests.support import SigningKey
 
 NONCE = "nonce-5f2e"
@@ -46,6 +57,12 @@ def key() -> SigningKey:
 def verifier(key: SigningKey) -> LaunchVerifier:
     keys = JwksKeySource.from_document({"keys": [key.jwk]}, (PLATFORM,))
     return LaunchVerifier(REGISTRATION, keys)
+
+
+@pytest.fixture
+def deep_linking_verifier(key: SigningKey) -> LaunchVerifier:
+    keys = JwksKeySource.from_document({"keys": [key.jwk]}, (PLATFORM,))
+    return LaunchVerifier(REGISTRATION, keys, deep_linking=True)
 
 
 def verify(verifier: LaunchVerifier, key: SigningKey, **claims: Any) -> VerifiedLaunch:
@@ -209,3 +226,78 @@ def test_a_found_value_is_shown_short_and_json_safe(
     verifier: LaunchVerifier, key: SigningKey, found: Any, shown: Any
 ) -> None:
     assert refusal(verifier, key, azp=found).found == shown
+
+
+def test_an_unknown_deployment_is_named_in_the_detail(verifier: LaunchVerifier, key: SigningKey) -> None:
+    refused = refusal(verifier, key, **{CLAIM["deployment_id"]: "3:unknown"})
+
+    assert refused.detail == (
+        "the deployment_id '3:unknown' is not one this registration allows: add it to the registration"
+    )
+
+
+# ---- roles (LTI 1.3 Core §5.3.7: required, an array of strings, possibly empty) ----------------------
+def test_an_empty_roles_array_is_a_valid_launch(verifier: LaunchVerifier, key: SigningKey) -> None:
+    assert verify(verifier, key, **{CLAIM["roles"]: []}).deployment_id == DEPLOYMENT_ID
+
+
+@pytest.mark.parametrize("roles", [None, "Learner", {"role": "Learner"}, ["Learner", 7], [None]])
+def test_roles_that_are_not_an_array_of_strings_are_refused(
+    verifier: LaunchVerifier, key: SigningKey, roles: Any
+) -> None:
+    refused = refusal(verifier, key, **{CLAIM["roles"]: roles})
+
+    assert type(refused) is LtiClaimRefused
+    assert refused.detail == "the roles claim (an array, possibly empty) is required"
+
+
+# ---- deep linking (Deep Linking 2.0 §4.4), when the tool offers it --------------------------------------
+def test_a_deep_linking_request_carries_its_settings(
+    deep_linking_verifier: LaunchVerifier, key: SigningKey
+) -> None:
+    launch = verify(deep_linking_verifier, key, **deep_linking_request())
+
+    assert launch.message_type == DEEP_LINKING_REQUEST
+    assert launch.deep_linking is not None
+    assert launch.deep_linking["deep_link_return_url"] == DEEP_LINK_RETURN_URL
+    assert launch.deep_linking["data"] == "platform-opaque-7"
+
+
+def test_a_resource_link_launch_with_deep_linking_on_has_no_settings(
+    deep_linking_verifier: LaunchVerifier, key: SigningKey
+) -> None:
+    launch = verify(deep_linking_verifier, key, **{DEEP_LINKING_SETTINGS: {"deep_link_return_url": "x"}})
+
+    assert launch.message_type == "LtiResourceLinkRequest"
+    assert launch.deep_linking is None
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        None,
+        "https://lms.example.edu/return",
+        ["deep_link_return_url"],
+        {"data": "x"},
+        {"deep_link_return_url": 7},
+    ],
+)
+def test_a_deep_linking_request_without_a_return_url_is_refused(
+    deep_linking_verifier: LaunchVerifier, key: SigningKey, settings: Any
+) -> None:
+    claims = {**deep_linking_request(), DEEP_LINKING_SETTINGS: settings}
+
+    refused = refusal(deep_linking_verifier, key, **claims)
+
+    assert type(refused) is LtiClaimRefused
+    assert refused.detail == "the deep_linking_settings claim with its deep_link_return_url is required"
+
+
+def test_with_deep_linking_on_the_refusal_names_both_message_types(
+    deep_linking_verifier: LaunchVerifier, key: SigningKey
+) -> None:
+    refused = refusal(deep_linking_verifier, key, **{CLAIM["message_type"]: "LtiSubmissionReviewRequest"})
+
+    assert refused.detail == "only LtiResourceLinkRequest or LtiDeepLinkingRequest messages are accepted"
+    assert refused.expected == "LtiResourceLinkRequest or LtiDeepLinkingRequest"
+    assert refused.found == "LtiSubmissionReviewRequest"
