@@ -55,7 +55,16 @@ def test_token_with_reserved_characters_round_trips() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/members/dashboard", "/members/curriculum?chapter=6", "/a-b_c/~d?x=%20"]
+    "path",
+    [
+        "/",
+        "/members/dashboard",
+        "/members/curriculum?chapter=6",
+        "/a-b_c/~d?x=%20",
+        # Only the path is held to the slash rules: the query may carry them, and '?' too.
+        "/members/search?next=%2Fmembers%2Fdashboard?tab=2",
+        "/members/share?to=https://app.partner.test/",
+    ],
 )
 def test_relative_paths_are_accepted(path: str) -> None:
     assert check_redirect_to(path) == path
@@ -134,6 +143,11 @@ def test_return_url_outside_the_allow_list_is_refused(value: str) -> None:
         ("//evil.test", "redirect_to must start with exactly one '/'"),
         ("members", "redirect_to must start with exactly one '/'"),
         ("/a%2Fb", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%00b", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%09b", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%0Ab", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%0db", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%0Db", "redirect_to's path contains an encoded slash or control character"),
         ("/a/..//evil", "redirect_to's path contains '//'"),
     ],
 )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from typing import Any
 
 import pytest
 
 from handler.config import DEFAULT_LTI_LEEWAY_SECONDS
+from handler.errors import TokenExpired
 from handler.keys import JwksKeySource
 from handler.lti.claims import (
+    AGS_ENDPOINT_CLAIM,
     CLAIM,
     DEEP_LINKING_REQUEST,
     DEEP_LINKING_SETTINGS,
@@ -122,7 +125,36 @@ def test_a_valid_launch_gives_the_partner_id_the_profile_and_what_the_launch_com
     assert launch.target_link_uri == LAUNCH_URL
     assert launch.profile["email"] == "o.brackenbury@student.example.edu"
     assert launch.redirect_to is None
+    assert launch.sub == SUB
+    assert launch.grade_service is None
     assert NONCE not in repr(launch)
+    assert SUB not in repr(launch)
+
+
+def test_a_graded_launch_carries_the_ags_endpoint_claim(verifier: LaunchVerifier, key: SigningKey) -> None:
+    endpoint = {
+        "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+        "lineitem": "https://lms.example.edu/api/lti/courses/7/line_items/3",
+    }
+
+    assert verify(verifier, key, **{AGS_ENDPOINT_CLAIM: endpoint}).grade_service == endpoint
+
+
+@pytest.mark.parametrize("endpoint", ["https://lms.example.edu/api/lti/courses/7/line_items/3", ["score"], 7])
+def test_an_ags_endpoint_claim_that_is_not_an_object_is_ignored(
+    verifier: LaunchVerifier, key: SigningKey, endpoint: Any
+) -> None:
+    assert verify(verifier, key, **{AGS_ENDPOINT_CLAIM: endpoint}).grade_service is None
+
+
+def test_the_verifier_applies_its_own_leeway(key: SigningKey) -> None:
+    keys = JwksKeySource.from_document({"keys": [key.jwk]}, (PLATFORM,))
+    now = int(time.time())
+    expired_a_minute_ago = {"iat": now - 300, "exp": now - 60}
+
+    with pytest.raises(TokenExpired):
+        verify(LaunchVerifier(REGISTRATION, keys, leeway_seconds=10), key, **expired_a_minute_ago)
+    assert verify(LaunchVerifier(REGISTRATION, keys), key, **expired_a_minute_ago).sub == SUB
 
 
 def test_aud_as_a_list_of_only_this_tool_and_no_azp_is_accepted(
@@ -146,7 +178,7 @@ def test_the_custom_redirect_to_is_the_redirect_and_a_top_level_one_is_not(
     assert verify(verifier, key, redirect_to="/elsewhere").redirect_to is None
 
 
-# ---- refusals, each by name (an aud without this tool, or no sub, are the partner flow's refusals) ------
+# ---- refusals, each by name (an aud without this tool is the partner flow's refusal) -------------------
 @pytest.mark.parametrize(
     ("claims", "detail", "found"),
     [
@@ -171,6 +203,7 @@ def test_the_custom_redirect_to_is_the_redirect_and_a_top_level_one_is_not(
         ({CLAIM["target_link_uri"]: 5}, "the target_link_uri claim is required", None),
         ({"nonce": None}, "the nonce claim is required", None),
         ({"nonce": ""}, "the nonce claim is required", None),
+        ({"sub": None}, "sub must be the launching user's id (1 to 255 characters)", None),
         ({"sub": ""}, "sub must be the launching user's id (1 to 255 characters)", None),
         ({"sub": "s" * 256}, "sub must be the launching user's id (1 to 255 characters)", None),
         ({CLAIM["custom"]: ["redirect_to"]}, "the custom claim must be an object", None),
