@@ -227,8 +227,11 @@ def test_the_expected_values_are_this_tools(verifier: LaunchVerifier, key: Signi
     assert refusal(verifier, key, **{CLAIM["message_type"]: "x"}).expected == "LtiResourceLinkRequest"
 
 
-def test_a_sub_of_exactly_255_characters_is_accepted(verifier: LaunchVerifier, key: SigningKey) -> None:
-    assert verify(verifier, key, sub="s" * 255).partner_id == lti_partner_id(PLATFORM, "s" * 255)
+@pytest.mark.parametrize("sub", ["s", "s" * 255])
+def test_a_sub_of_1_to_255_characters_is_accepted(
+    verifier: LaunchVerifier, key: SigningKey, sub: str
+) -> None:
+    assert verify(verifier, key, sub=sub).partner_id == lti_partner_id(PLATFORM, sub)
 
 
 @pytest.mark.parametrize("deployment", ["3:unknown", None, 7])
