@@ -38,6 +38,13 @@ def test_return_url_is_encoded_like_the_partner_docs() -> None:
     assert url.endswith("token=935d85189822bf9c&return_url=https%3A%2F%2Fgoogle.com%2F")
 
 
+def test_a_space_is_percent_encoded_not_a_plus() -> None:
+    # %20 reads as a space to every decoder; '+' does so only to form decoders.
+    url = sso_login_url(BASE_URL, "t", "/members/search?q=mock interview", None)
+
+    assert url.endswith("token=t&redirect_to=%2Fmembers%2Fsearch%3Fq%3Dmock%20interview")
+
+
 def test_token_with_reserved_characters_round_trips() -> None:
     token = "a b/c?d&e=f+g%#"
 
@@ -48,7 +55,16 @@ def test_token_with_reserved_characters_round_trips() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/members/dashboard", "/members/curriculum?chapter=6", "/a-b_c/~d?x=%20"]
+    "path",
+    [
+        "/",
+        "/members/dashboard",
+        "/members/curriculum?chapter=6",
+        "/a-b_c/~d?x=%20",
+        # Only the path is held to the slash rules: the query may carry them, and '?' too.
+        "/members/search?next=%2Fmembers%2Fdashboard?tab=2",
+        "/members/share?to=https://app.partner.test/",
+    ],
 )
 def test_relative_paths_are_accepted(path: str) -> None:
     assert check_redirect_to(path) == path
@@ -127,6 +143,11 @@ def test_return_url_outside_the_allow_list_is_refused(value: str) -> None:
         ("//evil.test", "redirect_to must start with exactly one '/'"),
         ("members", "redirect_to must start with exactly one '/'"),
         ("/a%2Fb", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%00b", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%09b", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%0Ab", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%0db", "redirect_to's path contains an encoded slash or control character"),
+        ("/a%0Db", "redirect_to's path contains an encoded slash or control character"),
         ("/a/..//evil", "redirect_to's path contains '//'"),
     ],
 )
@@ -142,6 +163,8 @@ def test_each_redirect_to_rule_says_what_is_wrong(value: str, detail: str) -> No
         ("https://app.partner.test/" + "a" * 2048, "return_url is longer than 2048 bytes"),
         ("https://app.partner.test/é", "return_url must be ASCII (percent-encode anything else)"),
         ("http://app.partner.test/", "return_url must be an absolute https URL"),
+        ("https://app.partner.test/a\\b", "return_url must be an absolute https URL"),
+        ("https://app.partner.test/a\tb", "return_url must be an absolute https URL"),
         (
             "https://other.test/" + "x" * 10,
             "return_url's origin 'https://other.test' is not in RETURN_URL_ALLOWED_ORIGINS",
@@ -152,6 +175,13 @@ def test_each_return_url_rule_says_what_is_wrong(value: str, detail: str) -> Non
     with pytest.raises(InvalidReturnUrl) as raised:
         check_return_url(value, ("https://app.partner.test",))
     assert raised.value.detail == detail
+
+
+def test_return_url_of_exactly_2_kib_is_accepted() -> None:
+    value = "https://app.partner.test/" + "a" * (2048 - len("https://app.partner.test/"))
+
+    assert len(value) == 2048
+    assert check_return_url(value, ("https://app.partner.test",)) == value
 
 
 def test_a_foreign_origin_is_shown_cut_to_200_characters() -> None:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from typing import Any
 
 import pytest
 
 from handler.config import DEFAULT_LTI_LEEWAY_SECONDS
+from handler.errors import TokenExpired
 from handler.keys import JwksKeySource
 from handler.lti.claims import (
+    AGS_ENDPOINT_CLAIM,
     CLAIM,
+    DEEP_LINKING_REQUEST,
+    DEEP_LINKING_SETTINGS,
     MAX_ID_TOKEN_LIFETIME,
     LaunchVerifier,
     VerifiedLaunch,
@@ -21,7 +26,16 @@ from handler.lti.claims import (
 )
 from handler.lti.errors import LtiClaimRefused, UnknownDeployment
 from handler.lti.registrations import LtiRegistration
-from tests.lti.conftest import CLIENT_ID, DEPLOYMENT_ID, LAUNCH_URL, PLATFORM, SUB, platform_token
+from tests.lti.conftest import (
+    CLIENT_ID,
+    DEEP_LINK_RETURN_URL,
+    DEPLOYMENT_ID,
+    LAUNCH_URL,
+    PLATFORM,
+    SUB,
+    deep_linking_request,
+    platform_token,
+)
 from tests.support import SigningKey
 
 NONCE = "nonce-5f2e"
@@ -46,6 +60,12 @@ def key() -> SigningKey:
 def verifier(key: SigningKey) -> LaunchVerifier:
     keys = JwksKeySource.from_document({"keys": [key.jwk]}, (PLATFORM,))
     return LaunchVerifier(REGISTRATION, keys)
+
+
+@pytest.fixture
+def deep_linking_verifier(key: SigningKey) -> LaunchVerifier:
+    keys = JwksKeySource.from_document({"keys": [key.jwk]}, (PLATFORM,))
+    return LaunchVerifier(REGISTRATION, keys, deep_linking=True)
 
 
 def verify(verifier: LaunchVerifier, key: SigningKey, **claims: Any) -> VerifiedLaunch:
@@ -105,7 +125,36 @@ def test_a_valid_launch_gives_the_partner_id_the_profile_and_what_the_launch_com
     assert launch.target_link_uri == LAUNCH_URL
     assert launch.profile["email"] == "o.brackenbury@student.example.edu"
     assert launch.redirect_to is None
+    assert launch.sub == SUB
+    assert launch.grade_service is None
     assert NONCE not in repr(launch)
+    assert SUB not in repr(launch)
+
+
+def test_a_graded_launch_carries_the_ags_endpoint_claim(verifier: LaunchVerifier, key: SigningKey) -> None:
+    endpoint = {
+        "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+        "lineitem": "https://lms.example.edu/api/lti/courses/7/line_items/3",
+    }
+
+    assert verify(verifier, key, **{AGS_ENDPOINT_CLAIM: endpoint}).grade_service == endpoint
+
+
+@pytest.mark.parametrize("endpoint", ["https://lms.example.edu/api/lti/courses/7/line_items/3", ["score"], 7])
+def test_an_ags_endpoint_claim_that_is_not_an_object_is_ignored(
+    verifier: LaunchVerifier, key: SigningKey, endpoint: Any
+) -> None:
+    assert verify(verifier, key, **{AGS_ENDPOINT_CLAIM: endpoint}).grade_service is None
+
+
+def test_the_verifier_applies_its_own_leeway(key: SigningKey) -> None:
+    keys = JwksKeySource.from_document({"keys": [key.jwk]}, (PLATFORM,))
+    now = int(time.time())
+    expired_a_minute_ago = {"iat": now - 300, "exp": now - 60}
+
+    with pytest.raises(TokenExpired):
+        verify(LaunchVerifier(REGISTRATION, keys, leeway_seconds=10), key, **expired_a_minute_ago)
+    assert verify(LaunchVerifier(REGISTRATION, keys), key, **expired_a_minute_ago).sub == SUB
 
 
 def test_aud_as_a_list_of_only_this_tool_and_no_azp_is_accepted(
@@ -129,7 +178,7 @@ def test_the_custom_redirect_to_is_the_redirect_and_a_top_level_one_is_not(
     assert verify(verifier, key, redirect_to="/elsewhere").redirect_to is None
 
 
-# ---- refusals, each by name (an aud without this tool, or no sub, are the partner flow's refusals) ------
+# ---- refusals, each by name (an aud without this tool is the partner flow's refusal) -------------------
 @pytest.mark.parametrize(
     ("claims", "detail", "found"),
     [
@@ -154,6 +203,7 @@ def test_the_custom_redirect_to_is_the_redirect_and_a_top_level_one_is_not(
         ({CLAIM["target_link_uri"]: 5}, "the target_link_uri claim is required", None),
         ({"nonce": None}, "the nonce claim is required", None),
         ({"nonce": ""}, "the nonce claim is required", None),
+        ({"sub": None}, "sub must be the launching user's id (1 to 255 characters)", None),
         ({"sub": ""}, "sub must be the launching user's id (1 to 255 characters)", None),
         ({"sub": "s" * 256}, "sub must be the launching user's id (1 to 255 characters)", None),
         ({CLAIM["custom"]: ["redirect_to"]}, "the custom claim must be an object", None),
@@ -177,8 +227,11 @@ def test_the_expected_values_are_this_tools(verifier: LaunchVerifier, key: Signi
     assert refusal(verifier, key, **{CLAIM["message_type"]: "x"}).expected == "LtiResourceLinkRequest"
 
 
-def test_a_sub_of_exactly_255_characters_is_accepted(verifier: LaunchVerifier, key: SigningKey) -> None:
-    assert verify(verifier, key, sub="s" * 255).partner_id == lti_partner_id(PLATFORM, "s" * 255)
+@pytest.mark.parametrize("sub", ["s", "s" * 255])
+def test_a_sub_of_1_to_255_characters_is_accepted(
+    verifier: LaunchVerifier, key: SigningKey, sub: str
+) -> None:
+    assert verify(verifier, key, sub=sub).partner_id == lti_partner_id(PLATFORM, sub)
 
 
 @pytest.mark.parametrize("deployment", ["3:unknown", None, 7])
@@ -209,3 +262,78 @@ def test_a_found_value_is_shown_short_and_json_safe(
     verifier: LaunchVerifier, key: SigningKey, found: Any, shown: Any
 ) -> None:
     assert refusal(verifier, key, azp=found).found == shown
+
+
+def test_an_unknown_deployment_is_named_in_the_detail(verifier: LaunchVerifier, key: SigningKey) -> None:
+    refused = refusal(verifier, key, **{CLAIM["deployment_id"]: "3:unknown"})
+
+    assert refused.detail == (
+        "the deployment_id '3:unknown' is not one this registration allows: add it to the registration"
+    )
+
+
+# ---- roles (LTI 1.3 Core §5.3.7: required, an array of strings, possibly empty) ----------------------
+def test_an_empty_roles_array_is_a_valid_launch(verifier: LaunchVerifier, key: SigningKey) -> None:
+    assert verify(verifier, key, **{CLAIM["roles"]: []}).deployment_id == DEPLOYMENT_ID
+
+
+@pytest.mark.parametrize("roles", [None, "Learner", {"role": "Learner"}, ["Learner", 7], [None]])
+def test_roles_that_are_not_an_array_of_strings_are_refused(
+    verifier: LaunchVerifier, key: SigningKey, roles: Any
+) -> None:
+    refused = refusal(verifier, key, **{CLAIM["roles"]: roles})
+
+    assert type(refused) is LtiClaimRefused
+    assert refused.detail == "the roles claim (an array, possibly empty) is required"
+
+
+# ---- deep linking (Deep Linking 2.0 §4.4), when the tool offers it --------------------------------------
+def test_a_deep_linking_request_carries_its_settings(
+    deep_linking_verifier: LaunchVerifier, key: SigningKey
+) -> None:
+    launch = verify(deep_linking_verifier, key, **deep_linking_request())
+
+    assert launch.message_type == DEEP_LINKING_REQUEST
+    assert launch.deep_linking is not None
+    assert launch.deep_linking["deep_link_return_url"] == DEEP_LINK_RETURN_URL
+    assert launch.deep_linking["data"] == "platform-opaque-7"
+
+
+def test_a_resource_link_launch_with_deep_linking_on_has_no_settings(
+    deep_linking_verifier: LaunchVerifier, key: SigningKey
+) -> None:
+    launch = verify(deep_linking_verifier, key, **{DEEP_LINKING_SETTINGS: {"deep_link_return_url": "x"}})
+
+    assert launch.message_type == "LtiResourceLinkRequest"
+    assert launch.deep_linking is None
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        None,
+        "https://lms.example.edu/return",
+        ["deep_link_return_url"],
+        {"data": "x"},
+        {"deep_link_return_url": 7},
+    ],
+)
+def test_a_deep_linking_request_without_a_return_url_is_refused(
+    deep_linking_verifier: LaunchVerifier, key: SigningKey, settings: Any
+) -> None:
+    claims = {**deep_linking_request(), DEEP_LINKING_SETTINGS: settings}
+
+    refused = refusal(deep_linking_verifier, key, **claims)
+
+    assert type(refused) is LtiClaimRefused
+    assert refused.detail == "the deep_linking_settings claim with its deep_link_return_url is required"
+
+
+def test_with_deep_linking_on_the_refusal_names_both_message_types(
+    deep_linking_verifier: LaunchVerifier, key: SigningKey
+) -> None:
+    refused = refusal(deep_linking_verifier, key, **{CLAIM["message_type"]: "LtiSubmissionReviewRequest"})
+
+    assert refused.detail == "only LtiResourceLinkRequest or LtiDeepLinkingRequest messages are accepted"
+    assert refused.expected == "LtiResourceLinkRequest or LtiDeepLinkingRequest"
+    assert refused.found == "LtiSubmissionReviewRequest"
