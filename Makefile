@@ -365,13 +365,11 @@ bench: venv runtime-venv lambda-venv local-artifact
 # ---------------------------------------------------------------------------
 # Mutation testing (not part of make test): mutmut changes handler/tokens.py, keys.py,
 # redirects.py, url_rules.py and lti/claims.py one mutant at a time (pyproject.toml
-# [tool.mutmut]) and runs the unit, security and LTI launch tests that execute the
-# changed function; then infra/tools/mutation_scores.py prints each module's share of
-# mutants killed and lists the survivors (`.venv-mutation/bin/mutmut show NAME`).
+# [tool.mutmut]) and runs the unit tests that execute the changed function; then
+# infra/tools/mutation_scores.py prints each module's share of mutants killed and every
+# mutant neither killed nor named equivalent in docs/testing.md (it fails while one is left).
 # `make mutation MUTANTS='handler.url_rules.*'` runs a subset. mutmut needs a newer click
 # than aws-sam-cli accepts: it has its own venv (.venv-mutation, requirements-mutation.txt).
-# Slow: 1,418 mutants, each running every selected test that reaches its function (up to
-# 700 for url_problem): hours on two cores; MUTANTS= narrows it to a module or a list.
 # ---------------------------------------------------------------------------
 MUTATION_VENV := .venv-mutation
 MUTANTS ?=
