@@ -11,11 +11,13 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
 import pytest
 
+from handler import tokens
 from handler.config import load_config
 from handler.errors import (
     InvalidAudience,
@@ -39,6 +41,7 @@ from handler.secret_source import SecretSource
 from handler.tokens import TokenVerifier, parse_token
 from tests import leakcheck
 from tests.support import AUDIENCE, ISSUER, SigningKey, claims, mint, sign_raw, sign_text
+from tests.support.clock import FakeClock
 
 NOW = int(time.time())
 
@@ -70,6 +73,18 @@ def make_verifier(base_env: dict[str, str], ca_file: Path, jwks: Any) -> Callabl
 @pytest.fixture
 def verifier(make_verifier: Callable[..., TokenVerifier]) -> TokenVerifier:
     return make_verifier()
+
+
+@pytest.fixture
+def wall_clock(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> FakeClock:
+    """The verifier's own reading of the time, held at the whole second the test starts in.
+
+    PyJWT decides on the real clock; the verifier reads this one to word a refusal, so the
+    seconds it names are exact. Advancing it is time passing between the two readings.
+    """
+    clock.now = float(int(time.time()))
+    monkeypatch.setattr(tokens, "time", SimpleNamespace(time=clock))
+    return clock
 
 
 def refused(verifier: TokenVerifier, token: str) -> SsoError:
@@ -337,6 +352,41 @@ def test_iat_in_the_future_beyond_leeway_is_refused(verifier: TokenVerifier, rsa
     now = int(time.time())
 
     assert isinstance(refused(verifier, mint(rsa_key, iat=now + 120, exp=now + 200)), TokenNotYetValid)
+
+
+@pytest.mark.parametrize(
+    ("name", "times"),
+    [("nbf", {"nbf": 120, "iat": 0, "exp": 120}), ("iat", {"iat": 120, "exp": 200})],
+)
+def test_a_time_in_the_future_is_named_with_its_seconds_and_the_skew_allowed(
+    verifier: TokenVerifier, rsa_key: SigningKey, wall_clock: FakeClock, name: str, times: dict[str, int]
+) -> None:
+    now = int(wall_clock.now)
+    at: dict[str, Any] = {claim: now + offset for claim, offset in times.items()}
+
+    error = refused(verifier, mint(rsa_key, **at))
+
+    assert isinstance(error, TokenNotYetValid)
+    assert error.detail == (
+        f"{name} is 120 s in the future; the service allows 30 s of clock skew: "
+        "check the minting server's clock"
+    )
+    assert (error.expected, error.found) == (now + 30, {name: now + 120})
+
+
+def test_a_time_no_longer_beyond_the_skew_when_the_refusal_is_worded_is_refused_without_figures(
+    verifier: TokenVerifier, rsa_key: SigningKey, wall_clock: FakeClock
+) -> None:
+    # PyJWT found nbf beyond the skew allowed; by the verifier's later reading it is exactly at
+    # the limit, where "30 s in the future; the service allows 30 s" would contradict itself.
+    now = int(wall_clock.now)
+    token = mint(rsa_key, iat=now, exp=now + 120, nbf=now + 90)
+    wall_clock.advance(60)
+
+    error = refused(verifier, token)
+
+    assert isinstance(error, TokenNotYetValid)
+    assert (error.detail, error.expected, error.found) == ("the token is not valid yet", None, None)
 
 
 def test_lifetime_longer_than_max_age_is_refused_with_figures(
