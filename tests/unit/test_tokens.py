@@ -675,6 +675,44 @@ def test_a_long_audience_is_shown_cut_to_200_characters(verifier: TokenVerifier,
 
 
 @pytest.mark.parametrize(
+    ("aud", "shown"),
+    [
+        ("a" * 118, "'" + "a" * 118 + "'"),  # 120 characters with its quotes: shown whole
+        ("a" * 119, "'" + "a" * 119 + "…"),  # 121: cut to 120 and marked
+    ],
+    ids=["120-characters", "121-characters"],
+)
+def test_a_refused_audience_is_shown_in_the_detail_up_to_120_characters(
+    verifier: TokenVerifier, rsa_key: SigningKey, aud: str, shown: str
+) -> None:
+    error = refused(verifier, mint(rsa_key, aud=aud))
+
+    assert isinstance(error, InvalidAudience)
+    assert error.detail == f"aud is {shown}; expected {AUDIENCE!r}"
+
+
+@pytest.mark.parametrize(
+    ("aud", "found"),
+    [
+        (10**18 - 1, 10**18 - 1),
+        (10**18, "1000000000000000000"),
+        (-(10**18), "-1000000000000000000"),
+        (["other"] * 10, ["other"] * 10),
+        (["other"] * 11, str(["other"] * 11)),
+    ],
+    ids=["18-digits", "19-digits", "19-digits-negative", "10-strings", "11-strings"],
+)
+def test_a_refused_audience_is_found_as_itself_when_json_safe_and_short_else_as_text(
+    verifier: TokenVerifier, rsa_key: SigningKey, aud: Any, found: Any
+) -> None:
+    # A number stays one up to 18 digits, a list of strings up to 10; past that, its text (cut short).
+    error = refused(verifier, sign_raw(rsa_key, claims(aud=aud)))
+
+    assert isinstance(error, InvalidAudience)
+    assert error.found == found
+
+
+@pytest.mark.parametrize(
     ("token", "detail"),
     [
         ("!!.e30.sig", "the header is empty or not unpadded base64url"),
