@@ -605,6 +605,18 @@ def test_a_non_finite_number_in_the_payload_is_malformed_and_named(
     assert error.detail == f"non-finite number {number}"
 
 
+def test_a_long_non_finite_number_is_named_by_its_first_40_characters(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    number = "1" * 45 + "e999"
+    text = json.dumps(claims(exp=0)).replace('"exp": 0', f'"exp": {number}')
+
+    error = refused(verifier, sign_text(rsa_key, text))
+
+    assert isinstance(error, MalformedToken)
+    assert error.detail == "non-finite number " + "1" * 40
+
+
 @pytest.mark.parametrize(
     ("iss", "detail"),
     [
