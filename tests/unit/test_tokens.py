@@ -593,6 +593,72 @@ def test_a_surrogate_pair_is_ordinary_text(rsa_key: SigningKey) -> None:
     assert seen.issuer == "\U0001f600"
 
 
+def test_the_log_reads_string_header_and_claim_values_cut_to_200_characters_and_nothing_else() -> None:
+    seen = parse_token(forge({"alg": 7, "kid": ["rsa-1"]}, {"iss": "i" * 300}))
+
+    assert (seen.alg, seen.kid, seen.issuer) == (None, None, "i" * 200)
+
+
+@pytest.mark.parametrize(
+    ("member", "shown"),
+    [("sub", "'sub'"), ("m" * 50, "'" + "m" * 40 + "'")],
+    ids=["short", "cut-to-40"],
+)
+def test_a_duplicate_member_is_named_by_its_first_40_characters(member: str, shown: str) -> None:
+    with pytest.raises(MalformedToken) as caught:
+        parse_token(forge('{"alg":"RS256"}', f'{{"{member}":"a","{member}":"b"}}'))
+
+    assert caught.value.detail == f"duplicate JSON member {shown}"
+
+
+@pytest.mark.parametrize(
+    ("token", "detail"),
+    [
+        (forge('{"alg":"RS256"', "{}"), "the header is not base64url-encoded UTF-8 JSON"),
+        (".".join([b64("{}"), b64(b"\xff\xfe"), "c2ln"]), "the payload is not base64url-encoded UTF-8 JSON"),
+        (forge('{"alg":"RS256"}', "[1,2]"), "the payload is not a JSON object"),
+    ],
+    ids=["truncated-json", "not-utf8", "array"],
+)
+def test_a_segment_that_is_no_json_object_is_named(token: str, detail: str) -> None:
+    with pytest.raises(MalformedToken) as caught:
+        parse_token(token)
+
+    assert caught.value.detail == detail
+
+
+@pytest.mark.parametrize("last", list(_B64URL))
+def test_a_four_character_segment_may_end_in_any_base64url_character(last: str) -> None:
+    # Only a segment of 2 or 3 more than a multiple of 4 has spare bits; this one has none.
+    seen = parse_token(forge('{"alg":"RS256"}', "{}", signature="AAA" + last))
+
+    assert seen.alg == "RS256"
+
+
+def _token_of(size: int) -> str:
+    """A well-formed (unsigned) token of exactly ``size`` bytes: its signature makes up the length."""
+    heads = (forge({"alg": "RS256"}, {"pad": "x" * n}, signature="") for n in range(3))
+    # No base64url text is 1 more than a multiple of 4 long: one of three paddings avoids it.
+    head = next(head for head in heads if (size - len(head)) % 4 != 1)
+    return head + "A" * (size - len(head))
+
+
+def test_a_token_of_exactly_8_kib_is_parsed_and_one_byte_more_is_too_large() -> None:
+    assert parse_token(_token_of(8192)).alg == "RS256"
+    with pytest.raises(TokenTooLarge) as caught:
+        parse_token(_token_of(8193))
+
+    assert caught.value.detail == "8193 characters; the limit is 8192 bytes"
+
+
+@pytest.mark.parametrize(("token", "count"), [("a.b", 2), ("a.b.c.d", 4)])
+def test_a_token_without_three_segments_says_how_many_it_has(token: str, count: int) -> None:
+    with pytest.raises(MalformedToken) as caught:
+        parse_token(token)
+
+    assert caught.value.detail == f"{count} segments; a JWT has exactly 3"
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1E400"])
 def test_a_non_finite_number_in_the_payload_is_malformed_and_named(
     verifier: TokenVerifier, rsa_key: SigningKey, number: str
