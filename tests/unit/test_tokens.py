@@ -24,6 +24,7 @@ from handler.errors import (
     InvalidClaim,
     InvalidIssuer,
     InvalidSignature,
+    InvalidToken,
     InvalidUser,
     MalformedToken,
     MissingClaim,
@@ -201,6 +202,36 @@ def test_an_unaccepted_issuer_is_named_but_the_accepted_ones_are_not(
     assert error.detail == "iss 'https://stranger.test' is not an accepted issuer"
     assert "other-partner" not in error.detail
     assert "other-partner" in error.log_detail  # the operator's log keeps the list
+    assert (error.expected, error.found) == ([ISSUER, "https://other-partner.test"], "https://stranger.test")
+
+
+def test_a_token_parsed_for_the_log_is_verified_without_a_second_parse(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    assert verifier.verify(parse_token(mint(rsa_key))).partner_id == "abc123"
+
+
+def test_a_long_unaccepted_issuer_is_cut_to_200_characters_everywhere_it_is_shown(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    iss = "https://" + "i" * 300
+    shown = iss[:200]
+
+    error = refused(verifier, mint(rsa_key, iss=iss))
+
+    assert isinstance(error, InvalidIssuer)
+    assert error.detail == f"iss {shown!r} is not an accepted issuer"
+    assert error.log_detail == f"iss {shown!r} is not one of {[ISSUER]}"
+    assert (error.expected, error.found) == ([ISSUER], shown)
+
+
+def test_an_issuer_that_is_not_a_string_is_named_with_what_was_found(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(iss=42)))
+
+    assert isinstance(error, InvalidClaim)
+    assert (error.detail, error.expected, error.found) == ("iss is not a string", "iss", 42)
 
 
 def test_crit_header_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
@@ -213,12 +244,57 @@ def test_missing_kid_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) ->
     token = jwt.encode(claims(), rsa_key.private, algorithm="RS256")
     leakcheck.register(token)
 
-    assert isinstance(refused(verifier, token), UnknownKey)
+    error = refused(verifier, token)
+
+    assert isinstance(error, UnknownKey)
+    assert (error.detail, error.expected) == ("the token header has no kid", "kid")
 
 
 def test_kid_that_is_not_a_string_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
     # PyJWT will not write such a header; the signature does not matter, the header is refused first.
     assert isinstance(refused(verifier, forge({"alg": "RS256", "kid": 5}, claims())), MalformedToken)
+
+
+@pytest.mark.parametrize(
+    ("alg", "shown"),
+    [("none", "'none'"), ("X" * 30, repr("X" * 20)), (7, "'int'"), (None, "'NoneType'")],
+    ids=["none", "cut-to-20", "number", "null"],
+)
+def test_an_algorithm_refused_is_named_with_the_ones_accepted(
+    verifier: TokenVerifier, alg: Any, shown: str
+) -> None:
+    error = refused(verifier, forge({"alg": alg, "kid": "rsa-1"}, claims()))
+
+    assert isinstance(error, UnsupportedAlgorithm)
+    assert error.detail == f"alg {shown} is not accepted; this service accepts ES256, RS256"
+    assert (error.expected, error.found) == (["RS256", "ES256"], alg)
+
+
+@pytest.mark.parametrize(
+    ("headers", "detail"),
+    [
+        ({"typ": "at+jwt"}, "typ must be 'JWT' (or 'application/jwt') when present"),
+        ({"typ": 5}, "typ must be 'JWT' (or 'application/jwt') when present"),
+        ({"crit": ["exp"], "exp": 1}, "the header has a crit member"),
+        ({"kid": ""}, "kid must be a short string"),
+        ({"kid": "k" * 257}, "kid must be a short string"),
+    ],
+    ids=["typ-other", "typ-number", "crit", "kid-empty", "kid-257"],
+)
+def test_a_header_refused_says_which_rule_it_breaks(
+    verifier: TokenVerifier, rsa_key: SigningKey, headers: dict[str, Any], detail: str
+) -> None:
+    error = refused(verifier, forge({"alg": "RS256", "kid": rsa_key.kid, **headers}, claims()))
+
+    assert isinstance(error, MalformedToken)
+    assert error.detail == detail
+
+
+@pytest.mark.parametrize("length", [1, 256])
+def test_a_kid_of_1_to_256_characters_is_looked_up(verifier: TokenVerifier, length: int) -> None:
+    error = refused(verifier, mint(SigningKey.rsa(kid="k" * length)))
+
+    assert isinstance(error, UnknownKey)
 
 
 def test_signature_of_another_token_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
@@ -467,6 +543,112 @@ def test_partner_id_of_64_characters_is_accepted(verifier: TokenVerifier, rsa_ke
     assert verifier.verify(mint(rsa_key, sub="A_b-9" * 12 + "abcd")).partner_id == "A_b-9" * 12 + "abcd"
 
 
+def test_a_token_expired_beyond_the_skew_says_how_long_ago(
+    verifier: TokenVerifier, rsa_key: SigningKey, wall_clock: FakeClock
+) -> None:
+    now = int(wall_clock.now)
+
+    error = refused(verifier, mint(rsa_key, iat=now - 200, exp=now - 60))
+
+    assert isinstance(error, TokenExpired)
+    assert error.detail == "exp was 60 s ago; the service allows 30 s of clock skew"
+    assert (error.expected, error.found) == (now - 30, now - 60)
+
+
+@pytest.mark.parametrize("claim", ["aud", "exp", "iat", "sub"])
+def test_a_missing_claim_is_named(verifier: TokenVerifier, rsa_key: SigningKey, claim: str) -> None:
+    error = refused(verifier, mint(rsa_key, **{claim: None}))
+
+    assert isinstance(error, MissingClaim)
+    assert (error.detail, error.expected) == (f"the token has no {claim!r} claim", claim)
+
+
+@pytest.mark.parametrize(
+    ("claim", "detail"),
+    [
+        ("exp", "Expiration Time claim (exp) must be an integer."),
+        ("iat", "Issued At claim (iat) must be an integer."),
+        ("nbf", "Not Before claim (nbf) must be an integer."),
+    ],
+)
+def test_a_time_claim_that_is_text_is_refused_in_pyjwts_words(
+    verifier: TokenVerifier, rsa_key: SigningKey, claim: str, detail: str
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(**{claim: "soon"})))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == detail
+
+
+def test_a_lifetime_of_exactly_the_max_age_is_accepted(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    now = int(time.time())
+
+    assert verifier.verify(mint(rsa_key, iat=now, exp=now + 300)).expires_at == now + 300
+
+
+def test_a_lifetime_one_second_over_the_max_age_is_refused(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    now = int(time.time())
+
+    error = refused(verifier, mint(rsa_key, iat=now, exp=now + 301))
+
+    assert isinstance(error, TokenLifetimeTooLong)
+    assert error.detail == "exp is 301 s after iat; the limit is 300 s"
+
+
+def test_a_time_too_large_for_a_float_is_not_a_number_of_seconds(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(exp=10**400)))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == "exp must be a number of seconds"
+
+
+@pytest.mark.parametrize("jti", ["j", "j" * 256])
+def test_a_jti_of_1_to_256_characters_is_kept(verifier: TokenVerifier, rsa_key: SigningKey, jti: str) -> None:
+    assert verifier.verify(mint(rsa_key, jti=jti)).jti == jti
+
+
+def test_profile_claims_at_their_length_limits_are_passed_on_and_absent_ones_left_out(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    verified = verifier.verify(mint(rsa_key, given_name=None, family_name="f" * 256, email="e" * 254))
+
+    assert verified.profile == {"last_name": "f" * 256, "email": "e" * 254}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "detail"),
+    [
+        ({"jti": ""}, "jti must be a short non-empty string"),
+        ({"jti": "j" * 257}, "jti must be a short non-empty string"),
+        ({"jti": 42}, "jti must be a short non-empty string"),
+        ({"given_name": "g" * 257}, "given_name must be a string of at most 256 characters"),
+        ({"family_name": 1}, "family_name must be a string of at most 256 characters"),
+        ({"email": "e" * 255}, "email must be a string of at most 254 characters"),
+        ({"redirect_to": 5}, "redirect_to must be a string"),
+    ],
+    ids=[
+        "jti-empty",
+        "jti-257",
+        "jti-number",
+        "given_name-257",
+        "family_name-number",
+        "email-255",
+        "redirect_to",
+    ],
+)
+def test_a_claim_refused_says_what_it_must_be(
+    verifier: TokenVerifier, rsa_key: SigningKey, overrides: dict[str, Any], detail: str
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(**overrides)))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == detail
+
+
 # ---- HS256 -------------------------------------------------------------------------------------------
 class StaticSecret(SecretSource):
     def __init__(self, value: str) -> None:
@@ -516,6 +698,32 @@ def test_hs256_secret_shorter_than_256_bits_is_never_used(
         "the service's HS256 secret is not usable",
         "the HS256 secret is shorter than 256 bits",
     )
+
+
+@pytest.mark.parametrize("secret", ["s" * 32, "é" * 16], ids=["32-ascii", "16-two-byte-characters"])
+def test_an_hs256_secret_of_exactly_256_bits_is_used(
+    make_verifier: Callable[..., TokenVerifier], secret: str
+) -> None:
+    verifier = make_verifier(StaticSecret(secret), JWT_ALGORITHMS="HS256", JWT_HS256_SECRET_ID="hs")
+
+    assert verifier.verify(hs256(secret)).partner_id == "abc123"
+
+
+def test_an_hs256_secret_that_is_a_pem_key_is_refused_by_pyjwt_and_named(
+    make_verifier: Callable[..., TokenVerifier], rsa_key: SigningKey
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    pem = rsa_key.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    verifier = make_verifier(StaticSecret(pem.decode()), JWT_ALGORITHMS="HS256", JWT_HS256_SECRET_ID="hs")
+    token = forge({"alg": "HS256", "typ": "JWT"}, claims())
+
+    error = refused(verifier, token)
+
+    assert type(error) is InvalidToken
+    assert error.detail == "InvalidKeyError"
 
 
 def test_hs256_signed_with_empty_secret_is_refused(make_verifier: Callable[..., TokenVerifier]) -> None:
@@ -718,6 +926,7 @@ def test_a_user_claim_that_is_no_partner_id_says_why_without_repeating_it(
     error = refused(verifier, mint(rsa_key, sub=sub))
 
     assert error.detail == "sub is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)" + hint
+    assert error.expected == "sub"
 
 
 @pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
@@ -766,7 +975,7 @@ def test_a_refused_audience_is_shown_in_the_detail_up_to_120_characters(
     error = refused(verifier, mint(rsa_key, aud=aud))
 
     assert isinstance(error, InvalidAudience)
-    assert error.detail == f"aud is {shown}; expected {AUDIENCE!r}"
+    assert (error.detail, error.expected) == (f"aud is {shown}; expected {AUDIENCE!r}", AUDIENCE)
 
 
 @pytest.mark.parametrize(
@@ -795,6 +1004,7 @@ def test_a_refused_audience_is_found_as_itself_when_json_safe_and_short_else_as_
     [
         ("!!.e30.sig", "the header is empty or not unpadded base64url"),
         ("e30.!!.sig", "the payload is empty or not unpadded base64url"),
+        ("e30.e30.!!", "the signature is empty or not unpadded base64url"),
     ],
 )
 def test_a_segment_that_is_not_base64url_is_named(verifier: TokenVerifier, token: str, detail: str) -> None:
