@@ -7,6 +7,7 @@ errors asserted are the typed ones the HTTP layer maps to 401/403.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -301,7 +302,10 @@ def test_signature_of_another_token_is_refused(verifier: TokenVerifier, rsa_key:
     one, other = mint(rsa_key, sub="alice"), mint(rsa_key, sub="mallory")
     spliced = one.rsplit(".", 1)[0] + "." + other.rsplit(".", 1)[1]
 
-    assert isinstance(refused(verifier, spliced), InvalidSignature)
+    error = refused(verifier, spliced)
+
+    assert isinstance(error, InvalidSignature)
+    assert error.detail == "the signature does not verify"
 
 
 def test_payload_tampered_after_signing_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
@@ -724,6 +728,26 @@ def test_an_hs256_secret_that_is_a_pem_key_is_refused_by_pyjwt_and_named(
 
     assert type(error) is InvalidToken
     assert error.detail == "InvalidKeyError"
+
+
+@pytest.mark.parametrize(
+    "secret", [None, StaticSecret(HMAC_SECRET)], ids=["no-secret", "a-secret-the-policy-does-not-name"]
+)
+def test_hs256_listed_by_a_policy_without_a_secret_id_is_not_accepted(
+    base_env: dict[str, str], ca_file: Path, jwks: Any, secret: SecretSource | None
+) -> None:
+    # load_config refuses this policy; one built by hand must not enable HS256 either.
+    configured = load_config(base_env).partner.tokens
+    policy = dataclasses.replace(configured, algorithms=("RS256", "HS256"), hs256_secret_id=None)
+    keys = JwksKeySource(HttpFetcher(new_http_pool(ca_certs=str(ca_file))), policy.issuers, policy.jwks_url)
+
+    error = refused(TokenVerifier(policy, keys, secret), hs256(HMAC_SECRET))
+
+    assert isinstance(error, UnsupportedAlgorithm)
+    assert (error.detail, error.expected) == (
+        "alg 'HS256' is not accepted; this service accepts RS256",
+        ["RS256"],
+    )
 
 
 def test_hs256_signed_with_empty_secret_is_refused(make_verifier: Callable[..., TokenVerifier]) -> None:
