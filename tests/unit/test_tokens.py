@@ -7,21 +7,25 @@ errors asserted are the typed ones the HTTP layer maps to 401/403.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
 import pytest
 
+from handler import tokens
 from handler.config import load_config
 from handler.errors import (
     InvalidAudience,
     InvalidClaim,
     InvalidIssuer,
     InvalidSignature,
+    InvalidToken,
     InvalidUser,
     MalformedToken,
     MissingClaim,
@@ -39,6 +43,7 @@ from handler.secret_source import SecretSource
 from handler.tokens import TokenVerifier, parse_token
 from tests import leakcheck
 from tests.support import AUDIENCE, ISSUER, SigningKey, claims, mint, sign_raw, sign_text
+from tests.support.clock import FakeClock
 
 NOW = int(time.time())
 
@@ -70,6 +75,18 @@ def make_verifier(base_env: dict[str, str], ca_file: Path, jwks: Any) -> Callabl
 @pytest.fixture
 def verifier(make_verifier: Callable[..., TokenVerifier]) -> TokenVerifier:
     return make_verifier()
+
+
+@pytest.fixture
+def wall_clock(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> FakeClock:
+    """The verifier's own reading of the time, held at the whole second the test starts in.
+
+    PyJWT decides on the real clock; the verifier reads this one to word a refusal, so the
+    seconds it names are exact. Advancing it is time passing between the two readings.
+    """
+    clock.now = float(int(time.time()))
+    monkeypatch.setattr(tokens, "time", SimpleNamespace(time=clock))
+    return clock
 
 
 def refused(verifier: TokenVerifier, token: str) -> SsoError:
@@ -186,6 +203,36 @@ def test_an_unaccepted_issuer_is_named_but_the_accepted_ones_are_not(
     assert error.detail == "iss 'https://stranger.test' is not an accepted issuer"
     assert "other-partner" not in error.detail
     assert "other-partner" in error.log_detail  # the operator's log keeps the list
+    assert (error.expected, error.found) == ([ISSUER, "https://other-partner.test"], "https://stranger.test")
+
+
+def test_a_token_parsed_for_the_log_is_verified_without_a_second_parse(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    assert verifier.verify(parse_token(mint(rsa_key))).partner_id == "abc123"
+
+
+def test_a_long_unaccepted_issuer_is_cut_to_200_characters_everywhere_it_is_shown(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    iss = "https://" + "i" * 300
+    shown = iss[:200]
+
+    error = refused(verifier, mint(rsa_key, iss=iss))
+
+    assert isinstance(error, InvalidIssuer)
+    assert error.detail == f"iss {shown!r} is not an accepted issuer"
+    assert error.log_detail == f"iss {shown!r} is not one of {[ISSUER]}"
+    assert (error.expected, error.found) == ([ISSUER], shown)
+
+
+def test_an_issuer_that_is_not_a_string_is_named_with_what_was_found(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(iss=42)))
+
+    assert isinstance(error, InvalidClaim)
+    assert (error.detail, error.expected, error.found) == ("iss is not a string", "iss", 42)
 
 
 def test_crit_header_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
@@ -198,7 +245,10 @@ def test_missing_kid_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) ->
     token = jwt.encode(claims(), rsa_key.private, algorithm="RS256")
     leakcheck.register(token)
 
-    assert isinstance(refused(verifier, token), UnknownKey)
+    error = refused(verifier, token)
+
+    assert isinstance(error, UnknownKey)
+    assert (error.detail, error.expected) == ("the token header has no kid", "kid")
 
 
 def test_kid_that_is_not_a_string_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
@@ -206,11 +256,56 @@ def test_kid_that_is_not_a_string_is_refused(verifier: TokenVerifier, rsa_key: S
     assert isinstance(refused(verifier, forge({"alg": "RS256", "kid": 5}, claims())), MalformedToken)
 
 
+@pytest.mark.parametrize(
+    ("alg", "shown"),
+    [("none", "'none'"), ("X" * 30, repr("X" * 20)), (7, "'int'"), (None, "'NoneType'")],
+    ids=["none", "cut-to-20", "number", "null"],
+)
+def test_an_algorithm_refused_is_named_with_the_ones_accepted(
+    verifier: TokenVerifier, alg: Any, shown: str
+) -> None:
+    error = refused(verifier, forge({"alg": alg, "kid": "rsa-1"}, claims()))
+
+    assert isinstance(error, UnsupportedAlgorithm)
+    assert error.detail == f"alg {shown} is not accepted; this service accepts ES256, RS256"
+    assert (error.expected, error.found) == (["RS256", "ES256"], alg)
+
+
+@pytest.mark.parametrize(
+    ("headers", "detail"),
+    [
+        ({"typ": "at+jwt"}, "typ must be 'JWT' (or 'application/jwt') when present"),
+        ({"typ": 5}, "typ must be 'JWT' (or 'application/jwt') when present"),
+        ({"crit": ["exp"], "exp": 1}, "the header has a crit member"),
+        ({"kid": ""}, "kid must be a short string"),
+        ({"kid": "k" * 257}, "kid must be a short string"),
+    ],
+    ids=["typ-other", "typ-number", "crit", "kid-empty", "kid-257"],
+)
+def test_a_header_refused_says_which_rule_it_breaks(
+    verifier: TokenVerifier, rsa_key: SigningKey, headers: dict[str, Any], detail: str
+) -> None:
+    error = refused(verifier, forge({"alg": "RS256", "kid": rsa_key.kid, **headers}, claims()))
+
+    assert isinstance(error, MalformedToken)
+    assert error.detail == detail
+
+
+@pytest.mark.parametrize("length", [1, 256])
+def test_a_kid_of_1_to_256_characters_is_looked_up(verifier: TokenVerifier, length: int) -> None:
+    error = refused(verifier, mint(SigningKey.rsa(kid="k" * length)))
+
+    assert isinstance(error, UnknownKey)
+
+
 def test_signature_of_another_token_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
     one, other = mint(rsa_key, sub="alice"), mint(rsa_key, sub="mallory")
     spliced = one.rsplit(".", 1)[0] + "." + other.rsplit(".", 1)[1]
 
-    assert isinstance(refused(verifier, spliced), InvalidSignature)
+    error = refused(verifier, spliced)
+
+    assert isinstance(error, InvalidSignature)
+    assert error.detail == "the signature does not verify"
 
 
 def test_payload_tampered_after_signing_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
@@ -339,15 +434,39 @@ def test_iat_in_the_future_beyond_leeway_is_refused(verifier: TokenVerifier, rsa
     assert isinstance(refused(verifier, mint(rsa_key, iat=now + 120, exp=now + 200)), TokenNotYetValid)
 
 
-def test_lifetime_longer_than_max_age_is_refused_with_figures(
-    verifier: TokenVerifier, rsa_key: SigningKey
+@pytest.mark.parametrize(
+    ("name", "times"),
+    [("nbf", {"nbf": 120, "iat": 0, "exp": 120}), ("iat", {"iat": 120, "exp": 200})],
+)
+def test_a_time_in_the_future_is_named_with_its_seconds_and_the_skew_allowed(
+    verifier: TokenVerifier, rsa_key: SigningKey, wall_clock: FakeClock, name: str, times: dict[str, int]
 ) -> None:
-    now = int(time.time())
+    now = int(wall_clock.now)
+    at: dict[str, Any] = {claim: now + offset for claim, offset in times.items()}
 
-    error = refused(verifier, mint(rsa_key, iat=now, exp=now + 7200))
+    error = refused(verifier, mint(rsa_key, **at))
 
-    assert isinstance(error, TokenLifetimeTooLong)
-    assert "7200 s after iat; the limit is 300 s" in error.detail
+    assert isinstance(error, TokenNotYetValid)
+    assert error.detail == (
+        f"{name} is 120 s in the future; the service allows 30 s of clock skew: "
+        "check the minting server's clock"
+    )
+    assert (error.expected, error.found) == (now + 30, {name: now + 120})
+
+
+def test_a_time_no_longer_beyond_the_skew_when_the_refusal_is_worded_is_refused_without_figures(
+    verifier: TokenVerifier, rsa_key: SigningKey, wall_clock: FakeClock
+) -> None:
+    # PyJWT found nbf beyond the skew allowed; by the verifier's later reading it is exactly at
+    # the limit, where "30 s in the future; the service allows 30 s" would contradict itself.
+    now = int(wall_clock.now)
+    token = mint(rsa_key, iat=now, exp=now + 120, nbf=now + 90)
+    wall_clock.advance(60)
+
+    error = refused(verifier, token)
+
+    assert isinstance(error, TokenNotYetValid)
+    assert (error.detail, error.expected, error.found) == ("the token is not valid yet", None, None)
 
 
 def test_iat_older_than_max_age_plus_leeway_is_refused(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
@@ -417,6 +536,114 @@ def test_partner_id_of_64_characters_is_accepted(verifier: TokenVerifier, rsa_ke
     assert verifier.verify(mint(rsa_key, sub="A_b-9" * 12 + "abcd")).partner_id == "A_b-9" * 12 + "abcd"
 
 
+def test_a_token_expired_beyond_the_skew_says_how_long_ago(
+    verifier: TokenVerifier, rsa_key: SigningKey, wall_clock: FakeClock
+) -> None:
+    now = int(wall_clock.now)
+
+    error = refused(verifier, mint(rsa_key, iat=now - 200, exp=now - 60))
+
+    assert isinstance(error, TokenExpired)
+    assert error.detail == "exp was 60 s ago; the service allows 30 s of clock skew"
+    assert (error.expected, error.found) == (now - 30, now - 60)
+
+
+@pytest.mark.parametrize("claim", ["aud", "exp", "iat", "sub"])
+def test_a_missing_claim_is_named(verifier: TokenVerifier, rsa_key: SigningKey, claim: str) -> None:
+    error = refused(verifier, mint(rsa_key, **{claim: None}))
+
+    assert isinstance(error, MissingClaim)
+    assert (error.detail, error.expected) == (f"the token has no {claim!r} claim", claim)
+
+
+@pytest.mark.parametrize(
+    ("claim", "detail"),
+    [
+        ("exp", "Expiration Time claim (exp) must be an integer."),
+        ("iat", "Issued At claim (iat) must be an integer."),
+        ("nbf", "Not Before claim (nbf) must be an integer."),
+    ],
+)
+def test_a_time_claim_that_is_text_is_refused_in_pyjwts_words(
+    verifier: TokenVerifier, rsa_key: SigningKey, claim: str, detail: str
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(**{claim: "soon"})))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == detail
+
+
+def test_a_lifetime_of_exactly_the_max_age_is_accepted(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
+    now = int(time.time())
+
+    assert verifier.verify(mint(rsa_key, iat=now, exp=now + 300)).expires_at == now + 300
+
+
+@pytest.mark.parametrize("lifetime", [301, 3600, 7200])
+def test_a_lifetime_over_the_max_age_is_refused_with_figures(
+    verifier: TokenVerifier, rsa_key: SigningKey, lifetime: int
+) -> None:
+    now = int(time.time())
+
+    error = refused(verifier, mint(rsa_key, iat=now, exp=now + lifetime))
+
+    assert isinstance(error, TokenLifetimeTooLong)
+    assert error.detail == f"exp is {lifetime} s after iat; the limit is 300 s"
+    assert (error.expected, error.found) == (300, lifetime)
+
+
+def test_a_time_too_large_for_a_float_is_not_a_number_of_seconds(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(exp=10**400)))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == "exp must be a number of seconds"
+
+
+@pytest.mark.parametrize("jti", ["j", "j" * 256])
+def test_a_jti_of_1_to_256_characters_is_kept(verifier: TokenVerifier, rsa_key: SigningKey, jti: str) -> None:
+    assert verifier.verify(mint(rsa_key, jti=jti)).jti == jti
+
+
+def test_profile_claims_at_their_length_limits_are_passed_on_and_absent_ones_left_out(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    verified = verifier.verify(mint(rsa_key, given_name=None, family_name="f" * 256, email="e" * 254))
+
+    assert verified.profile == {"last_name": "f" * 256, "email": "e" * 254}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "detail"),
+    [
+        ({"jti": ""}, "jti must be a short non-empty string"),
+        ({"jti": "j" * 257}, "jti must be a short non-empty string"),
+        ({"jti": 42}, "jti must be a short non-empty string"),
+        ({"given_name": "g" * 257}, "given_name must be a string of at most 256 characters"),
+        ({"family_name": 1}, "family_name must be a string of at most 256 characters"),
+        ({"email": "e" * 255}, "email must be a string of at most 254 characters"),
+        ({"redirect_to": 5}, "redirect_to must be a string"),
+    ],
+    ids=[
+        "jti-empty",
+        "jti-257",
+        "jti-number",
+        "given_name-257",
+        "family_name-number",
+        "email-255",
+        "redirect_to",
+    ],
+)
+def test_a_claim_refused_says_what_it_must_be(
+    verifier: TokenVerifier, rsa_key: SigningKey, overrides: dict[str, Any], detail: str
+) -> None:
+    error = refused(verifier, sign_raw(rsa_key, claims(**overrides)))
+
+    assert isinstance(error, InvalidClaim)
+    assert error.detail == detail
+
+
 # ---- HS256 -------------------------------------------------------------------------------------------
 class StaticSecret(SecretSource):
     def __init__(self, value: str) -> None:
@@ -465,6 +692,52 @@ def test_hs256_secret_shorter_than_256_bits_is_never_used(
     assert (error.detail, error.log_detail) == (
         "the service's HS256 secret is not usable",
         "the HS256 secret is shorter than 256 bits",
+    )
+
+
+@pytest.mark.parametrize("secret", ["s" * 32, "é" * 16], ids=["32-ascii", "16-two-byte-characters"])
+def test_an_hs256_secret_of_exactly_256_bits_is_used(
+    make_verifier: Callable[..., TokenVerifier], secret: str
+) -> None:
+    verifier = make_verifier(StaticSecret(secret), JWT_ALGORITHMS="HS256", JWT_HS256_SECRET_ID="hs")
+
+    assert verifier.verify(hs256(secret)).partner_id == "abc123"
+
+
+def test_an_hs256_secret_that_is_a_pem_key_is_refused_by_pyjwt_and_named(
+    make_verifier: Callable[..., TokenVerifier], rsa_key: SigningKey
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    pem = rsa_key.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    verifier = make_verifier(StaticSecret(pem.decode()), JWT_ALGORITHMS="HS256", JWT_HS256_SECRET_ID="hs")
+    token = forge({"alg": "HS256", "typ": "JWT"}, claims())
+
+    error = refused(verifier, token)
+
+    assert type(error) is InvalidToken
+    assert error.detail == "InvalidKeyError"
+
+
+@pytest.mark.parametrize(
+    "secret", [None, StaticSecret(HMAC_SECRET)], ids=["no-secret", "a-secret-the-policy-does-not-name"]
+)
+def test_hs256_listed_by_a_policy_without_a_secret_id_is_not_accepted(
+    base_env: dict[str, str], ca_file: Path, jwks: Any, secret: SecretSource | None
+) -> None:
+    # load_config refuses this policy; one built by hand must not enable HS256 either.
+    configured = load_config(base_env).partner.tokens
+    policy = dataclasses.replace(configured, algorithms=("RS256", "HS256"), hs256_secret_id=None)
+    keys = JwksKeySource(HttpFetcher(new_http_pool(ca_certs=str(ca_file))), policy.issuers, policy.jwks_url)
+
+    error = refused(TokenVerifier(policy, keys, secret), hs256(HMAC_SECRET))
+
+    assert isinstance(error, UnsupportedAlgorithm)
+    assert (error.detail, error.expected) == (
+        "alg 'HS256' is not accepted; this service accepts RS256",
+        ["RS256"],
     )
 
 
@@ -543,6 +816,72 @@ def test_a_surrogate_pair_is_ordinary_text(rsa_key: SigningKey) -> None:
     assert seen.issuer == "\U0001f600"
 
 
+def test_the_log_reads_string_header_and_claim_values_cut_to_200_characters_and_nothing_else() -> None:
+    seen = parse_token(forge({"alg": 7, "kid": ["rsa-1"]}, {"iss": "i" * 300}))
+
+    assert (seen.alg, seen.kid, seen.issuer) == (None, None, "i" * 200)
+
+
+@pytest.mark.parametrize(
+    ("member", "shown"),
+    [("sub", "'sub'"), ("m" * 50, "'" + "m" * 40 + "'")],
+    ids=["short", "cut-to-40"],
+)
+def test_a_duplicate_member_is_named_by_its_first_40_characters(member: str, shown: str) -> None:
+    with pytest.raises(MalformedToken) as caught:
+        parse_token(forge('{"alg":"RS256"}', f'{{"{member}":"a","{member}":"b"}}'))
+
+    assert caught.value.detail == f"duplicate JSON member {shown}"
+
+
+@pytest.mark.parametrize(
+    ("token", "detail"),
+    [
+        (forge('{"alg":"RS256"', "{}"), "the header is not base64url-encoded UTF-8 JSON"),
+        (".".join([b64("{}"), b64(b"\xff\xfe"), "c2ln"]), "the payload is not base64url-encoded UTF-8 JSON"),
+        (forge('{"alg":"RS256"}', "[1,2]"), "the payload is not a JSON object"),
+    ],
+    ids=["truncated-json", "not-utf8", "array"],
+)
+def test_a_segment_that_is_no_json_object_is_named(token: str, detail: str) -> None:
+    with pytest.raises(MalformedToken) as caught:
+        parse_token(token)
+
+    assert caught.value.detail == detail
+
+
+@pytest.mark.parametrize("last", list(_B64URL))
+def test_a_four_character_segment_may_end_in_any_base64url_character(last: str) -> None:
+    # Only a segment of 2 or 3 more than a multiple of 4 has spare bits; this one has none.
+    seen = parse_token(forge('{"alg":"RS256"}', "{}", signature="AAA" + last))
+
+    assert seen.alg == "RS256"
+
+
+def _token_of(size: int) -> str:
+    """A well-formed (unsigned) token of exactly ``size`` bytes: its signature makes up the length."""
+    heads = (forge({"alg": "RS256"}, {"pad": "x" * n}, signature="") for n in range(3))
+    # No base64url text is 1 more than a multiple of 4 long: one of three paddings avoids it.
+    head = next(head for head in heads if (size - len(head)) % 4 != 1)
+    return head + "A" * (size - len(head))
+
+
+def test_a_token_of_exactly_8_kib_is_parsed_and_one_byte_more_is_too_large() -> None:
+    assert parse_token(_token_of(8192)).alg == "RS256"
+    with pytest.raises(TokenTooLarge) as caught:
+        parse_token(_token_of(8193))
+
+    assert caught.value.detail == "8193 characters; the limit is 8192 bytes"
+
+
+@pytest.mark.parametrize(("token", "count"), [("a.b", 2), ("a.b.c.d", 4)])
+def test_a_token_without_three_segments_says_how_many_it_has(token: str, count: int) -> None:
+    with pytest.raises(MalformedToken) as caught:
+        parse_token(token)
+
+    assert caught.value.detail == f"{count} segments; a JWT has exactly 3"
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1E400"])
 def test_a_non_finite_number_in_the_payload_is_malformed_and_named(
     verifier: TokenVerifier, rsa_key: SigningKey, number: str
@@ -553,6 +892,18 @@ def test_a_non_finite_number_in_the_payload_is_malformed_and_named(
 
     assert isinstance(error, MalformedToken)
     assert error.detail == f"non-finite number {number}"
+
+
+def test_a_long_non_finite_number_is_named_by_its_first_40_characters(
+    verifier: TokenVerifier, rsa_key: SigningKey
+) -> None:
+    number = "1" * 45 + "e999"
+    text = json.dumps(claims(exp=0)).replace('"exp": 0', f'"exp": {number}')
+
+    error = refused(verifier, sign_text(rsa_key, text))
+
+    assert isinstance(error, MalformedToken)
+    assert error.detail == "non-finite number " + "1" * 40
 
 
 @pytest.mark.parametrize(
@@ -590,6 +941,7 @@ def test_a_user_claim_that_is_no_partner_id_says_why_without_repeating_it(
     error = refused(verifier, mint(rsa_key, sub=sub))
 
     assert error.detail == "sub is not a valid partner_id (1 to 64 of A-Z a-z 0-9 _ -)" + hint
+    assert error.expected == "sub"
 
 
 @pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
@@ -625,10 +977,49 @@ def test_a_long_audience_is_shown_cut_to_200_characters(verifier: TokenVerifier,
 
 
 @pytest.mark.parametrize(
+    ("aud", "shown"),
+    [
+        ("a" * 118, "'" + "a" * 118 + "'"),  # 120 characters with its quotes: shown whole
+        ("a" * 119, "'" + "a" * 119 + "…"),  # 121: cut to 120 and marked
+    ],
+    ids=["120-characters", "121-characters"],
+)
+def test_a_refused_audience_is_shown_in_the_detail_up_to_120_characters(
+    verifier: TokenVerifier, rsa_key: SigningKey, aud: str, shown: str
+) -> None:
+    error = refused(verifier, mint(rsa_key, aud=aud))
+
+    assert isinstance(error, InvalidAudience)
+    assert (error.detail, error.expected) == (f"aud is {shown}; expected {AUDIENCE!r}", AUDIENCE)
+
+
+@pytest.mark.parametrize(
+    ("aud", "found"),
+    [
+        (10**18 - 1, 10**18 - 1),
+        (10**18, "1000000000000000000"),
+        (-(10**18), "-1000000000000000000"),
+        (["other"] * 10, ["other"] * 10),
+        (["other"] * 11, str(["other"] * 11)),
+    ],
+    ids=["18-digits", "19-digits", "19-digits-negative", "10-strings", "11-strings"],
+)
+def test_a_refused_audience_is_found_as_itself_when_json_safe_and_short_else_as_text(
+    verifier: TokenVerifier, rsa_key: SigningKey, aud: Any, found: Any
+) -> None:
+    # A number stays one up to 18 digits, a list of strings up to 10; past that, its text (cut short).
+    error = refused(verifier, sign_raw(rsa_key, claims(aud=aud)))
+
+    assert isinstance(error, InvalidAudience)
+    assert error.found == found
+
+
+@pytest.mark.parametrize(
     ("token", "detail"),
     [
         ("!!.e30.sig", "the header is empty or not unpadded base64url"),
         ("e30.!!.sig", "the payload is empty or not unpadded base64url"),
+        ("e30.e30.!!", "the signature is empty or not unpadded base64url"),
     ],
 )
 def test_a_segment_that_is_not_base64url_is_named(verifier: TokenVerifier, token: str, detail: str) -> None:
@@ -643,13 +1034,3 @@ def test_a_token_without_iss_names_the_claim(verifier: TokenVerifier, rsa_key: S
 
     assert isinstance(error, MissingClaim)
     assert (error.detail, error.expected) == ("iss", "iss")
-
-
-def test_a_lifetime_too_long_shows_the_lifetime_found(verifier: TokenVerifier, rsa_key: SigningKey) -> None:
-    now = int(time.time())
-
-    error = refused(verifier, mint(rsa_key, iat=now, exp=now + 3600))
-
-    assert isinstance(error, TokenLifetimeTooLong)
-    assert (error.expected, error.found) == (300, 3600)
-    assert error.detail == "exp is 3600 s after iat; the limit is 300 s"
