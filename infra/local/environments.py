@@ -294,7 +294,37 @@ class ProcessEnvironment:
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
-        """Start the process and wait for the end of INIT (its first ``/next``, or ``/restore/next``)."""
+        """Start the process and wait for the end of INIT (its first ``/next``, or ``/restore/next``).
+
+        Lambda's rule for on-demand functions: an INIT that has not ended within 10 s is run
+        again, once, as part of the first invocation, bounded by the function's timeout.
+        """
+        if self.runtime.snap_start:
+            bounds = [SNAPSTART_INIT_TIMEOUT_SECONDS]
+        else:
+            bounds = [INIT_TIMEOUT_SECONDS, self.runtime.timeout_seconds]
+        expected = "restore_waiting" if self.runtime.snap_start else "waiting"
+        started = time.monotonic()
+        for attempt, bound in enumerate(bounds, start=1):
+            self._spawn()
+            message = self._wait_for({expected, "init_error"}, bound)
+            self._forward_logs()
+            timed_out = message is None and self._process is not None and self._process.poll() is None
+            if not (timed_out and attempt < len(bounds)):
+                break
+            self._end_process()  # the INIT that ran out of time; the next one gets a new API
+            self._api.stop()
+            self._api = RuntimeApi()
+        init_ms = (time.monotonic() - started) * 1000
+        if message is None or message.kind != expected:
+            failure = self._init_failure(message, bound)  # before stop(): its SIGKILL is ours
+            self.stop()
+            raise InitError(failure, init_ms)
+        self._init_ms = init_ms
+        self.alive = True
+
+    def _spawn(self) -> None:
+        """The runtime's process, on its Runtime API, running INIT."""
         self._api.start()
         log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         variables = {
@@ -302,7 +332,6 @@ class ProcessEnvironment:
             **reserved_variables(self.runtime, self._api.address, log_stream),
         }
         read_end, write_end = os.pipe()
-        started = time.monotonic()
         try:
             self._process = subprocess.Popen(
                 # -B: Lambda's task root is read-only, so every cold start compiles the
@@ -319,23 +348,16 @@ class ProcessEnvironment:
         finally:
             os.close(write_end)
         self._output = OutputPump(read_end)
-        init_timeout = SNAPSTART_INIT_TIMEOUT_SECONDS if self.runtime.snap_start else INIT_TIMEOUT_SECONDS
-        expected = "restore_waiting" if self.runtime.snap_start else "waiting"
-        message = self._wait_for({expected, "init_error"}, init_timeout)
-        init_ms = (time.monotonic() - started) * 1000
-        self._forward_logs()
-        if message is None or message.kind != expected:
-            self.stop()
-            raise InitError(self._init_failure(message, init_timeout), init_ms)
-        self._init_ms = init_ms
-        self.alive = True
+
+    def _end_process(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
 
     def stop(self) -> None:
         """End the environment (SIGKILL: Lambda gives no shutdown phase without extensions)."""
         self.alive = False
-        if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
+        self._end_process()
         self._api.stop()
 
     # -- invocations ---------------------------------------------------------

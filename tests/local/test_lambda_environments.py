@@ -10,6 +10,7 @@ by its configuration, and the stack.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from infra.local import environments
 from infra.local.api_gateway import LocalApiGateway
 from infra.local.environments import (
     DEFAULT_RUNTIME_PYTHON,
@@ -52,6 +54,11 @@ register_before_snapshot(lambda: calls.append(["before_snapshot", os.environ[INI
 register_after_restore(lambda: calls.append(["after_restore"]))
 if os.environ.get("FAIL_INIT"):
     raise RuntimeError("the stand-in refuses to start")
+hang = os.environ.get("HANG_INIT", "")  # "always", or a file: only the INIT that creates it hangs
+if hang == "always" or (hang and not os.path.exists(hang)):
+    if hang != "always":
+        open(hang, "w").close()
+    time.sleep(60)
 
 RESERVED = ("_HANDLER", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
             "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_REGION",
@@ -249,6 +256,48 @@ def test_the_runtime_reports_the_init_error(stand_in: FunctionSpec, tmp_path: Pa
         environment.start()
     assert raised.value.document["errorType"] == "RuntimeError"
     assert raised.value.document["errorMessage"] == "the stand-in refuses to start"
+    assert environment.pid is not None and not process_exists(environment.pid)
+
+
+def test_an_init_past_10_s_runs_again_once_within_the_functions_timeout(
+    stand_in: FunctionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda's rule for on-demand INIT: past its 10 s (here 0.5 s), it runs again, once, as part
+    of the first invocation, bounded by the function's timeout; the environment then serves."""
+    monkeypatch.setattr(environments, "INIT_TIMEOUT_SECONDS", 0.5)
+    spec = dataclasses.replace(stand_in, timeout_seconds=30)
+    hung = tmp_path / "first-init-hung"
+    environment = ProcessEnvironment(
+        stand_in_runtime(spec, tmp_path, HANG_INIT=str(hung)), lambda lines: None
+    )
+    try:
+        environment.start()
+        first = environment.pid
+
+        answer = environment.invoke(b'{"rawPath": "/work"}')
+
+        assert hung.exists() and environment.alive
+        assert json.loads(answer.json()["body"])["pid"] == first
+    finally:
+        environment.stop()
+
+
+def test_an_init_that_also_outlasts_the_functions_timeout_is_named_a_timeout(
+    stand_in: FunctionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(environments, "INIT_TIMEOUT_SECONDS", 0.5)
+    environment = ProcessEnvironment(
+        stand_in_runtime(stand_in, tmp_path, HANG_INIT="always"), lambda lines: None
+    )
+
+    with pytest.raises(InitError) as raised:
+        environment.start()
+
+    # Not "Runtime exited: signal 9": that SIGKILL is the environment's own, at the bound.
+    assert raised.value.document == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"INIT took longer than {TIMEOUT_SECONDS} s",
+    }
     assert environment.pid is not None and not process_exists(environment.pid)
 
 
