@@ -29,6 +29,7 @@ from tests.support import (
     ISSUER,
     FakePartnerApi,
     SigningKey,
+    create_pk_table,
     fake_aws_environment,
     isolation,
     lambda_context,
@@ -337,14 +338,7 @@ def replay_table(aws: Any) -> Any:
     """The one-time-link table in moto, shaped as template.yaml creates it; returns a client."""
     import boto3
 
-    client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName=REPLAY_TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return client
+    return create_pk_table(boto3.client("dynamodb", region_name="us-east-1"), REPLAY_TABLE)
 
 
 # ---- the handler --------------------------------------------------------------------------------

@@ -35,7 +35,15 @@ from handler.routes import LambdaHandler
 from handler.telemetry import new_telemetry
 from tests import leakcheck
 from tests.conftest import SECRET_ID
-from tests.support import AUDIENCE, ISSUER, FakePartnerApi, SigningKey, http_event, lambda_context
+from tests.support import (
+    AUDIENCE,
+    ISSUER,
+    FakePartnerApi,
+    SigningKey,
+    create_pk_table,
+    http_event,
+    lambda_context,
+)
 from tests.support.moto import MotoProcess, moto_process
 
 PLATFORM = "https://lms.example.edu"
@@ -331,14 +339,3 @@ def moto_server() -> Iterator[MotoProcess]:
     """A moto server of the module's own (its least-privilege tests turn IAM enforcement on)."""
     with moto_process() as server:
         yield server
-
-
-def create_pk_table(dynamodb: Any, name: str) -> Any:
-    """A table keyed on ``pk``, as template.yaml makes the LTI tables (states, grade links); the client."""
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return dynamodb

@@ -184,6 +184,18 @@ def user_document(
     }
 
 
+def create_pk_table(dynamodb: Any, name: str) -> Any:
+    """A table keyed on ``pk`` (S), on demand, as template.yaml makes the one-time-link table and
+    the LTI tables (states, grade links); returns the client."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
 def fake_aws_environment(patch: pytest.MonkeyPatch) -> None:
     """A region and made-up credentials for moto; no profile, session token or endpoint from the shell."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):

@@ -25,7 +25,8 @@ from handler.lti.grade_sync import build_sync
 from handler.lti.grades import GradeSync, PlatformTokens, RunReport
 from handler.telemetry import SERVICE
 from infra.local.sandbox_lms import STUDENTS, SandboxLms
-from tests.lti.conftest import CLIENT_ID, PLATFORM, Progress, Tool, create_pk_table
+from tests.lti.conftest import CLIENT_ID, PLATFORM, Progress, Tool
+from tests.support import create_pk_table
 from tests.support.clock import FakeClock
 
 GRADE_TABLE = "bi-sso-test-lti-grades"

@@ -33,8 +33,8 @@ from infra.local.sam_template import Intrinsics
 from infra.local.sandbox_lms import STUDENTS, SandboxLms
 from tests.conftest import SECRET_ID
 from tests.deploy.templates import TEMPLATE_PATH, load, transformed
-from tests.lti.conftest import STATE_TABLE, Progress, Tool, create_pk_table, lti_env
-from tests.support import API_KEY, FakePartnerApi, SigningKey
+from tests.lti.conftest import STATE_TABLE, Progress, Tool, lti_env
+from tests.support import API_KEY, FakePartnerApi, SigningKey, create_pk_table
 from tests.support.least_privilege import (
     act_as,
     actions_of,

@@ -26,6 +26,7 @@ from handler.lti.registrations import (
 from handler.partner_record import LTI_MAX_DEPLOYMENT_IDS
 from handler.partners import PartnerRegistry, PartnerWiring, registry_provider
 from handler.telemetry import Telemetry
+from tests.registry_support import create_registry_table
 
 ISS = "https://canvas.instructure.com"
 CLIENT = "10000000000042"
@@ -130,12 +131,7 @@ def test_lti_is_off_without_a_state_table_and_needs_a_registration_source_with_o
 @pytest.fixture
 def registry(aws: Any) -> Iterator[Any]:
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName=REGISTRY_TABLE,
-        KeySchema=[{"AttributeName": "issuer", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "issuer", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_registry_table(client, REGISTRY_TABLE)
     yield client
 
 
